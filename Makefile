@@ -1,0 +1,32 @@
+# Targets named in the README. Everything installs into ./.venv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install example test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+# The main job on an embedded default: build the example organisation, then audit it.
+example: install
+	rm -rf example-org
+	$(BIN)/python examples/example_org.py example-org
+	$(BIN)/mlaudit scan example-org --out mlaudit-report
+
+test: install
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/git_scan.py
+
+clean:
+	rm -rf example-org mlaudit-report .pytest_cache build *.egg-info

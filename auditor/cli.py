@@ -1,0 +1,228 @@
+"""The `mlaudit` command line. Heavy libraries are imported inside commands, never at start-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from auditor import __version__
+from auditor.errors import ConfigError, MlauditError, UsageError
+
+log = logging.getLogger("mlaudit")
+LEVEL_ALIASES = {"getting-started": 1, "exploring": 2, "building": 3, "scaling": 4, "advanced": 5}
+
+
+class _Stderr(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"mlaudit: {record.getMessage()}", err=True)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
+                                         logging.INFO if verbose == 1 else logging.WARNING)
+    log.handlers[:] = [_Stderr()]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _parse_level(value: str | None) -> int | None:
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v.isdigit() and 0 <= int(v) <= 5:
+        return int(v)
+    if v in LEVEL_ALIASES:
+        return LEVEL_ALIASES[v]
+    raise UsageError(f"--fail-under: expected a level 0-5 or a name ({', '.join(LEVEL_ALIASES)}), got {value!r}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mlaudit")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no summary.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """mlaudit: where does your ML organisation stand, and what is next?
+
+    Reads git repositories (and, as configured, MLflow, AWS and Great Expectations), scores the
+    five-level ML maturity framework per dimension, and writes a report whose every claim points
+    at its evidence.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["quiet"] = quiet
+    _setup_logging(verbose, quiet)
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
+              help="mlaudit.yaml naming exactly what to audit (default: $MLAUDIT_CONFIG).")
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help="Folder for report.json, report.html and report.md [default: ./mlaudit-report].")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["json", "html", "md"]),
+              help="Report formats to write (repeatable) [default: all].")
+@click.option("--fail-under", help="Exit 1 when the overall level is below LEVEL (0-5 or a name).")
+@click.option("--lookback-days", type=click.IntRange(1, 3650), help="History window in days [default: 180].")
+@click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@click.pass_context
+def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
+         formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
+         as_json: bool) -> None:
+    """Audit PATH (default: .) or what --config names, and write the reports.
+
+    Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
+    some collectors failing (the report says which and why).
+    """
+    from auditor.config import default_config, load_config
+
+    quiet = ctx.obj["quiet"]
+    config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
+    if config_path is not None:
+        if path is not None:
+            raise UsageError("give either PATH or --config, not both (the config names what to audit)")
+        config = load_config(config_path)
+    else:
+        scan_path = path or Path(".")
+        if not scan_path.exists():
+            raise UsageError(f"path does not exist: {scan_path}")
+        if not scan_path.is_dir():
+            raise UsageError(f"not a folder: {scan_path}")
+        config = default_config(scan_path.resolve())
+    if out is not None:
+        config.output = out
+    if formats:
+        config.formats = tuple(dict.fromkeys(formats))
+    level = _parse_level(fail_under)
+    if level is not None:
+        config.fail_under = level
+    if lookback_days is not None:
+        config.lookback_days = lookback_days
+
+    from auditor.engine import audit
+    from reports import write_reports
+
+    progress = sys.stderr.isatty() and not quiet
+    if progress:
+        click.echo("mlaudit: scanning…", err=True)
+    result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
+    try:
+        written = write_reports(result.report, Path(config.output), formats=config.formats)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {config.output}: {exc}") from None
+    if as_json:
+        from reports.json_report import render_json
+
+        click.echo(render_json(result.report), nl=False)
+    if not quiet:
+        click.echo(summary_text(result.report, written), err=as_json)
+    ctx.exit(result.exit_code)
+
+
+def summary_text(report: dict, written: dict[str, Path]) -> str:
+    s = report["summary"]
+    overall = s["overall"]
+    lines = [f"Overall: level {overall['level']} ({overall['name']}) — {overall['statement']}"]
+    for dim, d in s["dimensions"].items():
+        lines.append(f"  {dim:<15} level {d['level']} ({d['name']}): {d['explanation']}")
+    conf = s["confidence"]
+    lines.append(f"Confidence: {conf['assessed']} of {conf['checks']} checks assessed "
+                 f"({conf['observed']} observed, {conf['self_reported']} self-reported)")
+    failing = [c for c in report["collectors"] if c["status"] in ("failed", "timeout", "partial")]
+    for c in failing:
+        for err in c["errors"][:5]:
+            lines.append(f"! {c['name']}: {err['target']}: {err['message']}")
+    if report["next_steps"]:
+        lines.append("Next steps:")
+        for step in report["next_steps"][:5]:
+            lines.append(f"  - [{step['check_id']}] {step['title']}: {step['reason']}")
+    if written:
+        lines.append("Reports: " + ", ".join(str(p) for p in written.values()))
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("path", required=False, default="mlaudit.yaml", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented starter config (default: ./mlaudit.yaml)."""
+    from auditor.config import STARTER_CONFIG
+
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; use --force to overwrite it")
+    try:
+        path.write_text(STARTER_CONFIG)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc}") from None
+    click.echo(f"wrote {path}; edit it, then run: mlaudit scan --config {path}")
+
+
+@cli.command("checks")
+@click.option("--json", "as_json", is_flag=True, help="Print the definitions as JSON.")
+@click.option("--level", type=click.IntRange(1, 5), help="Only checks of this level.")
+def list_checks(as_json: bool, level: int | None) -> None:
+    """List the rubric's checks."""
+    from checks import load_definitions
+
+    defs = [d for d in load_definitions() if level is None or d.level == level]
+    if as_json:
+        click.echo(json.dumps([d.to_dict() for d in defs], indent=2))
+        return
+    for d in defs:
+        click.echo(f"{d.id:<36} L{d.level} {d.dimension:<15} [{','.join(d.collectors)}] {d.title}")
+
+
+@cli.command()
+@click.argument("check_id")
+def explain(check_id: str) -> None:
+    """Print a check's criterion, sources, framework passage and remediation."""
+    from checks import load_definitions
+    from checks.base import COLLECTOR_NAMES, LEVEL_NAMES
+
+    defs = {d.id: d for d in load_definitions()}
+    d = defs.get(check_id)
+    if d is None:
+        import difflib
+
+        close = difflib.get_close_matches(check_id, defs, n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else " See `mlaudit checks`."
+        raise UsageError(f"unknown check '{check_id}'.{hint}")
+    click.echo(f"{d.id} — {d.title}")
+    click.echo(f"Level {d.level} ({LEVEL_NAMES[d.level]}), {d.dimension} dimension")
+    click.echo(f"\nPasses when: {d.criterion}")
+    click.echo("\nEvidence from: " + "; ".join(COLLECTOR_NAMES[c] for c in d.collectors))
+    if d.survey:
+        click.echo("Survey questions: " + ", ".join(d.survey))
+    click.echo(f"\nRemediation: {d.remediation}")
+    click.echo(f"\nFramework: “{d.framework}”")
+    if d.anchors:
+        click.echo("Anchors: " + ", ".join(d.anchors))
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = cli.main(args=argv, prog_name="mlaudit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("mlaudit: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except ConfigError as exc:
+        click.echo(f"mlaudit: config error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except MlauditError as exc:
+        click.echo(f"mlaudit: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("mlaudit: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""The engine: run collectors concurrently, then checks, scoring and the JSON report.
+
+config → collectors → evidence → checks → findings → scoring → report dict. Each collector runs
+in its own daemon thread with a timeout; whatever one raises (or an overrun) is recorded as its
+failure, its checks come out `unknown`, and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor import __version__
+from auditor.config import Config
+from auditor.evidence import Finding, now_iso
+from auditor.redact import redact
+from collectors.base import CollectContext, Collector, CollectorError, CollectorResult
+
+log = logging.getLogger("mlaudit")
+
+SCHEMA_VERSION = "1.0"
+EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+@dataclass
+class CollectorRun:
+    collector: Collector
+    status: str = "pending"  # ok | partial | failed | timeout
+    result: CollectorResult = field(default_factory=CollectorResult)
+    error: str | None = None
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        errors = [e.to_dict() for e in self.result.errors]
+        if self.error:
+            errors.insert(0, {"target": self.collector.name, "message": self.error})
+        return {
+            "name": self.collector.name,
+            "letter": self.collector.letter,
+            "status": self.status,
+            "duration_s": round(self.duration_s, 3),
+            "targets": self.result.targets,
+            "errors": errors,
+            "warnings": self.result.warnings,
+            "gaps": self.result.gaps,
+            "evidence_count": len(self.result.evidence),
+        }
+
+
+def build_collectors(config: Config) -> list[Collector]:
+    """One collector per configured source; each module is imported only when configured."""
+    collectors: list[Collector] = []
+    if config.git is not None:
+        from collectors.git.collector import GitCollector
+
+        collectors.append(GitCollector(config.git))
+    return collectors
+
+
+def run_collectors(collectors: list[Collector], ctx: CollectContext,
+                   timeouts: dict[str, float]) -> list[CollectorRun]:
+    runs = [CollectorRun(c) for c in collectors]
+
+    def work(run: CollectorRun) -> None:
+        started = time.perf_counter()
+        try:
+            run.result = run.collector.collect(ctx)
+            run.status = "partial" if run.result.errors else "ok"
+        except CollectorError as exc:
+            run.status, run.error = "failed", redact(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a collector bug must not stop the audit
+            run.status = "failed"
+            run.error = redact(f"internal error: {type(exc).__name__}: {exc}")
+            log.debug("collector %s crashed:\n%s", run.collector.name, traceback.format_exc())
+        finally:
+            run.duration_s = time.perf_counter() - started
+
+    threads = []
+    for run in runs:
+        t = threading.Thread(target=work, args=(run,), name=f"collector-{run.collector.name}",
+                             daemon=True)
+        t.start()
+        threads.append((t, run, time.monotonic() + timeouts.get(run.collector.name, 900.0)))
+    for t, run, deadline in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+        if t.is_alive():
+            run.status = "timeout"
+            run.error = f"timed out after {timeouts.get(run.collector.name, 900.0):.0f}s"
+            run.result = CollectorResult()
+            run.duration_s = timeouts.get(run.collector.name, 900.0)
+    return runs
+
+
+@dataclass
+class Audit:
+    report: dict[str, Any]
+    findings: list[Finding]
+    exit_code: int
+
+
+def audit(config: Config, scan_path: Path | None = None,
+          collectors: list[Collector] | None = None) -> Audit:
+    """Run a whole audit and return the report dict (the source of truth for every renderer)."""
+    from checks import load_definitions, run_checks
+    from checks.base import CheckContext
+
+    from auditor.scoring import next_steps, score
+
+    started_at, t0 = now_iso(), time.perf_counter()
+    defs = load_definitions()
+    collectors = build_collectors(config) if collectors is None else collectors
+    ctx = CollectContext(lookback_days=config.lookback_days)
+    timeouts = {c.name: float(getattr(getattr(config, c.name, None), "timeout_s", None) or config.timeout_s)
+                for c in collectors}
+    runs = run_collectors(collectors, ctx, timeouts)
+
+    evidence = [item for run in runs if run.status in ("ok", "partial") for item in run.result.evidence]
+    available = {run.collector.letter for run in runs if run.status in ("ok", "partial")}
+    failed = {run.collector.letter: f"the {run.collector.name} collector {run.status}: {run.error}"
+              for run in runs if run.status in ("failed", "timeout")}
+    gaps = {sig: why for run in runs for sig, why in run.result.gaps.items()}
+    check_ctx = CheckContext(evidence=evidence, available=available, failed=failed, gaps=gaps,
+                             settings={"threshold": config.threshold, "lookback_days": config.lookback_days})
+    findings = run_checks(check_ctx)
+    scores = score(findings, defs, threshold=config.threshold)
+    steps = next_steps(findings, defs, scores)
+
+    exit_code = EXIT_OK
+    if any(run.status != "ok" for run in runs):
+        exit_code = EXIT_PARTIAL
+    elif config.fail_under is not None and scores["overall"]["level"] < config.fail_under:
+        exit_code = EXIT_BELOW
+
+    by_id = {d.id: d for d in defs}
+    cited: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        for item in f.evidence:
+            cited.setdefault(item.id, item.to_dict())
+    # repository items are always kept: renderers use them to build links for other evidence
+    for item in evidence:
+        if item.signal == "repository":
+            cited.setdefault(item.id, item.to_dict())
+
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "mlaudit", "version": __version__},
+        "generated_at": now_iso(),
+        "organisation": config.organisation,
+        "run": {
+            "started_at": started_at,
+            "finished_at": now_iso(),
+            "duration_s": round(time.perf_counter() - t0, 3),
+            "lookback_days": config.lookback_days,
+            "threshold": config.threshold,
+            "config_file": config.source,
+            "scan_path": str(scan_path) if scan_path else None,
+            "fail_under": config.fail_under,
+            "exit_code": exit_code,
+        },
+        "collectors": [run.to_dict() for run in runs] + _not_configured(runs),
+        "summary": scores,
+        "next_steps": steps,
+        "findings": [_finding_dict(f, by_id[f.check_id].to_dict()) for f in findings],
+        "evidence": sorted(cited.values(), key=lambda e: (e["subject"], e["signal"], e["locator"])),
+        "methodology": methodology(config.threshold),
+    }
+    return Audit(report=report, findings=findings, exit_code=exit_code)
+
+
+def _finding_dict(finding: Finding, definition: dict[str, Any]) -> dict[str, Any]:
+    out = finding.to_dict()
+    for key in ("title", "level", "dimension", "criterion", "framework", "anchors"):
+        out[key] = definition[key]
+    if not out["remediation"]:
+        out["remediation"] = definition["remediation"]
+    return out
+
+
+_ALL_SOURCES = {"git": "G", "mlflow": "M", "aws": "A", "gx": "X", "survey": "S"}
+
+
+def _not_configured(runs: list[CollectorRun]) -> list[dict[str, Any]]:
+    have = {run.collector.name for run in runs}
+    return [{"name": name, "letter": letter, "status": "not_configured", "duration_s": 0.0,
+             "targets": [], "errors": [], "warnings": [], "gaps": {}, "evidence_count": 0}
+            for name, letter in _ALL_SOURCES.items() if name not in have]
+
+
+def methodology(threshold: float) -> dict[str, Any]:
+    return {
+        "threshold": threshold,
+        "rules": [
+            "Check scores: pass 1, partial 0.5, fail 0; unknown and waived are left out.",
+            "Per dimension, levels are walked from 1 upward. A level with no checks of the dimension "
+            "is vacuous and counts as achieved; with fewer than half its checks assessed it has "
+            f"insufficient evidence; otherwise it is achieved when the assessed checks score at "
+            f"least {threshold:.0%}.",
+            "A dimension's level is the top of the unbroken run of achieved levels from 1 (0 = not "
+            "started). The walk stops at the first level not achieved or with insufficient evidence.",
+            "The overall level is the lowest level among the assessed dimensions; a dimension whose "
+            "walk stops for insufficient evidence before achieving a level with checks is not assessed.",
+            "Confidence is the share of checks assessed, split by provenance (observed, self-reported).",
+            "Observed evidence decides an outcome; unknown is never counted as fail.",
+        ],
+        "sources": [
+            "Framework: 'Building A Mature High-Performing ML team' (five levels, four dimensions).",
+            "Anchors: Google ML Test Score (MTS), Google Cloud MLOps levels (GCP), Azure MLOps maturity "
+            "(AZ), AWS Well-Architected ML Lens (WA), Marvelous MLOps assessment (MMA).",
+        ],
+    }

@@ -1,0 +1,155 @@
+"""The evidence and finding model: the facts collectors produce and the verdicts checks give.
+
+Collectors turn audited systems into `EvidenceItem`s (facts with a locator and a provenance);
+checks turn evidence into `Finding`s. Both serialise to plain dicts for the JSON report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from auditor.redact import redact
+
+EXCERPT_MAX = 240
+
+
+class Provenance(StrEnum):
+    OBSERVED = "observed"
+    SELF_REPORTED = "self-reported"
+    INFERRED = "inferred"
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    PARTIAL = "partial"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+    WAIVED = "waived"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def git_locator(repo: str, path: str, line: int | None, commit: str) -> str:
+    """`repo:path:line@commit`, the locator format for anything read from a git tree."""
+    where = f"{repo}:{path}" + (f":{line}" if line else "")
+    return f"{where}@{commit[:12]}" if commit else where
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One fact read from an audited system.
+
+    `subject` names the unit the fact belongs to (a repository, an MLflow server, an account),
+    so checks can reason per unit ("4 of 5 ML repos") without knowing which collector it was.
+    `attributes` hold the facts themselves (tool, counts, flags such as `notebook_only`).
+    """
+
+    collector: str
+    signal: str
+    locator: str
+    subject: str
+    provenance: Provenance = Provenance.OBSERVED
+    attributes: dict[str, Any] = field(default_factory=dict)
+    excerpt: str | None = None
+    observed_at: str = field(default_factory=now_iso)
+
+    def __post_init__(self) -> None:
+        # Secrets never leave the collector: excerpts, locators and string attributes are
+        # redacted at construction, so nothing downstream can forget to.
+        if self.excerpt is not None:
+            text = redact(self.excerpt.strip())
+            if len(text) > EXCERPT_MAX:
+                text = text[: EXCERPT_MAX - 1] + "…"
+            object.__setattr__(self, "excerpt", text)
+        object.__setattr__(self, "locator", redact(self.locator))
+        object.__setattr__(self, "subject", redact(self.subject))
+        object.__setattr__(self, "attributes", _redact_values(self.attributes))
+
+    @property
+    def id(self) -> str:
+        raw = json.dumps([self.collector, self.signal, self.locator, self.attributes.get("tool")],
+                         sort_keys=True, default=str)
+        return "ev-" + hashlib.sha1(raw.encode()).hexdigest()[:12]
+
+    @property
+    def tool(self) -> str | None:
+        return self.attributes.get("tool")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "collector": self.collector,
+            "signal": self.signal,
+            "locator": self.locator,
+            "subject": self.subject,
+            "provenance": str(self.provenance),
+            "observed_at": self.observed_at,
+            "attributes": self.attributes,
+            "excerpt": self.excerpt,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvidenceItem:
+        return cls(
+            collector=data["collector"],
+            signal=data["signal"],
+            locator=data["locator"],
+            subject=data["subject"],
+            provenance=Provenance(data.get("provenance", "observed")),
+            attributes=dict(data.get("attributes") or {}),
+            excerpt=data.get("excerpt"),
+            observed_at=data.get("observed_at") or now_iso(),
+        )
+
+
+def _redact_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_values(v) for v in value]
+    return value
+
+
+@dataclass
+class Finding:
+    """A check's verdict with the evidence it rests on."""
+
+    check_id: str
+    outcome: Outcome
+    explanation: str
+    evidence: list[EvidenceItem] = field(default_factory=list)
+    remediation: str = ""
+    missing: list[str] = field(default_factory=list)  # what would assess an unknown
+    metrics: dict[str, Any] = field(default_factory=dict)  # e.g. coverage, counts
+    waiver: dict[str, Any] | None = None
+
+    @property
+    def provenance(self) -> str | None:
+        """observed when any observed evidence backs the finding, else the best there is."""
+        kinds = {e.provenance for e in self.evidence}
+        for p in (Provenance.OBSERVED, Provenance.INFERRED, Provenance.SELF_REPORTED):
+            if p in kinds:
+                return str(p)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check_id": self.check_id,
+            "outcome": str(self.outcome),
+            "provenance": self.provenance,
+            "explanation": self.explanation,
+            "remediation": self.remediation,
+            "missing": self.missing,
+            "metrics": self.metrics,
+            "waiver": self.waiver,
+            "evidence": [e.id for e in self.evidence],
+        }

@@ -1,0 +1,112 @@
+"""The check framework: definitions as data, evaluators as small functions, one runner.
+
+A check's text (criterion, remediation, framework passage, anchors) lives in `rubric.yaml`.
+Its evaluator reads evidence by signal through a `CheckContext` and returns a `Verdict`; the
+runner carries the ceremony (unknown when no source is available, waivers, remediation), so an
+evaluator holds only its logic. Checks never ask which collector produced an item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.evidence import EvidenceItem, Outcome
+
+DIMENSIONS = ("product", "process", "technical", "organizational")
+LEVEL_NAMES = {1: "Getting Started", 2: "Exploring", 3: "Building", 4: "Scaling", 5: "Advanced"}
+COLLECTOR_NAMES = {
+    "G": "git repositories",
+    "M": "MLflow tracking/registry",
+    "A": "AWS",
+    "X": "Great Expectations projects",
+    "S": "the survey",
+}
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    id: str
+    level: int
+    dimension: str
+    title: str
+    criterion: str
+    collectors: tuple[str, ...]
+    remediation: str
+    framework: str
+    anchors: tuple[str, ...] = ()
+    survey: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "level": self.level,
+            "dimension": self.dimension,
+            "title": self.title,
+            "criterion": self.criterion,
+            "collectors": list(self.collectors),
+            "remediation": self.remediation,
+            "framework": self.framework,
+            "anchors": list(self.anchors),
+            "survey": list(self.survey),
+        }
+
+
+@dataclass
+class Verdict:
+    outcome: Outcome
+    explanation: str
+    evidence: list[EvidenceItem] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckContext:
+    """Everything an evaluator may look at."""
+
+    evidence: list[EvidenceItem]
+    #: rubric letters of the sources that ran and produced results (G, M, A, X, S)
+    available: set[str]
+    #: letters of sources that were configured but failed, with why
+    failed: dict[str, str] = field(default_factory=dict)
+    #: signals a source could not assess although it ran (e.g. a denied API), with why
+    gaps: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    _by_signal: dict[str, list[EvidenceItem]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for item in self.evidence:
+            self._by_signal.setdefault(item.signal, []).append(item)
+
+    def signal(self, name: str, subjects: Iterable[str] | None = None) -> list[EvidenceItem]:
+        items = self._by_signal.get(name, [])
+        if subjects is None:
+            return list(items)
+        wanted = set(subjects)
+        return [i for i in items if i.subject in wanted]
+
+    def subjects_with(self, name: str, where: Callable[[EvidenceItem], bool] | None = None) -> set[str]:
+        return {i.subject for i in self._by_signal.get(name, []) if where is None or where(i)}
+
+    def repositories(self) -> list[EvidenceItem]:
+        return self.signal("repository")
+
+    def ml_repositories(self) -> list[EvidenceItem]:
+        return [r for r in self.repositories() if r.attributes.get("is_ml")]
+
+
+Evaluator = Callable[[CheckContext], Verdict | None]
+EVALUATORS: dict[str, Evaluator] = {}
+
+
+def evaluator(check_id: str) -> Callable[[Evaluator], Evaluator]:
+    """Register the evaluator of `check_id` (one per check; the loader refuses strays)."""
+
+    def register(fn: Evaluator) -> Evaluator:
+        if check_id in EVALUATORS:
+            raise ValueError(f"two evaluators for {check_id}")
+        EVALUATORS[check_id] = fn
+        return fn
+
+    return register

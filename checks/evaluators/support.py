@@ -1,0 +1,287 @@
+"""Small helpers evaluators share: per-repository coverage, citing evidence, survey answers.
+
+Everything here reads evidence through the `CheckContext` by signal name only; nothing asks
+which collector produced an item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.evidence import EvidenceItem, Outcome
+from checks.base import CheckContext, Verdict
+
+#: at most this many evidence items are cited per finding (a bounded sample)
+MAX_CITED = 10
+#: the rubric's ">= 80%" coverage bar
+PASS_SHARE = 0.8
+
+
+def is_weak(item: EvidenceItem) -> bool:
+    """Notebook-only or opt-in evidence: present, but weaker than a module or live config."""
+    return bool(item.attributes.get("notebook_only") or item.attributes.get("opt_in"))
+
+
+def strong(items: Iterable[EvidenceItem]) -> list[EvidenceItem]:
+    return [i for i in items if not is_weak(i)]
+
+
+def weakness(items: Iterable[EvidenceItem]) -> str:
+    kinds = set()
+    for i in items:
+        if i.attributes.get("notebook_only"):
+            kinds.add("notebook-only")
+        if i.attributes.get("opt_in"):
+            kinds.add("opt-in (off by default)")
+    return " and ".join(sorted(kinds)) or "weak"
+
+
+def names(subjects: Iterable[str], limit: int = 6) -> str:
+    """`a, b, c and 2 more` — a bounded, sorted list of names for explanations."""
+    items = sorted(set(subjects))
+    if not items:
+        return "none"
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def tools(items: Iterable[EvidenceItem]) -> str:
+    found = sorted({str(i.tool) for i in items if i.tool})
+    return ", ".join(found) if found else "unnamed tool"
+
+
+def cite(*groups: Iterable[EvidenceItem], limit: int = MAX_CITED) -> list[EvidenceItem]:
+    """The first `limit` distinct items of the groups, in order (strongest groups first)."""
+    out: list[EvidenceItem] = []
+    seen: set[str] = set()
+    for group in groups:
+        for item in group:
+            if item.id not in seen:
+                seen.add(item.id)
+                out.append(item)
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def by_subject(items: Iterable[EvidenceItem]) -> dict[str, list[EvidenceItem]]:
+    out: dict[str, list[EvidenceItem]] = {}
+    for item in items:
+        out.setdefault(item.subject, []).append(item)
+    return out
+
+
+def number(value: Any, default: float = 0) -> float:
+    """A numeric attribute, tolerating None, bools and strings."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def count(item: EvidenceItem, *keys: str) -> int:
+    """The first present numeric attribute among `keys` (lists count their length)."""
+    for key in keys:
+        value = item.attributes.get(key)
+        if isinstance(value, list | tuple | set | dict):
+            return len(value)
+        if value is not None:
+            return int(number(value))
+    return 0
+
+
+def ml_repo_names(ctx: CheckContext) -> list[str]:
+    return sorted({r.subject for r in ctx.ml_repositories()})
+
+
+def repo_names(ctx: CheckContext) -> list[str]:
+    return sorted({r.subject for r in ctx.repositories()})
+
+
+@dataclass
+class Coverage:
+    """Which of a set of repositories have a property."""
+
+    covered: list[str]
+    missing: list[str]
+
+    @property
+    def total(self) -> int:
+        return len(self.covered) + len(self.missing)
+
+    @property
+    def share(self) -> float:
+        return len(self.covered) / self.total if self.total else 0.0
+
+    def text(self, what: str, unit: str = "ML repos") -> str:
+        out = f"{what} in {len(self.covered)} of {self.total} {unit}"
+        if self.covered:
+            out += f": {names(self.covered)}"
+        if self.missing and self.covered:
+            out += f"; missing in {names(self.missing)}"
+        return out
+
+    def metrics(self) -> dict[str, Any]:
+        return {"covered": len(self.covered), "total": self.total, "share": round(self.share, 3)}
+
+
+def coverage(subjects: Iterable[str], has: Callable[[str], bool]) -> Coverage:
+    covered, missing = [], []
+    for s in sorted(set(subjects)):
+        (covered if has(s) else missing).append(s)
+    return Coverage(covered, missing)
+
+
+def graded(share: float, pass_at: float, *, strictly: bool = False) -> Outcome:
+    """pass at or above `pass_at` (above, when `strictly`), partial above zero, else fail."""
+    if share > pass_at if strictly else share >= pass_at:
+        return Outcome.PASS
+    return Outcome.PARTIAL if share > 0 else Outcome.FAIL
+
+
+def repository_items(ctx: CheckContext, subjects: Iterable[str]) -> list[EvidenceItem]:
+    wanted = set(subjects)
+    return [r for r in ctx.repositories() if r.subject in wanted]
+
+
+def signal_gap(ctx: CheckContext, *signals: str) -> str | None:
+    """Why a source that ran could not see one of `signals` (a denied API, say), if it said so."""
+    for s in signals:
+        if s in ctx.gaps:
+            return ctx.gaps[s]
+    return None
+
+
+# ------------------------------------------------------------------------------ survey
+# Planned signal `survey_answer` (letter S, provenance self-reported): one item per answered
+# question, subject "survey", locator "survey:S5", attributes `question` ("S5"), `answer`
+# (a string from the rubric's answer list, a list of them for multi-select, or a number),
+# `stale` (older than 120 days).
+
+
+def survey_answer(ctx: CheckContext, question: str) -> EvidenceItem | None:
+    for item in ctx.signal("survey_answer"):
+        if item.attributes.get("question") == question:
+            return item
+    return None
+
+
+def answer_text(item: EvidenceItem) -> str:
+    value = item.attributes.get("answer")
+    if isinstance(value, list | tuple | set):
+        return "; ".join(str(v).lower() for v in value)
+    return "" if value is None else str(value).lower()
+
+
+def answer_number(item: EvidenceItem) -> int | None:
+    value = item.attributes.get("answer")
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def with_survey(observed: Verdict | None, claimed: Verdict | None, question: str) -> Verdict | None:
+    """Merge an observed verdict with a survey-based one.
+
+    Observed evidence decides; a survey answer that disagrees is reported as a contradicted claim
+    (in the explanation and in `metrics["contradicted_claim"]`). With no observed verdict, the
+    survey's stands (self-reported).
+    """
+    if observed is None:
+        return claimed
+    if claimed is None:
+        return observed
+    evidence = cite(observed.evidence, claimed.evidence)
+    metrics = {**claimed.metrics, **observed.metrics}
+    explanation = observed.explanation
+    if claimed.outcome != observed.outcome:
+        metrics["contradicted_claim"] = {
+            "question": question,
+            "claimed": str(claimed.outcome),
+            "observed": str(observed.outcome),
+        }
+        explanation += (
+            f" Contradicted claim: the survey answer to {question} suggests "
+            f"{claimed.outcome}, but observed evidence decides ({claimed.explanation})"
+        )
+    else:
+        explanation += f" The survey answer to {question} agrees."
+    return Verdict(observed.outcome, explanation, evidence, metrics)
+
+
+# ------------------------------------------------------------------------------ production
+# Planned signals: `endpoint` (status, monitored, monitoring, model) and `registered_model`
+# (name, versions, aliases, stages, production, ...). A model is "in production" when an endpoint
+# serving it is InService or a registered model carries a production alias/stage.
+
+PRODUCTION_WORDS = ("production", "prod", "champion", "live")
+
+
+def endpoint_in_service(item: EvidenceItem) -> bool:
+    return str(item.attributes.get("status", "")).lower() == "inservice"
+
+
+def registered_in_production(item: EvidenceItem) -> bool:
+    a = item.attributes
+    if a.get("production"):
+        return True
+    labels = [str(x).lower() for x in [*(a.get("aliases") or []), *(a.get("stages") or [])]]
+    return any(label in PRODUCTION_WORDS for label in labels)
+
+
+def production_models(ctx: CheckContext) -> tuple[set[str], list[EvidenceItem]]:
+    """Distinct production model names (endpoints count by their model, else their own name)."""
+    found: set[str] = set()
+    items: list[EvidenceItem] = []
+    for item in ctx.signal("endpoint"):
+        if endpoint_in_service(item):
+            found.add(str(item.attributes.get("model") or item.attributes.get("name") or item.locator))
+            items.append(item)
+    for item in ctx.signal("registered_model"):
+        if registered_in_production(item):
+            found.add(str(item.attributes.get("name") or item.locator))
+            items.append(item)
+    return found, items
+
+
+def production_observable(ctx: CheckContext) -> bool:
+    """Whether any source that ran can see production models (endpoints or a registry)."""
+    return bool(ctx.available & {"A", "M"}) and signal_gap(ctx, "endpoint", "registered_model") is None
+
+
+def model_count_verdict(ctx: CheckContext, needed: int) -> Verdict | None:
+    """Production models counted against `needed`: pass at it, partial at half or more."""
+    claimed = None
+    answer = survey_answer(ctx, "S6")
+    if answer is not None and answer_number(answer) is not None:
+        n = answer_number(answer) or 0
+        claimed = Verdict(
+            _count_outcome(n, needed),
+            f"survey answer S6: {n} model(s) serve production decisions (self-reported)",
+            [answer],
+            {"claimed_models": n},
+        )
+    observed = None
+    found, items = production_models(ctx)
+    if found or production_observable(ctx):
+        observed = Verdict(
+            _count_outcome(len(found), needed),
+            f"{len(found)} model(s) observed in production (InService endpoints or registry "
+            f"production aliases/stages; {needed} needed): {names(found)}.",
+            cite(items),
+            {"production_models": len(found), "needed": needed},
+        )
+    return with_survey(observed, claimed, "S6")
+
+
+def _count_outcome(n: int, needed: int) -> Outcome:
+    if n >= needed:
+        return Outcome.PASS
+    return Outcome.PARTIAL if n > 0 and n * 2 >= needed else Outcome.FAIL

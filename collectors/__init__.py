@@ -1,0 +1,1 @@
+"""Evidence sources. Each collector module is imported only when its collector runs."""

@@ -1,0 +1,63 @@
+"""What every collector is: something that turns configured targets into evidence.
+
+Collectors know nothing of levels or checks. The engine runs each one in its own worker with a
+timeout; whatever a collector raises is recorded as its failure and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from auditor.evidence import EvidenceItem
+
+
+class CollectorError(Exception):
+    """A collector could not do its job; the message is shown to the user as is."""
+
+
+@dataclass
+class TargetError:
+    """One target (a repository, a server, an account) that could not be read."""
+
+    target: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"target": self.target, "message": self.message}
+
+
+@dataclass
+class CollectorResult:
+    evidence: list[EvidenceItem] = field(default_factory=list)
+    # targets that were read, with what the report should say about each
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[TargetError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # signals the collector could not assess although it ran (e.g. a denied API): name -> why
+    gaps: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CollectContext:
+    """Run-wide settings every collector may read."""
+
+    lookback_days: int = 180
+    cache_dir: str | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("mlaudit"))
+
+
+class Collector(ABC):
+    #: name used in config, evidence and the report ("git", "mlflow", "aws", "gx")
+    name: ClassVar[str]
+    #: the rubric's collector letter (G, M, A, X, S): which checks it can assess
+    letter: ClassVar[str]
+
+    @abstractmethod
+    def collect(self, ctx: CollectContext) -> CollectorResult:
+        """Read every target; raise CollectorError when nothing at all could be read."""
+
+    def describe(self) -> str:
+        return self.name

@@ -1,0 +1,1 @@
+"""The git collector: repositories, read at the default branch's HEAD, plus recent history."""

@@ -1,0 +1,299 @@
+"""GitCollector: every configured repository, read at its default branch, into evidence."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from auditor.config import GitSettings, GitTarget
+from auditor.evidence import EvidenceItem
+from auditor.redact import redact
+from collectors.base import CollectContext, Collector, CollectorError, CollectorResult, TargetError
+from collectors.git.repos import (
+    GIT_ENV,
+    RepoError,
+    RepoRef,
+    discover,
+    git_dir_of,
+    mirror,
+    repo_name,
+    web_url,
+)
+from collectors.git.view import RepoView, TreeEntry
+
+BOT = re.compile(
+    r"\[bot\]|^dependabot|^renovate|github-actions|pre-commit-ci|^snyk|noreply@github\.com$|"
+    r"^(?:.*-)?bot@|^gitlab-bot|^semantic-release",
+    re.IGNORECASE,
+)
+_ML_FRAMEWORK_LANG = {".py": "python", ".ipynb": "python", ".r": "r", ".scala": "scala",
+                      ".java": "java", ".jl": "julia", ".sql": "sql", ".go": "go", ".ts": "typescript",
+                      ".js": "javascript", ".rs": "rust", ".cpp": "c++", ".c": "c"}
+_ID_SALT = b"mlaudit-contributor-v1:"
+
+
+class GitCollector(Collector):
+    name: ClassVar[str] = "git"
+    letter: ClassVar[str] = "G"
+
+    def __init__(self, settings: GitSettings) -> None:
+        self.settings = settings
+
+    def describe(self) -> str:
+        return f"git ({len(self.settings.targets)} target(s))"
+
+    # -- target resolution -------------------------------------------------------------------
+    def resolve(self, ctx: CollectContext, result: CollectorResult) -> list[RepoRef]:
+        refs: list[RepoRef] = []
+        for target in self.settings.targets:
+            try:
+                refs.extend(self._resolve_target(target, ctx, result))
+            except RepoError as exc:
+                result.errors.append(TargetError(target.label if not target.url else redact(target.url), str(exc)))
+        seen: set[Path] = set()
+        unique = []
+        for ref in refs:
+            key = ref.git_dir.resolve()
+            if key in seen or self._excluded(ref):
+                continue
+            seen.add(key)
+            unique.append(ref)
+        return unique
+
+    def _excluded(self, ref: RepoRef) -> bool:
+        return any(fnmatch.fnmatch(ref.name, pat) or fnmatch.fnmatch(str(ref.git_dir.parent), pat)
+                   for pat in self.settings.exclude)
+
+    def _resolve_target(self, target: GitTarget, ctx: CollectContext,
+                        result: CollectorResult) -> list[RepoRef]:
+        if target.url:
+            cache = self.settings.cache_dir or Path(ctx.cache_dir or Path.home() / ".cache" / "mlaudit") / "git"
+            git_dir, action = mirror(target.url, Path(cache))
+            name = target.name or re.sub(r"\.git$", "", target.url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+            ctx.logger.info("%s %s", action, redact(target.url))
+            return [RepoRef(git_dir, name, url=redact(target.url), branch=target.branch)]
+        assert target.path is not None
+        path = target.path
+        if not path.exists():
+            raise RepoError(f"path does not exist: {path}")
+        if not path.is_dir():
+            raise RepoError(f"not a folder: {path}")
+        direct = git_dir_of(path)
+        if direct is not None:
+            return [RepoRef(direct, target.name or repo_name(direct, path.parent), branch=target.branch)]
+        found = [RepoRef(gd, repo_name(gd, path), branch=target.branch)
+                 for gd in discover(path, self.settings.max_depth)]
+        if not found:
+            result.warnings.append(f"no git repositories found at or under {path}")
+        return found
+
+    # -- collection ----------------------------------------------------------------------------
+    def collect(self, ctx: CollectContext) -> CollectorResult:
+        result = CollectorResult()
+        refs = self.resolve(ctx, result)
+        if not refs:
+            if result.errors:
+                raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
+            raise CollectorError("no git repositories found in the configured targets")
+        since = datetime.now(UTC) - timedelta(days=ctx.lookback_days)
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.workers), thread_name_prefix="git") as pool:
+            outcomes = list(pool.map(lambda r: self._scan_one(r, since, ctx), refs))
+        for ref, (evidence, info, error) in zip(refs, outcomes, strict=True):
+            if error:
+                result.errors.append(TargetError(ref.name, error))
+                continue
+            if info.get("empty"):
+                result.warnings.append(f"{ref.name}: repository has no commits; nothing to audit")
+            result.evidence.extend(evidence)
+            result.targets.append(info)
+        if not result.targets:
+            raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
+        return result
+
+    def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext
+                  ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
+        import git  # GitPython; imported here so CLI start-up stays light
+
+        started = time.perf_counter()
+        repo = None
+        try:
+            repo = git.Repo(ref.git_dir)
+            repo.git.update_environment(**GIT_ENV)
+            commit, branch = self._head(repo, ref)
+            info: dict[str, Any] = {"name": ref.name, "kind": "repository", "path": str(ref.git_dir)}
+            if ref.url:
+                info["url"] = ref.url
+            if commit is None:
+                info["empty"] = True
+                return [], info, None
+            remote = ref.url or _origin_url(repo)
+            view = RepoView(
+                name=ref.name, commit=commit, entries=_list_tree(repo, commit),
+                reader=lambda sha: repo.git.get_object_data(sha)[3],
+                max_blob=self.settings.max_blob_bytes, web_url=web_url(remote),
+            )
+            evidence = analyze_view(view)
+            evidence.append(team_activity(repo, view, since, ctx.lookback_days))
+            evidence.append(repository_item(view, evidence, remote, branch))
+            info.update(commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
+                        bytes_read=view.bytes_read, skipped=dict(view.skipped),
+                        web_url=view.web_url, duration_s=round(time.perf_counter() - started, 3))
+            return evidence, info, None
+        except RepoError as exc:
+            return [], {}, str(exc)
+        except git.exc.GitCommandError as exc:
+            return [], {}, _git_error(exc)
+        except (git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
+            return [], {}, f"not a git repository: {ref.git_dir}"
+        except (ValueError, OSError) as exc:
+            return [], {}, f"cannot read repository: {redact(str(exc))}"
+        finally:
+            if repo is not None:
+                repo.close()
+
+    def _head(self, repo: Any, ref: RepoRef) -> tuple[str | None, str | None]:
+        """The commit to audit: the named branch, else the remote's default branch, else HEAD."""
+        candidates = []
+        if ref.branch:
+            candidates = [f"refs/heads/{ref.branch}", f"refs/remotes/origin/{ref.branch}"]
+        else:
+            candidates = ["refs/remotes/origin/HEAD", "HEAD"]
+        for rev in candidates:
+            try:
+                sha = repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}").strip()
+            except Exception:  # noqa: BLE001 - an unborn or missing ref just means "try the next"
+                continue
+            if sha:
+                branch = rev.rsplit("/", 1)[-1]
+                if branch == "HEAD":
+                    try:
+                        branch = repo.git.symbolic_ref("--short", "-q", rev).strip().rsplit("/", 1)[-1]
+                    except Exception:  # noqa: BLE001 - detached HEAD
+                        branch = None
+                return sha, branch
+        if ref.branch:
+            raise RepoError(f"branch '{ref.branch}' not found")
+        return None, None
+
+
+def analyze_view(view: RepoView) -> list[EvidenceItem]:
+    """Every detector over one repository view (code analysis and file/config analysis)."""
+    from collectors.git.code import analyze_code
+    from collectors.git.files import analyze_files
+
+    return [*analyze_code(view), *analyze_files(view)]
+
+
+def _list_tree(repo: Any, commit: str) -> dict[str, TreeEntry]:
+    out = repo.git.ls_tree("-r", "-l", "-z", "--full-tree", commit)
+    entries: dict[str, TreeEntry] = {}
+    for record in out.split("\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition("\t")
+        parts = meta.split()
+        if len(parts) < 4 or parts[1] != "blob":  # submodules ("commit") hold nothing to read
+            continue
+        size = int(parts[3]) if parts[3].isdigit() else 0
+        entries[path] = TreeEntry(path=path, sha=parts[2], size=size, mode=parts[0])
+    return entries
+
+
+def _origin_url(repo: Any) -> str | None:
+    try:
+        return repo.git.config("--get", "remote.origin.url").strip() or None
+    except Exception:  # noqa: BLE001 - no origin configured
+        return None
+
+
+def _git_error(exc: Any) -> str:
+    stderr = (getattr(exc, "stderr", "") or "").strip().strip("'").strip()
+    last = stderr.splitlines()[-1] if stderr else str(exc)
+    return redact(f"git failed: {last.removeprefix('stderr: ').strip()}")
+
+
+def contributor_id(email: str, name: str) -> str:
+    key = (email or name).strip().lower().encode()
+    return hashlib.sha256(_ID_SALT + key).hexdigest()[:12]
+
+
+def team_activity(repo: Any, view: RepoView, since: datetime, window_days: int) -> EvidenceItem:
+    """Commits on the audited branch in the window: humans, commits, concentration, merges."""
+    fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%P%x1e"
+    raw = repo.git.log(view.commit, f"--since={since.isoformat()}", f"--format={fmt}")
+    humans: Counter[str] = Counter()
+    commits = merges = bots = 0
+    last_ts = 0
+    for record in raw.split("\x1e"):
+        record = record.strip()
+        if not record:
+            continue
+        parts = record.split("\x1f")
+        if len(parts) < 5:
+            continue
+        _, name, email, ts, parents = parts[:5]
+        if BOT.search(name) or BOT.search(email):
+            bots += 1
+            continue
+        commits += 1
+        last_ts = max(last_ts, int(ts or 0))
+        if len(parents.split()) > 1:
+            merges += 1
+        humans[contributor_id(email, name)] += 1
+    top_share = round(max(humans.values()) / commits, 3) if commits else None
+    last = datetime.fromtimestamp(last_ts, UTC).isoformat().replace("+00:00", "Z") if last_ts else None
+    return view.evidence(
+        "team_activity",
+        contributors=len(humans),
+        commits=commits,
+        bot_commits=bots,
+        top_share=top_share,
+        merge_share=round(merges / commits, 3) if commits else None,
+        window_days=window_days,
+        last_commit_at=last,
+        contributor_ids=sorted(humans),
+    )
+
+
+def repository_item(view: RepoView, evidence: list[EvidenceItem], remote: str | None,
+                    branch: str | None) -> EvidenceItem:
+    """The repository itself: languages, and whether it holds ML code (and why)."""
+    langs: Counter[str] = Counter()
+    for entry in view.entries.values():
+        lang = _ML_FRAMEWORK_LANG.get(entry.suffix)
+        if lang:
+            langs[lang] += 1
+    reasons: list[str] = []
+    census = next((e for e in evidence if e.signal == "ml_frameworks"), None)
+    if census is not None:
+        imported = sorted(k for k, v in (census.attributes.get("frameworks") or {}).items() if v == "imported")
+        if imported:
+            reasons.append("imports " + ", ".join(imported[:5]))
+        if census.attributes.get("training_entry_points"):
+            reasons.append("training entry points")
+    ml_signals = {"experiment_tracking", "model_registry_use", "feature_store", "model_monitoring",
+                  "model_serving", "training_infra"}
+    code_backed = sorted({e.signal for e in evidence if e.signal in ml_signals})
+    if code_backed:
+        reasons.append("ML tooling: " + ", ".join(code_backed))
+    primary = langs.most_common(1)[0][0] if langs else None
+    return view.evidence(
+        "repository",
+        name=view.name,
+        url=redact(remote) if remote else None,
+        web_url=view.web_url,
+        default_branch=branch,
+        commit=view.commit,
+        files=len(view.entries),
+        is_ml=bool(reasons),
+        ml_reasons=reasons,
+        primary_language=primary,
+        languages=dict(langs.most_common()),
+    )

@@ -1,0 +1,148 @@
+"""A read-only view of one repository's tree at one commit.
+
+The tree is listed once (`git ls-tree -r -l`); blobs are read on demand through GitPython's
+persistent `git cat-file --batch` process, so reading many files costs one process, not one per
+file. Only committed content is visible: the working tree is never evidence.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.evidence import EvidenceItem, Provenance, git_locator
+
+DEFAULT_MAX_BLOB = 1024 * 1024
+_BINARY_SNIFF = 8000
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    path: str
+    sha: str
+    size: int
+    mode: str
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+    @property
+    def suffix(self) -> str:
+        name = self.name
+        dot = name.rfind(".")
+        return name[dot:].lower() if dot > 0 else ""
+
+
+@dataclass
+class RepoView:
+    """What detectors see of a repository: its paths, and the text of the files they ask for."""
+
+    name: str
+    commit: str
+    entries: dict[str, TreeEntry]
+    reader: Any = None  # callable sha -> bytes; None in tests that build views from dicts
+    max_blob: int = DEFAULT_MAX_BLOB
+    web_url: str | None = None
+    _cache: dict[str, str | None] = field(default_factory=dict, repr=False)
+    blobs_read: int = 0
+    bytes_read: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: {"binary": 0, "oversize": 0})
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.entries)
+
+    def glob(self, *patterns: str) -> list[str]:
+        """Paths matching any shell pattern; `**/` also matches at the top level."""
+        out = []
+        for path in self.entries:
+            for pat in patterns:
+                if fnmatch.fnmatchcase(path, pat) or (
+                    pat.startswith("**/") and fnmatch.fnmatchcase(path, pat[3:])
+                ):
+                    out.append(path)
+                    break
+        return out
+
+    def with_suffix(self, *suffixes: str) -> Iterator[TreeEntry]:
+        wanted = {s.lower() for s in suffixes}
+        return (e for e in self.entries.values() if e.suffix in wanted)
+
+    def named(self, *names: str) -> Iterator[TreeEntry]:
+        wanted = set(names)
+        return (e for e in self.entries.values() if e.name in wanted)
+
+    def exists(self, path: str) -> bool:
+        return path in self.entries
+
+    def text(self, path: str) -> str | None:
+        """The file's text, or None when absent, binary, a symlink or over the size limit."""
+        if path in self._cache:
+            return self._cache[path]
+        entry = self.entries.get(path)
+        result: str | None = None
+        if entry is not None and entry.mode != "120000":
+            if entry.size > self.max_blob:
+                self.skipped["oversize"] += 1
+            else:
+                data = self.reader(entry.sha) if self.reader else b""
+                self.blobs_read += 1
+                self.bytes_read += len(data)
+                if b"\x00" in data[:_BINARY_SNIFF]:
+                    self.skipped["binary"] += 1
+                else:
+                    result = data.decode("utf-8", errors="replace")
+        self._cache[path] = result
+        return result
+
+    def texts(self, paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+        for path in paths:
+            text = self.text(path)
+            if text is not None:
+                yield path, text
+
+    def locator(self, path: str | None = None, line: int | None = None) -> str:
+        if path is None:
+            return f"{self.name}@{self.commit[:12]}"
+        return git_locator(self.name, path, line, self.commit)
+
+    def evidence(
+        self,
+        signal: str,
+        path: str | None = None,
+        line: int | None = None,
+        excerpt: str | None = None,
+        **attributes: Any,
+    ) -> EvidenceItem:
+        """An observed git evidence item about this repository."""
+        if path is not None:
+            attributes.setdefault("path", path)
+            if line:
+                attributes.setdefault("line", line)
+        return EvidenceItem(
+            collector="git",
+            signal=signal,
+            locator=self.locator(path, line),
+            subject=self.name,
+            provenance=Provenance.OBSERVED,
+            attributes=attributes,
+            excerpt=excerpt,
+        )
+
+    @classmethod
+    def from_files(cls, name: str, files: dict[str, str | bytes], commit: str = "0" * 40) -> RepoView:
+        """A view over in-memory files; for unit tests of detectors (integration tests use git)."""
+        blobs = {f"sha-{i}": (v.encode() if isinstance(v, str) else v) for i, v in enumerate(files.values())}
+        entries = {
+            p: TreeEntry(p, f"sha-{i}", len(blobs[f"sha-{i}"]), "100644") for i, p in enumerate(files)
+        }
+        return cls(name=name, commit=commit, entries=entries, reader=blobs.__getitem__)
+
+
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of a character offset."""
+    return text.count("\n", 0, offset) + 1

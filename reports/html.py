@@ -1,0 +1,292 @@
+"""report.html: one self-contained page (inline CSS, no script, no external requests).
+
+`build_view` turns the report dict into plain values for the template (groupings, links, shares);
+the template only lays them out. Autoescaping is on and no audited value is ever marked safe, so
+a repository called `<script>` shows as text. Links are built only to http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from reports.json_report import DIMENSIONS, LEVEL_NAMES, OUTCOMES
+
+TEMPLATE = "report.html.j2"
+#: evidence items listed under one finding; the rest are counted (all are in report.json)
+EVIDENCE_PER_FINDING = 25
+
+OUTCOME_SYMBOLS = {"pass": "✔", "partial": "◐", "fail": "✘", "unknown": "?", "waived": "⊘"}
+STATUS_LABELS = {
+    "achieved": ("✔", "Achieved"),
+    "not_achieved": ("✘", "Not achieved"),
+    "insufficient_evidence": ("?", "Insufficient evidence"),
+    "vacuous": ("○", "No checks (counts as achieved)"),
+    "not_reached": ("·", "Not reached"),
+}
+COLLECTOR_STATUS = {
+    "ok": ("✔", "OK"),
+    "partial": ("◐", "Partial"),
+    "failed": ("✘", "Failed"),
+    "timeout": ("⌛", "Timed out"),
+    "not_configured": ("–", "Not configured"),
+}
+
+_COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}$")
+_UNSAFE_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f\"'<>\\`]")
+
+
+def safe_url(url: Any) -> str | None:
+    """`url` when it is an absolute http(s) URL safe to put in an href, else None."""
+    if not isinstance(url, str) or not url or _UNSAFE_URL_CHARS.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def _forge(web_url: str) -> str | None:
+    host = (urlsplit(web_url).hostname or "").lower()
+    if "github" in host:
+        return "github"
+    if "gitlab" in host:
+        return "gitlab"
+    return None
+
+
+def git_web_link(web_url: Any, commit: Any, path: Any = None, line: Any = None) -> str | None:
+    """A link to `path` (at `line`) at `commit` on GitHub or GitLab; the tree when no path.
+
+    None when the URL is not http(s), the forge is unknown or the commit is not a hex sha.
+    """
+    base = safe_url(web_url)
+    if base is None or not isinstance(commit, str) or not _COMMIT.match(commit):
+        return None
+    forge = _forge(base)
+    if forge is None:
+        return None
+    base = base.rstrip("/").removesuffix(".git")
+    sep = "/-/" if forge == "gitlab" else "/"
+    if not path:
+        return f"{base}{sep}tree/{commit}"
+    if not isinstance(path, str) or ".." in path.split("/"):
+        return None
+    link = f"{base}{sep}blob/{commit}/{quote(path.lstrip('/'), safe='/')}"
+    if isinstance(line, int) and not isinstance(line, bool) and line > 0:
+        link += f"#L{line}"
+    return link
+
+
+def anchor_id(prefix: str, value: str) -> str:
+    """An HTML id usable as a #fragment, derived from `value`."""
+    return f"{prefix}-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-")
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _attributes(attrs: dict[str, Any]) -> list[tuple[str, str]]:
+    shown = []
+    for key in sorted(attrs):
+        if key in ("path", "line") or attrs[key] in (None, "", [], {}):
+            continue
+        text = _fmt_value(attrs[key])
+        shown.append((key, text if len(text) <= 160 else text[:159] + "…"))
+    return shown
+
+
+def _repositories(evidence: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each git subject's repository facts (web_url, commit), for building file links."""
+    return {
+        item["subject"]: item["attributes"]
+        for item in evidence
+        if item["collector"] == "git" and item["signal"] == "repository"
+    }
+
+
+def evidence_link(item: dict[str, Any], repos: dict[str, dict[str, Any]]) -> str | None:
+    attrs = item["attributes"]
+    repo = repos.get(item["subject"]) if item["collector"] == "git" else None
+    if repo is not None:
+        web_url = attrs.get("web_url") or repo.get("web_url")
+        commit = attrs.get("commit") or repo.get("commit")
+        return git_web_link(web_url, commit, attrs.get("path"), attrs.get("line"))
+    return safe_url(item["locator"])
+
+
+def _evidence_view(item: dict[str, Any], repos: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": item["id"],
+        "collector": item["collector"],
+        "signal": item["signal"],
+        "locator": item["locator"],
+        "href": evidence_link(item, repos),
+        "subject": item["subject"],
+        "provenance": item["provenance"],
+        "observed_at": item["observed_at"],
+        "excerpt": item["excerpt"],
+        "attributes": _attributes(item["attributes"]),
+    }
+
+
+def _finding_view(finding: dict[str, Any], evidence: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    refs = finding["evidence"]
+    shown = refs[:EVIDENCE_PER_FINDING]
+    return {
+        **finding,
+        "anchor": anchor_id("finding", finding["check_id"]),
+        "symbol": OUTCOME_SYMBOLS[finding["outcome"]],
+        "evidence_items": [evidence[r] for r in shown if r in evidence],
+        "dangling": [r for r in shown if r not in evidence],
+        "more_evidence": max(0, len(refs) - len(shown)),
+        "metric_list": [(k, _fmt_value(v)) for k, v in sorted(finding["metrics"].items())],
+        "waiver_list": [(k, _fmt_value(v)) for k, v in sorted((finding["waiver"] or {}).items())],
+    }
+
+
+def _finding_groups(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups = []
+    for level in range(1, 6):
+        at_level = [f for f in findings if f["level"] == level]
+        if not at_level:
+            continue
+        dims = [
+            {"dimension": d, "findings": [f for f in at_level if f["dimension"] == d]}
+            for d in DIMENSIONS
+        ]
+        groups.append({
+            "level": level,
+            "name": LEVEL_NAMES[level],
+            "dimensions": [d for d in dims if d["findings"]],
+            "counts": {o: sum(1 for f in at_level if f["outcome"] == o) for o in OUTCOMES},
+        })
+    return groups
+
+
+def _ladder(dimensions: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows from level 5 down to 1, one cell per dimension."""
+    rows = []
+    for level in range(5, 0, -1):
+        cells = []
+        for key in DIMENSIONS:
+            entry = next((x for x in dimensions[key]["levels"] if x["level"] == level), None)
+            status = entry["status"] if entry else "not_reached"
+            symbol, label = STATUS_LABELS[status]
+            cells.append({
+                "dimension": key,
+                "status": status,
+                "symbol": symbol,
+                "label": label,
+                "score": entry["score"] if entry else None,
+                "checks": entry["checks"] if entry else 0,
+                "assessed": entry["assessed"] if entry else 0,
+                "current": dimensions[key]["assessed"] and dimensions[key]["level"] == level,
+            })
+        rows.append({"level": level, "name": LEVEL_NAMES[level], "cells": cells})
+    return rows
+
+
+def _confidence(conf: dict[str, Any]) -> list[dict[str, Any]]:
+    """Stacked shares of all checks: observed, self-reported, other assessed, not assessed."""
+    observed = conf["share_observed"]
+    self_reported = conf["share_self_reported"]
+    other = max(0.0, conf["share_assessed"] - observed - self_reported)
+    not_assessed = max(0.0, 1.0 - conf["share_assessed"])
+    segments = [
+        ("observed", "Observed", observed),
+        ("self-reported", "Self-reported", self_reported),
+        ("other", "Assessed, other provenance", other),
+        ("not-assessed", "Not assessed", not_assessed),
+    ]
+    return [
+        {"key": key, "label": label, "share": share, "width": f"{share * 100:.1f}"}
+        for key, label, share in segments
+        if share > 0 or key in ("observed", "self-reported", "not-assessed")
+    ]
+
+
+def _collector_view(col: dict[str, Any]) -> dict[str, Any]:
+    symbol, label = COLLECTOR_STATUS[col["status"]]
+    targets = []
+    for target in col["targets"]:
+        href = safe_url(target.get("web_url")) or safe_url(target.get("url"))
+        extra = {k: v for k, v in target.items() if k not in ("name", "kind")}
+        targets.append({
+            "name": target["name"],
+            "kind": target["kind"],
+            "href": href,
+            "attributes": _attributes(extra),
+        })
+    return {**col, "symbol": symbol, "label": label, "target_list": targets,
+            "gap_list": sorted(col["gaps"].items())}
+
+
+def build_view(report: dict[str, Any]) -> dict[str, Any]:
+    """Everything the template shows, computed from the report dict alone."""
+    summary = report["summary"]
+    repos = _repositories(report["evidence"])
+    evidence = {item["id"]: _evidence_view(item, repos) for item in report["evidence"]}
+    findings = [_finding_view(f, evidence) for f in report["findings"]]
+    check_anchors = {f["check_id"]: f["anchor"] for f in findings}
+    dims = summary["dimensions"]
+    return {
+        "report": report,
+        "overall": summary["overall"],
+        "dimensions": [
+            {"key": key, **dims[key],
+             "stop_label": STATUS_LABELS[dims[key]["stop_reason"]][1]
+             if dims[key]["stop_reason"] else None}
+            for key in DIMENSIONS
+        ],
+        "ladder": _ladder(dims),
+        "confidence": summary["confidence"],
+        "confidence_segments": _confidence(summary["confidence"]),
+        "counts": [(o, OUTCOME_SYMBOLS[o], summary["counts"][o]) for o in OUTCOMES],
+        "next_steps": [
+            {**step, "symbol": OUTCOME_SYMBOLS[step["outcome"]],
+             "finding_anchor": check_anchors.get(step["check_id"])}
+            for step in report["next_steps"]
+        ],
+        "finding_groups": _finding_groups(findings),
+        "collectors": [_collector_view(c) for c in report["collectors"]],
+        "sources": [(s, safe_url(s)) for s in report["methodology"]["sources"]],
+        "status_legend": list(STATUS_LABELS.values()),
+        "outcome_legend": list(OUTCOME_SYMBOLS.items()),
+    }
+
+
+def _pct(share: float | None) -> str:
+    return "—" if share is None else f"{round(share * 100)}%"
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["pct"] = _pct
+    env.filters["title_case"] = lambda s: str(s).replace("_", " ").capitalize()
+    return env
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """report.html text for a report dict (validate it first)."""
+    return _environment().get_template(TEMPLATE).render(**build_view(report))

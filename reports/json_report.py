@@ -1,0 +1,121 @@
+"""report.json: its schema, its validation and its stable serialisation.
+
+The JSON report is the source of truth; the HTML and Markdown renderers read nothing else. It is
+serialised deterministically (sorted keys, fixed indentation) so two reports diff line by line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from auditor.errors import MlauditError
+
+SCHEMA_VERSION = "1.0"
+#: the rubric's dimensions, in the order every renderer shows them
+DIMENSIONS = ("product", "process", "technical", "organizational")
+#: level names of the framework; renderers label ladder rows with them
+LEVEL_NAMES = {0: "Not started", 1: "Getting Started", 2: "Exploring", 3: "Building",
+               4: "Scaling", 5: "Advanced"}
+OUTCOMES = ("pass", "partial", "fail", "unknown", "waived")
+#: most schema errors to list in one message; the first is the most useful
+_MAX_ERRORS = 5
+
+
+class ReportValidationError(MlauditError, ValueError):
+    """The report dict does not match report.schema.json; `problems` lists (path, message)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        shown = "; ".join(f"{path}: {message}" for path, message in problems[:_MAX_ERRORS])
+        more = len(problems) - _MAX_ERRORS
+        suffix = f" (and {more} more)" if more > 0 else ""
+        super().__init__(f"invalid report: {shown}{suffix}")
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of report.json, shipped with the package."""
+    text = resources.files("reports").joinpath("report.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def format_path(parts: Iterable[Any]) -> str:
+    """`findings[3].outcome` from a jsonschema path deque."""
+    out = "report"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _schema_problems(report: Any) -> list[tuple[str, str]]:
+    errors = sorted(_validator().iter_errors(report), key=_error_order)
+    return [(format_path(e.absolute_path), _message(e)) for e in errors]
+
+
+def _error_order(error: ValidationError) -> tuple[Any, ...]:
+    return (tuple(str(p) for p in error.absolute_path), error.message)
+
+
+def _message(error: ValidationError) -> str:
+    # oneOf failures on nullable fields say "is not valid under any of the given schemas";
+    # the deepest sub-error names what was actually expected.
+    if error.context:
+        best = min(error.context, key=lambda e: len(e.absolute_path))
+        return best.message
+    return error.message
+
+
+def _reference_problems(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a schema cannot say: ids are unique and every reference points at something."""
+    problems: list[tuple[str, str]] = []
+    ids: set[str] = set()
+    for i, item in enumerate(report.get("evidence", [])):
+        if item["id"] in ids:
+            problems.append((f"report.evidence[{i}].id", f"duplicate evidence id {item['id']!r}"))
+        ids.add(item["id"])
+    seen_checks: set[str] = set()
+    for i, finding in enumerate(report.get("findings", [])):
+        if finding["check_id"] in seen_checks:
+            problems.append(
+                (f"report.findings[{i}].check_id", f"duplicate finding for {finding['check_id']!r}")
+            )
+        seen_checks.add(finding["check_id"])
+        for j, ref in enumerate(finding["evidence"]):
+            if ref not in ids:
+                problems.append(
+                    (f"report.findings[{i}].evidence[{j}]", f"{ref!r} is not in report.evidence")
+                )
+    return problems
+
+
+def validate_report(report: Any) -> None:
+    """Raise `ReportValidationError` naming the path of each problem; return None when valid."""
+    problems = _schema_problems(report)
+    if not problems:
+        problems = _reference_problems(report)
+    if problems:
+        raise ReportValidationError(problems)
+
+
+def render_json(report: dict[str, Any]) -> str:
+    """report.json text: sorted keys, two-space indent, UTF-8 kept, one trailing newline.
+
+    The same report always gives the same bytes, so reports from two quarters diff cleanly.
+    """
+    # allow_nan=False: NaN and Infinity are not JSON; failing here beats a file jq rejects.
+    text = json.dumps(report, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    return text + "\n"

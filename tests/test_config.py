@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from auditor.config import STARTER_CONFIG, config_schema, load_config, parse_config
+from auditor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_schema_is_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(config_schema())
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")) + [None])
+def test_examples_and_starter_validate_against_schema(path: Path | None) -> None:
+    text = STARTER_CONFIG if path is None else path.read_text()
+    jsonschema.validate(yaml.safe_load(text), config_schema())
+
+
+def test_starter_config_parses_into_typed_objects(tmp_path: Path) -> None:
+    cfg = parse_config(STARTER_CONFIG, "mlaudit.yaml", base_dir=tmp_path)
+    assert cfg.organisation == "Example Corp"
+    assert cfg.lookback_days == 180 and cfg.threshold == 0.8
+    assert cfg.git is not None and cfg.git.targets[0].path == tmp_path / "."
+    assert cfg.output == tmp_path / "mlaudit-report"
+
+
+def test_targets_paths_urls_and_relative_resolution(tmp_path: Path) -> None:
+    (tmp_path / "repos").mkdir()
+    text = (
+        "git:\n  targets:\n    - repos\n    - https://github.com/example/x.git\n"
+        "    - url: file:///srv/git/y.git\n      name: y\n      branch: dev\n"
+    )
+    (tmp_path / "c.yaml").write_text(text)
+    cfg = load_config(tmp_path / "c.yaml")
+    t = cfg.git.targets
+    assert t[0].path == tmp_path / "repos" and t[0].url is None
+    assert t[1].url == "https://github.com/example/x.git"
+    assert (t[2].url, t[2].name, t[2].branch) == ("file:///srv/git/y.git", "y", "dev")
+
+
+def _error(text: str, tmp_path: Path) -> ConfigError:
+    f = tmp_path / "mlaudit.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(f)
+    return info.value
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
+    err = _error("version: 1\ngit:\n  targets: []\n  max_blobs: 10\n", tmp_path)
+    assert err.line == 4 and err.key == "git.max_blobs"
+    assert "mlaudit.yaml:4" in str(err) and "unknown key" in str(err)
+    assert "max_blob_bytes" in str(err)  # says what is allowed
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    err = _error("version: 1\nlookback: 30\n", tmp_path)
+    assert (err.line, err.key) == (2, "lookback")
+
+
+def test_wrong_type_names_line_and_key(tmp_path: Path) -> None:
+    err = _error("version: 1\nlookback_days: soon\n", tmp_path)
+    assert (err.line, err.key) == (2, "lookback_days")
+    assert "soon" in str(err)
+
+
+def test_wrong_type_in_list_item(tmp_path: Path) -> None:
+    err = _error("git:\n  targets:\n    - path: .\n    - {path: ., url: x}\n", tmp_path)
+    assert err.line == 4 and err.key == "git.targets.1"
+
+
+def test_invalid_yaml_reports_line(tmp_path: Path) -> None:
+    err = _error("version: 1\ngit:\n  targets: [a, b\n", tmp_path)
+    assert err.line is not None and "invalid YAML" in str(err)
+
+
+def test_not_a_mapping(tmp_path: Path) -> None:
+    err = _error("- just\n- a list\n", tmp_path)
+    assert "mapping" in str(err)
+
+
+def test_missing_target_path(tmp_path: Path) -> None:
+    err = _error("git:\n  targets:\n    - path: nowhere\n", tmp_path)
+    assert err.line == 3 and err.key == "git.targets.0" and "does not exist" in str(err)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_unsupported_version(tmp_path: Path) -> None:
+    err = _error("version: 2\n", tmp_path)
+    assert err.key == "version" and "version 1" in str(err)
+
+
+def test_empty_file_is_defaults(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("# nothing yet\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.git is None and cfg.lookback_days == 180
+
+
+def test_schema_in_docs_matches_repo_schema() -> None:
+    doc = (ROOT / "docs" / "config.md").read_text()
+    for key in config_schema()["properties"]:
+        assert f"`{key}`" in doc, f"docs/config.md does not document {key}"
+    for key in config_schema()["properties"]["git"]["properties"]:
+        assert f"`{key}`" in doc, f"docs/config.md does not document git.{key}"
+    json.dumps(config_schema())

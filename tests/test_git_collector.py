@@ -1,0 +1,199 @@
+"""The git collector against real repositories: discovery, what is read, history, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from gitutil import commit_files, git, make_repo
+
+from auditor.config import GitSettings, GitTarget
+from collectors.base import CollectContext, CollectorError
+from collectors.git.collector import GitCollector
+
+TRAIN = (
+    "import mlflow\nfrom sklearn.linear_model import LogisticRegression\n\n\n"
+    "def train(X, y):\n    with mlflow.start_run():\n"
+    "        model = LogisticRegression().fit(X, y)\n        mlflow.log_metric('acc', model.score(X, y))\n"
+    "    return model\n"
+)
+
+
+def collect(*targets: GitTarget, **settings) -> tuple:
+    result = GitCollector(GitSettings(targets=list(targets), **settings)).collect(CollectContext())
+    return result, {(e.subject, e.signal) for e in result.evidence}
+
+
+def by_signal(result, signal: str, subject: str | None = None):
+    return [e for e in result.evidence if e.signal == signal and (subject is None or e.subject == subject)]
+
+
+def test_discovers_repositories_under_a_folder_without_following_symlinks(tmp_path: Path) -> None:
+    org = tmp_path / "org"
+    make_repo(org / "a", {"train.py": TRAIN})
+    make_repo(org / "team" / "b", {"README.md": "# b\n"})
+    (org / "not-a-repo").mkdir()
+    (org / "not-a-repo" / "x.py").write_text("print(1)\n")
+    os.symlink(org, org / "team" / "loop")  # a symlink loop must not hang discovery
+    result, seen = collect(GitTarget(path=org))
+    names = sorted(t["name"] for t in result.targets)
+    assert names == ["a", "team/b"]
+    assert ("a", "repository") in seen and ("team/b", "repository") in seen
+    repo_a = by_signal(result, "repository", "a")[0]
+    assert repo_a.attributes["is_ml"] is True
+    assert by_signal(result, "repository", "team/b")[0].attributes["is_ml"] is False
+
+
+def test_exclude_patterns(tmp_path: Path) -> None:
+    make_repo(tmp_path / "keep", {"a.py": "x = 1\n"})
+    make_repo(tmp_path / "scratch-1", {"a.py": "x = 1\n"})
+    result, _ = collect(GitTarget(path=tmp_path), exclude=["scratch-*"])
+    assert [t["name"] for t in result.targets] == ["keep"]
+
+
+def test_reads_committed_tree_not_working_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"README.md": "# r\n"})
+    (repo / "train.py").write_text(TRAIN)  # never committed: not evidence
+    result, seen = collect(GitTarget(path=repo))
+    assert ("r", "experiment_tracking") not in seen
+    commit_files(repo, {"train.py": TRAIN}, "add training")
+    result, seen = collect(GitTarget(path=repo))
+    items = by_signal(result, "experiment_tracking")
+    assert items, "committed MLflow tracking must be found"
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert items[0].locator.startswith("r:train.py:")
+    assert items[0].locator.endswith("@" + head[:12])
+    line = int(items[0].locator.split(":")[2].split("@")[0])
+    assert "mlflow" in TRAIN.splitlines()[line - 1]
+
+
+def test_reads_the_remote_default_branch_not_a_checked_out_feature_branch(tmp_path: Path) -> None:
+    upstream = make_repo(tmp_path / "upstream", {"README.md": "# up\n"})
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", f"file://{upstream}", str(clone)], check=True)
+    git(clone, "checkout", "-q", "-b", "feature")
+    commit_files(clone, {"train.py": TRAIN}, "wip on a branch")
+    result, seen = collect(GitTarget(path=clone))
+    assert result.targets[0]["branch"] == "main"
+    assert ("clone", "experiment_tracking") not in seen
+    result, seen = collect(GitTarget(path=clone, branch="feature"))
+    assert ("clone", "experiment_tracking") in seen
+
+
+def test_remote_url_is_mirrored_then_fetched(tmp_path: Path) -> None:
+    upstream = make_repo(tmp_path / "upstream", {"README.md": "# up\n"})
+    cache = tmp_path / "cache"
+    target = GitTarget(url=f"file://{upstream}", name="up")
+    result, seen = collect(target, cache_dir=cache)
+    assert ("up", "experiment_tracking") not in seen
+    assert len(list(cache.iterdir())) == 1
+    commit_files(upstream, {"train.py": TRAIN}, "add training")
+    result, seen = collect(target, cache_dir=cache)
+    assert ("up", "experiment_tracking") in seen  # the second run fetched the new commit
+    assert result.targets[0]["commit"] == git(upstream, "rev-parse", "HEAD").strip()
+
+
+def test_unreachable_remote_is_a_target_error(tmp_path: Path) -> None:
+    make_repo(tmp_path / "ok", {"a.py": "x = 1\n"})
+    result, _ = collect(GitTarget(path=tmp_path / "ok"),
+                        GitTarget(url=f"file://{tmp_path}/missing.git", name="missing"),
+                        cache_dir=tmp_path / "cache")
+    assert [t["name"] for t in result.targets] == ["ok"]
+    assert len(result.errors) == 1 and "missing.git" in result.errors[0].target
+
+
+def test_team_activity_counts_humans_in_the_window(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"a.py": "x = 1\n"}, author="Old Timer <old@example.com>", days_ago=400)
+    commit_files(repo, {"b.py": "y = 2\n"}, author="Ada <ada@example.com>", days_ago=10)
+    commit_files(repo, {"c.py": "z = 3\n"}, author="Ada <ada@example.com>", days_ago=9)
+    commit_files(repo, {"d.py": "w = 4\n"}, author="Grace <grace@example.com>", days_ago=8)
+    commit_files(repo, {"e.py": "v = 5\n"},
+                 author="dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>", days_ago=1)
+    result, _ = collect(GitTarget(path=repo))
+    team = by_signal(result, "team_activity")[0].attributes
+    assert team["contributors"] == 2 and team["commits"] == 3 and team["bot_commits"] == 1
+    assert team["top_share"] == pytest.approx(2 / 3, abs=0.001)
+    assert len(team["contributor_ids"]) == 2
+    assert all("ada" not in c for c in team["contributor_ids"])  # pseudonymous, never names
+
+
+def test_empty_repository_is_a_warning(tmp_path: Path) -> None:
+    make_repo(tmp_path / "empty")
+    make_repo(tmp_path / "full", {"a.py": "x = 1\n"})
+    result, _ = collect(GitTarget(path=tmp_path))
+    assert any("empty" in w and "no commits" in w for w in result.warnings)
+    assert not result.errors
+
+
+def test_no_repositories_at_all_fails_the_collector(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(CollectorError, match="no git repositories"):
+        collect(GitTarget(path=tmp_path / "plain"))
+
+
+def test_corrupt_object_fails_that_repository_only(tmp_path: Path) -> None:
+    make_repo(tmp_path / "good", {"train.py": TRAIN})
+    bad = make_repo(tmp_path / "bad", {"train.py": TRAIN, "b.py": "x = 1\n"})
+    blob = git(bad, "rev-parse", "HEAD:train.py").strip()
+    obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(b"this is not zlib data")
+    result, seen = collect(GitTarget(path=tmp_path))
+    assert ("good", "experiment_tracking") in seen
+    assert [e.target for e in result.errors] == ["bad"]
+    assert result.errors[0].message
+
+
+def test_large_and_binary_files_are_skipped(tmp_path: Path) -> None:
+    big = "import mlflow\nmlflow.log_metric('a', 1)\n" + "#" * 5000 + "\n"
+    repo = make_repo(tmp_path / "r", {"big.py": big, "model.bin": b"\x00\x01mlflow" * 100,
+                                      "small.py": "x = 1\n"})
+    result, seen = collect(GitTarget(path=repo), max_blob_bytes=4096)
+    assert ("r", "experiment_tracking") not in seen
+    assert result.targets[0]["skipped"]["oversize"] >= 1
+
+
+def test_scan_is_read_only(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"train.py": TRAIN, ".github/workflows/ci.yml": "on: push\njobs: {}\n"})
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        for p in sorted(repo.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(repo)).encode() + p.read_bytes())
+        return h.hexdigest()
+
+    before = digest()
+    collect(GitTarget(path=repo))
+    assert digest() == before
+
+
+def test_blobs_stream_through_one_cat_file_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {f"pkg/m{i}.py": f"import mlflow\nmlflow.log_metric('m{i}', {i})\n" for i in range(40)}
+    repo = make_repo(tmp_path / "r", files)
+    spawned: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    class CountingPopen(real_popen):  # type: ignore[misc, valid-type]
+        def __init__(self, args, *a, **kw):
+            spawned.append(list(args) if isinstance(args, list | tuple) else [args])
+            super().__init__(args, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", CountingPopen)
+    result, _ = collect(GitTarget(path=repo))
+    assert result.targets[0]["blobs_read"] >= 40
+    cat_files = [a for a in spawned if "cat-file" in " ".join(map(str, a))]
+    assert len(cat_files) == 1, cat_files
+    assert len(spawned) < 12  # a handful of git calls per repository, not one per file
+
+
+def test_secrets_in_remote_urls_are_redacted(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"a.py": "x = 1\n"})
+    git(repo, "remote", "add", "origin", "https://deploy:s3cr3tpassw0rd@gitlab.com/example/r.git")
+    result, _ = collect(GitTarget(path=repo))
+    item = by_signal(result, "repository")[0]
+    assert "s3cr3tpassw0rd" not in str(item.to_dict())
+    assert item.attributes["web_url"] == "https://gitlab.com/example/r"
