@@ -167,12 +167,14 @@ def _finding_groups(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {"dimension": d, "findings": [f for f in at_level if f["dimension"] == d]}
             for d in DIMENSIONS
         ]
-        groups.append({
-            "level": level,
-            "name": LEVEL_NAMES[level],
-            "dimensions": [d for d in dims if d["findings"]],
-            "counts": {o: sum(1 for f in at_level if f["outcome"] == o) for o in OUTCOMES},
-        })
+        groups.append(
+            {
+                "level": level,
+                "name": LEVEL_NAMES[level],
+                "dimensions": [d for d in dims if d["findings"]],
+                "counts": {o: sum(1 for f in at_level if f["outcome"] == o) for o in OUTCOMES},
+            }
+        )
     return groups
 
 
@@ -185,16 +187,18 @@ def _ladder(dimensions: dict[str, Any]) -> list[dict[str, Any]]:
             entry = next((x for x in dimensions[key]["levels"] if x["level"] == level), None)
             status = entry["status"] if entry else "not_reached"
             symbol, label = STATUS_LABELS[status]
-            cells.append({
-                "dimension": key,
-                "status": status,
-                "symbol": symbol,
-                "label": label,
-                "score": entry["score"] if entry else None,
-                "checks": entry["checks"] if entry else 0,
-                "assessed": entry["assessed"] if entry else 0,
-                "current": dimensions[key]["assessed"] and dimensions[key]["level"] == level,
-            })
+            cells.append(
+                {
+                    "dimension": key,
+                    "status": status,
+                    "symbol": symbol,
+                    "label": label,
+                    "score": entry["score"] if entry else None,
+                    "checks": entry["checks"] if entry else 0,
+                    "assessed": entry["assessed"] if entry else 0,
+                    "current": dimensions[key]["assessed"] and dimensions[key]["level"] == level,
+                }
+            )
         rows.append({"level": level, "name": LEVEL_NAMES[level], "cells": cells})
     return rows
 
@@ -224,14 +228,21 @@ def _collector_view(col: dict[str, Any]) -> dict[str, Any]:
     for target in col["targets"]:
         href = safe_url(target.get("web_url")) or safe_url(target.get("url"))
         extra = {k: v for k, v in target.items() if k not in ("name", "kind")}
-        targets.append({
-            "name": target["name"],
-            "kind": target["kind"],
-            "href": href,
-            "attributes": _attributes(extra),
-        })
-    return {**col, "symbol": symbol, "label": label, "target_list": targets,
-            "gap_list": sorted(col["gaps"].items())}
+        targets.append(
+            {
+                "name": target["name"],
+                "kind": target["kind"],
+                "href": href,
+                "attributes": _attributes(extra),
+            }
+        )
+    return {
+        **col,
+        "symbol": symbol,
+        "label": label,
+        "target_list": targets,
+        "gap_list": sorted(col["gaps"].items()),
+    }
 
 
 def build_view(report: dict[str, Any]) -> dict[str, Any]:
@@ -244,11 +255,17 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
     dims = summary["dimensions"]
     return {
         "report": report,
+        "organisation": report.get("organisation"),
         "overall": summary["overall"],
         "dimensions": [
-            {"key": key, **dims[key],
-             "stop_label": STATUS_LABELS[dims[key]["stop_reason"]][1]
-             if dims[key]["stop_reason"] else None}
+            {
+                "key": key,
+                **dims[key],
+                "confidence": dims[key].get("confidence"),
+                "stop_label": STATUS_LABELS[dims[key]["stop_reason"]][1]
+                if dims[key]["stop_reason"]
+                else None,
+            }
             for key in DIMENSIONS
         ],
         "ladder": _ladder(dims),
@@ -256,8 +273,11 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
         "confidence_segments": _confidence(summary["confidence"]),
         "counts": [(o, OUTCOME_SYMBOLS[o], summary["counts"][o]) for o in OUTCOMES],
         "next_steps": [
-            {**step, "symbol": OUTCOME_SYMBOLS[step["outcome"]],
-             "finding_anchor": check_anchors.get(step["check_id"])}
+            {
+                **step,
+                "symbol": OUTCOME_SYMBOLS[step["outcome"]],
+                "finding_anchor": check_anchors.get(step["check_id"]),
+            }
             for step in report["next_steps"]
         ],
         "finding_groups": _finding_groups(findings),

@@ -21,8 +21,14 @@ SCHEMA_VERSION = "1.0"
 #: the rubric's dimensions, in the order every renderer shows them
 DIMENSIONS = ("product", "process", "technical", "organizational")
 #: level names of the framework; renderers label ladder rows with them
-LEVEL_NAMES = {0: "Not started", 1: "Getting Started", 2: "Exploring", 3: "Building",
-               4: "Scaling", 5: "Advanced"}
+LEVEL_NAMES = {
+    0: "Not started",
+    1: "Getting Started",
+    2: "Exploring",
+    3: "Building",
+    4: "Scaling",
+    5: "Advanced",
+}
 OUTCOMES = ("pass", "partial", "fail", "unknown", "waived")
 #: most schema errors to list in one message; the first is the most useful
 _MAX_ERRORS = 5

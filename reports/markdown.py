@@ -53,7 +53,15 @@ def _level_label(level: int, name: str) -> str:
 
 def _header(report: dict[str, Any]) -> list[str]:
     overall = report["summary"]["overall"]
-    lines = [f"# ML maturity: {_level_label(overall['level'], overall['name'])}", ""]
+    org = report.get("organisation")
+    of = f" of {md_text(org)}" if org else ""
+    # with no dimension assessed, level 0 would read as "not started": say "not assessed" instead
+    verdict = (
+        _level_label(overall["level"], overall["name"])
+        if overall["assessed_dimensions"]
+        else "not assessed"
+    )
+    lines = [f"# ML maturity{of}: {verdict}", ""]
     if overall["statement"]:
         lines += [md_line(overall["statement"]), ""]
     if overall["not_assessed"]:

@@ -182,7 +182,10 @@ def test_blobs_stream_through_one_cat_file_process(tmp_path: Path, monkeypatch: 
             spawned.append(list(args) if isinstance(args, list | tuple) else [args])
             super().__init__(args, *a, **kw)
 
+    import git.cmd
+
     monkeypatch.setattr(subprocess, "Popen", CountingPopen)
+    monkeypatch.setattr(git.cmd, "safer_popen", CountingPopen)
     result, _ = collect(GitTarget(path=repo))
     assert result.targets[0]["blobs_read"] >= 40
     cat_files = [a for a in spawned if "cat-file" in " ".join(map(str, a))]

@@ -54,8 +54,8 @@ def data_audit(ctx: CheckContext) -> Verdict | None:
     Observed support: a committed data inventory, data dictionary or profiling artefact
     (`data_audit`, not notebook-only) is the artefact of an audit -> pass; notebook-only profiling,
     or only a catalogue (`data_catalog` in code, or the planned `glue_catalog` signal with tables)
-    -> partial. With neither, git cannot see whether an audit happened elsewhere -> None (unknown,
-    never fail). Observed evidence decides when the survey disagrees (contradicted claim).
+    -> partial. With neither and no survey answer, ML repositories without any such artefact
+    -> fail (git is then the only witness); with neither and no ML repository -> None. Observed evidence decides when the survey disagrees (contradicted claim).
     """
     audits = ctx.signal("data_audit")
     catalogs = ctx.signal("data_catalog") + [
@@ -72,17 +72,34 @@ def data_audit(ctx: CheckContext) -> Verdict | None:
     elif audits or catalogs:
         parts = []
         if audits:
-            parts.append(f"only {weakness(audits)} data profiling in {names(i.subject for i in audits)}")
+            parts.append(
+                f"only {weakness(audits)} data profiling in {names(i.subject for i in audits)}"
+            )
         if catalogs:
             parts.append(f"a data catalogue in {names(i.subject for i in catalogs)}")
         observed = Verdict(
             Outcome.PARTIAL,
-            "Some support for a data audit: " + " and ".join(parts)
+            "Some support for a data audit: "
+            + " and ".join(parts)
             + "; no committed data inventory, data dictionary or profiling report.",
             cite(audits, catalogs),
         )
     claimed = None
     s3 = survey_answer(ctx, "S3")
+    ml = ctx.ml_repositories()
+    if observed is None and s3 is None and ml:
+        # With no survey, git is the only witness: ML repositories holding no data inventory,
+        # dictionary, profiling report or catalogue are assessed as lacking a data audit, so a
+        # git-only scan still gets an honest process level. A survey answer takes precedence,
+        # since an audit kept outside git leaves no trace here.
+        return Verdict(
+            Outcome.FAIL,
+            f"No data inventory, data dictionary, profiling report or catalogue in the {len(ml)} ML "
+            f"repositories ({names(r.subject for r in ml)}); answer survey question S3 if a data "
+            "audit was done outside version control.",
+            cite(repository_items(ctx, [r.subject for r in ml])),
+            {"ml_repos": len(ml)},
+        )
     if s3 is not None:
         answer = answer_text(s3)
         if "complete" in answer or "repeated" in answer:
@@ -118,5 +135,9 @@ def ml_code_versioned(ctx: CheckContext) -> Verdict | None:
     text = f"ML code is in version control in {len(ml)} of {len(repos)} scanned repositories: {names(r.subject for r in ml)}."
     if notebook_only:
         text += f" ({names(notebook_only)} hold ML code only in notebooks.)"
-    return Verdict(Outcome.PASS, text, cite(repository_items(ctx, [r.subject for r in ml])),
-                   {"ml_repos": len(ml), "repos": len(repos)})
+    return Verdict(
+        Outcome.PASS,
+        text,
+        cite(repository_items(ctx, [r.subject for r in ml])),
+        {"ml_repos": len(ml), "repos": len(repos)},
+    )

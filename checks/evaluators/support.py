@@ -198,7 +198,9 @@ def with_survey(observed: Verdict | None, claimed: Verdict | None, question: str
         return claimed
     if claimed is None:
         return observed
-    evidence = cite(observed.evidence, claimed.evidence)
+    # the survey answer is always cited, so a reader can see what was claimed
+    room = MAX_CITED - len(claimed.evidence)
+    evidence = cite(observed.evidence[:room], claimed.evidence)
     metrics = {**claimed.metrics, **observed.metrics}
     explanation = observed.explanation
     if claimed.outcome != observed.outcome:
@@ -209,7 +211,7 @@ def with_survey(observed: Verdict | None, claimed: Verdict | None, question: str
         }
         explanation += (
             f" Contradicted claim: the survey answer to {question} suggests "
-            f"{claimed.outcome}, but observed evidence decides ({claimed.explanation})"
+            f"{claimed.outcome}, but observed evidence decides ({claimed.explanation})."
         )
     else:
         explanation += f" The survey answer to {question} agrees."
@@ -242,7 +244,9 @@ def production_models(ctx: CheckContext) -> tuple[set[str], list[EvidenceItem]]:
     items: list[EvidenceItem] = []
     for item in ctx.signal("endpoint"):
         if endpoint_in_service(item):
-            found.add(str(item.attributes.get("model") or item.attributes.get("name") or item.locator))
+            found.add(
+                str(item.attributes.get("model") or item.attributes.get("name") or item.locator)
+            )
             items.append(item)
     for item in ctx.signal("registered_model"):
         if registered_in_production(item):
@@ -253,7 +257,9 @@ def production_models(ctx: CheckContext) -> tuple[set[str], list[EvidenceItem]]:
 
 def production_observable(ctx: CheckContext) -> bool:
     """Whether any source that ran can see production models (endpoints or a registry)."""
-    return bool(ctx.available & {"A", "M"}) and signal_gap(ctx, "endpoint", "registered_model") is None
+    return (
+        bool(ctx.available & {"A", "M"}) and signal_gap(ctx, "endpoint", "registered_model") is None
+    )
 
 
 def model_count_verdict(ctx: CheckContext, needed: int) -> Verdict | None:

@@ -1,0 +1,23 @@
+"""The rubric: check definitions (data, `rubric.yaml`) and evaluators (code) turning evidence
+into findings. Knows nothing of where evidence came from.
+
+Public API: `load_definitions()`, `run_checks(ctx, waivers)`, and from `checks.base` the
+`CheckDef`, `CheckContext`, `Verdict` types and the `@evaluator` registry.
+"""
+
+from checks.base import LEVEL_NAMES, CheckContext, CheckDef, Verdict, evaluator
+from checks.definitions import RubricError, definitions_by_id, load_definitions
+from checks.runner import assess_with, run_checks
+
+__all__ = [
+    "LEVEL_NAMES",
+    "CheckContext",
+    "CheckDef",
+    "RubricError",
+    "Verdict",
+    "assess_with",
+    "definitions_by_id",
+    "evaluator",
+    "load_definitions",
+    "run_checks",
+]

@@ -1,0 +1,165 @@
+"""The runner: the ceremony every check shares, so evaluators hold only their logic.
+
+For each definition, in rubric order: a live waiver makes the finding `waived`; a check none of
+whose sources ran is `unknown` (saying which sources failed, and what would assess it); an
+evaluator that returns None, or raises, gives `unknown`, never `fail`; otherwise the verdict
+becomes a finding with the definition's remediation and a bounded sample of evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+from auditor.evidence import Finding, Outcome
+from checks.base import COLLECTOR_NAMES, EVALUATORS, CheckContext, CheckDef, Verdict
+from checks.evaluators.support import MAX_CITED
+
+log = logging.getLogger("mlaudit.checks")
+
+#: what a user does to make a source available, by rubric letter (config key in parentheses)
+ENABLE = {
+    "G": "add git repositories to scan (git:)",
+    "M": "configure MLflow tracking (mlflow:)",
+    "A": "configure AWS access (aws:)",
+    "X": "configure a Great Expectations project (gx:)",
+    "S": "answer the survey (mlaudit survey)",
+}
+
+
+def assess_with(defn: CheckDef, exclude: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """What would assess `defn`: a step per source letter not in `exclude`, survey per question."""
+    out: list[str] = []
+    for letter in defn.collectors:
+        if letter in exclude:
+            continue
+        if letter == "S" and defn.survey:
+            out.extend(f"answer survey question {q}" for q in defn.survey)
+        else:
+            out.append(ENABLE.get(letter, f"configure {COLLECTOR_NAMES.get(letter, letter)}"))
+    return out
+
+
+def _sources(letters: list[str]) -> str:
+    return " or ".join(COLLECTOR_NAMES.get(x, x) for x in dict.fromkeys(letters)) or "none"
+
+
+def run_checks(
+    ctx: CheckContext,
+    waivers: dict[str, dict] | None = None,
+    defs: list[CheckDef] | None = None,
+    today: date | None = None,
+) -> list[Finding]:
+    """One finding per definition (rubric order). `waivers` maps a check ID to a waiver dict
+    (reason, owner, expires/expiry as an ISO date); an expired waiver stops applying and is
+    flagged on the finding (`waiver["expired"] = True`)."""
+    if defs is None:
+        from checks.definitions import load_definitions
+
+        defs = load_definitions()
+    today = today or datetime.now(UTC).date()
+    waivers = waivers or {}
+    findings = []
+    for defn in defs:
+        waiver = waivers.get(defn.id)
+        if waiver is not None and not _expired(waiver, today):
+            underlying = _assess(defn, ctx)
+            findings.append(
+                Finding(
+                    check_id=defn.id,
+                    outcome=Outcome.WAIVED,
+                    explanation=f"Waived: {waiver.get('reason') or 'no reason given'}"
+                    + (f" (owner {waiver['owner']})" if waiver.get("owner") else "")
+                    + f". Without the waiver: {underlying.outcome}.",
+                    evidence=underlying.evidence,
+                    remediation=defn.remediation,
+                    metrics={
+                        **underlying.metrics,
+                        "outcome_without_waiver": str(underlying.outcome),
+                    },
+                    waiver=dict(waiver),
+                )
+            )
+            continue
+        finding = _assess(defn, ctx)
+        if waiver is not None:
+            expiry = waiver.get("expires") or waiver.get("expiry")
+            finding.waiver = {**waiver, "expired": True}
+            finding.explanation += f" (A waiver expired on {expiry} and no longer applies.)"
+        findings.append(finding)
+    return findings
+
+
+def _expired(waiver: dict[str, Any], today: date) -> bool:
+    if waiver.get("expired"):
+        return True
+    expiry = waiver.get("expires") or waiver.get("expiry")
+    if not expiry:
+        return False
+    if isinstance(expiry, datetime):
+        expiry = expiry.date()
+    if isinstance(expiry, str):
+        try:
+            expiry = date.fromisoformat(expiry[:10])
+        except ValueError:
+            return False  # the config loader reports malformed dates; don't guess here
+    return isinstance(expiry, date) and expiry < today
+
+
+def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
+    letters = list(defn.collectors)
+    ran = [x for x in letters if x in ctx.available]
+    failed = {x: ctx.failed[x] for x in letters if x in ctx.failed}
+    failures = "; ".join(
+        f"{COLLECTOR_NAMES.get(x, x)} failed: {why}" for x, why in sorted(failed.items())
+    )
+    fix_failed = [
+        f"fix the {COLLECTOR_NAMES.get(x, x)} source ({why})" for x, why in sorted(failed.items())
+    ]
+
+    def unknown(explanation: str, exclude: set[str]) -> Finding:
+        missing = fix_failed + assess_with(defn, exclude | set(failed))
+        return Finding(
+            defn.id, Outcome.UNKNOWN, explanation, remediation=defn.remediation, missing=missing
+        )
+
+    if not ran:
+        if failed:
+            return unknown(f"Not assessed: {failures}.", set())
+        return unknown(
+            f"Not assessed: nothing that could assess it ran (it needs {_sources(letters)}).", set()
+        )
+    evaluate = EVALUATORS.get(defn.id)
+    if evaluate is None:  # the loader prevents this; kept so a partial registry degrades to unknown
+        return unknown("Not assessed: no evaluator is registered for this check.", set(ran))
+    try:
+        verdict = evaluate(ctx)
+    except Exception as exc:  # an evaluator bug must not stop the audit
+        log.exception("evaluator for %s failed", defn.id)
+        return unknown(
+            f"Not assessed: the evaluator failed ({type(exc).__name__}: {exc}).", set(ran)
+        )
+    if verdict is None:
+        text = f"Not assessed: the available sources ({_sources(ran)}) hold no evidence either way."
+        if failures:
+            text += f" {failures}."
+        # a survey that ran may still lack the answers this check needs
+        return unknown(text, set(ran) - {"S"})
+    if not isinstance(verdict, Verdict) or verdict.outcome is Outcome.WAIVED:
+        return unknown(
+            f"Not assessed: the evaluator returned {verdict!r} instead of a verdict.", set(ran)
+        )
+    if verdict.outcome is Outcome.UNKNOWN:
+        return unknown(verdict.explanation, set(ran))
+    explanation = verdict.explanation
+    if failures:
+        explanation += f" ({failures}; this finding rests on {_sources(ran)} alone.)"
+    return Finding(
+        check_id=defn.id,
+        outcome=verdict.outcome,
+        explanation=explanation,
+        evidence=list(verdict.evidence[:MAX_CITED]),
+        remediation=defn.remediation,
+        metrics=dict(verdict.metrics),
+    )

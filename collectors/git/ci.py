@@ -1,0 +1,540 @@
+"""CI definitions at the paths their CI systems read, and what their steps run.
+
+Commands are taken only from the keys a CI system executes (`run`, `script`, `commands`, ...),
+after YAML parsing has dropped comments; shell comments and install lines are skipped, so
+`pip install pytest` is not "runs tests" and `# python train.py` is not training.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.evidence import EvidenceItem
+from collectors.git.configs import (
+    VENDORED,
+    ConfigDoc,
+    ConfigIndex,
+    find_line,
+    key_line,
+    mentions_training,
+    strings,
+)
+from collectors.git.view import RepoView
+
+COMMAND_KEYS = {
+    "run",
+    "script",
+    "scripts",
+    "before_script",
+    "after_script",
+    "command",
+    "commands",
+    "args",
+    "bash",
+    "pwsh",
+    "powershell",
+    "inlineScript",
+    "scriptPath",
+    "arguments",
+    "entrypoint",
+    "cmd",
+    "before_install",
+    "install_script",
+}
+
+_INSTALL = re.compile(
+    r"\b(pip3?|python[\d.]*\s+-m\s+pip|uv\s+pip|uv\s+add|conda|mamba|micromamba|poetry|pipx|"
+    r"apt(-get)?|yum|apk|brew|npm|yarn|pnpm|pipenv)\s+(install|add|sync|update|upgrade)\b"
+)
+_TEST = re.compile(
+    r"(^|[\s/\"'(=])(py\.test|pytest)(\s|$|[\"')])|\bpython[\d.]*\s+-m\s+(pytest|unittest|nose2?)\b"
+    r"|(^|[\s&;])(tox|nox)(\s|$)|\bnosetests\b|\bcoverage\s+run\b|\bsetup\.py\s+test\b"
+    r"|\bhatch\s+(test|run\s+\S*test\S*)\b"
+    r"|\bmake\s+(-\S+\s+)*([\w-]+\s+)*(test|tests|check|unittest|unit[-_]?tests?|coverage|test[-_]\w+)\b"
+    r"|\b(go|cargo|mvn|\S*gradlew?|npm|yarn|pnpm|bazel)\s+(run\s+)?test\b|\bmvn\s+verify\b"
+)
+_LINT = [
+    ("ruff", re.compile(r"(^|\s)ruff(\s|$)")),
+    ("flake8", re.compile(r"(^|\s|-m\s)flake8\b")),
+    ("pylint", re.compile(r"(^|\s|-m\s)pylint\b")),
+    ("mypy", re.compile(r"(^|\s|-m\s)mypy\b")),
+    ("black", re.compile(r"(^|\s|-m\s)black\b.*--(check|diff)\b")),
+    ("isort", re.compile(r"(^|\s|-m\s)isort\b.*--(check|check-only|diff)\b")),
+    ("pre-commit", re.compile(r"\bpre-commit\s+run\b")),
+    ("make", re.compile(r"\bmake\s+([\w-]+\s+)*(lint|style|check-format|format-check)\b")),
+]
+_LINT_ACTIONS = [
+    ("pre-commit", re.compile(r"(^|/)pre-commit(-ci)?/action|pre-commit/action")),
+    ("ruff", re.compile(r"ruff-action|ruff-check")),
+    ("black", re.compile(r"^psf/black")),
+    ("flake8", re.compile(r"flake8")),
+    ("pylint", re.compile(r"pylint")),
+    ("super-linter", re.compile(r"super-linter")),
+    ("lint-action", re.compile(r"lint-action")),
+]
+_RUNNER = (
+    r"(^|[\s/(])(python[\d.]*|py|Rscript|bash|sh|poetry\s+run|uv\s+run|pdm\s+run|hatch\s+run|"
+    r"pipenv\s+run|conda\s+run|accelerate\s+launch|torchrun|deepspeed|spark-submit|make|just|"
+    r"invoke|docker(-compose|\s+compose)?\s+run|\./\S+)\b"
+)
+_ML_STEPS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "train",
+        re.compile(
+            _RUNNER + r".*(?i:(?<![a-z])(re)?train(ing|er)?(?![a-z]))"
+            r"|\bdvc\s+(repro|exp\s+run)\b|\bmlflow\s+run\b|\bsagemaker\s+create-training-job\b"
+            r"|\bgcloud\s+(beta\s+)?ai(-platform)?\s+(custom-jobs|jobs\s+submit\s+training)\b"
+        ),
+    ),
+    (
+        "evaluate",
+        re.compile(
+            _RUNNER
+            + r".*(?i:(?<![a-z])eval(uate|uation)?(?![a-z]))|\bdvc\s+metrics\s+(diff|show)\b"
+            r"|\bcml[\s-](send-comment|comment|publish|report)\b"
+        ),
+    ),
+    (
+        "deploy",
+        re.compile(
+            _RUNNER + r".*(?i:(?<![a-z])deploy\w*\.py)|(?i:\bdeploy\w*[\s_-]+(model|endpoint))"
+            r"|\bsagemaker\s+(create|update)-endpoint\b|\bgcloud\s+ai\s+endpoints\s+(deploy-model|create)\b"
+            r"|\baz\s+ml\s+online-(endpoint|deployment)\s+(create|update)\b"
+            r"|\bmlflow\s+(models\s+(serve|build-docker)|deployments\s+create)\b"
+            r"|\bbentoml\s+(deploy|containerize)\b|\bkubectl\s+apply\b.*(?i:inference|serving|kserve|seldon)"
+        ),
+    ),
+    (
+        "data_tests",
+        re.compile(
+            r"\b(great_expectations|gx)\b.*\bcheckpoint\b|\bsoda\s+scan\b|\bdbt\s+(test|build)\b"
+            r"|(?i:(validate|check)[_-]?data|data[_-]?(validation|quality|tests?|checks?))"
+            r"|\bdeepchecks\b"
+        ),
+    ),
+    (
+        "pipeline",
+        re.compile(
+            r"\bkfp\s+(run|pipeline|dsl)|\bdsl-compile\b|\bkedro\s+run\b|\bzenml\s+pipeline\b"
+            r"|\bargo\s+submit\b|\brun-pipeline\s+--module-name\b|\bprefect\s+(deploy|deployment\s+(run|build|apply))\b"
+            r"|\bsagemaker\s+(start-pipeline-execution|create-pipeline|update-pipeline)\b"
+            r"|\baz\s+ml\s+job\s+create\b.*pipeline|\bflow\.py\s+(run|step-functions|argo-workflows)\b"
+            r"|" + _RUNNER + r".*(?i:(?<![a-z])pipelines?(?![a-z]))"
+        ),
+    ),
+]
+_PURPOSE = [
+    ("dependency_bot", re.compile(r"(?i)dependabot|renovate|pyup|dependency-review")),
+    ("stale", re.compile(r"(?i)actions/stale|stale-bot|close-stale|lock-threads")),
+    (
+        "docs",
+        re.compile(
+            r"(?i)mkdocs\s+gh-deploy|sphinx-build|peaceiris/actions-gh-pages|"
+            r"deploy-pages|jekyll|make\s+(html|docs)"
+        ),
+    ),
+]
+_GH_TRIGGERS = {
+    "push": "push",
+    "pull_request": "pull_request",
+    "pull_request_target": "pull_request",
+    "schedule": "schedule",
+    "workflow_dispatch": "manual",
+    "release": "release",
+    "workflow_call": "called",
+    "repository_dispatch": "external",
+    "merge_group": "merge",
+    "workflow_run": "workflow_run",
+}
+_GITLAB_RESERVED = {
+    "stages",
+    "variables",
+    "include",
+    "default",
+    "workflow",
+    "image",
+    "services",
+    "cache",
+    "before_script",
+    "after_script",
+    "types",
+    "pages",
+}
+
+
+@dataclass
+class Commands:
+    """What a CI definition runs, classified."""
+
+    segments: list[str] = field(default_factory=list)
+    uses: list[str] = field(default_factory=list)
+
+    def add(self, texts: Iterator[str] | list[str]) -> None:
+        for text in texts:
+            for raw in str(text).splitlines():
+                line = raw.strip()
+                if not line or line.startswith(("#", "//", "echo ", "REM ")):
+                    continue
+                for seg in re.split(r"&&|\|\||;", line):
+                    seg = seg.strip()
+                    if seg and not _INSTALL.search(seg):
+                        self.segments.append(seg)
+
+    @property
+    def runs_tests(self) -> bool:
+        return any(_TEST.search(s) for s in self.segments)
+
+    @property
+    def lint_tools(self) -> list[str]:
+        found = {name for name, rx in _LINT for s in self.segments if rx.search(s)}
+        found |= {name for name, rx in _LINT_ACTIONS for u in self.uses if rx.search(u)}
+        return sorted(found)
+
+    @property
+    def ml_steps(self) -> list[str]:
+        found = []
+        for name, rx in _ML_STEPS:
+            for s in self.segments:
+                if name in ("train", "evaluate") and _TEST.search(s):
+                    continue  # pytest tests/test_train.py tests training, it does not train
+                if rx.search(s):
+                    found.append(name)
+                    break
+        return found
+
+    @property
+    def trains(self) -> bool:
+        steps = self.ml_steps
+        return "train" in steps or (
+            "pipeline" in steps
+            and any(mentions_training(s) for s in self.segments if not _TEST.search(s))
+        )
+
+    def purpose(self) -> str | None:
+        blob = "\n".join(self.segments + self.uses)
+        for name, rx in _PURPOSE:
+            if rx.search(blob):
+                return name
+        return None
+
+    def first_line(self, text: str) -> tuple[int, str] | None:
+        """Line of the first command that tests, trains or otherwise matters."""
+        for s in self.segments:
+            if _TEST.search(s) or any(rx.search(s) for _, rx in _ML_STEPS):
+                return find_line(text, re.escape(s[:60]))
+        return None
+
+
+def _commands(node: Any) -> Commands:
+    cmds = Commands()
+    cmds.add(list(strings(node, COMMAND_KEYS)))
+    cmds.uses = [u for u in strings(node, {"uses", "orb", "orbs"})]
+    return cmds
+
+
+def _cron_strings(node: Any) -> list[str]:
+    out: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "cron" and isinstance(v, str):
+                out.append(v)
+            else:
+                out.extend(_cron_strings(v))
+    elif isinstance(node, list):
+        for v in node:
+            out.extend(_cron_strings(v))
+    return out
+
+
+@dataclass
+class CiFile:
+    tool: str
+    path: str
+    text: str
+    triggers: list[str]
+    commands: Commands
+    schedules: list[str]
+    line: int
+    excerpt: str
+    scheduled_training: bool = False
+
+
+def analyze_ci(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
+    found: list[CiFile] = []
+    by_path: dict[str, list[ConfigDoc]] = {}
+    for doc in index.docs:
+        by_path.setdefault(doc.path, []).append(doc)
+    gitlab_paths = _gitlab_paths(index, by_path)
+    claimed: set[str] = set()
+    for path, docs in by_path.items():
+        data = docs[0].data
+        text = docs[0].text
+        if not isinstance(data, dict):
+            continue
+        name = path.rsplit("/", 1)[-1]
+        ci: CiFile | None = None
+        if re.fullmatch(r"\.github/workflows/[^/]+\.ya?ml", path):
+            ci = _github(path, text, data)
+        elif path in gitlab_paths:
+            ci = _gitlab(path, text, data)
+        elif path == ".circleci/config.yml" or path == ".circleci/config.yaml":
+            ci = _circleci(path, text, data)
+        elif re.fullmatch(r"\.buildkite/pipeline[^/]*\.ya?ml", path):
+            ci = _simple("buildkite", path, text, data, ["push"])
+        elif re.search(r"buildspec[^/]*\.ya?ml$", name) and "phases" in data:
+            ci = _simple("codebuild", path, text, data, [])
+        elif re.match(r"cloudbuild[^/]*\.ya?ml$", name) and "steps" in data:
+            ci = _simple("cloud_build", path, text, data, [])
+        elif path == ".travis.yml":
+            ci = _simple("travis", path, text, data, ["push", "pull_request"])
+        elif path == "bitbucket-pipelines.yml":
+            ci = _simple("bitbucket_pipelines", path, text, data, ["push"])
+        elif _azure_candidate(path, name, data):
+            ci = _azure(path, text, data)
+        if ci:
+            found.append(ci)
+            claimed.add(path)
+    for entry in view.entries.values():
+        if (
+            entry.name == "Jenkinsfile"
+            or entry.name.startswith("Jenkinsfile.")
+            or entry.name.endswith(".jenkinsfile")
+        ) and not VENDORED.search(entry.path):
+            text = view.text(entry.path)
+            if text:
+                found.append(_jenkins(entry.path, text))
+    items = []
+    for ci in found:
+        cmds = ci.commands
+        attrs: dict[str, Any] = dict(
+            tool=ci.tool,
+            triggers=sorted(set(ci.triggers)),
+            runs_tests=cmds.runs_tests,
+            lint=bool(cmds.lint_tools),
+            lint_tools=cmds.lint_tools,
+            ml_steps=cmds.ml_steps,
+            schedules=ci.schedules,
+        )
+        purpose = cmds.purpose()
+        if purpose and not attrs["runs_tests"] and not attrs["ml_steps"]:
+            attrs["purpose"] = purpose
+        items.append(view.evidence("ci_pipeline", ci.path, ci.line, ci.excerpt, **attrs))
+        for tool in cmds.lint_tools:
+            items.append(
+                view.evidence(
+                    "pre_commit_or_lint", ci.path, ci.line, ci.excerpt, tool=tool, source="ci"
+                )
+            )
+        if ci.scheduled_training or ("schedule" in ci.triggers and cmds.trains):
+            where = find_line(ci.text, r"\bcron\b") or (ci.line, ci.excerpt)
+            items.append(
+                view.evidence(
+                    "scheduled_retraining",
+                    ci.path,
+                    where[0],
+                    where[1],
+                    trigger="ci_schedule",
+                    tool=ci.tool,
+                    schedule=ci.schedules[0] if ci.schedules else None,
+                    drift_triggered=False,
+                )
+            )
+    return items
+
+
+def _trigger_line(text: str, *keys: str) -> tuple[int, str]:
+    for key in keys:
+        found = key_line(text, key)
+        if found:
+            return found
+    return 1, text.lstrip().splitlines()[0].strip() if text.strip() else ""
+
+
+def _github(path: str, text: str, data: dict[str, Any]) -> CiFile:
+    on = data.get("on", data.get(True))
+    triggers: list[str] = []
+    names: list[str] = []
+    if isinstance(on, str):
+        names = [on]
+    elif isinstance(on, list):
+        names = [str(x) for x in on]
+    elif isinstance(on, dict):
+        names = [str(k) for k in on]
+        push = on.get("push")
+        if isinstance(push, dict) and push.get("tags"):
+            triggers.append("tag")
+    triggers += [_GH_TRIGGERS.get(n, n) for n in names]
+    cmds = _commands(data.get("jobs") or {})
+    line, excerpt = _trigger_line(text, "on", "true")
+    return CiFile(
+        "github_actions",
+        path,
+        text,
+        triggers,
+        cmds,
+        _cron_strings(on) if isinstance(on, dict) else [],
+        line,
+        excerpt,
+    )
+
+
+def _gitlab_paths(index: ConfigIndex, by_path: dict[str, list[ConfigDoc]]) -> set[str]:
+    """.gitlab-ci.yml and the local files it includes (parsed on demand, added to by_path)."""
+    paths = {".gitlab-ci.yml"} if ".gitlab-ci.yml" in by_path else set()
+    todo = list(paths)
+    while todo:
+        docs = by_path.get(todo.pop()) or []
+        data = docs[0].data if docs else None
+        inc = data.get("include") if isinstance(data, dict) else None
+        for item in inc if isinstance(inc, list) else [inc]:
+            local = item.get("local") if isinstance(item, dict) else item
+            if isinstance(local, str) and "://" not in local and "*" not in local:
+                candidate = local.lstrip("/")
+                if candidate not in paths and (candidate in by_path or index.load(candidate)):
+                    by_path.setdefault(candidate, index.load(candidate))
+                    paths.add(candidate)
+                    todo.append(candidate)
+    return paths
+
+
+def _gitlab(path: str, text: str, data: dict[str, Any]) -> CiFile:
+    cmds = Commands()
+    triggers = {"push"}
+    scheduled_training = False
+    for key, job in data.items():
+        if not isinstance(job, dict) or str(key) in _GITLAB_RESERVED:
+            continue
+        job_cmds = _commands({k: v for k, v in job.items() if k in COMMAND_KEYS})
+        cmds.segments += job_cmds.segments
+        cmds.uses += job_cmds.uses
+        conditions = " ".join(strings({k: job.get(k) for k in ("rules", "only", "except")}))
+        if re.search(r"merge_request", conditions):
+            triggers.add("pull_request")
+        if re.search(r"CI_COMMIT_TAG|\btags\b", conditions):
+            triggers.add("tag")
+        if job.get("when") == "manual":
+            triggers.add("manual")
+        if re.search(r"\bschedules?\b", conditions):
+            triggers.add("schedule")
+            if job_cmds.trains:
+                scheduled_training = True
+    wf = " ".join(strings(data.get("workflow"))) if isinstance(data.get("workflow"), dict) else ""
+    if "merge_request" in wf:
+        triggers.add("pull_request")
+    line, excerpt = cmds.first_line(text) or _trigger_line(text, "workflow", "stages")
+    return CiFile(
+        "gitlab_ci", path, text, sorted(triggers), cmds, [], line, excerpt, scheduled_training
+    )
+
+
+def _circleci(path: str, text: str, data: dict[str, Any]) -> CiFile:
+    cmds = _commands({"jobs": data.get("jobs"), "commands": data.get("commands")})
+    cmds.uses = (
+        [str(v) for v in (data.get("orbs") or {}).values()]
+        if isinstance(data.get("orbs"), dict)
+        else []
+    )
+    triggers = ["push"]
+    workflows = data.get("workflows")
+    crons = _cron_strings(workflows)
+    if crons:
+        triggers.append("schedule")
+    if "tags" in "\n".join(strings(workflows, {"filters"})) or re.search(r"^\s+tags:", text, re.M):
+        triggers.append("tag")
+    line, excerpt = _trigger_line(text, "workflows", "jobs")
+    return CiFile("circleci", path, text, triggers, cmds, crons, line, excerpt)
+
+
+def _simple(tool: str, path: str, text: str, data: dict[str, Any], triggers: list[str]) -> CiFile:
+    cmds = _commands(data)
+    line, excerpt = cmds.first_line(text) or _trigger_line(text, "steps", "phases", "script")
+    return CiFile(tool, path, text, triggers, cmds, [], line, excerpt)
+
+
+_AZURE_STEP_KEYS = {"task", "script", "bash", "pwsh", "powershell", "checkout", "template"}
+
+
+def _azure_candidate(path: str, name: str, data: dict[str, Any]) -> bool:
+    if re.match(r"azure-pipelines?[^/]*\.ya?ml$", name):
+        return True
+    if path.startswith(".github/") or name in ("docker-compose.yml", "docker-compose.yaml"):
+        return False
+    shape = {"trigger", "pr", "stages", "jobs", "steps", "schedules"} & set(map(str, data))
+    if not shape:
+        return False
+    if re.match(r"(.*/)?\.(azure-)?pipelines/", path) or path.startswith(".azuredevops/"):
+        return True
+    # elsewhere: an Azure pipeline's shape — trigger/stages/jobs with Azure-style steps
+    if not ({"trigger", "pr", "stages", "jobs"} & shape):
+        return False
+    return _has_azure_steps(data)
+
+
+def _has_azure_steps(node: Any) -> bool:
+    if isinstance(node, dict):
+        steps = node.get("steps")
+        if isinstance(steps, list) and any(
+            isinstance(s, dict) and _AZURE_STEP_KEYS & set(map(str, s)) for s in steps
+        ):
+            return True
+        return any(_has_azure_steps(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_azure_steps(v) for v in node)
+    return False
+
+
+def _azure(path: str, text: str, data: dict[str, Any]) -> CiFile:
+    triggers = []
+    trig = data.get("trigger", "default")
+    if trig != "none" and trig is not None:
+        triggers.append("push")
+        if isinstance(trig, dict) and trig.get("tags"):
+            triggers.append("tag")
+    if data.get("pr", "default") not in ("none", None):
+        triggers.append("pull_request")
+    crons = _cron_strings(data.get("schedules"))
+    if crons:
+        triggers.append("schedule")
+    cmds = _commands({k: v for k, v in data.items() if k in ("stages", "jobs", "steps")})
+    line, excerpt = _trigger_line(text, "trigger", "schedules", "pr", "stages", "jobs")
+    return CiFile("azure_pipelines", path, text, triggers, cmds, crons, line, excerpt)
+
+
+_JENKINS_COMMENT = re.compile(r"/\*.*?\*/|^\s*//.*$", re.S | re.M)
+
+
+def _jenkins(path: str, text: str) -> CiFile:
+    clean = _JENKINS_COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    cmds = Commands()
+    cmds.add(
+        re.findall(
+            r"\b(?:sh|bat|pwsh|powershell)\s*\(?\s*(?:script\s*:\s*)?(?:'''|\"\"\"|'|\")(.*?)(?:'''|\"\"\"|'|\")",
+            clean,
+            re.S,
+        )
+    )
+    triggers = ["push"]
+    crons = re.findall(r"\bcron\s*\(\s*['\"]([^'\"]+)", clean)
+    if crons:
+        triggers.append("schedule")
+    if "changeRequest" in clean:
+        triggers.append("pull_request")
+    if re.search(r"\bbuildingTag\b|\btag\s+['\"]", clean):
+        triggers.append("tag")
+    found = (
+        find_line(clean, r"\btriggers\s*\{") or cmds.first_line(clean) or find_line(clean, r"\S")
+    )
+    line, _ = found or (1, "")
+    return CiFile(
+        "jenkins",
+        path,
+        text,
+        triggers,
+        cmds,
+        crons,
+        line,
+        text.splitlines()[line - 1].strip() if text.splitlines() else "",
+    )

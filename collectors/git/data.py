@@ -1,0 +1,342 @@
+"""Data tooling config: validation suites, data versioning, dbt, warehouses, catalogues, lineage
+and data-audit documents."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from auditor.evidence import EvidenceItem
+from collectors.git.configs import (
+    VENDORED,
+    ConfigIndex,
+    dir_of,
+    find_line,
+    key_line,
+    load_yaml,
+    strings,
+    under,
+)
+from collectors.git.infra import Emit
+from collectors.git.view import RepoView
+
+WAREHOUSE_TYPES = {
+    "snowflake",
+    "bigquery",
+    "redshift",
+    "athena",
+    "databricks",
+    "synapse",
+    "trino",
+    "presto",
+    "spark",
+    "fabric",
+}
+_DATA_AUDIT_NAME = [
+    (re.compile(r"(?i)^data[-_ ]?dictionar(y|ies)\b"), "dictionary"),
+    (re.compile(r"(?i)^data[-_ ]?inventor(y|ies)\b"), "inventory"),
+    (re.compile(r"(?i)^data[-_ ]?(card|sheet)s?\b|^datasheets?\b"), "datasheet"),
+    (re.compile(r"(?i)^data[-_ ]?(profil(e|ing)|audit)\b"), "profiling"),
+]
+_DOC_SUFFIX = re.compile(r"(?i)\.(md|rst|txt|csv|xlsx|html|pdf|ya?ml|json|adoc)$")
+
+
+def analyze_data(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
+    emit = Emit(view, index)
+    _great_expectations(view, emit)
+    _yaml_data_tools(view, index, emit)
+    _dbt(view, index, emit)
+    _dvc(view, emit)
+    _lineage_files(view, emit)
+    _data_audit(view, emit)
+    return emit.items
+
+
+def _great_expectations(view: RepoView, emit: Emit) -> None:
+    for entry in view.named("great_expectations.yml", "great_expectations.yaml"):
+        if VENDORED.search(entry.path):
+            continue
+        root = dir_of(entry.path)
+        suites = [
+            p
+            for p in view.paths
+            if under(p, f"{root}/expectations" if root else "expectations") and p.endswith(".json")
+        ]
+        real = [p for p in suites[:5] if _suite_has_expectations(view.text(p))]
+        if not real:
+            continue  # a scaffolded project with no expectations is a stub
+        checkpoints = [
+            p
+            for p in view.paths
+            if under(p, f"{root}/checkpoints" if root else "checkpoints")
+            and p.endswith((".yml", ".yaml", ".json"))
+        ]
+        text = view.text(entry.path) or ""
+        found = find_line(text, r"^\s*(config_version|expectations_store_name|stores)\s*:") or (
+            1,
+            "",
+        )
+        emit(
+            "data_validation",
+            entry.path,
+            found[0],
+            found[1],
+            tool="great_expectations",
+            suites=len(suites),
+            checkpoints=len(checkpoints),
+            sample_suite=real[0],
+        )
+
+
+def _suite_has_expectations(text: str | None) -> bool:
+    if not text:
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and bool(data.get("expectations"))
+
+
+def _yaml_data_tools(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for doc in index.dicts():
+        data = doc.data
+        name = doc.path.rsplit("/", 1)[-1]
+        keys = [str(k) for k in data]
+        soda = [k for k in keys if k.startswith("checks for ") and data[k]]
+        if soda:
+            found = key_line(doc.text, soda[0]) or (doc.line, "")
+            emit("data_validation", doc.path, found[0], found[1], tool="soda", datasets=len(soda))
+        source, sink = data.get("source"), data.get("sink")
+        if isinstance(source, dict) and source.get("type"):
+            if isinstance(sink, dict) and str(sink.get("type", "")).startswith("datahub"):
+                found = key_line(doc.text, "sink") or (doc.line, "")
+                emit(
+                    "data_catalog",
+                    doc.path,
+                    found[0],
+                    found[1],
+                    tool="datahub",
+                    source=str(source["type"]),
+                )
+            elif isinstance(data.get("workflowConfig"), dict) and "openMetadataServerConfig" in str(
+                list(data["workflowConfig"])
+            ):
+                found = key_line(doc.text, "source") or (doc.line, "")
+                emit(
+                    "data_catalog",
+                    doc.path,
+                    found[0],
+                    found[1],
+                    tool="openmetadata",
+                    source=str(source["type"]),
+                )
+        if name in ("profiles.yml", "profiles.yaml"):
+            for profile in data.values():
+                outputs = profile.get("outputs") if isinstance(profile, dict) else None
+                for target in (outputs or {}).values() if isinstance(outputs, dict) else []:
+                    kind = str(target.get("type", "")) if isinstance(target, dict) else ""
+                    if kind in WAREHOUSE_TYPES:
+                        found = find_line(doc.text, rf"^\s*type\s*:\s*['\"]?{kind}") or (
+                            doc.line,
+                            "",
+                        )
+                        emit("warehouse", doc.path, found[0], found[1], tool=kind, via="dbt")
+        if name in ("openlineage.yml", "openlineage.yaml") and data.get("transport"):
+            found = key_line(doc.text, "transport") or (doc.line, "")
+            emit("lineage", doc.path, found[0], found[1], tool="openlineage")
+        env_names = set(strings(data, {"environment", "env"})) | {
+            str(k) for e in _env_dicts(data) for k in e
+        }
+        if any(
+            re.match(r"OPENLINEAGE_(URL|ENDPOINT)|OPENLINEAGE__TRANSPORT", n) for n in env_names
+        ):
+            found = find_line(doc.text, r"OPENLINEAGE_(URL|ENDPOINT)|OPENLINEAGE__TRANSPORT") or (
+                doc.line,
+                "",
+            )
+            emit("lineage", doc.path, found[0], found[1], tool="openlineage", via="env")
+        pipe = data.get("pipeline")
+        if (
+            isinstance(pipe, dict)
+            and pipe.get("name")
+            and isinstance(data.get("transform"), dict)
+            and "input" in data
+        ):
+            found = key_line(doc.text, "pipeline") or (doc.line, "")
+            emit("data_versioning", doc.path, found[0], found[1], tool="pachyderm")
+        if (name in (".lakectl.yaml", "lakectl.yaml") and isinstance(data.get("server"), dict)) or (
+            "lakefs" in name.lower() and "blockstore" in data
+        ):
+            emit("data_versioning", doc.path, doc.line, None, tool="lakefs")
+
+
+def _env_dicts(node: Any) -> list[dict[str, Any]]:
+    out = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("environment", "env") and isinstance(v, dict):
+                out.append(v)
+            elif k in ("environment", "env") and isinstance(v, list):
+                out.append({str(i.get("name")): i.get("value") for i in v if isinstance(i, dict)})
+                out.append({str(i).split("=", 1)[0]: None for i in v if isinstance(i, str)})
+            else:
+                out.extend(_env_dicts(v))
+    elif isinstance(node, list):
+        for v in node:
+            out.extend(_env_dicts(v))
+    return out
+
+
+def _dbt(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    projects = []
+    for entry in view.named("dbt_project.yml", "dbt_project.yaml"):
+        if VENDORED.search(entry.path) or "/dbt_packages/" in "/" + entry.path:
+            continue
+        text = view.text(entry.path) or ""
+        data = load_yaml(text)
+        if not isinstance(data, dict) or not data.get("name"):
+            continue
+        root = dir_of(entry.path)
+        projects.append((root, data))
+        found = key_line(text, "name") or (1, "")
+        emit("data_pipeline", entry.path, found[0], found[1], tool="dbt", project=str(data["name"]))
+        has_profile = any(
+            d.path.rsplit("/", 1)[-1].startswith("profiles.") and under(d.path, root)
+            for d in index.docs
+        )
+        if not has_profile:
+            emit(
+                "warehouse",
+                entry.path,
+                found[0],
+                found[1],
+                tool="dbt",
+                profile=str(data.get("profile", "")) or None,
+            )
+        test_dirs = data.get("test-paths") or ["tests"]
+        singular = [
+            p
+            for p in view.paths
+            if p.endswith(".sql")
+            and any(under(p, f"{root}/{t}".strip("/")) for t in test_dirs if isinstance(t, str))
+            and view.entries[p].size > 0
+        ]
+        if singular:
+            emit(
+                "data_validation",
+                singular[0],
+                None,
+                None,
+                tool="dbt",
+                kind="singular_tests",
+                tests=len(singular),
+            )
+    for doc in index.dicts():
+        if not any(under(doc.path, root) for root, _ in projects):
+            continue
+        tested = _dbt_schema_tests(doc.data)
+        if tested:
+            found = find_line(doc.text, r"^\s*(data_)?tests\s*:", doc.line) or (doc.line, "")
+            emit(
+                "data_validation",
+                doc.path,
+                found[0],
+                found[1],
+                tool="dbt",
+                kind="schema_tests",
+                tests=tested,
+            )
+
+
+def _dbt_schema_tests(data: dict[str, Any]) -> int:
+    count = 0
+    for section in ("models", "sources", "seeds", "snapshots"):
+        for node in data.get(section) or []:
+            if not isinstance(node, dict):
+                continue
+            holders = [
+                node,
+                *[c for c in node.get("columns") or [] if isinstance(c, dict)],
+                *[t for t in node.get("tables") or [] if isinstance(t, dict)],
+            ]
+            for table in node.get("tables") or []:
+                if isinstance(table, dict):
+                    holders += [c for c in table.get("columns") or [] if isinstance(c, dict)]
+            for h in holders:
+                tests = h.get("tests") or h.get("data_tests")
+                if isinstance(tests, list):
+                    count += len(tests)
+    return count
+
+
+def _dvc(view: RepoView, emit: Emit) -> None:
+    configs = [p for p in view.paths if p == ".dvc/config" or p.endswith("/.dvc/config")]
+    remote = any(
+        re.search(r"^\s*\[\s*['\"]?remote\s+\"", view.text(p) or "", re.M) for p in configs
+    )
+    tracked = [e.path for e in view.with_suffix(".dvc") if not VENDORED.search(e.path)]
+    real = [p for p in tracked[:5] if re.search(r"^outs\s*:", view.text(p) or "", re.M)]
+    if real:
+        emit(
+            "data_versioning",
+            real[0],
+            None,
+            None,
+            tool="dvc",
+            kind="tracked_files",
+            files=len(tracked),
+            remote=remote,
+        )
+    if not remote:
+        return
+    for entry in view.named("dvc.yaml"):
+        text = view.text(entry.path) or ""
+        data = load_yaml(text)
+        stages = data.get("stages") if isinstance(data, dict) else None
+        with_outs = (
+            [n for n, s in (stages or {}).items() if isinstance(s, dict) and s.get("outs")]
+            if isinstance(stages, dict)
+            else []
+        )
+        if with_outs:
+            found = find_line(text, r"^\s*outs\s*:") or (1, "")
+            emit(
+                "data_versioning",
+                entry.path,
+                found[0],
+                found[1],
+                tool="dvc",
+                kind="pipeline_outs",
+                stages=len(with_outs),
+                remote=True,
+            )
+
+
+def _lineage_files(view: RepoView, emit: Emit) -> None:
+    for entry in view.named("airflow.cfg", "spark-defaults.conf"):
+        text = view.text(entry.path) or ""
+        rx = (
+            r"^\s*\[openlineage\]"
+            if entry.name == "airflow.cfg"
+            else r"^\s*spark\.extraListeners\s.*OpenLineageSparkListener"
+        )
+        found = find_line(text, rx)
+        if found and (
+            entry.name != "airflow.cfg"
+            or re.search(r"^\s*transport\s*=\s*\S", text[text.find("[openlineage]") :], re.M)
+        ):
+            emit("lineage", entry.path, found[0], found[1], tool="openlineage")
+
+
+def _data_audit(view: RepoView, emit: Emit) -> None:
+    for entry in view.entries.values():
+        if VENDORED.search(entry.path) or entry.size < 64:
+            continue
+        stem = entry.name.rsplit(".", 1)[0]
+        kind = next((k for rx, k in _DATA_AUDIT_NAME if rx.search(stem)), None)
+        if kind and _DOC_SUFFIX.search(entry.name):
+            emit("data_audit", entry.path, None, None, kind=kind)
+        elif re.match(r"(^|.*/)docs?/data/[^/]+\.(md|rst)$", entry.path) and entry.size >= 200:
+            emit("data_audit", entry.path, None, None, kind="data_docs")

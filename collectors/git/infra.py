@@ -1,0 +1,688 @@
+"""Infrastructure and platform config: IaC, containers, orchestrators, serving, monitoring,
+feature stores, training compute and the schedules that trigger training.
+
+Resource types map to signals through tables (`TF_SIGNALS`, `CFN_SIGNALS`, `K8S_SIGNALS`): a
+new tool is one row plus a test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from auditor.evidence import EvidenceItem
+from collectors.git.configs import (
+    DEVCONTAINER,
+    VENDORED,
+    CfnResource,
+    ConfigDoc,
+    ConfigIndex,
+    TfBlock,
+    cfn_refs,
+    dir_of,
+    find_line,
+    flat_text,
+    key_line,
+    line_text,
+    mentions_training,
+    strings,
+    under,
+)
+from collectors.git.view import RepoView
+
+Row = tuple[str, str, str, dict[str, Any]]  # type regex, signal, tool, extra attributes
+
+TF_SIGNALS: list[Row] = [
+    (r"aws_sagemaker_endpoint", "model_serving", "sagemaker", {}),
+    (r"google_vertex_ai_endpoint", "model_serving", "vertex_ai", {}),
+    (r"azurerm_machine_learning_inference_cluster", "model_serving", "azureml", {}),
+    (r"databricks_model_serving", "model_serving", "databricks", {}),
+    (
+        r"aws_sagemaker_monitoring_schedule",
+        "model_monitoring",
+        "sagemaker_model_monitor",
+        {"scheduled": True},
+    ),
+    (
+        r"aws_sagemaker_(data_quality|model_quality|model_bias|model_explainability)_job_definition",
+        "model_monitoring",
+        "sagemaker_model_monitor",
+        {"scheduled": False},
+    ),
+    (r"aws_sagemaker_feature_group", "feature_store", "sagemaker_feature_store", {}),
+    (
+        r"google_vertex_ai_(featurestore\w*|feature_online_store\w*|feature_group\w*)",
+        "feature_store",
+        "vertex_feature_store",
+        {},
+    ),
+    (r"aws_glue_job", "data_pipeline", "glue", {}),
+    (r"aws_glue_data_quality_ruleset", "data_validation", "glue_data_quality", {}),
+    (r"aws_redshift_cluster|aws_redshiftserverless_\w+", "warehouse", "redshift", {}),
+    (r"snowflake_(database|warehouse|schema|table)", "warehouse", "snowflake", {}),
+    (r"google_bigquery_(dataset|table)", "warehouse", "bigquery", {}),
+    (r"aws_athena_(workgroup|database)", "warehouse", "athena", {}),
+    (r"aws_sfn_state_machine", "orchestration", "step_functions", {}),
+    (r"aws_mwaa_environment", "orchestration", "airflow", {"managed": "mwaa"}),
+    (r"google_composer_environment", "orchestration", "airflow", {"managed": "composer"}),
+    (r"aws_sagemaker_pipeline", "orchestration", "sagemaker_pipelines", {}),
+    (r"azurerm_machine_learning_compute_cluster", "training_infra", "azureml", {}),
+    (r"aws_codepipeline", "ci_pipeline", "codepipeline", {}),
+    (r"aws_codebuild_project", "ci_pipeline", "codebuild", {}),
+]
+CFN_SIGNALS: list[Row] = [
+    (r"AWS::SageMaker::Endpoint", "model_serving", "sagemaker", {}),
+    (
+        r"AWS::SageMaker::MonitoringSchedule",
+        "model_monitoring",
+        "sagemaker_model_monitor",
+        {"scheduled": True},
+    ),
+    (
+        r"AWS::SageMaker::(DataQuality|ModelQuality|ModelBias|ModelExplainability)JobDefinition",
+        "model_monitoring",
+        "sagemaker_model_monitor",
+        {"scheduled": False},
+    ),
+    (r"AWS::SageMaker::FeatureGroup", "feature_store", "sagemaker_feature_store", {}),
+    (r"AWS::Glue::Job", "data_pipeline", "glue", {}),
+    (r"AWS::Glue::DataQualityRuleset", "data_validation", "glue_data_quality", {}),
+    (r"AWS::Redshift::Cluster|AWS::RedshiftServerless::Workgroup", "warehouse", "redshift", {}),
+    (r"AWS::Athena::WorkGroup", "warehouse", "athena", {}),
+    (
+        r"AWS::StepFunctions::StateMachine|AWS::Serverless::StateMachine",
+        "orchestration",
+        "step_functions",
+        {},
+    ),
+    (r"AWS::MWAA::Environment", "orchestration", "airflow", {"managed": "mwaa"}),
+    (r"AWS::SageMaker::Pipeline", "orchestration", "sagemaker_pipelines", {}),
+    (r"AWS::CodePipeline::Pipeline", "ci_pipeline", "codepipeline", {}),
+    (r"AWS::CodeBuild::Project", "ci_pipeline", "codebuild", {}),
+]
+# (apiVersion regex, kind regex, signal, tool)
+K8S_SIGNALS: list[tuple[str, str, str, str]] = [
+    (r"serving\.kserve\.io|serving\.kubeflow\.org", r"InferenceService", "model_serving", "kserve"),
+    (r"machinelearning\.seldon\.io", r"SeldonDeployment", "model_serving", "seldon"),
+    (r"mlops\.seldon\.io", r"Model|Pipeline", "model_serving", "seldon"),
+    (
+        r"kubeflow\.org",
+        r"(PyTorch|TF|MPI|XGBoost|Paddle|MX|JAX)Job",
+        "training_infra",
+        "kubeflow_training_operator",
+    ),
+    (r"ray\.io", r"RayJob|RayCluster", "training_infra", "ray"),
+    (r"ray\.io", r"RayService", "model_serving", "ray_serve"),
+    (r"monitoring\.coreos\.com", r"PrometheusRule", "model_monitoring", "prometheus"),
+]
+ML_TF_TYPE = re.compile(
+    r"^(aws_sagemaker_|google_vertex_ai_|azurerm_machine_learning_|aws_glue_|aws_mwaa_|aws_sfn_|"
+    r"databricks_(mlflow|model_serving)|google_notebooks_)"
+)
+ML_CFN_TYPE = re.compile(r"^AWS::(SageMaker|Glue|MWAA|StepFunctions)::")
+ML_K8S = re.compile(r"kserve|seldon|kubeflow|nvidia\.com/gpu|tritonserver|InferenceService|ray\.io")
+GPU_INSTANCE = re.compile(
+    r"\b(p[2-5]\w*|g[3-6]\w*|trn\d\w*|inf\d\w*)\.\w+|\bStandard_N[CDV]\w*|"
+    r"\b(a2|a3|g2)-(high|ultra|standard|mega)\w*|AL2\w*_GPU|guest_accelerator|"
+    r"nvidia-tesla|nvidia\.com/gpu"
+)
+_THIRD_PARTY_IMAGE = re.compile(
+    r"^(docker\.io/)?(library/)?(postgres|postgis|mysql|mariadb|redis|mongo|nginx|httpd|traefik|"
+    r"busybox|alpine|ubuntu|debian|centos|fedora|python|node|golang|openjdk|eclipse-temurin|"
+    r"rabbitmq|memcached|elasticsearch|kibana|logstash|grafana|prom|minio|localstack|zookeeper|"
+    r"confluentinc|wurstmeister|bitnami|jupyter|quay\.io/|docker\.elastic\.co|mcr\.microsoft\.com/"
+    r"(mssql|azure-storage|azure-sql)|amazon/|registry\.k8s\.io|k8s\.gcr\.io|gcr\.io/(google|"
+    r"kaniko|distroless|cloudsql)|curlimages|hashicorp|vault|consul|jaegertracing|otel|openzipkin|"
+    r"mailhog|adminer|dpage|selenium|apache/|mlflow|ghcr\.io/mlflow|timescale|clickhouse|cassandra|"
+    r"neo4j|influxdb|telegraf|fluent|envoyproxy|istio|haproxy|caddy|portainer|sonarqube|jenkins|"
+    r"gitlab|google/cloud-sdk|tensorflow/serving|nvcr\.io/|pytorch/torchserve|seldonio|kserve|"
+    r"amundsendev|acryldata|linkedin/datahub|openmetadata|marquezproject|feastdev|evidently|"
+    r"trinodb|prestodb|metabase|superset|lakefs|treeverse|pachyderm|dagster|prefecthq|"
+    r"argoproj|ollama|qdrant|weaviate|milvusdb|chromadb|opensearchproject|wiremock|mockserver)"
+)
+_SERVING_IMAGES = [
+    (re.compile(r"tensorflow/serving"), "tf_serving"),
+    (re.compile(r"tritonserver"), "triton"),
+    (re.compile(r"pytorch/torchserve"), "torchserve"),
+]
+CATALOG_IMAGES = [
+    (re.compile(r"amundsendev/"), "amundsen"),
+    (re.compile(r"acryldata/datahub|linkedin/datahub"), "datahub"),
+    (re.compile(r"openmetadata/"), "openmetadata"),
+]
+_WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
+def analyze_infra(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
+    emit = Emit(view, index)
+    for detector in DETECTORS:
+        detector(view, index, emit)
+    return emit.items
+
+
+# --- Terraform ---------------------------------------------------------------------------------
+
+
+def _terraform(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    by_file: dict[str, list[TfBlock]] = {}
+    for block in index.tf:
+        by_file.setdefault(block.path, []).append(block)
+    for path in index.tf_paths:
+        blocks = [b for b in by_file[path] if b.kind in ("resource", "module")]
+        ml = [b for b in blocks if _tf_is_ml(b)]
+        first = (ml or blocks)[0]
+        emit(
+            "infrastructure_as_code",
+            path,
+            first.line,
+            tool="terraform",
+            ml_resources=bool(ml),
+            resources=len(blocks),
+            ml_resource_types=sorted({b.type for b in ml})[:10],
+        )
+    resources = list(index.resources())
+    for block in resources:
+        for pattern, signal, tool, extra in TF_SIGNALS:
+            if re.fullmatch(pattern, block.type):
+                attrs = dict(extra)
+                if signal == "ci_pipeline":
+                    attrs.update(_ci_from_text(block.body))
+                emit(signal, block.path, block.line, tool=tool, resource=block.type, **attrs)
+        if block.type == "aws_cloudwatch_metric_alarm" and "AWS/SageMaker" in block.body:
+            emit(
+                "model_monitoring",
+                block.path,
+                block.line,
+                tool="cloudwatch",
+                scheduled=True,
+                resource=block.type,
+            )
+        if block.type == "aws_glue_catalog_table" and re.search(
+            r"\b(description|comment)\s*=", block.body
+        ):
+            emit(
+                "data_catalog",
+                block.path,
+                block.line,
+                tool="glue_catalog",
+                resource=block.type,
+                described=True,
+            )
+        if _tf_gpu_pool(block):
+            emit(
+                "training_infra", block.path, block.line, tool="gpu_node_pool", resource=block.type
+            )
+    _tf_schedules(resources, emit)
+
+
+def _tf_is_ml(block: TfBlock) -> bool:
+    if ML_TF_TYPE.match(block.type) or _tf_gpu_pool(block):
+        return True
+    return block.type in ("helm_release", "module", "kubernetes_manifest") and bool(
+        re.search(r"(?i)kubeflow|kserve|seldon|sagemaker|vertex.?ai|mlflow", block.body)
+    )
+
+
+def _tf_gpu_pool(block: TfBlock) -> bool:
+    return block.type in (
+        "google_container_node_pool",
+        "aws_eks_node_group",
+        "azurerm_kubernetes_cluster_node_pool",
+        "aws_batch_compute_environment",
+        "google_container_cluster",
+    ) and bool(GPU_INSTANCE.search(block.body))
+
+
+def _tf_schedules(resources: list[TfBlock], emit: Emit) -> None:
+    by_ref = {f"{b.type}.{b.name}": b for b in resources}
+    for rule in resources:
+        sched = re.search(r'\bschedule(?:_expression)?\s*=\s*"([^"]+)"', rule.body)
+        if (
+            rule.type
+            not in (
+                "aws_cloudwatch_event_rule",
+                "aws_scheduler_schedule",
+                "google_cloud_scheduler_job",
+            )
+            or not sched
+        ):
+            continue
+        related = [rule.name, rule.body]
+        ref = f"aws_cloudwatch_event_rule.{rule.name}"
+        for target in resources:
+            if target.type == "aws_cloudwatch_event_target" and ref in target.body:
+                related += [target.name, target.body]
+        blob = "\n".join(related)
+        for name in re.findall(r"\b(aws_\w+\.\w+)", blob):
+            if name in by_ref and name != ref:
+                related += [name, by_ref[name].name]
+        blob = "\n".join(related)
+        if mentions_training(blob) and not only_not_training(blob):
+            emit(
+                "scheduled_retraining",
+                rule.path,
+                rule.line,
+                trigger=_trigger_of(rule.type),
+                schedule=sched.group(1),
+                drift_triggered=False,
+                resource=rule.type,
+            )
+
+
+def _trigger_of(resource_type: str) -> str:
+    if (
+        resource_type.startswith("google_cloud_scheduler")
+        or resource_type == "AWS::Scheduler::Schedule"
+    ):
+        return "cloud_scheduler" if resource_type.startswith("google") else "eventbridge_scheduler"
+    return "eventbridge"
+
+
+def _ci_from_text(text: str) -> dict[str, Any]:
+    from collectors.git.ci import Commands
+
+    cmds = Commands()
+    cmds.add([text])
+    return {
+        "triggers": [],
+        "runs_tests": cmds.runs_tests,
+        "lint": bool(cmds.lint_tools),
+        "lint_tools": cmds.lint_tools,
+        "ml_steps": cmds.ml_steps,
+        "schedules": [],
+    }
+
+
+# --- CloudFormation / SAM ----------------------------------------------------------------------
+
+
+def _cloudformation(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    by_file: dict[str, list[CfnResource]] = {}
+    for res in index.cfn:
+        by_file.setdefault(res.path, []).append(res)
+    for path, resources in by_file.items():
+        ml = [r for r in resources if ML_CFN_TYPE.match(r.type)]
+        first = (ml or resources)[0]
+        sam = "Serverless" in str(first.template.get("Transform", ""))
+        emit(
+            "infrastructure_as_code",
+            path,
+            first.line,
+            tool="cloudformation",
+            sam=sam,
+            ml_resources=bool(ml),
+            resources=len(resources),
+            ml_resource_types=sorted({r.type for r in ml})[:10],
+        )
+        by_id = {r.logical_id: r for r in resources}
+        for res in resources:
+            for pattern, signal, tool, extra in CFN_SIGNALS:
+                if re.fullmatch(pattern, res.type):
+                    attrs = dict(extra)
+                    if signal == "ci_pipeline":
+                        attrs.update(_ci_from_text("\n".join(strings(res.props))))
+                    emit(signal, path, res.line, tool=tool, resource=res.type, **attrs)
+            if res.type == "AWS::CloudWatch::Alarm" and "AWS/SageMaker" in flat_text(res.props):
+                emit(
+                    "model_monitoring",
+                    path,
+                    res.line,
+                    tool="cloudwatch",
+                    scheduled=True,
+                    resource=res.type,
+                )
+            if res.type == "AWS::Glue::Table" and re.search(
+                r"(?m)^(Description|Comment)$", flat_text(res.props)
+            ):
+                emit(
+                    "data_catalog",
+                    path,
+                    res.line,
+                    tool="glue_catalog",
+                    resource=res.type,
+                    described=True,
+                )
+            if res.type == "AWS::EKS::Nodegroup" and GPU_INSTANCE.search(flat_text(res.props)):
+                emit("training_infra", path, res.line, tool="gpu_node_pool", resource=res.type)
+            _cfn_schedule(res, by_id, emit)
+
+
+def _cfn_schedule(res: CfnResource, by_id: dict[str, CfnResource], emit: Emit) -> None:
+    props = res.props
+    schedules: list[tuple[str, Any]] = []  # (expression, what it triggers)
+    if res.type == "AWS::Events::Rule" and props.get("ScheduleExpression"):
+        schedules.append((str(props["ScheduleExpression"]), props.get("Targets")))
+    elif res.type == "AWS::Scheduler::Schedule" and props.get("ScheduleExpression"):
+        schedules.append((str(props["ScheduleExpression"]), props.get("Target")))
+    elif res.type in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+        events = props.get("Events") if isinstance(props.get("Events"), dict) else {}
+        for event in events.values():
+            if isinstance(event, dict) and event.get("Type") in ("Schedule", "ScheduleV2"):
+                ev_props = event.get("Properties") or {}
+                expr = ev_props.get("Schedule") or ev_props.get("ScheduleExpression")
+                if expr:
+                    schedules.append((str(expr), {"self": res.logical_id, "props": props}))
+    for expr, targets in schedules:
+        related = [res.logical_id, flat_text(targets)]
+        for ref in cfn_refs(targets):
+            if ref in by_id and ref != res.logical_id:
+                related += [ref, by_id[ref].type, flat_text(by_id[ref].props)]
+        blob = "\n".join(related)
+        if mentions_training(blob):
+            emit(
+                "scheduled_retraining",
+                res.path,
+                res.line,
+                trigger=_trigger_of(res.type)
+                if res.type.startswith("AWS::Scheduler")
+                else "eventbridge",
+                schedule=expr,
+                drift_triggered=False,
+                resource=res.type,
+            )
+
+
+# --- ARM / Bicep / CDK / Pulumi ----------------------------------------------------------------
+
+
+def _arm_bicep(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for entry in view.with_suffix(".bicep"):
+        if VENDORED.search(entry.path):
+            continue
+        text = view.text(entry.path) or ""
+        found = find_line(text, r"^\s*resource\s+\w+\s+'[^']+'")
+        if found:
+            ml = "Microsoft.MachineLearningServices" in text
+            emit(
+                "infrastructure_as_code",
+                entry.path,
+                found[0],
+                found[1],
+                tool="bicep",
+                ml_resources=ml,
+            )
+    for doc in index.dicts():
+        schema = str(doc.data.get("$schema", ""))
+        if "deploymentTemplate" in schema and isinstance(doc.data.get("resources"), list | dict):
+            ml = "Microsoft.MachineLearningServices" in flat_text(doc.data.get("resources"))
+            found = key_line(doc.text, "resources") or (1, "")
+            emit(
+                "infrastructure_as_code", doc.path, found[0], found[1], tool="arm", ml_resources=ml
+            )
+
+
+_CDK_ML = re.compile(
+    r"aws[_-]sagemaker|sagemaker\.Cfn|aws[_-]stepfunctions|aws[_-]glue|aws[_-]mwaa|"
+    r"sagemaker_alpha|aws-sagemaker"
+)
+_CDK_SIGNALS = [
+    (re.compile(r"\bCfnEndpoint\s*\("), "model_serving", "sagemaker"),
+    (re.compile(r"\bCfnFeatureGroup\s*\("), "feature_store", "sagemaker_feature_store"),
+    (re.compile(r"\bCfnMonitoringSchedule\s*\("), "model_monitoring", "sagemaker_model_monitor"),
+    (re.compile(r"\b(sfn\.|stepfunctions\.)?StateMachine\s*\("), "orchestration", "step_functions"),
+    (re.compile(r"\bsagemaker\.CfnPipeline\s*\("), "orchestration", "sagemaker_pipelines"),
+    (
+        re.compile(r"\bpipelines\.CodePipeline\s*\(|\bcodepipeline\.Pipeline\s*\("),
+        "ci_pipeline",
+        "codepipeline",
+    ),
+]
+_CODE_COMMENT = re.compile(r"^\s*(#|//|\*|/\*).*$", re.M)
+
+
+def _app_code(view: RepoView, folder: str, limit: int = 60) -> list[tuple[str, str]]:
+    out = []
+    for path in view.paths:
+        if len(out) >= limit:
+            break
+        if (
+            under(path, folder)
+            and re.search(r"\.(py|ts|js|java|cs|go)$", path)
+            and not re.search(r"(^|/)(node_modules|cdk\.out|tests?|\.venv|dist|build)/", path)
+            and not path.endswith(".d.ts")
+        ):
+            text = view.text(path)
+            if text:
+                out.append((path, _CODE_COMMENT.sub("", text)))
+    return out
+
+
+def _cdk_pulumi(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for entry in view.named("cdk.json"):
+        text = view.text(entry.path) or ""
+        if VENDORED.search(entry.path) or '"app"' not in text:
+            continue
+        code = _app_code(view, dir_of(entry.path))
+        if not any(
+            re.search(r"aws[_-]cdk|@aws-cdk|software\.amazon\.awscdk|Amazon\.CDK", t)
+            for _, t in code
+        ):
+            continue
+        ml = any(_CDK_ML.search(t) for _, t in code)
+        line = key_line(text, "app") or (1, "")
+        emit("infrastructure_as_code", entry.path, line[0], line[1], tool="cdk", ml_resources=ml)
+        for path, t in code:
+            for rx, signal, tool in _CDK_SIGNALS:
+                m = rx.search(t)
+                if m:
+                    found = find_line(view.text(path) or "", re.escape(m.group(0))) or (None, None)
+                    extra = (
+                        {"triggers": [], "runs_tests": False, "ml_steps": [], "lint": False}
+                        if signal == "ci_pipeline"
+                        else {}
+                    )
+                    emit(signal, path, found[0], found[1], tool=tool, via="cdk", **extra)
+    for entry in view.entries.values():
+        if entry.name not in ("Pulumi.yaml", "Pulumi.yml") or VENDORED.search(entry.path):
+            continue
+        text = view.text(entry.path) or ""
+        if not re.search(r"^runtime\s*:", text, re.M) or not re.search(r"^name\s*:", text, re.M):
+            continue
+        code = _app_code(view, dir_of(entry.path), limit=30)
+        ml = any(
+            re.search(r"(?i)sagemaker|vertex|machinelearning|aws\.glue|sfn", t) for _, t in code
+        )
+        line = find_line(text, r"^runtime\s*:") or (1, "")
+        emit("infrastructure_as_code", entry.path, line[0], line[1], tool="pulumi", ml_resources=ml)
+
+
+# --- containers and Kubernetes -----------------------------------------------------------------
+
+
+def _is_dockerfile(name: str) -> bool:
+    low = name.lower()
+    return (
+        low in ("dockerfile", "containerfile")
+        or low.startswith(("dockerfile.", "dockerfile-", "dockerfile_", "containerfile."))
+        or low.endswith((".dockerfile", ".containerfile"))
+    )
+
+
+def _dockerfiles(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for entry in list(view.entries.values()):
+        if (
+            not _is_dockerfile(entry.name)
+            or DEVCONTAINER.search(entry.path)
+            or VENDORED.search(entry.path)
+        ):
+            continue
+        text = view.text(entry.path)
+        if not text:
+            continue
+        lines = text.splitlines()
+        instr = [
+            (i + 1, ln.strip())
+            for i, ln in enumerate(lines)
+            if ln.strip() and not ln.strip().startswith("#")
+        ]
+        bases = [
+            ln.split()[1]
+            for _, ln in instr
+            if ln.upper().startswith("FROM ") and len(ln.split()) > 1
+        ]
+        copies = [
+            (n, ln)
+            for n, ln in instr
+            if re.match(r"(?i)(COPY|ADD)\s", ln) and not re.search(r"--from=", ln)
+        ]
+        runs = [(n, ln) for n, ln in instr if re.match(r"(?i)RUN\s", ln)]
+        if not bases or not (copies or runs):
+            continue  # a FROM line alone is a stub, not a build of this project
+        line, excerpt = (copies or runs)[0]
+        emit(
+            "containerization",
+            entry.path,
+            line,
+            excerpt,
+            kind="dockerfile",
+            builds="code" if copies else "environment",
+            base=bases[-1],
+        )
+        for rx, tool in _SERVING_IMAGES:
+            if any(rx.search(b) for b in bases):
+                emit("model_serving", entry.path, instr[0][0], instr[0][1], tool=tool)
+
+
+def _images(node: Any) -> list[str]:
+    return [s for s in strings(node, {"image"}) if isinstance(s, str)]
+
+
+def _own_image(image: str) -> bool:
+    return bool(re.search(r"\{\{|\$\{|\$\(|TEMPLATED", image)) or not _THIRD_PARTY_IMAGE.match(
+        image
+    )
+
+
+def _compose(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for doc in index.dicts():
+        name = doc.path.rsplit("/", 1)[-1]
+        if not re.fullmatch(r"(docker-)?compose[^/]*\.ya?ml", name) or DEVCONTAINER.search(
+            doc.path
+        ):
+            continue
+        services = doc.data.get("services")
+        if not isinstance(services, dict):
+            continue
+        built = [k for k, v in services.items() if isinstance(v, dict) and "build" in v]
+        if built:
+            found = key_line(doc.text, "build") or (1, "")
+            emit(
+                "containerization",
+                doc.path,
+                found[0],
+                found[1],
+                kind="compose",
+                services=sorted(map(str, built))[:10],
+            )
+        _image_signals(doc, _images(services), emit)
+
+
+def _image_signals(doc: ConfigDoc, images: list[str], emit: Emit) -> None:
+    for image in images:
+        for rx, tool in _SERVING_IMAGES:
+            if rx.search(image):
+                found = find_line(doc.text, re.escape(image)) or (doc.line, "")
+                emit("model_serving", doc.path, found[0], found[1], tool=tool)
+        for rx, tool in CATALOG_IMAGES:
+            if rx.search(image):
+                found = find_line(doc.text, re.escape(image)) or (doc.line, "")
+                emit("data_catalog", doc.path, found[0], found[1], tool=tool)
+
+
+def _kubernetes(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    k8s_files: dict[str, list[ConfigDoc]] = {}
+    for doc in index.dicts():
+        kind, api = doc.data.get("kind"), doc.data.get("apiVersion")
+        if not isinstance(kind, str) or not isinstance(api, str) or DEVCONTAINER.search(doc.path):
+            continue
+        if not isinstance(doc.data.get("metadata"), dict) and kind != "Kustomization":
+            continue
+        if "argoproj.io" in api:
+            continue  # Argo resources are orchestration (or GitOps), reported by _argo
+        k8s_files.setdefault(doc.path, []).append(doc)
+        found = key_line(doc.text, "kind", doc.line) or (doc.line, "")
+        for api_rx, kind_rx, signal, tool in K8S_SIGNALS:
+            if re.search(api_rx, api) and re.fullmatch(kind_rx, kind):
+                extra = {"scheduled": True} if signal == "model_monitoring" else {}
+                if signal != "model_monitoring" or mentions_model_metrics(flat_text(doc.data)):
+                    emit(signal, doc.path, found[0], found[1], tool=tool, **extra)
+        if kind in _WORKLOAD_KINDS:
+            images = _images(doc.data.get("spec"))
+            if any(_own_image(i) for i in images):
+                emit(
+                    "containerization",
+                    doc.path,
+                    found[0],
+                    found[1],
+                    kind="kubernetes",
+                    workload=kind,
+                )
+            _image_signals(doc, images, emit)
+            text = flat_text(doc.data.get("spec"))
+            if (
+                "nvidia.com/gpu" in text
+                and kind in ("Job", "CronJob", "Pod")
+                and mentions_training(text)
+            ):
+                emit("training_infra", doc.path, found[0], found[1], tool="kubernetes_gpu")
+            if kind == "CronJob":
+                spec = doc.data.get("spec") or {}
+                schedule = spec.get("schedule") if isinstance(spec, dict) else None
+                cmd = "\n".join(strings(spec, {"command", "args", "image", "name"}))
+                if schedule and mentions_training(cmd) and not only_not_training(cmd):
+                    line = key_line(doc.text, "schedule", doc.line) or found
+                    emit(
+                        "scheduled_retraining",
+                        doc.path,
+                        line[0],
+                        line[1],
+                        trigger="kubernetes_cronjob",
+                        schedule=str(schedule),
+                        drift_triggered=False,
+                    )
+    for path, docs in k8s_files.items():
+        ml = any(ML_K8S.search(flat_text(d.data)) for d in docs)
+        emit(
+            "infrastructure_as_code",
+            path,
+            docs[0].line,
+            line_text(docs[0].text, docs[0].line) or None,
+            tool="kubernetes",
+            ml_resources=ml,
+            kinds=sorted({str(d.data["kind"]) for d in docs})[:10],
+        )
+
+
+def _helm(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for entry in view.named("Chart.yaml"):
+        parent = re.match(r"(?:(.*)/)?charts/[^/]+/Chart\.yaml$", entry.path)
+        parent_chart = (
+            f"{parent.group(1)}/Chart.yaml" if parent and parent.group(1) else "Chart.yaml"
+        )
+        if VENDORED.search(entry.path) or (parent and view.exists(parent_chart)):
+            continue  # a subchart vendored into another chart
+        text = view.text(entry.path) or ""
+        if not re.search(r"^name\s*:", text, re.M):
+            continue
+        chart_dir = dir_of(entry.path)
+        ml = False
+        for path in view.paths:
+            if under(path, chart_dir) and path.endswith((".yaml", ".yml", ".tpl")):
+                if ML_K8S.search(view.text(path) or ""):
+                    ml = True
+                    break
+        line = find_line(text, r"^name\s*:") or (1, "")
+        emit("infrastructure_as_code", entry.path, line[0], line[1], tool="helm", ml_resources=ml)
+        emit("containerization", entry.path, line[0], line[1], kind="helm")
+
+
+
+DETECTORS: list[Callable[[RepoView, ConfigIndex, Emit], None]] = [
+    _terraform,
+    _cloudformation,
+    _arm_bicep,
+    _cdk_pulumi,
+    _dockerfiles,
+    _compose,
+    _kubernetes,
+    _helm,
+]

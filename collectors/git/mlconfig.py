@@ -1,0 +1,390 @@
+"""ML platform config: orchestrator definitions, and serving, monitoring and feature-store
+configuration files (Argo, Step Functions, KFP, Azure ML, Prefect, Dagster, Kedro, dag-factory,
+Feast, BentoML, Ray Serve, TorchServe, Triton, Prometheus/Grafana, Evidently)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from auditor.evidence import EvidenceItem
+from collectors.git.configs import (
+    ConfigDoc,
+    ConfigIndex,
+    Emit,
+    dir_of,
+    find_line,
+    flat_text,
+    key_line,
+    line_text,
+    mentions_model_metrics,
+    mentions_training,
+    only_not_training,
+    strings,
+    under,
+)
+from collectors.git.view import RepoView
+
+
+def analyze_mlconfig(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
+    emit = Emit(view, index)
+    for detector in DETECTORS:
+        detector(view, index, emit)
+    return emit.items
+
+
+# --- orchestrators -----------------------------------------------------------------------------
+
+
+def _argo(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for doc in index.dicts():
+        api, kind = str(doc.data.get("apiVersion", "")), doc.data.get("kind")
+        if "argoproj.io" not in api or kind not in (
+            "Workflow",
+            "WorkflowTemplate",
+            "ClusterWorkflowTemplate",
+            "CronWorkflow",
+        ):
+            continue
+        meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
+        tool = "kubeflow" if "pipelines.kubeflow.org" in flat_text(meta) else "argo"
+        spec = doc.data.get("spec") if isinstance(doc.data.get("spec"), dict) else {}
+        schedule = spec.get("schedule") or (spec.get("schedules") or [None])[0]
+        found = key_line(doc.text, "kind", doc.line) or (doc.line, "")
+        emit(
+            "orchestration",
+            doc.path,
+            found[0],
+            found[1],
+            tool=tool,
+            kind=kind,
+            schedule=str(schedule) if schedule else None,
+            metadata_driven=False,
+        )
+        if kind == "CronWorkflow" and schedule:
+            body = "\n".join(
+                strings(
+                    spec.get("workflowSpec"),
+                    {"command", "args", "source", "name", "image", "templateRef", "template"},
+                )
+            )
+            if mentions_training(body) and not only_not_training(body):
+                line = key_line(doc.text, "schedule", doc.line) or found
+                emit(
+                    "scheduled_retraining",
+                    doc.path,
+                    line[0],
+                    line[1],
+                    trigger="argo_cron",
+                    schedule=str(schedule),
+                    drift_triggered=False,
+                )
+
+
+def _pipeline_specs(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    seen: set[str] = set()
+    for doc in index.dicts():
+        data = doc.data
+        keys = set(map(str, data))
+        if doc.path in seen:
+            continue
+        # Step Functions definition (ASL)
+        if "StartAt" in keys and isinstance(data.get("States"), dict):
+            found = key_line(doc.text, "StartAt") or (doc.line, "")
+            sm = "arn:aws:states:::sagemaker" in flat_text(data.get("States"))
+            emit(
+                "orchestration",
+                doc.path,
+                found[0],
+                found[1],
+                tool="step_functions",
+                sagemaker_steps=sm,
+                metadata_driven=False,
+            )
+            seen.add(doc.path)
+        # Kubeflow / Vertex compiled pipelines (v1 IR JSON or v2 YAML)
+        elif "pipelineSpec" in keys or {"pipelineInfo", "deploymentSpec", "root"} <= keys:
+            found = (
+                key_line(doc.text, "pipelineInfo")
+                or key_line(doc.text, "pipelineSpec")
+                or (doc.line, "")
+            )
+            emit(
+                "orchestration",
+                doc.path,
+                found[0],
+                found[1],
+                tool="kubeflow",
+                compiled=True,
+                metadata_driven=False,
+            )
+            seen.add(doc.path)
+        # Azure ML pipeline job / schedules / monitors / endpoints
+        elif "azureml" in str(data.get("$schema", "")).lower():
+            _azureml(doc, emit)
+        # dag-factory style Airflow DAGs generated from YAML
+        elif _dag_factory(data):
+            found = find_line(doc.text, r"^\s*tasks\s*:") or (doc.line, "")
+            emit(
+                "orchestration",
+                doc.path,
+                found[0],
+                found[1],
+                tool="airflow",
+                metadata_driven=True,
+                generator="dag-factory",
+            )
+            seen.add(doc.path)
+
+
+def _dag_factory(data: dict[str, Any]) -> bool:
+    dags = [v for v in data.values() if isinstance(v, dict)]
+    return any(
+        isinstance(d.get("tasks"), dict | list)
+        and ({"default_args", "schedule_interval", "schedule"} & set(map(str, d)))
+        and all(
+            isinstance(t, dict)
+            for t in (d["tasks"].values() if isinstance(d["tasks"], dict) else d["tasks"])
+        )
+        and any(
+            "operator" in t or "decorator" in t
+            for t in (d["tasks"].values() if isinstance(d["tasks"], dict) else d["tasks"])
+        )
+        for d in dags
+    )
+
+
+def _azureml(doc: ConfigDoc, emit: Emit) -> None:
+    data, schema = doc.data, str(doc.data.get("$schema", ""))
+    found = key_line(doc.text, "type") or key_line(doc.text, "$schema") or (doc.line, "")
+    if data.get("type") == "pipeline" or "pipelineJob" in schema:
+        emit(
+            "orchestration",
+            doc.path,
+            found[0],
+            found[1],
+            tool="azureml_pipeline",
+            metadata_driven=False,
+        )
+    elif data.get("type") == "command" or "commandJob" in schema:
+        if data.get("compute"):
+            emit(
+                "training_infra",
+                doc.path,
+                found[0],
+                found[1],
+                tool="azureml",
+                compute=str(data.get("compute")),
+            )
+    elif "schedule" in schema.lower() or "trigger" in data:
+        cron = "\n".join(strings(data.get("trigger"), {"expression", "frequency", "interval"}))
+        job = data.get("create_job")
+        if data.get("create_monitor"):
+            emit("model_monitoring", doc.path, found[0], found[1], tool="azureml", scheduled=True)
+        elif job and mentions_training(flat_text(job) + str(data.get("name", ""))):
+            line = key_line(doc.text, "trigger") or found
+            emit(
+                "scheduled_retraining",
+                doc.path,
+                line[0],
+                line[1],
+                trigger="azureml_schedule",
+                schedule=cron or None,
+                drift_triggered=False,
+            )
+    elif re.search(r"OnlineEndpoint|OnlineDeployment", schema):
+        emit("model_serving", doc.path, found[0], found[1], tool="azureml")
+
+
+def _named_orchestrators(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for doc in index.dicts():
+        name = doc.path.rsplit("/", 1)[-1]
+        if name in ("prefect.yaml", "prefect.yml") and isinstance(
+            doc.data.get("deployments"), list
+        ):
+            deployments = [d for d in doc.data["deployments"] if isinstance(d, dict)]
+            if not deployments:
+                continue
+            found = key_line(doc.text, "deployments") or (doc.line, "")
+            schedules = [_prefect_schedule(d) for d in deployments]
+            emit(
+                "orchestration",
+                doc.path,
+                found[0],
+                found[1],
+                tool="prefect",
+                schedule=next((s for s in schedules if s), None),
+                metadata_driven=False,
+                deployments=len(deployments),
+            )
+            for dep, sched in zip(deployments, schedules, strict=True):
+                what = f"{dep.get('name', '')} {dep.get('entrypoint', '')}"
+                if sched and mentions_training(what) and not only_not_training(what):
+                    line = key_line(doc.text, "entrypoint") or found
+                    emit(
+                        "scheduled_retraining",
+                        doc.path,
+                        line[0],
+                        line[1],
+                        trigger="prefect",
+                        schedule=sched,
+                        drift_triggered=False,
+                    )
+        elif name in ("workspace.yaml", "workspace.yml") and "load_from" in doc.data:
+            found = key_line(doc.text, "load_from") or (doc.line, "")
+            emit(
+                "orchestration", doc.path, found[0], found[1], tool="dagster", metadata_driven=False
+            )
+        elif name == "dagster.yaml" and doc.data:
+            emit(
+                "orchestration",
+                doc.path,
+                doc.line,
+                line_text(doc.text, doc.line),
+                tool="dagster",
+                metadata_driven=False,
+            )
+    for entry in view.named("pyproject.toml"):
+        text = view.text(entry.path) or ""
+        kedro = find_line(text, r"^\[tool\.kedro\]")
+        if kedro and any(
+            under(p, dir_of(entry.path)) and "/conf/base/" in "/" + p for p in view.paths
+        ):
+            emit(
+                "orchestration", entry.path, kedro[0], kedro[1], tool="kedro", metadata_driven=False
+            )
+        dagster = find_line(text, r"^\[tool\.dagster\]")
+        if dagster:
+            emit(
+                "orchestration",
+                entry.path,
+                dagster[0],
+                dagster[1],
+                tool="dagster",
+                metadata_driven=False,
+            )
+
+
+def _prefect_schedule(dep: dict[str, Any]) -> str | None:
+    scheds = dep.get("schedules") or ([dep["schedule"]] if dep.get("schedule") else [])
+    for s in scheds if isinstance(scheds, list) else []:
+        if isinstance(s, dict):
+            for key in ("cron", "interval", "rrule"):
+                if s.get(key):
+                    return str(s[key])
+    return None
+
+
+# --- serving, monitoring, feature stores from named config files -------------------------------
+
+def _named_configs(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    for doc in index.dicts():
+        name = doc.path.rsplit("/", 1)[-1]
+        data = doc.data
+        if name in ("feature_store.yaml", "feature_store.yml"):
+            if (
+                data.get("project")
+                and data.get("provider")
+                and ({"registry", "online_store", "offline_store"} & set(data))
+            ):
+                found = key_line(doc.text, "project") or (doc.line, "")
+                emit(
+                    "feature_store",
+                    doc.path,
+                    found[0],
+                    found[1],
+                    tool="feast",
+                    project=str(data["project"]),
+                )
+        elif name in ("bentofile.yaml", "bentofile.yml") and data.get("service"):
+            found = key_line(doc.text, "service") or (doc.line, "")
+            emit("model_serving", doc.path, found[0], found[1], tool="bentoml")
+        elif isinstance(data.get("applications"), list) and any(
+            isinstance(a, dict) and a.get("import_path") for a in data["applications"]
+        ):
+            found = key_line(doc.text, "import_path") or (doc.line, "")
+            emit("model_serving", doc.path, found[0], found[1], tool="ray_serve")
+        elif isinstance(data.get("groups"), list) and "kind" not in data:
+            rules = [
+                r
+                for g in data["groups"]
+                if isinstance(g, dict)
+                for r in (g.get("rules") or [])
+                if isinstance(r, dict) and r.get("expr")
+            ]
+            model_rules = [
+                r
+                for r in rules
+                if mentions_model_metrics(
+                    f"{r.get('alert', '')} {r.get('record', '')} {r.get('expr', '')}"
+                )
+            ]
+            if model_rules:
+                found = key_line(doc.text, "expr") or (doc.line, "")
+                emit(
+                    "model_monitoring",
+                    doc.path,
+                    found[0],
+                    found[1],
+                    tool="prometheus",
+                    scheduled=True,
+                    rules=len(model_rules),
+                )
+        elif isinstance(data.get("panels"), list) or isinstance(
+            (data.get("dashboard") or {}).get("panels")
+            if isinstance(data.get("dashboard"), dict)
+            else None,
+            list,
+        ):
+            exprs = "\n".join(strings(data, {"expr", "query", "rawSql", "target"}))
+            if exprs and mentions_model_metrics(exprs):
+                found = find_line(doc.text, r"\"?(expr|query)\"?\s*:") or (doc.line, "")
+                emit(
+                    "model_monitoring", doc.path, found[0], found[1], tool="grafana", scheduled=True
+                )
+        if any(
+            s.startswith(
+                (
+                    "evidently.metric",
+                    "evidently.test",
+                    "evidently.presets",
+                    "evidently.metrics",
+                    "evidently.tests",
+                )
+            )
+            for s in strings(data)
+        ):
+            found = find_line(doc.text, r"evidently\.") or (doc.line, "")
+            emit(
+                "model_monitoring", doc.path, found[0], found[1], tool="evidently", scheduled=False
+            )
+    for entry in view.entries.values():
+        if VENDORED.search(entry.path):
+            continue
+        if entry.name == "config.properties" and entry.size < 65536:
+            text = view.text(entry.path) or ""
+            found = find_line(text, r"^\s*(inference_address|model_store|load_models)\s*=")
+            if found:
+                emit("model_serving", entry.path, found[0], found[1], tool="torchserve")
+        elif entry.name == "config.pbtxt" and entry.size < 262144:
+            text = view.text(entry.path) or ""
+            found = find_line(text, r"^\s*(platform|backend)\s*:")
+            if found and re.search(r"^\s*(input|output|max_batch_size)\b", text, re.M):
+                emit("model_serving", entry.path, found[0], found[1], tool="triton")
+        elif entry.name == "models.config" and entry.size < 65536:
+            text = view.text(entry.path) or ""
+            found = find_line(text, r"model_config_list")
+            if found:
+                emit("model_serving", entry.path, found[0], found[1], tool="tf_serving")
+        elif entry.name == ".tecton":
+            emit("feature_store", entry.path, None, None, tool="tecton")
+
+
+
+DETECTORS: list[Callable[[RepoView, ConfigIndex, Emit], None]] = [
+    _argo,
+    _pipeline_specs,
+    _named_orchestrators,
+    _named_configs,
+]

@@ -1,0 +1,506 @@
+"""Python source as facts: resolved calls, decorators and base classes, matched against a table.
+
+A `.py` file or the code cells of a notebook become one `SourceScan`: every import alias is
+resolved to its fully qualified name (`import mlflow as mf` makes `mf.log_metric` read
+`mlflow.log_metric`; `client = MlflowClient()` makes `client.create_model_version` read
+`mlflow.tracking.MlflowClient().create_model_version`), so detectors match qualified names and
+comments, docstrings and strings are never evidence. `Detector`s are plain data; `match_scan`
+runs a table of them over a scan and returns `Hit`s.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+UNRESOLVED = "~"  # prefix of a name not bound by any import or tracked assignment
+_NB_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+# -- loading ---------------------------------------------------------------------------------
+@dataclass
+class NotebookCode:
+    """Code cells of one notebook joined into one text, with a map back to the cells."""
+
+    code: str
+    cells: list[tuple[int, list[str]]]  # (cell index, source lines) of code cells
+    line_map: list[tuple[int, int]]  # joined line (0-based) -> (position in cells, line in cell)
+    markdown_cells: int = 0
+    magics: list[str] = field(default_factory=list)
+
+    def cell_of(self, line: int) -> tuple[int, int] | None:
+        """(cell index, 1-based line in that cell) of a joined line."""
+        if not 0 < line <= len(self.line_map):
+            return None
+        pos, n = self.line_map[line - 1]
+        return self.cells[pos][0], n + 1
+
+
+def notebook_code(text: str) -> NotebookCode | None:
+    """The code cells of an .ipynb (v3 or v4), magics blanked; None when it is not JSON."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    cells = data.get("cells")
+    if cells is None:  # nbformat 3
+        sheets = data.get("worksheets") or [{}]
+        cells = sheets[0].get("cells") if isinstance(sheets[0], dict) else None
+    if not isinstance(cells, list):
+        return None
+    out = NotebookCode(code="", cells=[], line_map=[])
+    lines: list[str] = []
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            continue
+        if cell.get("cell_type") != "code":
+            out.markdown_cells += cell.get("cell_type") == "markdown"
+            continue
+        source = cell.get("source", cell.get("input", ""))
+        src_lines = "".join(source).splitlines() if isinstance(source, list) else str(source).splitlines()
+        pos = len(out.cells)
+        out.cells.append((index, src_lines))
+        for n, line in enumerate(src_lines):
+            stripped = line.lstrip()
+            if stripped.startswith(("%", "!", "?")) or stripped.endswith("?"):
+                out.magics.append(stripped)
+                line = ""
+            lines.append(line)
+            out.line_map.append((pos, n))
+    out.code = "\n".join(lines)
+    return out
+
+
+def parse_python(text: str) -> ast.Module | None:
+    """The module's AST, or None for anything that is not Python 3 (py2, templates)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def parse_notebook(nb: NotebookCode) -> ast.Module | None:
+    """Each code cell parsed on its own (one broken cell does not lose the others), joined."""
+    body: list[ast.stmt] = []
+    lines = nb.code.split("\n")
+    start = 0
+    for _, src in nb.cells:
+        chunk = "\n".join(lines[start : start + len(src)])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = compile(chunk, "<cell>", "exec", flags=_NB_FLAGS)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None
+        if tree is not None:
+            ast.increment_lineno(tree, start)
+            body.extend(tree.body)
+        start += len(src)
+    return ast.Module(body=body, type_ignores=[]) if body else None
+
+
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """Every node below `node` (depth first); several times faster than `ast.walk`."""
+    stack = [node]
+    AST = ast.AST
+    while stack:
+        n = stack.pop()
+        yield n
+        for name in n._fields:
+            value = getattr(n, name, None)
+            if isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, AST))
+            elif isinstance(value, AST):
+                stack.append(value)
+
+
+# -- resolution ------------------------------------------------------------------------------
+def dotted(node: ast.AST) -> str | None:
+    """`a.b.c` for a Name/Attribute chain, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def words_of(name: str) -> list[str]:
+    """Lower-cased words of an identifier or string: `SageMakerTrainingOp` -> sage, maker, ..."""
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+@dataclass
+class SourceScan:
+    """The facts of one Python source (a module, or a notebook's code cells)."""
+
+    path: str
+    tree: ast.Module
+    lines: list[str]
+    notebook: NotebookCode | None = None
+    imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified name
+    modules: set[str] = field(default_factory=set)  # every imported module/name, qualified
+    instances: dict[str, str] = field(default_factory=dict)  # `x` / `self.x` -> "Q()"
+    calls: list[tuple[str, ast.Call]] = field(default_factory=list)
+    decorators: list[tuple[str, ast.expr, ast.AST]] = field(default_factory=list)
+    bases: list[tuple[str, ast.ClassDef]] = field(default_factory=list)
+    functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=list)
+    classes: list[ast.ClassDef] = field(default_factory=list)
+    import_lines: dict[str, int] = field(default_factory=dict)
+    decorated: dict[int, ast.AST] = field(default_factory=dict)  # id(decorator) -> its def
+    memo: dict[str, Any] = field(default_factory=dict)  # per-scan caches of derived facts
+
+    @classmethod
+    def build(cls, path: str, text: str) -> SourceScan | None:
+        nb: NotebookCode | None = None
+        if path.endswith(".ipynb"):
+            nb = notebook_code(text)
+            if nb is None:
+                return None
+            tree = parse_notebook(nb)
+            source = nb.code
+        else:
+            tree = parse_python(text)
+            source = text
+        if tree is None:
+            return None
+        scan = cls(path=path, tree=tree, lines=source.split("\n"), notebook=nb)
+        scan._collect()
+        return scan
+
+    # facts ----------------------------------------------------------------------------------
+    def _collect(self) -> None:
+        assigns: list[ast.AST] = []
+        calls: list[ast.Call] = []
+        for node in walk(self.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    self.modules.add(alias.name)
+                    self._import_at(alias.name, node.lineno)
+                    if alias.asname:
+                        self.imports[alias.asname] = alias.name
+                    else:
+                        head = alias.name.split(".")[0]
+                        self.imports.setdefault(head, head)
+            elif isinstance(node, ast.ImportFrom):
+                base = "." * node.level + (node.module or "")
+                if node.module:
+                    self.modules.add(base)
+                    self._import_at(base, node.lineno)
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    full = f"{base}.{alias.name}" if base and not base.endswith(".") else base + alias.name
+                    self.modules.add(full)
+                    self.imports[alias.asname or alias.name] = full
+            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.With | ast.AsyncWith | ast.arg):
+                assigns.append(node)
+            elif isinstance(node, ast.Call):
+                calls.append(node)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                self.functions.append(node)
+            elif isinstance(node, ast.ClassDef):
+                self.classes.append(node)
+        for node in sorted(assigns, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0))):
+            self._track(node)
+        decorator_calls: set[int] = set()
+        for fn in [*self.functions, *self.classes]:
+            for deco in fn.decorator_list:
+                target = deco.func if isinstance(deco, ast.Call) else deco
+                if isinstance(deco, ast.Call):
+                    decorator_calls.add(id(deco))
+                qual = self.resolve(target)
+                self.decorated[id(deco)] = fn
+                if qual:
+                    self.decorators.append((qual, deco, fn))
+        for cdef in self.classes:
+            for base in cdef.bases:
+                qual = self.resolve(base)
+                if qual:
+                    self.bases.append((qual, cdef))
+        for call in calls:
+            if id(call) in decorator_calls:
+                continue
+            qual = self.resolve(call.func)
+            if qual:
+                self.calls.append((qual, call))
+
+    def _import_at(self, module: str, line: int) -> None:
+        self.import_lines[module] = min(self.import_lines.get(module, line), line)
+
+    def _track(self, node: ast.AST) -> None:
+        """Remember which names hold instances of a resolved call (`x = Q(...)` -> x: "Q()")."""
+        pairs: list[tuple[ast.AST, ast.AST]] = []
+        if isinstance(node, ast.Assign):
+            pairs = [(t, node.value) for t in node.targets]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            pairs = [(node.target, node.value)]
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            pairs = [(i.optional_vars, i.context_expr) for i in node.items if i.optional_vars is not None]
+        elif isinstance(node, ast.arg) and node.annotation is not None:
+            qual = self.resolve(node.annotation)
+            if qual and not qual.startswith(UNRESOLVED):
+                self.instances[node.arg] = qual + "()"
+            return
+        for target, value in pairs:
+            name = dotted(target)
+            if not name or not isinstance(value, ast.Call):
+                continue
+            qual = self.resolve(value)
+            if qual and not qual.startswith(UNRESOLVED):
+                self.instances[name] = qual
+
+    def resolve(self, node: ast.AST) -> str | None:
+        """The qualified name an expression stands for; unbound names keep a `~` prefix."""
+        if isinstance(node, ast.Name):
+            if node.id in self.instances:
+                return self.instances[node.id]
+            if node.id in self.imports:
+                return self.imports[node.id]
+            return UNRESOLVED + node.id
+        if isinstance(node, ast.Attribute):
+            name = dotted(node)
+            if name and name in self.instances:
+                return self.instances[name]
+            base = self.resolve(node.value)
+            return f"{base}.{node.attr}" if base else None
+        if isinstance(node, ast.Call):
+            base = self.resolve(node.func)
+            return base + "()" if base else None
+        return None
+
+    def imports_any(self, prefixes: Iterable[str]) -> bool:
+        return any(m == p or m.startswith(p + ".") for p in prefixes for m in self.modules)
+
+    # locations --------------------------------------------------------------------------------
+    def source_line(self, line: int) -> str:
+        return self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
+
+    @cached_property
+    def parents(self) -> dict[int, ast.AST]:
+        out: dict[int, ast.AST] = {}
+        for node in walk(self.tree):
+            for child in ast.iter_child_nodes(node):
+                out[id(child)] = node
+        return out
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        parents = self.parents
+        while id(node) in parents:
+            node = parents[id(node)]
+            yield node
+
+    @cached_property
+    def words(self) -> set[str]:
+        """Words of every identifier and short string: what the code is about."""
+        out: set[str] = set()
+        for node in walk(self.tree):
+            name = None
+            if isinstance(node, ast.Name):
+                name = node.id
+            elif isinstance(node, ast.Attribute):
+                name = node.attr
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = node.name
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 120:
+                name = node.value
+            elif isinstance(node, ast.alias):
+                name = node.name
+            if name:
+                out.update(words_of(name))
+        return out
+
+
+_SOURCE_KEY = re.compile(r'"(?:source|input)"\s*:')
+
+
+def raw_notebook_line(raw: str, nb: NotebookCode, line: int) -> int | None:
+    """The line of the .ipynb JSON holding a joined code line, found after its cell's source key."""
+    where = nb.cell_of(line)
+    if where is None:
+        return None
+    cell_index, n = where
+    src = next((lines for idx, lines in nb.cells if idx == cell_index), None)
+    starts = [m.start() for m in _SOURCE_KEY.finditer(raw)]
+    if src is None or cell_index >= len(starts):
+        return None
+    pos = starts[cell_index]
+    end = starts[cell_index + 1] if cell_index + 1 < len(starts) else len(raw)
+    found = None
+    for text in src[:n]:
+        found = None
+        for enc in (json.dumps(text, ensure_ascii=False)[1:-1], json.dumps(text)[1:-1]):
+            idx = raw.find(enc, pos, end) if enc else -1
+            if idx >= 0:
+                found, pos = idx, idx + max(len(enc), 1)
+                break
+    return raw.count("\n", 0, found) + 1 if found is not None else None
+
+
+# -- detectors -------------------------------------------------------------------------------
+Hook = Callable[["SourceScan", ast.AST, str], "Mapping[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One row of a detector table: which qualified names mean `signal` for `tool`.
+
+    Patterns are shell globs over qualified names (`mlflow.*autolog`, `*.transition_model_version_stage`).
+    `kwargs` requires any of these keywords on the call; `kwarg_values` requires a keyword with
+    one of the given string values; `requires_import` gates patterns on unresolved receivers;
+    `requires_path` needs a file in the repository; `hook` may veto (None) or add attributes.
+    """
+
+    signal: str
+    tool: str
+    calls: tuple[str, ...] = ()
+    decorators: tuple[str, ...] = ()
+    bases: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+    kwargs: tuple[str, ...] = ()
+    kwarg_values: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    requires_import: tuple[str, ...] = ()
+    requires_path: tuple[str, ...] = ()
+    attrs: tuple[tuple[str, Any], ...] = ()
+    hook: Hook | None = None
+
+
+@dataclass
+class Hit:
+    signal: str
+    tool: str
+    path: str
+    line: int
+    excerpt: str
+    attrs: dict[str, Any]
+    notebook: bool = False
+
+
+def roots(pattern: str) -> tuple[str | None, str | None]:
+    """Index keys of a pattern: its literal first segment, else its literal last segment."""
+    head = re.split(r"[.(]", pattern, maxsplit=1)[0]
+    if head and not any(c in head for c in "*?["):
+        return head, None
+    leaf = pattern.rsplit(".", 1)[-1].lstrip("*")
+    if leaf and not any(c in leaf for c in "*?[()"):
+        return None, leaf
+    return None, None
+
+
+class DetectorIndex:
+    """A table compiled for fast lookup: candidates by root module or by method name."""
+
+    def __init__(self, table: Iterable[Detector]) -> None:
+        self.table = list(table)
+        self.by_root: dict[tuple[str, str], list[tuple[re.Pattern[str], Detector]]] = {}
+        self.by_leaf: dict[tuple[str, str], list[tuple[re.Pattern[str], Detector]]] = {}
+        self.anywhere: dict[str, list[tuple[re.Pattern[str], Detector]]] = {}
+        self.import_rules: list[tuple[str, Detector]] = []
+        tokens: set[str] = set()  # modules whose import makes a file worth parsing
+        words: set[str] = set()  # identifiers that do, with no import (leaf patterns, `~spark`)
+        for det in self.table:
+            for kind, patterns in (("call", det.calls), ("decorator", det.decorators), ("base", det.bases)):
+                for pat in patterns:
+                    rx = re.compile(fnmatch.translate(pat))
+                    root, leaf = roots(pat)
+                    if root:
+                        self.by_root.setdefault((kind, root), []).append((rx, det))
+                        if root.startswith(UNRESOLVED):
+                            words.add(root[1:])
+                        else:
+                            tokens.add(root)
+                    elif leaf:
+                        self.by_leaf.setdefault((kind, leaf), []).append((rx, det))
+                        if not det.requires_import:  # else the gating import is the token
+                            words.add(leaf)
+                    else:
+                        self.anywhere.setdefault(kind, []).append((rx, det))
+                        words.update(det.kwargs)
+            for mod in det.imports:
+                self.import_rules.append((mod, det))
+                tokens.add(mod.split(".")[0])
+            tokens.update(m.split(".")[0] for m in det.requires_import)
+        self.tokens = tokens
+        self.words = words
+
+    def candidates(self, kind: str, qual: str) -> list[tuple[re.Pattern[str], Detector]]:
+        root = re.split(r"[.(]", qual, maxsplit=1)[0]
+        leaf = qual.rsplit(".", 1)[-1].lstrip(UNRESOLVED).removesuffix("()")
+        return [
+            *self.by_root.get((kind, root), ()),
+            *self.by_leaf.get((kind, leaf), ()),
+            *self.anywhere.get(kind, ()),
+        ]
+
+
+def _keywords(node: ast.AST) -> list[ast.keyword]:
+    return node.keywords if isinstance(node, ast.Call) else []
+
+
+def _string_values(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value.lower()]
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return [v for elt in node.elts for v in _string_values(elt)]
+    return []
+
+
+def _accepts(det: Detector, scan: SourceScan, node: ast.AST, paths_ok: Callable[[Detector], bool]) -> bool:
+    if det.kwargs and not any(k.arg in det.kwargs for k in _keywords(node)):
+        return False
+    for name, wanted in det.kwarg_values:
+        values = [v for k in _keywords(node) if k.arg == name for v in _string_values(k.value)]
+        if not any(v in wanted for v in values):
+            return False
+    if det.requires_import and not scan.imports_any(det.requires_import):
+        return False
+    return paths_ok(det)
+
+
+def match_scan(index: DetectorIndex, scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit]:
+    """Every table row that a call, decorator, base class or import of the scan satisfies."""
+    hits: list[Hit] = []
+    nb = scan.notebook is not None
+
+    def emit(det: Detector, node: ast.AST, qual: str, line: int) -> None:
+        attrs: dict[str, Any] = dict(det.attrs)
+        if det.hook is not None:
+            extra = det.hook(scan, node, qual)
+            if extra is None:
+                return
+            attrs.update(extra)
+        tool = attrs.pop("tool", det.tool)
+        hits.append(Hit(det.signal, tool, scan.path, line, scan.source_line(line), attrs, nb))
+
+    for qual, call in scan.calls:
+        for rx, det in index.candidates("call", qual):
+            if rx.match(qual) and _accepts(det, scan, call, paths_ok):
+                emit(det, call, qual, call.lineno)
+    for qual, deco, _fn in scan.decorators:
+        for rx, det in index.candidates("decorator", qual):
+            if rx.match(qual) and _accepts(det, scan, deco, paths_ok):
+                emit(det, deco, qual, deco.lineno)
+    for qual, cdef in scan.bases:
+        for rx, det in index.candidates("base", qual):
+            if rx.match(qual) and _accepts(det, scan, cdef, paths_ok):
+                emit(det, cdef, qual, cdef.lineno)
+    for mod, det in index.import_rules:
+        if scan.imports_any((mod,)) and paths_ok(det):
+            line = min((ln for m, ln in scan.import_lines.items() if m == mod or m.startswith(mod + ".")),
+                       default=1)
+            emit(det, scan.tree, mod, line)
+    return hits

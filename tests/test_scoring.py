@@ -1,0 +1,333 @@
+"""Scoring: the level walk, overall level, confidence and next steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from auditor.evidence import EvidenceItem, Finding, Outcome, Provenance
+from auditor.scoring import next_steps, score
+from checks import CheckContext, load_definitions, run_checks
+from checks.base import CheckDef
+
+P, H, F, U, W = Outcome.PASS, Outcome.PARTIAL, Outcome.FAIL, Outcome.UNKNOWN, Outcome.WAIVED
+
+
+def d(check_id: str, dim: str = "technical", collectors=("G",), survey=()) -> CheckDef:
+    return CheckDef(
+        check_id,
+        int(check_id[1]),
+        dim,
+        f"title of {check_id}",
+        "criterion",
+        tuple(collectors),
+        f"fix {check_id}",
+        f"framework for {check_id}",
+        ("SEED",),
+        tuple(survey),
+    )
+
+
+def f(
+    check_id: str,
+    outcome: Outcome,
+    provenance: Provenance = Provenance.OBSERVED,
+    missing: list[str] | None = None,
+) -> Finding:
+    item = EvidenceItem("x", "sig", f"loc:{check_id}", "subj", provenance)
+    evidence = [] if outcome in (U, W) else [item]
+    return Finding(
+        check_id, outcome, f"{check_id} is {outcome}. More detail.", evidence, missing=missing or []
+    )
+
+
+def walk(outcomes: dict[str, Outcome], dim: str = "technical", threshold: float = 0.8) -> dict:
+    defs = [d(c, dim) for c in outcomes]
+    return score([f(c, o) for c, o in outcomes.items()], defs, threshold)["dimensions"][dim]
+
+
+def statuses(entry: dict) -> list[str]:
+    return [lv["status"] for lv in entry["levels"]]
+
+
+# ------------------------------------------------------------------------------ the walk
+def test_all_achieved_gives_level_five():
+    t = walk({"L1.a": P, "L2.a": P, "L3.a": P, "L4.a": P, "L5.a": P})
+    assert t["level"] == 5 and t["assessed"] and t["stopped_at"] is None
+    assert t["explanation"] == "technical: level 5; every level achieved"
+
+
+def test_vacuous_levels_count_as_achieved():
+    t = walk({"L1.a": P, "L3.a": P})
+    assert statuses(t) == ["achieved", "vacuous", "achieved", "vacuous", "vacuous"]
+    assert t["level"] == 5
+
+
+def test_not_achieved_stops_the_walk_and_names_blockers():
+    t = walk({"L1.a": P, "L2.a": P, "L2.b": F, "L3.a": P})
+    assert t["level"] == 1
+    assert t["stopped_at"] == 2 and t["stop_reason"] == "not_achieved"
+    assert statuses(t) == ["achieved", "not_achieved", "not_reached", "not_reached", "not_reached"]
+    lv2 = t["levels"][1]
+    assert lv2["score"] == 0.5 and lv2["blocking"] == ["L2.b"] and lv2["passing"] == ["L2.a"]
+    assert (
+        "level 2 not achieved" in t["explanation"] and "L2.b fail: L2.b is fail" in t["explanation"]
+    )
+
+
+def test_level_one_not_achieved_is_level_zero():
+    t = walk({"L1.a": F, "L2.a": P})
+    assert t["level"] == 0 and t["name"] == "Not started" and t["assessed"]
+
+
+def test_partial_counts_half_and_threshold_is_configurable():
+    outcomes = {"L1.a": P, "L1.b": H}  # 0.75
+    assert walk(outcomes)["level"] == 0
+    assert walk(outcomes, threshold=0.75)["level"] == 5
+    assert (
+        walk({"L1.a": P, "L1.b": P, "L1.c": P, "L1.d": P, "L1.e": F})["level"] == 5
+    )  # 0.8 reaches 0.8
+
+
+def test_insufficient_evidence_when_fewer_than_half_assessed():
+    t = walk({"L1.a": P, "L2.a": P, "L2.b": U, "L2.c": U, "L3.a": P})
+    assert t["level"] == 1 and t["assessed"]
+    assert t["stopped_at"] == 2 and t["stop_reason"] == "insufficient_evidence"
+    assert t["levels"][1]["blocking"] == ["L2.b", "L2.c"]
+    assert (
+        "evidence ends at level 1" in t["explanation"]
+        and "1 of 3 checks assessed" in t["explanation"]
+    )
+    # exactly half assessed is enough
+    assert walk({"L1.a": P, "L1.b": U})["stop_reason"] is None
+
+
+def test_unknowns_are_left_out_of_the_score():
+    t = walk({"L1.a": P, "L1.b": U})
+    assert t["levels"][0]["score"] == 1.0 and t["levels"][0]["assessed"] == 1
+
+
+def test_waived_checks_are_neither_scored_nor_missing():
+    t = walk({"L1.a": P, "L1.b": W, "L1.c": W})
+    assert t["levels"][0]["status"] == "achieved" and t["levels"][0]["score"] == 1.0
+    t = walk({"L1.a": W, "L2.a": P})
+    assert t["levels"][0]["status"] == "vacuous"
+
+
+def test_dimension_not_assessed_when_evidence_ends_before_any_level_with_checks():
+    # vacuous level 1 does not make a dimension assessed
+    t = walk({"L2.a": U, "L3.a": P}, dim="organizational")
+    assert not t["assessed"] and t["stop_reason"] == "insufficient_evidence"
+    assert t["explanation"].startswith("organizational: not assessed")
+
+
+def test_explanation_names_what_would_assess_it():
+    defs = [
+        d("L1.a", "organizational", ("G",)),
+        d("L2.a", "organizational", ("S", "G"), ("S5",)),
+        d("L2.b", "organizational", ("S",), ("S8",)),
+    ]
+    findings = [
+        f("L1.a", P),
+        f("L2.a", U, missing=["answer survey question S5"]),
+        f("L2.b", U, missing=["answer survey question S8"]),
+    ]
+    t = score(findings, defs)["dimensions"]["organizational"]
+    assert t["explanation"] == (
+        "organizational: level 1; evidence ends at level 1 — level 2 has 0 of 2 "
+        "checks assessed; to assess further: answer the survey (S5, S8)"
+    )
+
+
+# ------------------------------------------------------------------------------ overall
+def _org(technical: dict, process: dict, product: dict, organizational: dict):
+    defs, findings = [], []
+    for dim, outcomes in (
+        ("technical", technical),
+        ("process", process),
+        ("product", product),
+        ("organizational", organizational),
+    ):
+        for c, o in outcomes.items():
+            cid = f"{c}-{dim}"
+            survey_only = dim in ("product", "organizational")
+            defs.append(
+                d(cid, dim, ("S",) if survey_only else ("G",), ("S1",) if survey_only else ())
+            )
+            findings.append(f(cid, o))
+    return findings, defs
+
+
+def test_overall_is_the_weakest_assessed_dimension_and_names_the_rest():
+    findings, defs = _org(
+        {"L1.a": P, "L2.a": P, "L3.a": F},
+        {"L1.a": P, "L2.a": P, "L3.a": P, "L4.a": F},
+        {"L1.a": U},
+        {"L2.a": U},
+    )
+    s = score(findings, defs)
+    o = s["overall"]
+    assert o["level"] == 2 and o["name"] == "Exploring"
+    assert o["assessed_dimensions"] == ["process", "technical"]
+    assert o["not_assessed"] == ["product", "organizational"]
+    assert o["statement"] == (
+        "Level 2 on technical and process evidence; "
+        "product and organizational not assessed (no survey)"
+    )
+
+
+def test_statement_without_no_survey_when_other_sources_are_missing():
+    defs = [d("L1.a", "technical"), d("L1.b", "process", ("M",))]
+    s = score([f("L1.a", P), f("L1.b", U)], defs)
+    assert s["overall"]["statement"] == (
+        "Level 5 on technical evidence; product, process and "
+        "organizational not assessed (insufficient evidence)"
+    )
+
+
+def test_no_assessed_dimension_gives_level_zero_and_a_statement():
+    s = score([f("L1.a", U)], [d("L1.a")])
+    assert s["overall"]["level"] == 0 and s["overall"]["assessed_dimensions"] == []
+    assert s["overall"]["statement"].startswith("No level")
+
+
+def test_missing_findings_count_as_unknown_and_bad_thresholds_are_refused():
+    s = score([], [d("L1.a")])
+    assert s["counts"]["unknown"] == 1 and s["confidence"]["assessed"] == 0
+    with pytest.raises(ValueError):
+        score([], [d("L1.a")], threshold=0)
+
+
+def test_confidence_and_counts():
+    defs = [d("L1.a"), d("L1.b"), d("L1.c", "product", ("S",), ("S1",)), d("L1.d"), d("L1.e")]
+    findings = [
+        f("L1.a", P),
+        f("L1.b", H),
+        f("L1.c", F, Provenance.SELF_REPORTED),
+        f("L1.d", U),
+        f("L1.e", W),
+    ]
+    s = score(findings, defs)
+    assert s["confidence"] == {
+        "checks": 4,
+        "assessed": 3,
+        "observed": 2,
+        "self_reported": 1,
+        "share_assessed": 0.75,
+        "share_observed": 0.5,
+        "share_self_reported": 0.25,
+    }
+    assert s["counts"] == {"pass": 1, "partial": 1, "fail": 1, "unknown": 1, "waived": 1}
+    assert s["dimensions"]["product"]["confidence"]["self_reported"] == 1
+    json.dumps(s)  # JSON-ready
+
+
+# ------------------------------------------------------------------------------ next steps
+def test_next_steps_order_weakest_dimension_first_then_others_then_unknowns():
+    defs = [
+        d("L1.t", "technical"),
+        d("L2.t1", "technical"),
+        d("L2.t2", "technical"),
+        d("L1.p", "process"),
+        d("L2.p", "process"),
+        d("L3.p1", "process"),
+        d("L3.p2", "process"),
+        d("L1.o", "organizational", ("S",), ("S5",)),
+        d("L4.t", "technical", ("M",)),
+    ]
+    findings = [
+        f("L1.t", P),
+        f("L2.t1", H),
+        f("L2.t2", F),
+        f("L1.p", P),
+        f("L2.p", P),
+        f("L3.p1", F),
+        f("L3.p2", P),
+        f("L1.o", U, missing=["answer survey question S5"]),
+        f("L4.t", U),
+    ]
+    s = score(findings, defs)
+    assert s["overall"]["level"] == 1  # technical 1, process 2
+    steps = next_steps(findings, defs, s)
+    assert [x["check_id"] for x in steps] == ["L2.t2", "L2.t1", "L3.p1", "L1.o"]
+    first = steps[0]
+    assert first["remediation"] == "fix L2.t2" and first["framework"] == "framework for L2.t2"
+    assert first["dimension"] == "technical" and first["level"] == 2 and first["outcome"] == "fail"
+    assert first["assess_with"] == [] and steps[-1]["assess_with"] == ["answer survey question S5"]
+    assert next_steps(findings, defs, s, limit=2) == steps[:2]
+    assert next_steps(list(reversed(findings)), list(reversed(defs)), s) == steps  # deterministic
+
+
+# ------------------------------------------------------------------------------ the git-only case
+def ev(signal, subject, **attributes):
+    return EvidenceItem(
+        "git", signal, f"{subject}:{signal}@0123456789ab", subject, attributes=attributes
+    )
+
+
+def git_only_estate() -> list[EvidenceItem]:
+    items = [
+        ev("data_audit", "churn", kind="data dictionary"),
+        ev("data_pipeline", "churn", tool="dbt"),
+        ev(
+            "infrastructure_as_code",
+            "churn",
+            tool="terraform",
+            ml_resources=["aws_sagemaker_model"],
+        ),
+    ]
+    for name, people in (("churn", ["h1", "h2"]), ("ranker", ["h2", "h3"])):
+        items += [
+            ev("repository", name, is_ml=True, primary_language="Python"),
+            ev("ci_pipeline", name, runs_tests=True),
+            ev("ml_tests", name),
+            ev("code_ownership", name, teams=["@org/ml"]),
+            ev("dependency_pinning", name, pinned=True),
+            ev("containerization", name, kind="dockerfile"),
+            ev("experiment_tracking", name, tool="mlflow"),
+            ev("ml_frameworks", name, frameworks={"sklearn": "imported"}),
+            ev("data_validation", name, tool="pandera"),
+            ev("training_infra", name, tool="sagemaker"),
+            ev("team_activity", name, contributor_ids=people, merge_share=0.9, window_days=180),
+        ]
+    return items
+
+
+def test_git_only_scan_gives_an_honest_technical_and_process_level():
+    defs = load_definitions()
+    findings = run_checks(CheckContext(evidence=git_only_estate(), available={"G"}))
+    s = score(findings, defs)
+    dims = s["dimensions"]
+    assert dims["technical"]["assessed"] and dims["process"]["assessed"]
+    assert not dims["product"]["assessed"]
+    # the rubric makes tracking code alone partial: technical level 2 needs the tracker (M)
+    assert dims["technical"]["level"] == 1 and dims["technical"]["stopped_at"] == 2
+    assert "L2.experiment-tracking partial" in dims["technical"]["explanation"]
+    # process: audit artefact, cloud compute in code, CI/tests/review/validation; level 4 lacks evidence
+    assert (
+        dims["process"]["level"] == 3 and dims["process"]["stop_reason"] == "insufficient_evidence"
+    )
+    assert "S10" in dims["process"]["explanation"]
+    assert s["overall"]["level"] == 1
+    assert "product not assessed (no survey)" in s["overall"]["statement"]
+    assert s["confidence"]["self_reported"] == 0 and 0 < s["confidence"]["share_assessed"] < 1
+    steps = next_steps(findings, defs, s)
+    assert steps[0]["check_id"] == "L2.experiment-tracking"
+    assert any(
+        x["outcome"] == "unknown" and "answer survey question S1" in x["assess_with"] for x in steps
+    )
+
+
+def test_git_only_with_a_tracker_reaches_level_two():
+    runs = EvidenceItem(
+        "mlflow",
+        "experiment_runs",
+        "mlflow:/#/experiments/1",
+        "mlflow",
+        attributes={"experiment": "churn", "runs_in_window": 40},
+    )
+    findings = run_checks(CheckContext(evidence=[*git_only_estate(), runs], available={"G", "M"}))
+    s = score(findings, load_definitions())
+    assert s["dimensions"]["technical"]["level"] >= 2
+    assert s["overall"]["level"] == 2
