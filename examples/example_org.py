@@ -171,6 +171,11 @@ PLATFORM = {
                                "    hooks:\n      - id: nbstripout\n  - repo: https://github.com/astral-sh/ruff-pre-commit\n"
                                "    rev: v0.6.8\n    hooks:\n      - id: ruff\n",
     "CODEOWNERS": "* @example/platform-team\n",
+    "docs/data-dictionary.md": (
+        "# Data dictionary\n\n| table | column | type | meaning | owner |\n|---|---|---|---|---|\n"
+        "| customers | customer_id | string | account id | crm |\n| customers | tenure | int | months since signup | crm |\n"
+        "| events | churned | bool | cancelled within 30 days | billing |\n"
+    ),
 }
 
 

@@ -242,6 +242,15 @@ def test_monitoring_tools_and_schedules() -> None:
     assert sm.attributes["scheduled"] is True
 
 
+def test_monitoring_module_called_from_a_scheduled_dag_is_scheduled() -> None:
+    items = run({
+        "lib/drift.py": "from evidently import Report\n\ndef drift():\n    return Report(metrics=[])\n",
+        "dags/monitor.py": "from airflow import DAG\nfrom lib.drift import drift\n"
+                           "with DAG('monitor', schedule='@daily'):\n    pass\n",
+    })
+    assert only(items, "model_monitoring").attributes["scheduled"] is True
+
+
 def test_baselining_alone_is_not_monitoring() -> None:
     code = ("from sagemaker.model_monitor import DefaultModelMonitor\nmon = DefaultModelMonitor(role=r)\n"
             "mon.suggest_baseline(baseline_dataset='s3://b/train.csv')\n")

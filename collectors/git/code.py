@@ -543,7 +543,7 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             facts.notebook_files += 1
         else:
             facts.python_files += 1
-            if posixpath.basename(path).startswith("train") and not is_test_file(path):
+            if posixpath.basename(path).startswith("train") and not is_test_file(path) and "{{" not in path:
                 facts.training_entry_points.add(path)
         text = view.text(path)
         if not text:
@@ -652,10 +652,13 @@ def declared_frameworks(view: RepoView) -> dict[str, set[str]]:
             specs = _setup_cfg(view.text(path) or "")
         elif re.fullmatch(r"(environment|conda)[\w.\-]*\.ya?ml", name):
             specs = _conda(view.text(path) or "")
-        for spec in specs:
-            fw = _package(spec)
-            if fw:
-                found[fw].add(path)
+        try:
+            for spec in specs:
+                fw = _package(spec)
+                if fw:
+                    found[fw].add(path)
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # a malformed manifest
+            log.debug("skipping manifest %s:%s: %s", view.name, path, exc)
     return found
 
 
@@ -885,6 +888,9 @@ def _combine(facts: RepoFacts) -> list[Hit]:
         by_path[hit.path][hit.signal].append(hit)
     loaders = {p for p, sig in by_path.items() if sig.get("_model_load") and not p.endswith(".ipynb")}
     loader_stems = {posixpath.splitext(posixpath.basename(p))[0] for p in loaders} - {"__init__"}
+    # modules imported by a scheduled file: monitoring in them runs on that schedule
+    scheduled_imports = {part for p, sig in by_path.items() if sig.get("_schedule")
+                         for m in facts.local_imports.get(p, ()) for part in m.lstrip(".").split(".")}
     out: list[Hit] = []
     for path, signals in by_path.items():
         routes = signals.get("_route", [])
@@ -902,8 +908,9 @@ def _combine(facts: RepoFacts) -> list[Hit]:
             if s.attrs.get("training"):
                 out.append(Hit("scheduled_retraining", s.tool, s.path, s.line, s.excerpt,
                                {"trigger": s.tool, "schedule": s.attrs.get("schedule")}, s.notebook))
+        stem = posixpath.splitext(posixpath.basename(path))[0]
         for hit in signals.get(MM, []):
-            if schedules and "scheduled" not in hit.attrs:
+            if (schedules or stem in scheduled_imports) and "scheduled" not in hit.attrs:
                 hit.attrs["scheduled"] = True
         out.extend(h for sig, hs in signals.items() if not sig.startswith("_") for h in hs)
     return out

@@ -552,5 +552,3 @@ class Emit:
         ):
             attrs["opt_in"] = True
         self.items.append(self.view.evidence(signal, path, line, excerpt, **attrs))
-
-

@@ -11,6 +11,7 @@ from auditor.evidence import EvidenceItem
 from collectors.git.configs import (
     VENDORED,
     ConfigIndex,
+    Emit,
     dir_of,
     find_line,
     key_line,
@@ -18,7 +19,6 @@ from collectors.git.configs import (
     strings,
     under,
 )
-from collectors.git.infra import Emit
 from collectors.git.view import RepoView
 
 WAREHOUSE_TYPES = {

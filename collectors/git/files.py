@@ -1,10 +1,10 @@
 """File- and config-based detectors of the git collector.
 
 `analyze_files` parses a repository's configuration once (`ConfigIndex`) and runs the detector
-families over it: CI (`ci.py`), infrastructure and platform config (`infra.py`), data tooling
-(`data.py`) and repository hygiene (`hygiene.py`). Items are then capped: orgs have hundreds of
-repositories, so per signal and tool a repository keeps a few samples, the most telling first,
-each carrying `occurrences` (how many were found).
+families over it: CI (`ci.py`), infrastructure (`infra.py`), ML platform config
+(`mlconfig.py`), data tooling (`data.py`) and repository hygiene (`hygiene.py`). Items are then
+capped: orgs have hundreds of repositories, so per signal and tool a repository keeps a few
+samples, the most telling first, each carrying `occurrences` (how many were found).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from collectors.git.configs import ConfigIndex
 from collectors.git.data import analyze_data
 from collectors.git.hygiene import analyze_hygiene
 from collectors.git.infra import analyze_infra
+from collectors.git.mlconfig import analyze_mlconfig
 from collectors.git.view import RepoView
 
 MAX_SAMPLES = 3
-ANALYZERS = (analyze_ci, analyze_infra, analyze_data, analyze_hygiene)
+ANALYZERS = (analyze_ci, analyze_infra, analyze_mlconfig, analyze_data, analyze_hygiene)
 
 
 def analyze_files(view: RepoView) -> list[EvidenceItem]:

@@ -7,8 +7,7 @@ import re
 import tomllib
 
 from auditor.evidence import EvidenceItem
-from collectors.git.configs import VENDORED, ConfigIndex, dir_of, find_line, load_yaml
-from collectors.git.infra import Emit
+from collectors.git.configs import VENDORED, ConfigIndex, Emit, dir_of, find_line, load_yaml
 from collectors.git.view import RepoView
 
 PYTHON_LOCKS = re.compile(

@@ -1,5 +1,6 @@
-"""Infrastructure and platform config: IaC, containers, orchestrators, serving, monitoring,
-feature stores, training compute and the schedules that trigger training.
+"""Infrastructure config: IaC (Terraform, CloudFormation/SAM, CDK, Pulumi, ARM/Bicep, Helm,
+Kubernetes), containers, and what those resources say about serving, monitoring, feature stores,
+data tooling, training compute and the schedules that trigger training.
 
 Resource types map to signals through tables (`TF_SIGNALS`, `CFN_SIGNALS`, `K8S_SIGNALS`): a
 new tool is one row plus a test.
@@ -18,6 +19,7 @@ from collectors.git.configs import (
     CfnResource,
     ConfigDoc,
     ConfigIndex,
+    Emit,
     TfBlock,
     cfn_refs,
     dir_of,
@@ -25,7 +27,9 @@ from collectors.git.configs import (
     flat_text,
     key_line,
     line_text,
+    mentions_model_metrics,
     mentions_training,
+    only_not_training,
     strings,
     under,
 )
@@ -152,6 +156,8 @@ CATALOG_IMAGES = [
     (re.compile(r"openmetadata/"), "openmetadata"),
 ]
 _WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
+
+
 def analyze_infra(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
     emit = Emit(view, index)
     for detector in DETECTORS:
@@ -673,7 +679,6 @@ def _helm(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
         line = find_line(text, r"^name\s*:") or (1, "")
         emit("infrastructure_as_code", entry.path, line[0], line[1], tool="helm", ml_resources=ml)
         emit("containerization", entry.path, line[0], line[1], kind="helm")
-
 
 
 DETECTORS: list[Callable[[RepoView, ConfigIndex, Emit], None]] = [

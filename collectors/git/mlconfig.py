@@ -10,6 +10,7 @@ from typing import Any
 
 from auditor.evidence import EvidenceItem
 from collectors.git.configs import (
+    VENDORED,
     ConfigDoc,
     ConfigIndex,
     Emit,
@@ -278,6 +279,7 @@ def _prefect_schedule(dep: dict[str, Any]) -> str | None:
 
 # --- serving, monitoring, feature stores from named config files -------------------------------
 
+
 def _named_configs(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
     for doc in index.dicts():
         name = doc.path.rsplit("/", 1)[-1]
@@ -379,7 +381,6 @@ def _named_configs(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
                 emit("model_serving", entry.path, found[0], found[1], tool="tf_serving")
         elif entry.name == ".tecton":
             emit("feature_store", entry.path, None, None, tool="tecton")
-
 
 
 DETECTORS: list[Callable[[RepoView, ConfigIndex, Emit], None]] = [
