@@ -68,11 +68,15 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="Report formats to write (repeatable) [default: all].")
 @click.option("--fail-under", help="Exit 1 when the overall level is below LEVEL (0-5 or a name).")
 @click.option("--lookback-days", type=click.IntRange(1, 3650), help="History window in days [default: 180].")
+@click.option("--aws", "with_aws", is_flag=True,
+              help="Also audit AWS through the default credential chain (AWS_PROFILE, roles, ...).")
+@click.option("--survey", "survey_path", type=click.Path(path_type=Path),
+              help="Survey answers file (from `mlaudit survey`); overrides the config's.")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
-         as_json: bool) -> None:
+         with_aws: bool, survey_path: Path | None, as_json: bool) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -92,7 +96,15 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
             raise UsageError(f"path does not exist: {scan_path}")
         if not scan_path.is_dir():
             raise UsageError(f"not a folder: {scan_path}")
-        config = default_config(scan_path.resolve())
+        config = default_config(scan_path.resolve(), aws=with_aws)
+    if with_aws and config.aws is None:
+        from auditor.config import AwsSettings
+
+        config.aws = AwsSettings()
+    if survey_path is not None:
+        if not survey_path.is_file():
+            raise UsageError(f"survey answers file not found: {survey_path}")
+        config.survey = survey_path
     if out is not None:
         config.output = out
     if formats:

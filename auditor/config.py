@@ -49,6 +49,67 @@ class GitSettings:
     timeout_s: float | None = None
 
 
+DEFAULT_PRODUCTION_ALIASES = ("production", "prod", "champion")
+DEFAULT_PRODUCTION_STAGES = ("Production",)
+
+
+@dataclass(frozen=True)
+class MlflowTarget:
+    uri: str
+    name: str | None = None
+    production_aliases: tuple[str, ...] = DEFAULT_PRODUCTION_ALIASES
+    production_stages: tuple[str, ...] = DEFAULT_PRODUCTION_STAGES
+    ui_url: str | None = None
+    verify_tls: bool | str = True
+
+    @property
+    def label(self) -> str:
+        from auditor.redact import redact
+
+        return self.name or redact(self.uri)
+
+
+@dataclass
+class MlflowSettings:
+    targets: list[MlflowTarget] = field(default_factory=list)
+    page_size: int = 1000
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class AwsAccount:
+    name: str | None = None
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    regions: tuple[str, ...] | str | None = None  # None: the settings' default; "all": every enabled region
+
+
+@dataclass
+class AwsSettings:
+    accounts: list[AwsAccount] = field(default_factory=lambda: [AwsAccount()])
+    regions: tuple[str, ...] | str | None = None  # None: the credential chain's region
+    max_workers: int = 8
+    timeout_s: float | None = None
+
+
+@dataclass
+class GxSettings:
+    projects: list[Path] = field(default_factory=list)
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Waiver:
+    check: str
+    reason: str
+    owner: str
+    expires: str  # ISO date
+
+    def to_dict(self) -> dict[str, str]:
+        return {"check": self.check, "reason": self.reason, "owner": self.owner, "expires": self.expires}
+
+
 @dataclass
 class Config:
     source: str | None = None  # the file it came from, None for defaults
@@ -60,6 +121,11 @@ class Config:
     formats: tuple[str, ...] = ("json", "html", "md")
     timeout_s: float = DEFAULT_TIMEOUT_S
     git: GitSettings | None = None
+    mlflow: MlflowSettings | None = None
+    aws: AwsSettings | None = None
+    great_expectations: GxSettings | None = None
+    survey: Path | None = None
+    waivers: list[Waiver] = field(default_factory=list)
 
 
 @cache
@@ -71,9 +137,49 @@ def looks_like_url(text: str) -> bool:
     return bool(_URL.match(text))
 
 
-def default_config(scan_path: Path) -> Config:
-    """The config used when none is given: the git repositories at or under `scan_path`."""
-    return Config(git=GitSettings(targets=[GitTarget(path=scan_path)]))
+def default_config(scan_path: Path, aws: bool = False) -> Config:
+    """The config used when none is given: what can be found from `scan_path`.
+
+    Git repositories at or under it; an MLflow store (`MLFLOW_TRACKING_URI`, else `mlflow.db`,
+    else `mlruns/` in it); Great Expectations projects under it; AWS only when asked.
+    """
+    cfg = Config(git=GitSettings(targets=[GitTarget(path=scan_path)]))
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        cfg.mlflow = MlflowSettings(targets=[MlflowTarget(uri=_mlflow_uri(uri, scan_path))])
+    elif (scan_path / "mlflow.db").is_file():
+        cfg.mlflow = MlflowSettings(targets=[MlflowTarget(uri=f"sqlite:///{(scan_path / 'mlflow.db').resolve()}")])
+    elif (scan_path / "mlruns").is_dir():
+        cfg.mlflow = MlflowSettings(targets=[MlflowTarget(uri=(scan_path / "mlruns").resolve().as_uri())])
+    projects = find_gx_projects(scan_path)
+    if projects:
+        cfg.great_expectations = GxSettings(projects=projects)
+    if aws:
+        cfg.aws = AwsSettings()
+    return cfg
+
+
+_GX_MARKERS = ("gx/great_expectations.yml", "great_expectations/great_expectations.yml")
+_SKIP = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "site-packages"}
+
+
+def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
+    """Folders holding a GX project (`gx/` or legacy `great_expectations/`), without following
+    symlinks; the project root is the folder that holds `gx/` or `great_expectations/`."""
+    found: list[Path] = []
+    stack = [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        if any((folder / marker).is_file() for marker in _GX_MARKERS):
+            found.append(folder)
+        if depth >= max_depth:
+            continue
+        try:
+            children = [e for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        stack.extend((Path(e.path), depth + 1) for e in children if e.name not in _SKIP)
+    return sorted(found)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -104,8 +210,22 @@ def parse_config(text: str, label: str = "<config>", base_dir: Path | None = Non
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("the config must be a mapping of keys (e.g. 'git:')", file=label, line=1)
+    data = _dates_to_text(data)
     _validate(data, node, label)
     return _build(data, node, label, base_dir)
+
+
+def _dates_to_text(value: Any) -> Any:
+    """YAML reads `2027-01-31` as a date; the schema (and the report) want the ISO text."""
+    import datetime as _dt
+
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _dates_to_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_to_text(v) for v in value]
+    return value
 
 
 def _validate(data: dict[str, Any], node: yaml.Node | None, label: str) -> None:
@@ -197,7 +317,71 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
                 settings.targets.append(GitTarget(url=entry["url"], name=entry.get("name"),
                                                   branch=entry.get("branch")))
         cfg.git = settings
+    if (ml := data.get("mlflow")) is not None:
+        cfg.mlflow = MlflowSettings(page_size=ml.get("page_size", 1000), timeout_s=ml.get("timeout_s"))
+        for raw in ml.get("targets", []):
+            entry = {"uri": raw} if isinstance(raw, str) else dict(raw)
+            uri = _mlflow_uri(entry["uri"], base_dir)
+            cfg.mlflow.targets.append(MlflowTarget(
+                uri=uri, name=entry.get("name"),
+                production_aliases=tuple(entry.get("production_aliases", DEFAULT_PRODUCTION_ALIASES)),
+                production_stages=tuple(entry.get("production_stages", DEFAULT_PRODUCTION_STAGES)),
+                ui_url=entry.get("ui_url"), verify_tls=entry.get("verify_tls", True),
+            ))
+    if (aws := data.get("aws")) is not None:
+        regions = aws.get("regions")
+        cfg.aws = AwsSettings(
+            regions=tuple(regions) if isinstance(regions, list) else regions,
+            max_workers=aws.get("max_workers", 8), timeout_s=aws.get("timeout_s"),
+        )
+        if "accounts" in aws:
+            cfg.aws.accounts = [
+                AwsAccount(name=a.get("name"), profile=a.get("profile"), role_arn=a.get("role_arn"),
+                           external_id=a.get("external_id"),
+                           regions=tuple(a["regions"]) if isinstance(a.get("regions"), list) else a.get("regions"))
+                for a in aws["accounts"]
+            ]
+    if (gx := data.get("great_expectations")) is not None:
+        cfg.great_expectations = GxSettings(timeout_s=gx.get("timeout_s"))
+        for i, raw in enumerate(gx.get("projects", [])):
+            project = _resolve(base_dir, raw)
+            if not project.exists():
+                raise ConfigError(f"path does not exist: {project}", file=label,
+                                  line=_line_of(node, ["great_expectations", "projects", i]),
+                                  key=f"great_expectations.projects.{i}")
+            cfg.great_expectations.projects.append(project)
+    if "survey" in data:
+        survey = _resolve(base_dir, data["survey"])
+        if not survey.is_file():
+            raise ConfigError(f"survey answers file not found: {survey}", file=label,
+                              line=_line_of(node, ["survey"]), key="survey")
+        cfg.survey = survey
+    known: set[str] | None = None
+    for i, raw in enumerate(data.get("waivers", [])):
+        if known is None:
+            from checks import load_definitions
+
+            known = {d.id for d in load_definitions()}
+        if raw["check"] not in known:
+            import difflib
+
+            close = difflib.get_close_matches(raw["check"], known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"waiver names an unknown check '{raw['check']}'{hint}", file=label,
+                              line=_line_of(node, ["waivers", i, "check"]), key=f"waivers.{i}.check")
+        cfg.waivers.append(Waiver(raw["check"], raw["reason"], raw["owner"], raw["expires"]))
     return cfg
+
+
+def _mlflow_uri(uri: str, base_dir: Path) -> str:
+    """Relative sqlite/file stores are resolved against the config's folder; servers stay as is."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str((base_dir / uri[len("sqlite:///"):]).resolve())
+    if uri.startswith("file:") and not uri.startswith("file:/"):
+        return "file://" + str((base_dir / uri[len("file:"):]).resolve())
+    if "://" not in uri and not uri.startswith("file:"):
+        return "file://" + str(_resolve(base_dir, uri).resolve())
+    return uri
 
 
 STARTER_CONFIG = """\

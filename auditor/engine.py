@@ -59,6 +59,22 @@ def build_collectors(config: Config) -> list[Collector]:
         from collectors.git.collector import GitCollector
 
         collectors.append(GitCollector(config.git))
+    if config.mlflow is not None:
+        from collectors.mlflow.collector import MlflowCollector
+
+        collectors.append(MlflowCollector(config.mlflow))
+    if config.aws is not None:
+        from collectors.aws.collector import AwsCollector
+
+        collectors.append(AwsCollector(config.aws))
+    if config.great_expectations is not None:
+        from collectors.gx.collector import GxCollector
+
+        collectors.append(GxCollector(config.great_expectations))
+    if config.survey is not None:
+        from auditor.survey import SurveyCollector
+
+        collectors.append(SurveyCollector(config.survey))
     return collectors
 
 
@@ -106,16 +122,17 @@ class Audit:
 def audit(config: Config, scan_path: Path | None = None,
           collectors: list[Collector] | None = None) -> Audit:
     """Run a whole audit and return the report dict (the source of truth for every renderer)."""
+    from auditor.scoring import next_steps, score
     from checks import load_definitions, run_checks
     from checks.base import CheckContext
-
-    from auditor.scoring import next_steps, score
 
     started_at, t0 = now_iso(), time.perf_counter()
     defs = load_definitions()
     collectors = build_collectors(config) if collectors is None else collectors
     ctx = CollectContext(lookback_days=config.lookback_days)
-    timeouts = {c.name: float(getattr(getattr(config, c.name, None), "timeout_s", None) or config.timeout_s)
+    settings_of = {"gx": config.great_expectations}
+    timeouts = {c.name: float(getattr(settings_of.get(c.name, getattr(config, c.name, None)), "timeout_s", None)
+                              or config.timeout_s)
                 for c in collectors}
     runs = run_collectors(collectors, ctx, timeouts)
 
@@ -126,7 +143,7 @@ def audit(config: Config, scan_path: Path | None = None,
     gaps = {sig: why for run in runs for sig, why in run.result.gaps.items()}
     check_ctx = CheckContext(evidence=evidence, available=available, failed=failed, gaps=gaps,
                              settings={"threshold": config.threshold, "lookback_days": config.lookback_days})
-    findings = run_checks(check_ctx)
+    findings = run_checks(check_ctx, waivers={w.check: w.to_dict() for w in config.waivers})
     scores = score(findings, defs, threshold=config.threshold)
     steps = next_steps(findings, defs, scores)
 
