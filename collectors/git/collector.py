@@ -232,7 +232,7 @@ def team_activity(repo: Any, view: RepoView, since: datetime, window_days: int) 
     commits = merges = bots = 0
     last_ts = 0
     for record in raw.split("\x1e"):
-        record = record.strip()
+        record = record.strip("\n")  # not strip(): \x1f counts as whitespace to Python
         if not record:
             continue
         parts = record.split("\x1f")
