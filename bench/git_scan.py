@@ -108,14 +108,38 @@ def baseline(workdir: Path) -> float:
     return time.perf_counter() - started
 
 
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of a process and all its descendants (worker processes included)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            pid = int(stat.parent.name)
+            children.setdefault(int(fields[1]), []).append(pid)
+            rss[pid] = int(fields[21]) * (resource.getpagesize() // 1024)
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
 def mlaudit(workdir: Path, out: Path) -> tuple[float, float, int]:
+    """Run the scan as a subprocess; peak memory is the whole process tree's, sampled."""
     exe = Path(sys.executable).parent / "mlaudit"
     started = time.perf_counter()
-    proc = subprocess.run([str(exe), "-q", "scan", str(workdir), "--out", str(out), "--format", "json"],
-                          capture_output=True, text=True)
+    proc = subprocess.Popen([str(exe), "-q", "scan", str(workdir), "--out", str(out), "--format", "json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_kb(proc.pid))
+        time.sleep(0.1)
     elapsed = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, peak_kb / 1024, proc.returncode
+    return elapsed, peak / 1024, proc.returncode
 
 
 def main() -> None:

@@ -200,3 +200,19 @@ def test_secrets_in_remote_urls_are_redacted(tmp_path: Path) -> None:
     item = by_signal(result, "repository")[0]
     assert "s3cr3tpassw0rd" not in str(item.to_dict())
     assert item.attributes["web_url"] == "https://gitlab.com/example/r"
+
+
+def test_large_estates_scan_in_worker_processes_with_the_same_results(tmp_path: Path) -> None:
+    from collectors.git import collector as mod
+
+    for i in range(mod.PROCESS_POOL_MIN_REPOS + 1):
+        make_repo(tmp_path / f"r{i:02d}", {"train.py": TRAIN})
+    bad = tmp_path / "r00"
+    blob = git(bad, "rev-parse", "HEAD:train.py").strip()
+    obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(b"corrupt")
+    result, seen = collect(GitTarget(path=tmp_path), workers=2)
+    assert sorted(t["name"] for t in result.targets) == [f"r{i:02d}" for i in range(1, mod.PROCESS_POOL_MIN_REPOS + 1)]
+    assert all((f"r{i:02d}", "experiment_tracking") in seen for i in range(1, mod.PROCESS_POOL_MIN_REPOS + 1))
+    assert [e.target for e in result.errors] == ["r00"]

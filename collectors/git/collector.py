@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import re
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,6 +38,13 @@ _ML_FRAMEWORK_LANG = {".py": "python", ".ipynb": "python", ".r": "r", ".scala": 
                       ".java": "java", ".jl": "julia", ".sql": "sql", ".go": "go", ".ts": "typescript",
                       ".js": "javascript", ".rs": "rust", ".cpp": "c++", ".c": "c"}
 _ID_SALT = b"mlaudit-contributor-v1:"
+PROCESS_POOL_MIN_REPOS = 8
+
+
+def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int]
+                    ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
+    settings, ref, since, lookback_days = args
+    return GitCollector(settings)._scan_one(ref, since, CollectContext(lookback_days=lookback_days))
 
 
 class GitCollector(Collector):
@@ -103,8 +111,7 @@ class GitCollector(Collector):
                 raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
             raise CollectorError("no git repositories found in the configured targets")
         since = datetime.now(UTC) - timedelta(days=ctx.lookback_days)
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.workers), thread_name_prefix="git") as pool:
-            outcomes = list(pool.map(lambda r: self._scan_one(r, since, ctx), refs))
+        outcomes = self._scan_all(refs, since, ctx)
         for ref, (evidence, info, error) in zip(refs, outcomes, strict=True):
             if error:
                 result.errors.append(TargetError(ref.name, error))
@@ -116,6 +123,23 @@ class GitCollector(Collector):
         if not result.targets:
             raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
         return result
+
+    def _scan_all(self, refs: list[RepoRef], since: datetime, ctx: CollectContext
+                  ) -> list[tuple[list[EvidenceItem], dict[str, Any], str | None]]:
+        """Scan every repository: in worker processes for large estates (the analysis is
+        CPU-bound Python, so threads would share one core), in threads for a handful."""
+        workers = max(1, self.settings.workers)
+        procs = min(workers, os.cpu_count() or 1)
+        if len(refs) >= PROCESS_POOL_MIN_REPOS and procs > 1:
+            import multiprocessing
+
+            mp = multiprocessing.get_context("forkserver")
+            chunk = max(1, min(16, len(refs) // (procs * 4)))
+            with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
+                return list(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days) for r in refs],
+                                     chunksize=chunk))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="git") as pool:
+            return list(pool.map(lambda r: self._scan_one(r, since, ctx), refs))
 
     def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext
                   ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
