@@ -136,7 +136,8 @@ def test_no_repositories_at_all_fails_the_collector(tmp_path: Path) -> None:
 
 def test_corrupt_object_fails_that_repository_only(tmp_path: Path) -> None:
     make_repo(tmp_path / "good", {"train.py": TRAIN})
-    bad = make_repo(tmp_path / "bad", {"train.py": TRAIN, "b.py": "x = 1\n"})
+    # unique content: an identical blob seen in another repository would be served from cache
+    bad = make_repo(tmp_path / "bad", {"train.py": TRAIN + "# bad copy\n", "b.py": "x = 1\n"})
     blob = git(bad, "rev-parse", "HEAD:train.py").strip()
     obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
     obj.chmod(0o644)
@@ -206,7 +207,7 @@ def test_large_estates_scan_in_worker_processes_with_the_same_results(tmp_path: 
     from collectors.git import collector as mod
 
     for i in range(mod.PROCESS_POOL_MIN_REPOS + 1):
-        make_repo(tmp_path / f"r{i:02d}", {"train.py": TRAIN})
+        make_repo(tmp_path / f"r{i:02d}", {"train.py": TRAIN + f"# copy {i}\n"})
     bad = tmp_path / "r00"
     blob = git(bad, "rev-parse", "HEAD:train.py").strip()
     obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
@@ -216,3 +217,15 @@ def test_large_estates_scan_in_worker_processes_with_the_same_results(tmp_path: 
     assert sorted(t["name"] for t in result.targets) == [f"r{i:02d}" for i in range(1, mod.PROCESS_POOL_MIN_REPOS + 1)]
     assert all((f"r{i:02d}", "experiment_tracking") in seen for i in range(1, mod.PROCESS_POOL_MIN_REPOS + 1))
     assert [e.target for e in result.errors] == ["r00"]
+
+
+def test_identical_files_across_repositories_are_read_once(tmp_path: Path) -> None:
+    shared = "import mlflow\n\n\ndef log(v):\n    mlflow.log_metric('shared-metric-xyz', v)\n"
+    make_repo(tmp_path / "a", {"tracking.py": shared})
+    make_repo(tmp_path / "b", {"lib/tracking.py": shared, "own.py": "import mlflow\nmlflow.autolog()\n"})
+    result, seen = collect(GitTarget(path=tmp_path), workers=1)
+    assert ("a", "experiment_tracking") in seen and ("b", "experiment_tracking") in seen
+    b_items = by_signal(result, "experiment_tracking", "b")
+    assert any(e.locator.startswith("b:lib/tracking.py:5@") for e in b_items)  # its own path and line
+    reads = {t["name"]: t["blobs_read"] for t in result.targets}
+    assert reads["a"] + reads["b"] <= 3  # the shared blob was read once, not twice

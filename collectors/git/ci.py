@@ -165,12 +165,40 @@ _GITLAB_RESERVED = {
 }
 
 
+_TEMPLATE_STEPS: list[tuple[str, re.Pattern[str]]] = [
+    ("train", re.compile(r"(?<![a-z])(re)?train(ing|er)?(?![a-z])")),
+    ("evaluate", re.compile(r"(?<![a-z])eval(uate|uation)?(?![a-z])")),
+    (
+        "deploy",
+        re.compile(
+            r"(?<![a-z])deploy\w*\s+.*\b(endpoints?|models?|online|serving|inference|scoring)\b"
+            r"|(?<![a-z])(endpoints?|models?|online|serving|inference)\s+.*deploy"
+        ),
+    ),
+    ("data_tests", re.compile(r"(?<![a-z])(data\s+(validation|quality|tests?|checks?)|validate\s+data)\b")),
+    ("pipeline", re.compile(r"(?<![a-z])pipelines?(?![a-z])")),
+]
+
+
+def template_words(ref: str) -> str:
+    """`templates/x/deploy-training-pipeline.yml@repo` -> `deploy training pipeline`."""
+    base = ref.split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    base = re.sub(r"\.ya?ml$", "", base)
+    return " ".join(re.split(r"[-_.\s]+", base)).lower().strip()
+
+
 @dataclass
 class Commands:
-    """What a CI definition runs, classified."""
+    """What a CI definition runs, classified.
+
+    `templates` are the names of step templates or reusable workflows the definition calls
+    (Azure `template: ...@repo`, GitHub `uses: org/repo/.github/workflows/x.yml@ref`): their
+    bodies live elsewhere, so what they do is read from their names.
+    """
 
     segments: list[str] = field(default_factory=list)
     uses: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
 
     def add(self, texts: Iterator[str] | list[str]) -> None:
         for text in texts:
@@ -203,7 +231,11 @@ class Commands:
                 if rx.search(s):
                     found.append(name)
                     break
-        return found
+        names = [template_words(t) for t in self.templates]
+        for name, rx in _TEMPLATE_STEPS:
+            if name not in found and any(rx.search(n) for n in names):
+                found.append(name)
+        return [name for name, _ in _ML_STEPS if name in found]
 
     @property
     def trains(self) -> bool:
@@ -228,10 +260,15 @@ class Commands:
         return None
 
 
+_REUSABLE_WORKFLOW = re.compile(r"(^\./|/)\.github/workflows/[^/@]+\.ya?ml(@|$)")
+
+
 def _commands(node: Any) -> Commands:
     cmds = Commands()
     cmds.add(list(strings(node, COMMAND_KEYS)))
     cmds.uses = [u for u in strings(node, {"uses", "orb", "orbs"})]
+    cmds.templates = [t for t in strings(node, {"template"}) if re.search(r"\.ya?ml(@|$)", t)]
+    cmds.templates += [u for u in cmds.uses if _REUSABLE_WORKFLOW.search(u)]
     return cmds
 
 
@@ -286,8 +323,10 @@ def analyze_ci(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
             ci = _simple("buildkite", path, text, data, ["push"])
         elif re.search(r"buildspec[^/]*\.ya?ml$", name) and "phases" in data:
             ci = _simple("codebuild", path, text, data, [])
-        elif re.match(r"cloudbuild[^/]*\.ya?ml$", name) and "steps" in data:
-            ci = _simple("cloud_build", path, text, data, [])
+        elif (re.match(r"cloudbuild[^/]*\.ya?ml$", name) and "steps" in data) or (
+            not path.startswith(".github/") and _cloud_build_shape(data)
+        ):
+            ci = _cloud_build(path, text, data)
         elif path == ".travis.yml":
             ci = _simple("travis", path, text, data, ["push", "pull_request"])
         elif path == "bitbucket-pipelines.yml":
@@ -454,6 +493,45 @@ def _simple(tool: str, path: str, text: str, data: dict[str, Any], triggers: lis
     return CiFile(tool, path, text, triggers, cmds, [], line, excerpt)
 
 
+_NOT_CLOUD_BUILD_STEP = {"run", "uses", "task", "script", "bash", "image", "commands", "template"}
+
+
+def _cloud_build_shape(data: dict[str, Any]) -> bool:
+    """A Cloud Build config under any name: top-level steps that name a builder image and
+    pass it args or an entrypoint (Drone/Azure/GitHub steps look different)."""
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not steps or not all(isinstance(st, dict) for st in steps):
+        return False
+    if any(_NOT_CLOUD_BUILD_STEP & set(map(str, st)) for st in steps):
+        return False
+    return all("name" in st for st in steps) and any(
+        ("args" in st or "entrypoint" in st)
+        and re.search(r"/|^\$|^[\w.-]+:[\w.-]+$", str(st.get("name", "")))
+        for st in steps
+    )
+
+
+def _cloud_build(path: str, text: str, data: dict[str, Any]) -> CiFile:
+    """Cloud Build: each step's entrypoint and args are one command line."""
+    cmds = Commands()
+    for st in data.get("steps") or []:
+        if not isinstance(st, dict):
+            continue
+        args = st.get("args")
+        args = [str(a) for a in args] if isinstance(args, list) else ([str(args)] if args else [])
+        entry = str(st.get("entrypoint") or "")
+        if entry in ("bash", "sh", "/bin/bash", "/bin/sh") and len(args) >= 2 and args[0] == "-c":
+            cmds.add(args[1:])
+        else:
+            image = str(st.get("name", "")).rsplit("/", 1)[-1].split(":", 1)[0]
+            head = entry or (image if image not in ("", "git") else "")
+            cmds.add([" ".join([head, *args]).strip()])
+        if st.get("script"):
+            cmds.add([str(st["script"])])
+    line, excerpt = cmds.first_line(text) or _trigger_line(text, "steps")
+    return CiFile("cloud_build", path, text, [], cmds, [], line, excerpt)
+
+
 _AZURE_STEP_KEYS = {"task", "script", "bash", "pwsh", "powershell", "checkout", "template"}
 
 
@@ -489,11 +567,14 @@ def _has_azure_steps(node: Any) -> bool:
 def _azure(path: str, text: str, data: dict[str, Any]) -> CiFile:
     triggers = []
     trig = data.get("trigger", "default")
+    if isinstance(trig, list) and [str(t).lower() for t in trig] == ["none"]:
+        trig = "none"  # `trigger: [none]` / `- none` switches CI triggering off too
     if trig != "none" and trig is not None:
         triggers.append("push")
         if isinstance(trig, dict) and trig.get("tags"):
             triggers.append("tag")
-    if data.get("pr", "default") not in ("none", None):
+    pr = data.get("pr", "default")
+    if pr not in ("none", None) and not (isinstance(pr, list) and [str(p).lower() for p in pr] == ["none"]):
         triggers.append("pull_request")
     crons = _cron_strings(data.get("schedules"))
     if crons:

@@ -16,10 +16,11 @@ import configparser
 import logging
 import posixpath
 import re
+import threading
 import tomllib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -487,6 +488,47 @@ def is_test_file(path: str) -> bool:
     return bool(_TEST_FILE.search(path)) or path.endswith("/conftest.py") or path == "conftest.py"
 
 
+# CI definitions come under many names (Cloud Build and Azure configs in any folder), so any
+# YAML may be one; the other runners are named files
+_RUNNER_FILES = re.compile(
+    r"(\.ya?ml|(^|/)(Jenkinsfile[^/]*|Makefile|makefile|GNUmakefile|justfile|tox\.ini|noxfile\.py))$"
+)
+_RUNS_TESTS = re.compile(r"\b(py\.?test|unittest|nose2?|nosetests)\b")
+_PY_PATH = re.compile(r"(?<![\w/.-])((?:\.?/)?[\w.-]+(?:/[\w.-]+)*\.py)(?:::[\w\[\]-]+)?(?![\w/])")
+
+
+def runner_invoked_tests(view: RepoView) -> set[str]:
+    """Test modules a CI definition or Makefile runs by path (`pytest src/tests/model_tests.py`),
+    whatever they are named: the runner collects them although their names do not follow the
+    `test_*.py` convention. A path counts when its line (or, for Cloud Build style arg lists,
+    its file) runs a test runner and the path names a test module."""
+    by_tail: dict[str, list[str]] = defaultdict(list)
+    for entry in view.with_suffix(".py"):
+        by_tail[entry.name].append(entry.path)
+    found: set[str] = set()
+    for path in view.paths:
+        if not _RUNNER_FILES.search(path) or _SKIP_DIRS.search(path):
+            continue
+        entry = view.entries[path]
+        if entry.size > 256 * 1024:
+            continue
+        text = view.text(path) or ""
+        if not _RUNS_TESTS.search(text):
+            continue
+        lines = [ln for ln in text.splitlines() if not ln.strip().startswith(("#", "//"))]
+        whole = "\n".join(lines)
+        for line in lines:
+            for m in _PY_PATH.finditer(line):
+                token = m.group(1).lstrip("./") if m.group(1).startswith("./") else m.group(1)
+                name = posixpath.basename(token)
+                if "test" not in name.lower() or not (_RUNS_TESTS.search(line) or _RUNS_TESTS.search(whole)):
+                    continue
+                for candidate in by_tail.get(name, ()):
+                    if candidate == token or candidate.endswith("/" + token):
+                        found.add(candidate)
+    return found
+
+
 def imported_roots(text: str) -> set[str]:
     """Top-level modules named on import lines (a regex: no parsing)."""
     out = set()
@@ -525,6 +567,7 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
     """Evidence from the repository's Python files and notebook code cells."""
     facts = RepoFacts()
     local_tops = _local_top_names(view)
+    invoked = runner_invoked_tests(view)
     path_cache: dict[Detector, bool] = {}
 
     def paths_ok(det: Detector) -> bool:
@@ -545,19 +588,67 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             facts.python_files += 1
             if posixpath.basename(path).startswith("train") and not is_test_file(path) and "{{" not in path:
                 facts.training_entry_points.add(path)
-        text = view.text(path)
-        if not text:
+        testing = not notebook and (is_test_file(path) or path in invoked)
+        cached = None if notebook else _SCANS.get(entry.sha)
+        if cached is _UNWANTED and not testing:
+            continue  # identical content was already found irrelevant: not even read
+        # read outside the guard below: an unreadable object is the repository's error, not a
+        # file to skip quietly
+        text = None if isinstance(cached, SourceScan) else view.text(path)
+        if not text and not isinstance(cached, SourceScan):
             continue
         try:
-            _scan_file(view, path, text, notebook, facts, local_tops, paths_ok)
+            if isinstance(cached, SourceScan):
+                _use_scan(replace(cached, path=path, memo={}), None, testing, facts, local_tops, paths_ok)
+            else:
+                _scan_file(view, path, text, notebook, facts, local_tops, paths_ok, testing, entry.sha)
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             log.debug("skipping %s:%s: %s", view.name, path, exc)
     return _assemble(view, facts)
 
 
+class _ScanCache:
+    """Parsed Python keyed by blob id, shared across the repositories one process scans.
+
+    Estates repeat files verbatim (templates, copied helpers, vendored modules, empty
+    `__init__.py`): git names identical content by the same blob id, so each is read and parsed
+    once. Bounded by the source bytes it holds, least recently used first out.
+    """
+
+    def __init__(self, max_source_bytes: int = 2 * 1024 * 1024, max_file: int = 32 * 1024) -> None:
+        self.max_source_bytes, self.max_file = max_source_bytes, max_file
+        self._items: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, sha: str) -> object:
+        with self._lock:
+            hit = self._items.get(sha)
+            if hit is None:
+                return None
+            self._items.move_to_end(sha)
+            return hit[0]
+
+    def put(self, sha: str, value: object, size: int) -> None:
+        if size > self.max_file:
+            return
+        with self._lock:
+            if sha in self._items:
+                return
+            self._items[sha] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_source_bytes and self._items:
+                _, (_, old) = self._items.popitem(last=False)
+                self._bytes -= old
+
+
+_UNWANTED = object()
+_SCANS = _ScanCache()
+
+
 def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: RepoFacts,
-               local_tops: set[str], paths_ok: Callable[[Detector], bool]) -> None:
-    testing = not notebook and is_test_file(path)
+               local_tops: set[str], paths_ok: Callable[[Detector], bool], testing: bool = False,
+               sha: str | None = None) -> None:
     nb_code = None
     if notebook:
         nb_code = notebook_code(text)
@@ -567,12 +658,23 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         if not _wanted(nb_code.code):
             return
     elif not testing and not _wanted(text):
+        if sha:
+            _SCANS.put(sha, _UNWANTED, len(text))
         return
     scan = SourceScan.build(path, text)
     if scan is None:
         if not notebook and "{{" not in text:
             _census_fallback(path, text, facts)
         return
+    if sha and not notebook:
+        _SCANS.put(sha, scan, len(text))
+    _use_scan(scan, nb_code, testing, facts, local_tops, paths_ok)
+
+
+def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, facts: RepoFacts,
+              local_tops: set[str], paths_ok: Callable[[Detector], bool]) -> None:
+    """Everything one parsed file contributes to the repository's facts."""
+    path = scan.path
     if nb_code is not None:
         facts.notebooks[path] = nb_code
     _census(scan, facts)

@@ -543,6 +543,8 @@ class Emit:
     ) -> None:
         if path is not None and excerpt is None and line:
             excerpt = line_text(self.view.text(path) or "", line)
+        if path is not None and "{{" in path:
+            attrs.setdefault("template", True)  # inside a project template, not this project
         # a template is IaC even when some of its resources are switched off
         if (
             path is not None

@@ -174,6 +174,10 @@ def _req_lines(view: RepoView, path: str, seen: set[str]) -> tuple[list[str], se
             continue
         if line.startswith("-") or line in (".",) or line.startswith("./"):
             continue  # -e ., --index-url, --hash lines of their own
+        if "{%" in line or "{{" in line:
+            line = re.sub(r"\{%.*?%\}|\{\{.*?\}\}", "", line).strip()
+            if not line:
+                continue  # a template directive, not a requirement
         reqs.append(line)
     return reqs, constrained
 
@@ -394,6 +398,28 @@ def _linters(view: RepoView, emit: Emit) -> None:
             found = find_line(text, r"^(lint|style|check-style|format-check)\s*:")
             if found:
                 emit("pre_commit_or_lint", path, found[0], found[1], tool="make")
+            else:
+                found = _make_lint_recipe(text)
+                if found:
+                    emit("pre_commit_or_lint", path, found[0], found[1], tool=found[2],
+                         source="make")
+
+
+def _make_lint_recipe(text: str) -> tuple[int, str, str] | None:
+    """(line, text, tool) of a Makefile/justfile recipe line running a linter, whatever the
+    target is called (`quality_checks:` running pylint, say); comments are not recipes."""
+    from collectors.git.ci import _INSTALL, _LINT
+
+    for n, raw in enumerate(text.splitlines(), 1):
+        if not raw.startswith(("\t", "    ")):
+            continue
+        line = raw.strip().lstrip("@-").strip()
+        if not line or line.startswith("#") or _INSTALL.search(line):
+            continue  # comments, and installing a linter is not running it
+        for tool, rx in _LINT:
+            if tool != "make" and rx.search(line):
+                return n, raw.strip(), tool
+    return None
 
 
 # --- documentation -------------------------------------------------------------------------------

@@ -367,6 +367,29 @@ def _cfn_schedule(res: CfnResource, by_id: dict[str, CfnResource], emit: Emit) -
                 expr = ev_props.get("Schedule") or ev_props.get("ScheduleExpression")
                 if expr:
                     schedules.append((str(expr), {"self": res.logical_id, "props": props}))
+    if (
+        res.type == "AWS::Events::Rule"
+        and not props.get("ScheduleExpression")
+        and isinstance(props.get("EventPattern"), dict)
+    ):
+        related = [flat_text(props.get("EventPattern")), flat_text(props.get("Targets"))]
+        for ref in cfn_refs(props.get("Targets")):
+            if ref in by_id and ref != res.logical_id:
+                related += [ref, by_id[ref].type, flat_text(by_id[ref].props)]
+        pattern = flat_text(props.get("EventPattern"))
+        targets = "\n".join(related[1:])
+        if _DRIFT_EVENT.search(pattern) and (
+            _RETRAIN_TARGET.search(targets) or "AWS::SageMaker::Pipeline" in targets
+        ):
+            emit(
+                "scheduled_retraining",
+                res.path,
+                res.line,
+                trigger="eventbridge",
+                schedule=None,
+                drift_triggered=True,
+                resource=res.type,
+            )
     for expr, targets in schedules:
         related = [res.logical_id, flat_text(targets)]
         for ref in cfn_refs(targets):
@@ -433,6 +456,24 @@ _CDK_SIGNALS = [
     ),
 ]
 _CODE_COMMENT = re.compile(r"^\s*(#|//|\*|/\*).*$", re.M)
+_CDK_EVENT_RULE = re.compile(r"\b(events\.)?(Cfn)?Rule\s*\(")
+_DRIFT_EVENT = re.compile(
+    r"(?i)drift|violation|Alarm State Change|ModelMonitor|monitoring[_ -]?(schedule|execution)"
+)
+_RETRAIN_TARGET = re.compile(
+    r"(?i)SageMakerPipeline|sagemaker_pipeline|pipeline_arn|PipelineArn|StartPipelineExecution|"
+    r"start_pipeline_execution|(re)?train(ing)?[_ -]?(pipeline|job)"
+)
+
+
+def _drift_rule_text(text: str) -> bool:
+    """An event rule (not a schedule) that fires on drift or a monitoring alarm and starts a
+    (re)training pipeline: retraining triggered by drift, recorded as `drift_triggered`."""
+    return (
+        bool(re.search(r"event_?[Pp]attern|EventPattern", text))
+        and bool(_DRIFT_EVENT.search(text))
+        and bool(_RETRAIN_TARGET.search(text))
+    )
 
 
 def _app_code(view: RepoView, folder: str, limit: int = 60) -> list[tuple[str, str]]:
@@ -471,12 +512,27 @@ def _cdk_pulumi(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
                 m = rx.search(t)
                 if m:
                     found = find_line(view.text(path) or "", re.escape(m.group(0))) or (None, None)
-                    extra = (
+                    extra: dict[str, Any] = (
                         {"triggers": [], "runs_tests": False, "ml_steps": [], "lint": False}
                         if signal == "ci_pipeline"
                         else {}
                     )
+                    if rx.pattern.startswith(r"\bCfnMonitoringSchedule"):
+                        extra["scheduled"] = True
                     emit(signal, path, found[0], found[1], tool=tool, via="cdk", **extra)
+            rule = _CDK_EVENT_RULE.search(t)
+            if rule and _drift_rule_text(t):
+                found = find_line(view.text(path) or "", re.escape(rule.group(0))) or (None, None)
+                emit(
+                    "scheduled_retraining",
+                    path,
+                    found[0],
+                    found[1],
+                    trigger="eventbridge",
+                    schedule=None,
+                    drift_triggered=True,
+                    via="cdk",
+                )
     for entry in view.entries.values():
         if entry.name not in ("Pulumi.yaml", "Pulumi.yml") or VENDORED.search(entry.path):
             continue

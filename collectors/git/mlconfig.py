@@ -341,7 +341,7 @@ def _named_configs(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
         ):
             exprs = "\n".join(strings(data, {"expr", "query", "rawSql", "target"}))
             if exprs and mentions_model_metrics(exprs):
-                found = find_line(doc.text, r"\"?(expr|query)\"?\s*:") or (doc.line, "")
+                found = find_line(doc.text, r"\"?(expr|query|rawSql)\"?\s*:") or (doc.line, "")
                 emit(
                     "model_monitoring", doc.path, found[0], found[1], tool="grafana", scheduled=True
                 )

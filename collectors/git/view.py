@@ -136,10 +136,16 @@ class RepoView:
     @classmethod
     def from_files(cls, name: str, files: dict[str, str | bytes], commit: str = "0" * 40) -> RepoView:
         """A view over in-memory files; for unit tests of detectors (integration tests use git)."""
-        blobs = {f"sha-{i}": (v.encode() if isinstance(v, str) else v) for i, v in enumerate(files.values())}
-        entries = {
-            p: TreeEntry(p, f"sha-{i}", len(blobs[f"sha-{i}"]), "100644") for i, p in enumerate(files)
-        }
+        import hashlib
+
+        blobs: dict[str, bytes] = {}
+        entries: dict[str, TreeEntry] = {}
+        for path, value in files.items():
+            data = value.encode() if isinstance(value, str) else value
+            # git's own blob id, so identical content shares an id exactly as in a real tree
+            sha = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            blobs[sha] = data
+            entries[path] = TreeEntry(path, sha, len(data), "100644")
         return cls(name=name, commit=commit, entries=entries, reader=blobs.__getitem__)
 
 
