@@ -27,6 +27,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/git_scan.py
+	$(BIN)/python bench/gx_scan.py
 
 clean:
 	rm -rf example-org mlaudit-report .pytest_cache build *.egg-info

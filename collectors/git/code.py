@@ -599,7 +599,7 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             continue
         try:
             if isinstance(cached, SourceScan):
-                _use_scan(replace(cached, path=path, memo={}), None, testing, facts, local_tops, paths_ok)
+                _use_scan(_at_path(cached, path), None, testing, facts, local_tops, paths_ok)
             else:
                 _scan_file(view, path, text, notebook, facts, local_tops, paths_ok, testing, entry.sha)
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
@@ -644,6 +644,14 @@ class _ScanCache:
 
 _UNWANTED = object()
 _SCANS = _ScanCache()
+
+
+def _at_path(scan: SourceScan, path: str) -> SourceScan:
+    """The cached parse of identical content, placed at another path. Derived facts depend on
+    the content only, so they are carried over rather than recomputed."""
+    moved = replace(scan, path=path)
+    moved.__dict__.update({k: v for k, v in scan.__dict__.items() if k not in moved.__dataclass_fields__})
+    return moved
 
 
 def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: RepoFacts,

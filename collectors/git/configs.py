@@ -8,6 +8,7 @@ parse contributes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -339,7 +340,10 @@ _YAML_KEYS = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def _parse(text: str) -> list[tuple[int, Any]]:
+    # cached by content: estates repeat config files verbatim (shared CI templates, copied
+    # manifests); callers only read the parsed data
     docs = load_yaml_docs(text)
     if not docs and "{{" in text:
         docs = load_yaml_docs(untemplate(text))

@@ -1,0 +1,1 @@
+"""The Great Expectations collector: suites, checkpoints and whether their validations run."""

@@ -1,0 +1,240 @@
+"""Read-only access to a GX project's stores: key listing and raw reads, nothing else.
+
+Every store is seen as a `TupleStore`: `keys()` lists the store's keys (tuples, as GX's tuple
+store backends name them) and `read(key)` returns the stored text. Two implementations:
+
+- `GxBackendStore` wraps the store backend GX itself builds from a GX 1.x project's config
+  (filesystem, S3, GCS, Azure), after GX's own `${VAR}` substitution. No data context is
+  created: `get_context` scaffolds folders and store-id files. Store backends are built with
+  `suppress_store_backend_id` (otherwise GX writes `.ge_store_backend_id` into a store that lacks
+  one) and only over folders that exist (GX creates the parent of a missing base directory).
+- `FileTupleStore` reads a filesystem tuple store directly; it is how legacy 0.x projects,
+  which GX 1.x cannot open, are read.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+GX_STORE_MODULE = "great_expectations.data_context.store"
+STORE_ID_KEY = (".ge_store_backend_id",)
+#: store backends that can be listed and read without writing anything
+READABLE_BACKENDS = {
+    "TupleFilesystemStoreBackend",
+    "TupleS3StoreBackend",
+    "TupleGCSStoreBackend",
+    "TupleAzureBlobStoreBackend",
+    "InMemoryStoreBackend",
+}
+STORE_CLASSES = {
+    "ExpectationsStore",
+    "ValidationResultsStore",
+    "CheckpointStore",
+    "ValidationDefinitionStore",
+    "ValidationsStore",
+}
+
+
+class StoreUnavailable(Exception):
+    """A store that cannot be read; the message says why, for the report."""
+
+
+class TupleStore(Protocol):
+    label: str
+
+    def keys(self) -> list[tuple[str, ...]]: ...
+
+    def read(self, key: tuple[str, ...]) -> str: ...
+
+
+class EmptyStore:
+    """A store that keeps nothing between runs (in-memory), or whose folder does not exist."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def keys(self) -> list[tuple[str, ...]]:
+        return []
+
+    def read(self, key: tuple[str, ...]) -> str:
+        raise KeyError(key)
+
+
+class FileTupleStore:
+    """A filesystem tuple store: `base/part/part/last<suffix>` is the key (part, part, last)."""
+
+    def __init__(self, base: Path, suffix: str | tuple[str, ...], label: str) -> None:
+        self.base = base
+        self.suffixes = (suffix,) if isinstance(suffix, str) else suffix
+        self.label = label
+        self.unreadable: list[str] = []  # folders that could not be listed
+
+    def keys(self) -> list[tuple[str, ...]]:
+        out: list[tuple[str, ...]] = []
+        base = str(self.base)
+        for folder, dirs, files in os.walk(base, onerror=self._note):
+            dirs.sort()
+            rel = os.path.relpath(folder, base)
+            parts = () if rel == "." else tuple(rel.split(os.sep))
+            for name in sorted(files):
+                for suffix in self.suffixes:
+                    if name.endswith(suffix) and len(name) > len(suffix):
+                        out.append((*parts, name[: -len(suffix)]))
+                        break
+        return out
+
+    def _note(self, exc: OSError) -> None:
+        self.unreadable.append(f"{exc.filename}: {exc.strerror or exc}")
+
+    def path_of(self, key: tuple[str, ...]) -> Path:
+        for suffix in self.suffixes:
+            path = self.base.joinpath(*key[:-1], key[-1] + suffix)
+            if path.exists():
+                return path
+        return self.base.joinpath(*key[:-1], key[-1] + self.suffixes[0])
+
+    def read(self, key: tuple[str, ...]) -> str:
+        return self.path_of(key).read_text(encoding="utf-8")
+
+
+class GxBackendStore:
+    """A GX store backend, used for `list_keys` and `get` only."""
+
+    def __init__(self, backend: Any, label: str) -> None:
+        self.backend = backend
+        self.label = label
+
+    def keys(self) -> list[tuple[str, ...]]:
+        return [tuple(k) for k in self.backend.list_keys() if tuple(k) != STORE_ID_KEY]
+
+    def read(self, key: tuple[str, ...]) -> str:
+        return self.backend.get(key)
+
+
+def backend_label(backend: dict[str, Any]) -> str:
+    cls = str(backend.get("class_name") or "InMemoryStoreBackend")
+    where = backend.get("base_directory") or "/".join(
+        str(backend[k]) for k in ("bucket", "container", "prefix") if backend.get(k)
+    )
+    return f"{cls} {where}".strip()
+
+
+def config_provider(context_dir: Path, config: dict[str, Any]) -> Any:
+    """GX's own substitution of `${VAR}` from the config-variables file and the environment."""
+    from great_expectations.core.config_provider import (
+        _ConfigurationProvider,
+        _ConfigurationVariablesConfigurationProvider,
+        _EnvironmentConfigurationProvider,
+    )
+
+    provider = _ConfigurationProvider()
+    if config.get("config_variables_file_path"):
+        provider.register_provider(
+            _ConfigurationVariablesConfigurationProvider(
+                config_variables_file_path=str(config["config_variables_file_path"]),
+                root_directory=str(context_dir),
+            )
+        )
+    provider.register_provider(_EnvironmentConfigurationProvider())
+    return provider
+
+
+def open_gx_store(context_dir: Path, name: str, store_config: Any, provider: Any) -> TupleStore:
+    """Build one GX 1.x store's backend the way GX does, guarded so that nothing is written."""
+    if not isinstance(store_config, dict):
+        raise StoreUnavailable(f"store '{name}' has no configuration")
+    try:
+        cfg = provider.substitute_config(copy.deepcopy(store_config))
+    except Exception as exc:  # noqa: BLE001 - GX raises several kinds for a missing variable
+        missing = getattr(exc, "missing_config_variable", None)
+        if missing:
+            raise StoreUnavailable(
+                f"store '{name}': config variable ${{{missing}}} is not set (neither in the "
+                "project's config variables file nor in the environment)"
+            ) from None
+        raise StoreUnavailable(f"store '{name}': {type(exc).__name__}: {exc}") from None
+    store_cls = str(cfg.get("class_name") or "")
+    store_module = str(cfg.get("module_name") or GX_STORE_MODULE)
+    backend = dict(cfg.get("store_backend") or {"class_name": "InMemoryStoreBackend"})
+    cls = str(backend.get("class_name") or "")
+    module = str(backend.get("module_name") or GX_STORE_MODULE)
+    label = backend_label(backend)
+    if not store_module.startswith("great_expectations") or store_cls not in STORE_CLASSES:
+        raise StoreUnavailable(
+            f"store '{name}' uses {store_module}.{store_cls}, which mlaudit does not load "
+            "(it only runs GX's own store classes, never project code)"
+        )
+    if not module.startswith("great_expectations"):
+        raise StoreUnavailable(
+            f"store '{name}' uses the backend {module}.{cls or '?'}, which mlaudit does not load "
+            "(it only runs GX's own store backends, never project code)"
+        )
+    if cls not in READABLE_BACKENDS:
+        raise StoreUnavailable(
+            f"store '{name}' uses the backend {cls or '?'}, which mlaudit cannot read without "
+            f"writing to it (readable: {', '.join(sorted(READABLE_BACKENDS))})"
+        )
+    if cls == "InMemoryStoreBackend":
+        return EmptyStore(f"{label} (keeps nothing between runs)")
+    if cls == "TupleFilesystemStoreBackend":
+        base = _filesystem_base(context_dir, backend)
+        if not base.is_dir():
+            # GX would create it; an absent folder means nothing was ever stored here
+            return EmptyStore(f"{label} (folder absent)")
+        backend["base_directory"] = str(base)
+        backend.pop("root_directory", None)
+    import great_expectations
+    from great_expectations.data_context import store as gx_store
+
+    if module == GX_STORE_MODULE and not hasattr(gx_store, cls):
+        raise StoreUnavailable(
+            f"store '{name}' uses {cls}, which the installed great_expectations "
+            f"{great_expectations.__version__} does not provide, so GX itself cannot read it"
+        )
+    backend["suppress_store_backend_id"] = True
+    backend.pop("manually_initialize_store_backend_id", None)
+    cfg["store_backend"] = backend
+    from great_expectations.data_context.util import instantiate_class_from_config
+
+    try:
+        store = instantiate_class_from_config(
+            config=cfg,
+            runtime_environment={"root_directory": str(context_dir)},
+            config_defaults={"module_name": GX_STORE_MODULE, "store_name": name},
+        )
+    except Exception as exc:  # noqa: BLE001 - missing extras, credentials, bad parameters
+        raise StoreUnavailable(f"store '{name}' ({label}): {type(exc).__name__}: {exc}") from None
+    return GxBackendStore(store._store_backend, label)
+
+
+def _filesystem_base(context_dir: Path, backend: dict[str, Any]) -> Path:
+    base = Path(str(backend.get("base_directory") or ""))
+    if base.is_absolute():
+        return base
+    root = backend.get("root_directory")
+    return (Path(str(root)) if root else context_dir) / base
+
+
+def legacy_store(
+    context_dir: Path, name: str, store_config: Any, suffix: str | tuple[str, ...]
+) -> TupleStore:
+    """A 0.x store read from its files; only the filesystem backend can be read without GX 0.x."""
+    if not isinstance(store_config, dict):
+        raise StoreUnavailable(f"store '{name}' has no configuration")
+    backend = dict(store_config.get("store_backend") or {"class_name": "InMemoryStoreBackend"})
+    cls = str(backend.get("class_name") or "")
+    label = backend_label(backend)
+    if cls == "InMemoryStoreBackend":
+        return EmptyStore(f"{label} (keeps nothing between runs)")
+    if cls != "TupleFilesystemStoreBackend":
+        raise StoreUnavailable(
+            f"legacy 0.x store '{name}' uses {cls or 'an unnamed backend'}; mlaudit reads legacy "
+            "projects from their files and only reads the TupleFilesystemStoreBackend"
+        )
+    base = _filesystem_base(context_dir, backend)
+    if not base.is_dir():
+        return EmptyStore(f"{label} (folder absent)")
+    return FileTupleStore(base, suffix, label)
