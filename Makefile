@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install example test lint bench clean
+.PHONY: install example test lint bench bench-aws clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ lint: install
 bench: install
 	$(BIN)/python bench/git_scan.py
 	$(BIN)/python bench/gx_scan.py
+
+# populates moto with 2 accounts x 4 regions of resources first (takes minutes)
+bench-aws: install
+	$(BIN)/python bench/aws_scan.py
 
 clean:
 	rm -rf example-org mlaudit-report .pytest_cache build *.egg-info
