@@ -144,6 +144,15 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
     conf = s["confidence"]
     lines.append(f"Confidence: {conf['assessed']} of {conf['checks']} checks assessed "
                  f"({conf['observed']} observed, {conf['self_reported']} self-reported)")
+    survey = report.get("survey")
+    if survey:
+        n = survey["counts"]
+        lines.append(f"Survey ({survey['respondent']}, {survey['date']}"
+                     + (", STALE" if survey["stale"] else "") + f"): {n['contradicted']} claim(s) "
+                     f"contradicted, {n['confirmed']} confirmed, {n['not_verifiable']} not verifiable")
+    for w in report.get("waivers") or []:
+        if w["expired"]:
+            lines.append(f"! waiver for {w['check']} expired on {w['expires']}; it no longer applies")
     failing = [c for c in report["collectors"] if c["status"] in ("failed", "timeout", "partial")]
     for c in failing:
         for err in c["errors"][:5]:
@@ -171,6 +180,54 @@ def init(path: Path, force: bool) -> None:
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc}") from None
     click.echo(f"wrote {path}; edit it, then run: mlaudit scan --config {path}")
+
+
+@cli.command()
+@click.option("-a", "--answers", "answers_path", default="mlaudit-survey.yaml", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Answers file to write; an existing one is resumed (unanswered questions) or "
+                   "edited (current answers as defaults).")
+@click.option("--respondent", help="Who is answering (asked when not given).")
+@click.option("--role", help="The respondent's role (asked when not given).")
+@click.option("--edit", is_flag=True, help="Ask every question again, even when resuming.")
+def survey(answers_path: Path, respondent: str | None, role: str | None, edit: bool) -> None:
+    """Answer the survey (S1-S13) and write the answers file for `scan --survey`.
+
+    Keyboard only: type an option's number (or its text), Enter keeps the default in
+    [brackets], 'skip' leaves a question unanswered, 'back' returns to the previous one. The file
+    is saved after every answer, so an interrupted session resumes where it stopped.
+    """
+    from auditor.survey import SurveyInputEnded, load_questions, run_survey
+
+    if sys.stdin is None or sys.stdin.closed:
+        raise UsageError("the survey needs keyboard input, and stdin is closed; run it in a "
+                         "terminal, or write the answers file by hand (docs/survey.md)")
+
+    def ask(prompt: str, default: str | None) -> str:
+        try:
+            return click.prompt(prompt, default=default, show_default=default is not None)
+        except click.exceptions.Abort:
+            raise SurveyInputEnded() from None
+
+    try:
+        answers = run_survey(answers_path, ask, click.echo, respondent=respondent, role=role,
+                             edit=edit)
+    except SurveyInputEnded:
+        click.echo("", err=True)  # end the unanswered prompt's line
+        saved = answers_path.exists()
+        raise UsageError(
+            "input ended before the survey was finished (stdin closed, or interrupted); "
+            + (f"the answers so far are saved in {answers_path}: run `mlaudit survey --answers "
+               f"{answers_path}` again to resume" if saved else "nothing was saved")
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {answers_path}: {exc}") from None
+    total = len(load_questions())
+    click.echo("")
+    click.echo(f"Saved {len(answers.answers)} of {total} answers to {answers_path}"
+               + (f" (unanswered: {', '.join(answers.missing())})" if answers.missing() else "")
+               + ".")
+    click.echo(f"Next: mlaudit scan --survey {answers_path}")
 
 
 @cli.command("checks")

@@ -198,14 +198,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def parse_config(text: str, label: str = "<config>", base_dir: Path | None = None) -> Config:
     base_dir = base_dir or Path.cwd()
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", file=label, line=line) from None
+    node, data = load_yaml(text, label)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -213,6 +206,45 @@ def parse_config(text: str, label: str = "<config>", base_dir: Path | None = Non
     data = _dates_to_text(data)
     _validate(data, node, label)
     return _build(data, node, label, base_dir)
+
+
+def load_yaml(text: str, label: str) -> tuple[yaml.Node | None, Any]:
+    """The composed node tree (for line numbers) and the data of a YAML file, or a ConfigError
+    naming the file and line — also for date-like values that are no date (`2027-13-01`)."""
+    node = None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"invalid YAML: {problem}", file=label, line=mark.line + 1 if mark else None) from None
+    except ValueError as exc:  # PyYAML's timestamp constructor rejects impossible dates
+        line, key = _bad_timestamp(node)
+        raise ConfigError(f"not a calendar date: {exc}", file=label, line=line, key=key) from None
+    return node, data
+
+
+def _bad_timestamp(node: yaml.Node | None, path: str = "") -> tuple[int | None, str | None]:
+    """Where the first timestamp-tagged scalar that is not a valid date is."""
+    import datetime as _dt
+
+    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
+        try:
+            _dt.date.fromisoformat(node.value[:10])
+        except ValueError:
+            return node.start_mark.line + 1, path or None
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            found = _bad_timestamp(value, f"{path}.{key.value}" if path else str(key.value))
+            if found[0]:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            found = _bad_timestamp(value, f"{path}.{i}" if path else str(i))
+            if found[0]:
+                return found
+    return None, None
 
 
 def _dates_to_text(value: Any) -> Any:

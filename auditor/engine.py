@@ -158,6 +158,15 @@ def audit(config: Config, scan_path: Path | None = None,
     for f in findings:
         for item in f.evidence:
             cited.setdefault(item.id, item.to_dict())
+    survey = _survey_section(runs, evidence, available, gaps)
+    if survey is not None:
+        # the answers and the observed side of each verified claim are kept, so every locator
+        # the survey section names can be followed in the report
+        wanted = {a["evidence"] for a in survey["answers"]}
+        wanted |= {i for a in survey["answers"] for i in a["observed_evidence"]}
+        for item in evidence:
+            if item.id in wanted:
+                cited.setdefault(item.id, item.to_dict())
     # repository items are always kept: renderers use them to build links for other evidence
     for item in evidence:
         if item.signal == "repository":
@@ -185,16 +194,57 @@ def audit(config: Config, scan_path: Path | None = None,
         "findings": [_finding_dict(f, by_id[f.check_id].to_dict()) for f in findings],
         "evidence": sorted(cited.values(), key=lambda e: (e["subject"], e["signal"], e["locator"])),
         "methodology": methodology(config.threshold),
+        "survey": survey,
+        "waivers": _waivers_section(config, findings, by_id),
     }
     return Audit(report=report, findings=findings, exit_code=exit_code)
 
 
 def _finding_dict(finding: Finding, definition: dict[str, Any]) -> dict[str, Any]:
     out = finding.to_dict()
+    if out["provenance"] == "self-reported" and "self-reported" not in out["explanation"]:
+        # honest: a finding resting only on survey answers says so in its own words
+        out["explanation"] += " (Self-reported: this rests on survey answers alone.)"
     for key in ("title", "level", "dimension", "criterion", "framework", "anchors"):
         out[key] = definition[key]
     if not out["remediation"]:
         out["remediation"] = definition["remediation"]
+    return out
+
+
+def _survey_section(runs: list[CollectorRun], evidence: list[Any], available: set[str],
+                    gaps: dict[str, str]) -> dict[str, Any] | None:
+    """The report's `survey` section (None when no answers file was configured)."""
+    run = next((r for r in runs if r.collector.name == "survey"), None)
+    if run is None:
+        return None
+    from auditor.survey import survey_section
+
+    return survey_section(evidence, available=available, gaps=gaps,
+                          target=run.result.targets[0] if run.result.targets else None,
+                          status=run.status, error=run.error)
+
+
+def _waivers_section(config: Config, findings: list[Finding],
+                     by_id: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every configured waiver: whether it applied, or expired and stopped applying."""
+    found = {f.check_id: f for f in findings}
+    out = []
+    for w in config.waivers:
+        f = found.get(w.check)
+        applied = f is not None and str(f.outcome) == "waived"
+        expired = bool(f is not None and f.waiver and f.waiver.get("expired"))
+        without = None
+        if f is not None:
+            without = f.metrics.get("outcome_without_waiver") if applied else str(f.outcome)
+        out.append({
+            **w.to_dict(),
+            "title": by_id[w.check].title if w.check in by_id else None,
+            "applied": applied,
+            "expired": expired,
+            "outcome": str(f.outcome) if f is not None else None,
+            "outcome_without_waiver": without,
+        })
     return out
 
 

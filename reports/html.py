@@ -245,6 +245,45 @@ def _collector_view(col: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+VERIFICATION = {
+    "confirmed": ("✔", "Confirmed"),
+    "contradicted": ("✘", "Contradicted"),
+    "not_verifiable": ("?", "Not verifiable"),
+}
+
+
+def _survey_view(
+    survey: dict[str, Any] | None, evidence: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The survey section: each answer with its claim check and the observed side's locators
+    (linked when the evidence item is in the report and has a safe link)."""
+    if not survey:
+        return None
+    answers = []
+    for a in survey["answers"]:
+        symbol, label = VERIFICATION.get(a["status"], ("?", a["status"]))
+        observed = []
+        for i, locator in enumerate(a["observed_locators"]):
+            ref = a["observed_evidence"][i] if i < len(a["observed_evidence"]) else None
+            item = evidence.get(ref) if ref else None
+            observed.append({"locator": locator, "href": item["href"] if item else None})
+        answers.append({**a, "symbol": symbol, "label": label, "observed_items": observed})
+    return {**survey, "answer_views": answers}
+
+
+def _waiver_views(waivers: list[dict[str, Any]], anchors: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for w in waivers:
+        if w["expired"]:
+            state = "expired"
+        elif w["applied"]:
+            state = "applied"
+        else:
+            state = "not-applied"
+        out.append({**w, "state": state, "finding_anchor": anchors.get(w["check"])})
+    return out
+
+
 def build_view(report: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from the report dict alone."""
     summary = report["summary"]
@@ -281,6 +320,8 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
             for step in report["next_steps"]
         ],
         "finding_groups": _finding_groups(findings),
+        "survey": _survey_view(report.get("survey"), evidence),
+        "waivers": _waiver_views(report.get("waivers") or [], check_anchors),
         "collectors": [_collector_view(c) for c in report["collectors"]],
         "sources": [(s, safe_url(s)) for s in report["methodology"]["sources"]],
         "status_legend": list(STATUS_LABELS.values()),

@@ -111,6 +111,85 @@ def _next_steps(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+VERIFICATION_LABELS = {
+    "confirmed": "confirmed",
+    "contradicted": "**contradicted**",
+    "not_verifiable": "not verifiable",
+}
+#: observed locators listed per survey answer; the rest are in report.json
+LOCATORS_PER_ANSWER = 3
+
+
+def _survey(report: dict[str, Any]) -> list[str]:
+    survey = report.get("survey")
+    if not survey:
+        return []
+    lines = ["## Survey", ""]
+    who = md_text(survey["respondent"] or "unknown respondent")
+    if survey["role"]:
+        who += f" ({md_text(survey['role'])})"
+    when = f" on {md_text(survey['date'])}" if survey["date"] else ""
+    age = f", {survey['age_days']} days ago" if survey["age_days"] is not None else ""
+    lines.append(f"Self-reported answers from {who}{when}{age} ({md_code(survey['file'] or 'answers file')}).")
+    if survey["stale"]:
+        lines += [
+            "",
+            f"**Stale:** the answers are older than {survey['stale_after_days']} days; answer "
+            "the survey again (`mlaudit survey --answers FILE`).",
+        ]
+    if survey["status"] not in ("ok", "partial"):
+        lines += ["", f"The answers could not be read: {md_text(survey.get('error') or survey['status'])}."]
+    counts = survey["counts"]
+    lines += [
+        "",
+        f"Claims checked against observed evidence: {counts['confirmed']} confirmed, "
+        f"{counts['contradicted']} contradicted, {counts['not_verifiable']} not verifiable. "
+        "Observed evidence decides every finding.",
+        "",
+    ]
+    if survey["answers"]:
+        lines += ["| Question | Answer | Claim | Observed |", "|---|---|---|---|"]
+        for a in survey["answers"]:
+            observed = md_text(a["observed"] or "—")
+            locs = a["observed_locators"][:LOCATORS_PER_ANSWER]
+            if locs:
+                observed += " — " + ", ".join(md_code(x) for x in locs)
+                more = len(a["observed_locators"]) - len(locs)
+                if more > 0:
+                    observed += f" and {more} more"
+            lines.append(
+                f"| {md_code(a['question'])} | {md_text(a['answer_text'])} | "
+                f"{VERIFICATION_LABELS.get(a['status'], md_text(a['status']))} | {observed} |"
+            )
+        lines.append("")
+    if survey["unanswered"]:
+        lines += [f"Unanswered: {', '.join(md_text(q) for q in survey['unanswered'])}.", ""]
+    return lines
+
+
+def _waivers(report: dict[str, Any]) -> list[str]:
+    waivers = report.get("waivers") or []
+    if not waivers:
+        return []
+    lines = ["## Waivers", "", "| Check | Reason | Owner | Expires | Status |", "|---|---|---|---|---|"]
+    for w in waivers:
+        if w["expired"]:
+            status = "**expired** — no longer applies"
+            if w["outcome"]:
+                status += f"; outcome {md_text(w['outcome'])}"
+        elif w["applied"]:
+            status = "applied, not scored"
+            if w["outcome_without_waiver"]:
+                status += f" (without it: {md_text(w['outcome_without_waiver'])})"
+        else:
+            status = "not applied"
+        lines.append(
+            f"| {md_code(w['check'])} | {md_text(w['reason'])} | {md_text(w['owner'])} | "
+            f"{md_text(w['expires'])} | {status} |"
+        )
+    return [*lines, ""]
+
+
 def _collector_problems(report: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     not_configured = []
@@ -164,6 +243,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         *_header(report),
         *_dimension_table(report),
         *_next_steps(report),
+        *_survey(report),
+        *_waivers(report),
         *_collector_problems(report),
         *_counts(report),
         *_evidence(report),

@@ -27,7 +27,7 @@ def test_version_and_help() -> None:
     assert out.returncode == 0 and "mlaudit" in out.stdout and "0." in out.stdout
     out = run("--help")
     assert out.returncode == 0
-    for command in ("scan", "init", "checks", "explain"):
+    for command in ("scan", "init", "checks", "explain", "survey"):
         assert command in out.stdout
     out = run("scan", "--help")
     assert out.returncode == 0 and "--fail-under" in out.stdout and "Exit codes" in out.stdout

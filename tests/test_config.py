@@ -114,3 +114,11 @@ def test_schema_in_docs_matches_repo_schema() -> None:
     for key in config_schema()["properties"]["git"]["properties"]:
         assert f"`{key}`" in doc, f"docs/config.md does not document git.{key}"
     json.dumps(config_schema())
+
+
+def test_impossible_date_is_a_config_error_not_a_traceback(tmp_path: Path) -> None:
+    err = _error(
+        "version: 1\nwaivers:\n  - check: L1.strategy\n    reason: r\n    owner: o\n    expires: 2027-13-01\n",
+        tmp_path,
+    )
+    assert err.line == 6 and err.key == "waivers.0.expires" and "date" in str(err)

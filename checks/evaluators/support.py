@@ -214,7 +214,8 @@ def with_survey(observed: Verdict | None, claimed: Verdict | None, question: str
             f"{claimed.outcome}, but observed evidence decides ({claimed.explanation})."
         )
     else:
-        explanation += f" The survey answer to {question} agrees."
+        # same outcome, not necessarily the same facts (the report's survey section compares those)
+        explanation += f" The survey answer to {question} gives the same outcome."
     return Verdict(observed.outcome, explanation, evidence, metrics)
 
 

@@ -11,6 +11,7 @@ import fnmatch
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from auditor.evidence import EvidenceItem, Provenance, git_locator
@@ -26,11 +27,12 @@ class TreeEntry:
     size: int
     mode: str
 
-    @property
+    # computed once per entry: detectors ask for names and suffixes of every path many times
+    @cached_property
     def name(self) -> str:
         return posixpath.basename(self.path)
 
-    @property
+    @cached_property
     def suffix(self) -> str:
         name = self.name
         dot = name.rfind(".")

@@ -1,0 +1,432 @@
+"""The survey: questions as data, the answers file, survey evidence, and claims checked against
+what the systems show.
+
+Answers are self-reported. `SurveyCollector` turns an answers file into `survey_answer` evidence
+(provenance self-reported, locator `survey:S5`); `verify_claims` compares each answer that implies
+something a collector can observe with that evidence — observed evidence decides, and a claim
+nothing configured can observe is "not verifiable", never "confirmed".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from auditor.errors import ConfigError
+from auditor.evidence import EvidenceItem, Provenance
+from collectors.base import CollectContext, Collector, CollectorResult
+
+STALE_AFTER_DAYS = 120
+
+
+# ------------------------------------------------------------------------------ questions
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    kind: str  # single | multi | number | compound
+    options: tuple[str, ...]
+    default: Any
+    informs: tuple[str, ...]
+
+    def display(self, value: Any) -> str:
+        """An answer as one line of text: `written`, `ML scientist; ML engineer`, `hybrid; 2 pods`."""
+        if value is None:
+            return "unanswered"
+        if self.kind == "multi":
+            return "; ".join(value) if value else "none"
+        if self.kind == "compound":
+            pods = value.get("pods")
+            return str(value.get("org_model")) + (f"; {pods} pod(s)" if pods is not None else "")
+        return str(value)
+
+
+@cache
+def _questions_data() -> dict[str, Any]:
+    text = resources.files("auditor").joinpath("survey_questions.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@cache
+def load_questions() -> tuple[Question, ...]:
+    """S1..S13 in order, from survey_questions.yaml."""
+    return tuple(
+        Question(
+            id=q["id"],
+            text=q["text"],
+            kind=q["kind"],
+            options=tuple(q.get("options") or ()),
+            default=q.get("default"),
+            informs=tuple(q.get("informs") or ()),
+        )
+        for q in _questions_data()["questions"]
+    )
+
+
+def questions_by_id() -> dict[str, Question]:
+    return {q.id: q for q in load_questions()}
+
+
+@cache
+def answers_schema() -> dict[str, Any]:
+    return json.loads(resources.files("auditor").joinpath("survey.schema.json").read_text())
+
+
+# ------------------------------------------------------------------------------ answers file
+
+
+@dataclass
+class SurveyAnswers:
+    """An answers file: who answered, when, and the answers by question ID (S8 as a mapping
+    `{org_model, pods}`, S5/S11 as lists, S6 as an int, the rest as option texts)."""
+
+    respondent: str
+    role: str
+    date: date
+    answers: dict[str, Any] = field(default_factory=dict)
+    organisation: str | None = None
+    source: str | None = None
+
+    def age_days(self, today: date | None = None) -> int:
+        return ((today or _today()) - self.date).days
+
+    def stale(self, today: date | None = None) -> bool:
+        return self.age_days(today) > STALE_AFTER_DAYS
+
+    def missing(self) -> list[str]:
+        return [q.id for q in load_questions() if q.id not in self.answers]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"version": 1}
+        if self.organisation:
+            out["organisation"] = self.organisation
+        out.update(respondent=self.respondent, role=self.role, date=self.date.isoformat())
+        order = [q.id for q in load_questions()]
+        out["answers"] = {k: self.answers[k] for k in order if k in self.answers}
+        return out
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def load_answers(path: str | os.PathLike[str]) -> SurveyAnswers:
+    """Read and validate an answers file; ConfigError names the file, line and key."""
+    path = Path(path)
+    label = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("survey answers file not found", file=label) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a survey answers file", file=label) from None
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read survey answers: {exc}", file=label) from None
+    return parse_answers(text, label)
+
+
+def parse_answers(text: str, label: str = "<survey>") -> SurveyAnswers:
+    from auditor.config import _dates_to_text, _line_of, load_yaml
+
+    node, data = load_yaml(text, label)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "a survey answers file is a mapping with respondent, role, date and answers "
+            "(see docs/survey.md)",
+            file=label,
+            line=1,
+        )
+    data = _dates_to_text(data)
+    if isinstance(data.get("answers"), dict):
+        data["answers"] = {
+            str(k): _normalise(questions_by_id().get(str(k)), v) for k, v in data["answers"].items()
+        }
+    _validate(data, node, label, _line_of)
+    try:
+        when = date.fromisoformat(data["date"])
+    except ValueError:
+        raise ConfigError(
+            f"not a calendar date: {data['date']!r} (use YYYY-MM-DD)",
+            file=label,
+            line=_line_of(node, ["date"]),
+            key="date",
+        ) from None
+    return SurveyAnswers(
+        respondent=data["respondent"],
+        role=data["role"],
+        date=when,
+        answers=dict(data["answers"]),
+        organisation=data.get("organisation"),
+        source=label,
+    )
+
+
+_SPELLINGS = {"centralised": "centralized", "decentralised": "decentralized"}
+
+
+def match_option(question: Question, text: str) -> str | None:
+    """The option `text` names: exact, case-insensitive, British spelling, or a unique prefix."""
+    want = " ".join(str(text).split()).casefold()
+    want = _SPELLINGS.get(want, want)
+    by_fold = {o.casefold(): o for o in question.options}
+    if want in by_fold:
+        return by_fold[want]
+    starts = [o for fold, o in by_fold.items() if want and fold.startswith(want)]
+    return starts[0] if len(starts) == 1 else None
+
+
+def _normalise(question: Question | None, value: Any) -> Any:
+    """Hand-written answers in another case or spelling become the canonical option text;
+    anything else is left for the schema to report."""
+    if question is None:
+        return value
+    if question.kind == "single" and isinstance(value, str | bool):
+        # YAML reads a bare `no` as False
+        text = "no" if value is False else "yes" if value is True else value
+        return match_option(question, text) or value
+    if question.kind == "multi":
+        if isinstance(value, str):
+            value = [v for v in value.replace(";", ",").split(",") if v.strip()]
+        if isinstance(value, list):
+            return [match_option(question, v) or v if isinstance(v, str) else v for v in value]
+    if question.kind == "compound" and isinstance(value, dict):
+        model = value.get("org_model")
+        if isinstance(model, str):
+            return {**value, "org_model": match_option(question, model) or model}
+    return value
+
+
+def _validate(data: dict[str, Any], node: yaml.Node, label: str, line_of: Callable) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(answers_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    err = jsonschema.exceptions.best_match(errors)
+    path = list(err.absolute_path)
+    message = err.message
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        if extra:
+            path = [*path, extra[0]]
+            if path[:-1] == ["answers"]:
+                message = f"unknown question {extra[0]!r} (the questions are S1 to S13)"
+            else:
+                allowed = ", ".join(sorted(err.schema.get("properties", {})))
+                message = f"unknown key (allowed here: {allowed})"
+    elif err.validator == "required":
+        missing = next((k for k in err.validator_value if k not in err.instance), None)
+        if missing:
+            message = "missing (a survey answers file has respondent, role, date and answers)"
+            path = [*path, missing] if path else [missing]
+    elif err.validator == "enum":
+        qid = next((str(p) for p in path if str(p) in questions_by_id()), None)
+        choices = "; ".join(str(o) for o in err.validator_value)
+        message = f"{err.instance!r} is not an answer" + (f" to {qid}" if qid else "")
+        message += f"; choose one of: {choices}"
+    elif err.validator == "type" and path[:2] == ["answers", "S8"] and len(path) == 2:
+        message = (
+            "S8 is a mapping: {org_model: single team|centralized|decentralized|hybrid, pods: N}"
+        )
+    elif err.validator == "pattern" and path == ["date"]:
+        message = f"{err.instance!r} is not a date (use YYYY-MM-DD)"
+    elif err.validator == "const" and path == ["version"]:
+        message = f"unsupported answers file version {err.instance!r}; this mlaudit reads version 1"
+    key = ".".join(str(p) for p in path) or None
+    raise ConfigError(message, file=label, line=line_of(node, path), key=key)
+
+
+def dump_answers(answers: SurveyAnswers) -> str:
+    """The answers file's text: each answer under its question as a comment, so the file can be
+    read and edited by hand."""
+    data = answers.to_dict()
+    qs = questions_by_id()
+    lines = [
+        "# mlaudit survey answers (docs/survey.md). Edit by hand or with `mlaudit survey --answers "
+        "FILE`;",
+        "# `mlaudit scan --survey FILE` reads them. Unanswered questions are left out.",
+    ]
+    data["date"] = answers.date  # unquoted: YAML reads it back as a date
+    for key in ("version", "organisation", "respondent", "role", "date"):
+        if key in data:
+            lines.append(_yaml_line(key, data[key]))
+    lines.append("answers:" + (" {}" if not data["answers"] else ""))
+    for qid, value in data["answers"].items():
+        q = qs[qid]
+        hint = f" ({' | '.join(q.options)})" if q.kind in ("single", "multi", "compound") else ""
+        lines.append(f"  # {qid}. {q.text}{hint}")
+        lines.append("  " + _yaml_line(qid, value))
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_line(key: str, value: Any) -> str:
+    """`key: value` on one line: collections in flow style (`[a, b]`, `{org_model: hybrid}`)."""
+    if isinstance(value, list | dict):
+        text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000)
+        return f"{key}: {text.strip()}"
+    text = yaml.safe_dump({key: value}, default_flow_style=False, allow_unicode=True, width=10_000)
+    return text.strip()
+
+
+def save_answers(path: Path, answers: SurveyAnswers) -> None:
+    """Write atomically (a temporary file renamed over the target), so an interrupted session
+    never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(dump_answers(answers))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------ evidence
+
+
+def answer_evidence(answers: SurveyAnswers, today: date | None = None) -> list[EvidenceItem]:
+    """One `survey_answer` item per answered question (docs/evidence.md)."""
+    stale = answers.stale(today)
+    at = f"{answers.date.isoformat()}T00:00:00Z"
+    qs = questions_by_id()
+    items = []
+    for q in load_questions():
+        if q.id not in answers.answers:
+            continue
+        value = answers.answers[q.id]
+        attrs: dict[str, Any] = {"question": q.id}
+        if q.kind == "compound":
+            attrs["answer"] = value.get("org_model")
+            attrs["pods"] = value.get("pods")
+        else:
+            attrs["answer"] = value
+        attrs.update(
+            stale=stale,
+            respondent=answers.respondent,
+            role=answers.role,
+            date=answers.date.isoformat(),
+        )
+        items.append(
+            EvidenceItem(
+                collector="survey",
+                signal="survey_answer",
+                locator=f"survey:{q.id}",
+                subject="survey",
+                provenance=Provenance.SELF_REPORTED,
+                attributes=attrs,
+                excerpt=f"{q.id}: {qs[q.id].display(value)}",
+                observed_at=at,
+            )
+        )
+    return items
+
+
+def answers_from_evidence(evidence: Iterable[EvidenceItem]) -> dict[str, Any]:
+    """The answers (in the file's shape) carried by `survey_answer` items."""
+    qs = questions_by_id()
+    out: dict[str, Any] = {}
+    for item in evidence:
+        if item.signal != "survey_answer":
+            continue
+        qid = str(item.attributes.get("question"))
+        q = qs.get(qid)
+        if q is None:
+            continue
+        value = item.attributes.get("answer")
+        if q.kind == "compound":
+            value = {"org_model": value, "pods": item.attributes.get("pods")}
+        out[qid] = value
+    return out
+
+
+class SurveyCollector(Collector):
+    """Reads an answers file into `survey_answer` evidence. The file is read and validated when
+    the collector is built, so a malformed file is a config error (exit 2), not a failed source."""
+
+    name: ClassVar[str] = "survey"
+    letter: ClassVar[str] = "S"
+
+    def __init__(self, path: str | os.PathLike[str], today: date | None = None) -> None:
+        self.path = Path(path)
+        self.today = today
+        self.answers = load_answers(self.path)
+
+    def describe(self) -> str:
+        return f"survey answers {self.path}"
+
+    def collect(self, ctx: CollectContext) -> CollectorResult:
+        a = self.answers
+        today = self.today or _today()
+        result = CollectorResult(evidence=answer_evidence(a, today))
+        result.targets.append(
+            {
+                "name": self.path.name,
+                "kind": "survey answers",
+                "path": str(self.path),
+                "respondent": a.respondent,
+                "role": a.role,
+                "date": a.date.isoformat(),
+                "answered": len(a.answers),
+                "stale": a.stale(today),
+            }
+        )
+        if a.stale(today):
+            result.warnings.append(
+                f"survey answers in {self.path.name} are {a.age_days(today)} days old (dated "
+                f"{a.date.isoformat()}, stale after {STALE_AFTER_DAYS}); answer the survey again"
+            )
+        if a.missing():
+            result.warnings.append(
+                f"survey questions not answered: {', '.join(a.missing())} (the checks they "
+                "inform stay unknown unless other evidence assesses them)"
+            )
+        return result
+
+
+# The claims check and the questioning live beside this module; these names are the interface.
+from auditor.survey_claims import (  # noqa: E402
+    CONFIRMED,
+    CONTRADICTED,
+    NOT_VERIFIABLE,
+    STATUSES,
+    survey_section,
+    verify_claims,
+)
+from auditor.survey_prompt import SurveyInputEnded, run_survey  # noqa: E402
+
+__all__ = [
+    "CONFIRMED",
+    "CONTRADICTED",
+    "NOT_VERIFIABLE",
+    "STALE_AFTER_DAYS",
+    "STATUSES",
+    "Question",
+    "SurveyAnswers",
+    "SurveyCollector",
+    "SurveyInputEnded",
+    "answer_evidence",
+    "answers_from_evidence",
+    "dump_answers",
+    "load_answers",
+    "load_questions",
+    "parse_answers",
+    "run_survey",
+    "save_answers",
+    "survey_section",
+    "verify_claims",
+]
