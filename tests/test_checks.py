@@ -922,3 +922,20 @@ def test_custom_definitions_must_be_checkdefs():
     d = CheckDef("L3.ci-tests", 3, "process", "t", "c", ("G",), "r", "f")
     (f,) = run_checks(ctx(*ml_repos("a")), defs=[d])
     assert f.remediation == "r"
+
+
+def test_model_monitoring_is_unknown_when_schedules_could_not_be_read() -> None:
+    from auditor.evidence import EvidenceItem, Outcome
+    from checks import run_checks
+    from checks.base import CheckContext
+
+    endpoints = [EvidenceItem(collector="aws", signal="endpoint", locator=f"arn:aws:sagemaker:eu-west-1:1:endpoint/e{i}",
+                              subject="acct", attributes={"name": f"e{i}", "status": "InService", "monitored": False})
+                 for i in range(3)]
+    blind = CheckContext(evidence=endpoints, available={"A"},
+                         gaps={"monitoring_schedule": "sagemaker:ListMonitoringSchedules denied"})
+    seen = CheckContext(evidence=endpoints, available={"A"})
+    f_blind = {f.check_id: f for f in run_checks(blind)}["L4.model-monitoring"]
+    f_seen = {f.check_id: f for f in run_checks(seen)}["L4.model-monitoring"]
+    assert f_blind.outcome == Outcome.UNKNOWN
+    assert f_seen.outcome == Outcome.FAIL and f_seen.metrics["coverage"]["production"] == 3

@@ -137,7 +137,9 @@ def model_monitoring(ctx: CheckContext) -> Verdict | None:
     Git: `model_monitoring` in an ML repo wired to a schedule (its `scheduled` attribute, or an
     orchestration/CI schedule or retraining trigger in the same repo) -> pass; present but
     unscheduled, or only notebook-only/opt-in -> partial; none in the ML repos -> fail.
-    Observed coverage decides when both exist; nothing to judge -> None."""
+    Observed coverage decides when both exist; nothing to judge -> None. When monitoring
+    schedules or alarms could not be read (a gap) and coverage is below the bar, the verdict is
+    None unless code evidence exists, and the explanation says coverage may be understated."""
     production, monitored, units = _monitored_units(ctx)
     ml = ml_repo_names(ctx)
     code = ctx.signal("model_monitoring", ml)
@@ -168,10 +170,16 @@ def model_monitoring(ctx: CheckContext) -> Verdict | None:
         return git
     share = len(monitored) / len(production)
     cov = {"monitored": len(monitored), "production": len(production), "share": round(share, 3)}
+    blind = signal_gap(ctx, "monitoring_schedule", "cloudwatch_alarm")
+    if blind and share < PASS_SHARE and git is None:
+        # schedules or alarms could not be read: low coverage may only be what we could not see
+        return None
     text = (
         f"Model monitoring covers {len(monitored)} of {len(production)} production endpoints/models"
         + (f"; unmonitored: {names(set(production) - set(monitored))}." if share < 1 else ".")
     )
+    if blind and share < PASS_SHARE:
+        text += f" Coverage may be understated: {blind}."
     if git is not None:
         text += f" In code: {git.explanation}"
     return Verdict(
