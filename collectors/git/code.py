@@ -642,6 +642,7 @@ class _ScanCache:
                 self._bytes -= old
 
 
+_PATH_GATED = tuple(d for d in DETECTORS if d.requires_path)
 _UNWANTED = object()
 _SCANS = _ScanCache()
 
@@ -690,8 +691,20 @@ def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, fac
     if testing:
         facts.tests.append((path, _asserting_tests(scan), _ml_targets(scan, local_tops)))
         return
-    facts.hits.extend(match_scan(_INDEX, scan, paths_ok))
-    facts.hits.extend(_structural(scan))
+    facts.hits.extend(_matches(scan, paths_ok))
+
+
+def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit]:
+    """Detector hits of one parsed file. They depend on its content, whether its file name
+    reads like a batch-scoring script and which path-gated detectors the repository enables, so a parse shared by
+    identical blobs also shares its hits, moved to this file's path."""
+    stem = posixpath.splitext(posixpath.basename(scan.path))[0]
+    key = ("hits", bool(_BATCH_WORDS & set(words_of(stem))), tuple(paths_ok(d) for d in _PATH_GATED))
+    hits = scan.memo.get(key)
+    if hits is None:
+        hits = match_scan(_INDEX, scan, paths_ok) + _structural(scan)
+        scan.memo[key] = hits
+    return [replace(h, path=scan.path, attrs=dict(h.attrs)) for h in hits]
 
 
 # -- census ----------------------------------------------------------------------------------

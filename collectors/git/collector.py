@@ -183,25 +183,29 @@ class GitCollector(Collector):
                 repo.close()
 
     def _head(self, repo: Any, ref: RepoRef) -> tuple[str | None, str | None]:
-        """The commit to audit: the named branch, else the remote's default branch, else HEAD."""
-        candidates = []
+        """The commit to audit: the named branch, else the remote's default branch, else HEAD.
+
+        Refs are resolved by GitPython from the ref files (no process per repository)."""
+        import git
+
         if ref.branch:
             candidates = [f"refs/heads/{ref.branch}", f"refs/remotes/origin/{ref.branch}"]
         else:
             candidates = ["refs/remotes/origin/HEAD", "HEAD"]
-        for rev in candidates:
+        for path in candidates:
             try:
-                sha = repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}").strip()
-            except Exception:  # noqa: BLE001 - an unborn or missing ref just means "try the next"
-                continue
-            if sha:
-                branch = rev.rsplit("/", 1)[-1]
-                if branch == "HEAD":
-                    try:
-                        branch = repo.git.symbolic_ref("--short", "-q", rev).strip().rsplit("/", 1)[-1]
-                    except Exception:  # noqa: BLE001 - detached HEAD
-                        branch = None
-                return sha, branch
+                sym = git.SymbolicReference(repo, path)
+                # branch refs name commits; reading the ref files needs no object lookup
+                sha = git.SymbolicReference.dereference_recursive(repo, path)
+            except (ValueError, TypeError, OSError, git.exc.GitError):
+                continue  # absent, unborn or not a commit: try the next
+            branch: str | None = path.rsplit("/", 1)[-1]
+            if path in ("HEAD", "refs/remotes/origin/HEAD"):
+                try:
+                    branch = sym.reference.path.rsplit("/", 1)[-1]
+                except (TypeError, ValueError):
+                    branch = None  # detached HEAD
+            return sha, branch
         if ref.branch:
             raise RepoError(f"branch '{ref.branch}' not found")
         return None, None
