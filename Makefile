@@ -28,6 +28,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/git_scan.py
 	$(BIN)/python bench/gx_scan.py
+	$(BIN)/python bench/mlflow_scan.py
 
 # populates moto with 2 accounts x 4 regions of resources first (takes minutes)
 bench-aws: install

@@ -74,7 +74,7 @@ class EvidenceItem:
 
     @property
     def id(self) -> str:
-        raw = json.dumps([self.collector, self.signal, self.locator, self.attributes.get("tool")],
+        raw = json.dumps([self.collector, self.subject, self.signal, self.locator, self.attributes.get("tool")],
                          sort_keys=True, default=str)
         return "ev-" + hashlib.sha1(raw.encode()).hexdigest()[:12]
 

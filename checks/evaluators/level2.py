@@ -87,7 +87,8 @@ def experiment_tracking(ctx: CheckContext) -> Verdict | None:
         exps = names(str(r.attributes.get("experiment") or r.subject) for r in recent)
         return Verdict(
             Outcome.PASS,
-            f"{total_runs} runs logged in the look-back window across {len(recent)} "
+            f"{total_runs} runs logged in the look-back window across "
+            f"{sum(count(r, 'experiments') or 1 for r in recent)} "
             f"experiment(s): {exps}.",
             cite(recent, code),
             {"runs_in_window": total_runs},

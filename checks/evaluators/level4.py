@@ -195,7 +195,8 @@ def per_version_performance(ctx: CheckContext) -> Verdict | None:
     """Planned `registered_model` attributes `versions` and `versions_with_metrics` (versions
     whose training/evaluation run logged metrics). A model's versions are comparable when at
     least two carry metrics (or its only version does). Judged over production models, or all
-    registered models when none is marked production: >= 80% comparable -> pass, some ->
+    registered models when none is marked production (where `production_versions_with_metrics`
+    is known, the production version itself must carry metrics): >= 80% comparable -> pass, some ->
     partial, none or an empty registry -> fail; registry unreadable (a gap) -> None."""
     models = ctx.signal("registered_model")
     if not models:
@@ -207,6 +208,10 @@ def per_version_performance(ctx: CheckContext) -> Verdict | None:
 
     def comparable(m: EvidenceItem) -> bool:
         with_metrics = count(m, "versions_with_metrics")
+        if prod and "production_versions_with_metrics" in m.attributes and not count(
+            m, "production_versions_with_metrics"
+        ):
+            return False  # the version serving production must carry metrics to compare against
         return with_metrics >= min(max(count(m, "versions"), 1), 2)
 
     good = [m for m in pool if comparable(m)]

@@ -1,0 +1,1 @@
+"""The MLflow collector: experiment tracking and the model registry, read-only."""

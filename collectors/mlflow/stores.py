@@ -1,0 +1,337 @@
+"""Opening one MLflow target for reading, and nothing else.
+
+Servers are read through `MlflowClient` (MLflow's own auth and TLS environment variables apply).
+Local stores are read through MLflow's own store classes, subclassed so that nothing is ever
+created or migrated: MLflow's `SqlAlchemyStore` creates missing tables, runs schema upgrades and
+inserts a default experiment when it thinks a database is new, and its `FileStore` creates the
+root, `.trash` and `models/` folders. Here sqlite databases are opened through a read-only
+connection (`mode=ro`) after their schema revision has been checked with plain sqlite3, and file
+stores through subclasses whose constructors only record where the store is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from auditor.config import MlflowTarget
+from auditor.redact import redact
+
+# Bounded retries for servers, unless the user chose their own (MLflow's default is 7 retries
+# with exponential back-off: minutes per unreachable server).
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+}
+DEFAULT_HTTP_TIMEOUT_S = 30
+_ENV_LOCK = threading.RLock()
+
+
+class StoreError(Exception):
+    """A target could not be opened or read; the message is for the user."""
+
+
+@dataclass
+class Source:
+    """What the scan reads from: two objects with MLflow's search methods (a client or stores)."""
+
+    kind: str  # server | sqlite | file
+    tracking: Any
+    registry: Any | None  # None: the store has no model registry (a file store without models/)
+    ui_base: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Apply this target's MLflow environment (TLS, retries) while it is read."""
+        with _ENV_LOCK:
+            saved = {k: os.environ.get(k) for k in self.env}
+            os.environ.update(self.env)
+            try:
+                yield
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
+def target_kind(uri: str) -> str:
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    if scheme in ("http", "https"):
+        return "server"
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in ("file", ""):
+        return "file"
+    return scheme
+
+
+def open_source(target: MlflowTarget, timeout_s: float | None) -> Source:
+    kind = target_kind(target.uri)
+    if kind == "server":
+        return _open_server(target, timeout_s)
+    if kind == "sqlite":
+        return _open_sqlite(target)
+    if kind == "file":
+        return _open_file(target)
+    raise StoreError(
+        f"unsupported tracking URI scheme '{kind}:' (mlaudit reads http(s)://, sqlite:/// and "
+        "file: stores)"
+    )
+
+
+# ------------------------------------------------------------------------------------ servers
+def strip_credentials(uri: str) -> str:
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, "")).rstrip("/")
+
+
+def _open_server(target: MlflowTarget, timeout_s: float | None) -> Source:
+    from mlflow import MlflowClient
+
+    env = {k: os.environ.get(k, v) for k, v in HTTP_DEFAULTS.items()}
+    timeout = max(1, int(min(timeout_s or DEFAULT_HTTP_TIMEOUT_S, DEFAULT_HTTP_TIMEOUT_S)))
+    env["MLFLOW_HTTP_REQUEST_TIMEOUT"] = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout))
+    if target.verify_tls is False:
+        env["MLFLOW_TRACKING_INSECURE_TLS"] = "true"
+    elif isinstance(target.verify_tls, str):
+        env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = target.verify_tls
+    client = MlflowClient(tracking_uri=target.uri, registry_uri=target.uri)
+    ui = (target.ui_url or strip_credentials(target.uri)).rstrip("/")
+    return Source("server", client, client, ui_base=ui, env=env)
+
+
+def describe_http_error(exc: BaseException, label: str) -> str:
+    """One actionable sentence for what MLflow's REST client raised."""
+    text = redact(str(exc))
+    lowered = text.lower()
+    status = _status_of(exc, text)
+    if status in ("401", "403"):
+        what = "authentication failed" if status == "401" else "permission denied"
+        return (f"{label}: {what} (HTTP {status}); set MLFLOW_TRACKING_TOKEN or "
+                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD for a user allowed to read "
+                "experiments and registered models")
+    if status == "404":
+        return f"{label}: not an MLflow tracking server (HTTP 404 on its REST API)"
+    if status and status.startswith("5"):
+        return f"{label}: the server failed (HTTP {status}) after bounded retries"
+    if "ssl" in lowered or "certificate" in lowered:
+        return (f"{label}: TLS verification failed; set verify_tls to a CA bundle path (or "
+                "MLFLOW_TRACKING_SERVER_CERT_PATH), or false for a trusted test server")
+    if "timed out" in lowered or "timeout" in lowered:
+        return f"{label}: the server timed out after bounded retries"
+    if "max retries exceeded" in lowered or "connection" in lowered:
+        return f"{label}: the server is unreachable (connection failed after bounded retries)"
+    return f"{label}: {_first_line(text)}"
+
+
+_STATUS = re.compile(r"error code (\d{3}) != 200|too many (\d{3}) error responses|"
+                     r"(\d{3}) (?:Client|Server) Error")
+_ERROR_CODES = {"UNAUTHENTICATED": "401", "PERMISSION_DENIED": "403", "ENDPOINT_NOT_FOUND": "404"}
+
+
+def _status_of(exc: BaseException, text: str) -> str | None:
+    match = _STATUS.search(text)
+    if match:
+        return next(g for g in match.groups() if g)
+    return _ERROR_CODES.get(str(getattr(exc, "error_code", "")))
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# ------------------------------------------------------------------------------------- sqlite
+def sqlite_path(uri: str) -> Path:
+    rest = uri[len("sqlite://"):] if uri.lower().startswith("sqlite://") else uri
+    rest = rest.split("?", 1)[0]
+    if rest.startswith("/"):
+        rest = rest[1:]  # sqlite:///relative, sqlite:////absolute
+    return Path(unquote(rest))
+
+
+def _ro_connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                           check_same_thread=False)
+
+
+def check_sqlite_schema(path: Path) -> str:
+    """The database's schema revision, or a StoreError naming the MLflow version it needs.
+
+    Done with plain sqlite3 before MLflow sees the file: MLflow would otherwise create missing
+    tables and run migrations on a database it considers incomplete."""
+    import mlflow
+
+    if not path.exists():
+        raise StoreError(f"database not found: {path}")
+    if not path.is_file():
+        raise StoreError(f"not a database file: {path}")
+    try:
+        con = _ro_connect(path)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "alembic_version" not in tables:
+                raise StoreError(f"not an MLflow database (no alembic_version table): {path}")
+            rows = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from None
+    found = rows[0][0] if rows else None
+    head, known = schema_revisions()
+    if found == head:
+        return found
+    installed = mlflow.__version__
+    if found in known:
+        return_date = known[found]
+        raise StoreError(
+            f"{path} was written by an older MLflow (schema revision {found}"
+            f"{', ' + return_date if return_date else ''}); the MLflow {installed} mlaudit runs "
+            f"with needs schema revision {head}. mlaudit never migrates an audited database: "
+            "audit it through a tracking server of the MLflow version that wrote it, or run "
+            "`mlflow db upgrade` on a copy and audit the copy"
+        )
+    raise StoreError(
+        f"{path} was written by a newer MLflow than {installed} (unknown schema revision "
+        f"{found}); install the MLflow version that wrote it next to mlaudit "
+        f"(pip install -U 'mlflow>{installed}') or audit it through its tracking server"
+    )
+
+
+_REVISIONS: tuple[str, dict[str, str]] | None = None
+
+
+def schema_revisions() -> tuple[str, dict[str, str]]:
+    """The installed MLflow's head schema revision and every revision it knows (with dates)."""
+    global _REVISIONS
+    if _REVISIONS is None:
+        from alembic.script import ScriptDirectory
+        from mlflow.store.db.utils import _get_alembic_config
+
+        script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))
+        heads = script.get_heads()
+        known: dict[str, str] = {}
+        for rev in script.walk_revisions():
+            doc = getattr(rev.module, "__doc__", "") or ""
+            date = re.search(r"Create Date:\s*(\d{4}-\d{2}-\d{2})", doc)
+            known[rev.revision] = f"created {date.group(1)}" if date else ""
+        _REVISIONS = (heads[0], known)
+    return _REVISIONS
+
+
+def _open_sqlite(target: MlflowTarget) -> Source:
+    import sqlalchemy
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+    from sqlalchemy.pool import StaticPool
+
+    path = sqlite_path(target.uri)
+    revision = check_sqlite_schema(path)
+    engine = sqlalchemy.create_engine("sqlite://", creator=lambda: _ro_connect(path),
+                                      poolclass=StaticPool)
+
+    # MLflow caches engines per URI in a class-level map; these subclasses return the read-only
+    # engine instead, without touching the map another writer in this process may share.
+    class ReadOnlyTrackingStore(TrackingStore):
+        @classmethod
+        def _get_or_create_engine(cls, db_uri: str) -> Any:
+            return engine
+
+    class ReadOnlyRegistryStore(RegistryStore):
+        @classmethod
+        def _get_or_create_engine(cls, db_uri: str) -> Any:
+            return engine
+
+    uri = f"sqlite:///{path.resolve()}"
+    try:
+        tracking = ReadOnlyTrackingStore(uri, default_artifact_root=str(path.parent))
+        registry = ReadOnlyRegistryStore(uri)
+    except Exception as exc:
+        engine.dispose()
+        if "readonly" in str(exc).lower() or "read-only" in str(exc).lower():
+            raise StoreError(f"{path}: MLflow wanted to write to the database while opening it "
+                             "(is it incomplete?); nothing was changed") from None
+        raise StoreError(f"cannot open {path}: {_first_line(redact(str(exc)))}") from None
+    ui = target.ui_url.rstrip("/") if target.ui_url else None
+    return Source("sqlite", tracking, registry, ui_base=ui, info={"schema_revision": revision})
+
+
+# --------------------------------------------------------------------------------------- file
+def file_path(uri: str) -> Path:
+    if uri.lower().startswith("file:"):
+        parts = urlsplit(uri)
+        return Path(unquote(parts.path))
+    return Path(uri)
+
+
+def _open_file(target: MlflowTarget) -> Source:
+    from mlflow.store.model_registry.file_store import FileModelVersion
+    from mlflow.store.model_registry.file_store import FileStore as RegistryFileStore
+    from mlflow.store.tracking.file_store import FileStore
+    from mlflow.utils.file_utils import path_to_local_file_uri
+
+    root = file_path(target.uri).resolve()
+    if not root.exists():
+        raise StoreError(f"file store not found: {root}")
+    if not root.is_dir():
+        raise StoreError(f"not a folder: {root}")
+    entries = [e for e in os.scandir(root) if e.is_dir()]
+    if not any(os.path.isfile(os.path.join(e.path, "meta.yaml")) for e in entries) and not (
+        root / "models"
+    ).is_dir():
+        raise StoreError(f"not an MLflow file store (no experiment meta.yaml or models/): {root}")
+
+    class ReadOnlyFileStore(FileStore):
+        def __init__(self, root_directory: str) -> None:  # the original creates folders
+            super(FileStore, self).__init__()
+            self.root_directory = root_directory
+            self.artifact_root_uri = path_to_local_file_uri(root_directory)
+            self.trash_folder = os.path.join(root_directory, FileStore.TRASH_FOLDER_NAME)
+
+        def _get_deleted_experiments(self, full_path: bool = False) -> list[str]:
+            if not os.path.isdir(self.trash_folder):  # a copied store may lack .trash
+                return []
+            return super()._get_deleted_experiments(full_path)
+
+    tracking = ReadOnlyFileStore(str(root))
+
+    class ReadOnlyRegistryFileStore(RegistryFileStore):
+        def __init__(self, root_directory: str) -> None:  # the original creates models/
+            super(RegistryFileStore, self).__init__()
+            self.root_directory = root_directory
+
+        def _get_file_model_version_from_dir(self, directory: str) -> Any:
+            # The original asks a fresh `MlflowClient()` for the version's logged model: that
+            # client opens the process-wide default tracking URI (in MLflow 3 `sqlite:///mlflow.db`
+            # in the working folder, created and migrated on the spot). Ask this store instead.
+            meta = RegistryFileStore._read_yaml(directory, RegistryFileStore.META_DATA_FILE_NAME)
+            meta["tags"] = self._get_model_version_tags_from_dir(directory)
+            meta["aliases"] = self._get_model_version_aliases(directory)
+            if "model_id" in meta:
+                try:
+                    model = tracking.get_logged_model(meta["model_id"])
+                    meta["metrics"], meta["params"] = model.metrics, model.params
+                except Exception:  # noqa: BLE001 - as the original: a missing model is no error
+                    pass
+            return FileModelVersion.from_dictionary(meta)
+
+    registry = ReadOnlyRegistryFileStore(str(root)) if (root / "models").is_dir() else None
+    ui = target.ui_url.rstrip("/") if target.ui_url else None
+    # MLflow 3 refuses file stores unless this is set; applied only while this target is read.
+    return Source("file", tracking, registry, ui_base=ui, env={"MLFLOW_ALLOW_FILE_STORE": "true"})
