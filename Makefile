@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install example test lint bench bench-aws clean
+.PHONY: install demo example test lint bench bench-aws clean
 
 install: $(VENV)/.installed
 
@@ -13,7 +13,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-# The main job on an embedded default: build the example organisation, then audit it.
+# The main job on an embedded default: a sandbox organisation (git, MLflow, GX, AWS in moto,
+# a survey) built on local disk and audited end to end; the report lands in ./mlaudit-demo/.
+demo: install
+	$(BIN)/mlaudit demo
+
+# A git-only scan of the example organisation of examples/example_org.py.
 example: install
 	rm -rf example-org
 	$(BIN)/python examples/example_org.py example-org
@@ -29,10 +34,11 @@ bench: install
 	$(BIN)/python bench/git_scan.py
 	$(BIN)/python bench/gx_scan.py
 	$(BIN)/python bench/mlflow_scan.py
+	$(BIN)/python bench/report_render.py
 
 # populates moto with 2 accounts x 4 regions of resources first (takes minutes)
 bench-aws: install
 	$(BIN)/python bench/aws_scan.py
 
 clean:
-	rm -rf example-org mlaudit-report .pytest_cache build *.egg-info
+	rm -rf example-org mlaudit-report mlaudit-demo .pytest_cache build *.egg-info

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -270,6 +271,49 @@ def explain(check_id: str) -> None:
     click.echo(f"\nFramework: “{d.framework}”")
     if d.anchors:
         click.echo("Anchors: " + ", ".join(d.anchors))
+
+
+@cli.command()
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("mlaudit-demo"), show_default=True,
+              help="Folder for the sandbox and the report (a previous demo there is replaced).")
+@click.option("--keep", is_flag=True,
+              help="Keep the sandbox organisation (OUT/org: git repos, mlflow.db, GX project, "
+                   "survey) to explore or re-scan; by default only OUT/report is left.")
+@click.pass_context
+def demo(ctx: click.Context, out: Path, keep: bool) -> None:
+    """Build a small sandbox ML organisation on local disk and audit it end to end.
+
+    Three git repositories with history, an sqlite MLflow store, a Great Expectations project,
+    survey answers and an in-process AWS estate (moto); no network is used. Writes report.html,
+    report.json and report.md into OUT/report. Exit codes as for `scan`.
+    """
+    from auditor.demo import MLFLOW_UI, run_demo
+
+    quiet = ctx.obj["quiet"]
+    progress = sys.stderr.isatty() and not quiet
+
+    def say(step: str) -> None:
+        if progress:
+            click.echo(f"mlaudit demo: {step}…", err=True)
+
+    started = time.perf_counter()
+    try:
+        result = run_demo(out, keep=keep, progress=say)
+    except OSError as exc:
+        raise UsageError(f"cannot build the demo in {out}: {exc}") from None
+    for note in result.notes:
+        click.echo(f"mlaudit demo: {note}", err=True)
+    if not quiet:
+        click.echo(summary_text(result.report, result.written))
+        click.echo(f"\nDemo built and audited in {time.perf_counter() - started:.1f} s. "
+                   f"Open the report: {result.written.get('html', result.report_dir)}")
+        if result.kept is not None:
+            click.echo(f"Sandbox kept in {result.kept}; re-scan it with "
+                       f"`mlaudit scan {result.kept / 'repos'} --survey {result.kept / 'survey.yaml'}`, "
+                       f"and follow the MLflow links after `mlflow ui --backend-store-uri "
+                       f"sqlite:///{result.kept / 'mlflow.db'}` ({MLFLOW_UI}).")
+    ctx.exit(result.exit_code)
 
 
 def main(argv: list[str] | None = None) -> None:

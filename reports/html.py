@@ -98,10 +98,14 @@ def _fmt_value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
+#: attributes shown as the evidence link (or in the locator) rather than as key=value text
+_LINKED_ATTRIBUTES = {"path", "line", "ui_url", "console_url"}
+
+
 def _attributes(attrs: dict[str, Any]) -> list[tuple[str, str]]:
     shown = []
     for key in sorted(attrs):
-        if key in ("path", "line") or attrs[key] in (None, "", [], {}):
+        if key in _LINKED_ATTRIBUTES or attrs[key] in (None, "", [], {}):
             continue
         text = _fmt_value(attrs[key])
         shown.append((key, text if len(text) <= 160 else text[:159] + "…"))
@@ -118,22 +122,39 @@ def _repositories(evidence: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def evidence_link(item: dict[str, Any], repos: dict[str, dict[str, Any]]) -> str | None:
+    """Where a reader follows the item: the file at its commit on GitHub/GitLab for git items,
+    the MLflow UI page (`ui_url`), the AWS console page (`console_url`), or the locator itself
+    when it is an http(s) URL. Only http(s) URLs ever become links."""
+    return _link_and_label(item, repos)[0]
+
+
+def _link_and_label(
+    item: dict[str, Any], repos: dict[str, dict[str, Any]]
+) -> tuple[str | None, str | None]:
     attrs = item["attributes"]
     repo = repos.get(item["subject"]) if item["collector"] == "git" else None
     if repo is not None:
         web_url = attrs.get("web_url") or repo.get("web_url")
         commit = attrs.get("commit") or repo.get("commit")
-        return git_web_link(web_url, commit, attrs.get("path"), attrs.get("line"))
-    return safe_url(item["locator"])
+        href = git_web_link(web_url, commit, attrs.get("path"), attrs.get("line"))
+        forge = _forge(href) if href else None
+        return href, {"github": "GitHub", "gitlab": "GitLab"}.get(forge or "")
+    for key, label in (("ui_url", "MLflow UI"), ("console_url", "AWS console")):
+        href = safe_url(attrs.get(key))
+        if href:
+            return href, label
+    return safe_url(item["locator"]), None
 
 
 def _evidence_view(item: dict[str, Any], repos: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    href, label = _link_and_label(item, repos)
     return {
         "id": item["id"],
         "collector": item["collector"],
         "signal": item["signal"],
         "locator": item["locator"],
-        "href": evidence_link(item, repos),
+        "href": href,
+        "link_label": label,
         "subject": item["subject"],
         "provenance": item["provenance"],
         "observed_at": item["observed_at"],
@@ -201,6 +222,185 @@ def _ladder(dimensions: dict[str, Any]) -> list[dict[str, Any]]:
             )
         rows.append({"level": level, "name": LEVEL_NAMES[level], "cells": cells})
     return rows
+
+
+# the SVG ladder: geometry in user units of its viewBox
+SVG_LABEL_W, SVG_COL_W, SVG_ROW_H, SVG_HEAD_H, SVG_GAP = 106, 112, 54, 30, 4
+#: how a ladder cell looks: (css class, symbol, short text); the class picks a fill *pattern*
+#: as well as a colour, and the symbol and text say the same again
+SVG_CELL = {
+    "achieved": ("achieved", "✔", "Achieved"),
+    "partial": ("partial", "◐", "Partly met"),
+    "not_achieved": ("not-achieved", "✘", "Not met"),
+    "insufficient_evidence": ("insufficient", "?", "No evidence"),
+    "vacuous": ("vacuous", "○", "No checks"),
+    "not_reached": ("not-reached", "·", "Not reached"),
+}
+#: fill, stroke and text colour per cell class (fills are SVG attributes: the patterns are
+#: fragment references inside this document, never fetched)
+SVG_PAINT = {
+    "achieved": ("#1e7b3c", "#1e7b3c", "#ffffff"),
+    "partial": ("url(#lp-partial)", "#8a5a00", "#4d3200"),
+    "not-achieved": ("#fbe4e2", "#b3261e", "#8c1d17"),
+    "insufficient": ("url(#lp-insufficient)", "#4a5560", "#2f3740"),
+    "vacuous": ("#f5f7f9", "#9aa5b1", "#4a5560"),
+    "not-reached": ("#ffffff", "#d6dbe0", "#5b6570"),
+}
+
+
+def _ladder_svg(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cells of the inline SVG ladder (levels 5..1 × dimensions), positions precomputed.
+
+    A level not achieved but partly scored is drawn as `partial` (hatched); one with fewer than
+    half its checks assessed as `insufficient` (dotted); achieved is solid. Every cell carries
+    a <title> with the full verdict, and the chart's aria-label sums it up per dimension.
+    """
+    cells = []
+    for r, row in enumerate(rows):
+        y = SVG_HEAD_H + r * SVG_ROW_H
+        for c, cell in enumerate(row["cells"]):
+            status = cell["status"]
+            kind = status
+            if status == "not_achieved" and cell["score"]:
+                kind = "partial"
+            cls, symbol, text = SVG_CELL[kind]
+            detail = ""
+            if cell["checks"] and status != "not_reached":
+                detail = f"{cell['assessed']}/{cell['checks']} assessed"
+                if cell["score"] is not None and status != "achieved":
+                    detail = f"score {_pct(cell['score'])}"
+            title = (
+                f"{cell['dimension'].capitalize()}, level {row['level']} ({row['name']}): "
+                f"{cell['label']}"
+            )
+            if cell["checks"]:
+                title += f"; {cell['assessed']} of {cell['checks']} checks assessed"
+                if cell["score"] is not None:
+                    title += f", score {_pct(cell['score'])}"
+            if cell["current"]:
+                title += "; current level"
+            fill, stroke, ink = SVG_PAINT[cls]
+            cells.append(
+                {
+                    "fill": fill,
+                    "stroke": "#1d2329" if cell["current"] else stroke,
+                    "ink": ink,
+                    "x": SVG_LABEL_W + c * SVG_COL_W,
+                    "y": y,
+                    "w": SVG_COL_W - SVG_GAP,
+                    "h": SVG_ROW_H - SVG_GAP,
+                    "cls": cls,
+                    "symbol": symbol,
+                    "text": text,
+                    "detail": detail,
+                    "title": title,
+                    "current": cell["current"],
+                }
+            )
+    return {
+        "width": SVG_LABEL_W + 4 * SVG_COL_W,
+        "height": SVG_HEAD_H + 5 * SVG_ROW_H,
+        "col_w": SVG_COL_W,
+        "label_w": SVG_LABEL_W,
+        "row_h": SVG_ROW_H,
+        "head_h": SVG_HEAD_H,
+        "gap": SVG_GAP,
+        "columns": [
+            {"x": SVG_LABEL_W + c * SVG_COL_W + (SVG_COL_W - SVG_GAP) / 2, "label": d.capitalize()}
+            for c, d in enumerate(DIMENSIONS)
+        ],
+        "rows": [
+            {"y": SVG_HEAD_H + r * SVG_ROW_H + (SVG_ROW_H - SVG_GAP) / 2, "level": row["level"],
+             "name": row["name"]}
+            for r, row in enumerate(rows)
+        ],
+        "cells": cells,
+        "legend": [
+            {"cls": cls, "symbol": SVG_CELL[k][1], "text": SVG_CELL[k][2], "fill": SVG_PAINT[cls][0],
+             "stroke": SVG_PAINT[cls][1], "ink": SVG_PAINT[cls][2], "meaning": meaning}
+            for k, cls, meaning in (
+                ("achieved", "achieved", "the level's checks score at least the threshold"),
+                ("partial", "partial", "some checks pass, not enough to achieve the level"),
+                ("not_achieved", "not-achieved", "assessed, and nothing passes"),
+                ("insufficient_evidence", "insufficient", "fewer than half the checks assessed"),
+                ("vacuous", "vacuous", "no checks of this dimension at this level"),
+                ("not_reached", "not-reached", "above where the walk stopped"),
+            )
+        ],
+    }
+
+
+def _ladder_label(dimensions: dict[str, Any]) -> str:
+    """The chart's text alternative: each dimension's level in one sentence."""
+    parts = []
+    for key in DIMENSIONS:
+        dim = dimensions[key]
+        if not dim["assessed"]:
+            parts.append(f"{key} not assessed")
+            continue
+        text = f"{key} level {dim['level']}"
+        if dim["stopped_at"]:
+            reason = STATUS_LABELS[dim["stop_reason"]][1].lower() if dim["stop_reason"] else ""
+            text += f" (level {dim['stopped_at']}: {reason})"
+        parts.append(text)
+    return "Maturity ladder: " + "; ".join(parts) + "."
+
+
+def _why(report: dict[str, Any]) -> list[str]:
+    """The summary's paragraph of why, as sentences built from the report's own words."""
+    summary = report["summary"]
+    overall, dims, conf = summary["overall"], summary["dimensions"], summary["confidence"]
+    sentences = []
+    weakest = [k for k in DIMENSIONS if dims[k]["assessed"] and dims[k]["level"] == overall["level"]]
+    if overall["assessed_dimensions"] and weakest:
+        names = " and ".join(weakest)
+        verb = "holds" if len(weakest) == 1 else "hold"
+        sentences.append(
+            f"The weakest link decides the overall level: {names} {verb} it at level "
+            f"{overall['level']}."
+        )
+        for key in weakest:
+            explanation = dims[key]["explanation"].strip()
+            if explanation:
+                sentences.append(explanation[:1].upper() + explanation[1:].rstrip(".") + ".")
+    if overall["not_assessed"]:
+        sentences.append(
+            f"Not assessed: {', '.join(overall['not_assessed'])} — the overall level does not "
+            "rest on them."
+        )
+    not_assessed = max(0.0, 1 - conf["share_assessed"])
+    sentences.append(
+        f"Confidence: {conf['assessed']} of {conf['checks']} checks assessed — "
+        f"{_pct(conf['share_observed'])} observed, {_pct(conf['share_self_reported'])} "
+        f"self-reported, {_pct(not_assessed)} not assessed."
+    )
+    if report["next_steps"]:
+        first = report["next_steps"][0]
+        sentences.append(
+            f"First next step: {first['title'] or first['check_id']} ({first['check_id']})."
+        )
+    return sentences
+
+
+_SCOPE_NOUNS = {
+    "git": ("git repository", "git repositories"),
+    "mlflow": ("MLflow store", "MLflow stores"),
+    "aws": ("AWS account", "AWS accounts"),
+    "gx": ("Great Expectations project", "Great Expectations projects"),
+    "survey": ("survey answers file", "survey answers files"),
+}
+
+
+def _scope(collectors: list[dict[str, Any]]) -> list[str]:
+    """What was read, in words: "3 git repositories", "1 AWS account", ..."""
+    out = []
+    for col in collectors:
+        if col["status"] == "not_configured":
+            continue
+        n = len(col["targets"])
+        one, many = _SCOPE_NOUNS.get(col["name"], (f"{col['name']} target", f"{col['name']} targets"))
+        out.append(f"{n} {one if n == 1 else many}")
+    return out
 
 
 def _confidence(conf: dict[str, Any]) -> list[dict[str, Any]]:
@@ -292,6 +492,7 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
     findings = [_finding_view(f, evidence) for f in report["findings"]]
     check_anchors = {f["check_id"]: f["anchor"] for f in findings}
     dims = summary["dimensions"]
+    ladder = _ladder(dims)
     return {
         "report": report,
         "organisation": report.get("organisation"),
@@ -307,7 +508,15 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
             }
             for key in DIMENSIONS
         ],
-        "ladder": _ladder(dims),
+        "ladder": ladder,
+        "ladder_svg": _ladder_svg(ladder),
+        "ladder_label": _ladder_label(dims),
+        "why": _why(report),
+        "scope": _scope(report["collectors"]),
+        "not_configured": [c["name"] for c in report["collectors"] if c["status"] == "not_configured"],
+        "collector_problems": [
+            c["name"] for c in report["collectors"] if c["status"] in ("partial", "failed", "timeout")
+        ],
         "confidence": summary["confidence"],
         "confidence_segments": _confidence(summary["confidence"]),
         "counts": [(o, OUTCOME_SYMBOLS[o], summary["counts"][o]) for o in OUTCOMES],

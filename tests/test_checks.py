@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from datetime import date
@@ -17,6 +18,16 @@ from checks.definitions import RubricError, check_registry, parse_definitions
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC_MD = ROOT.parent / "shared" / "design" / "rubric.md"
 FRAMEWORK = ROOT.parent / "shared" / "seed" / "ml-maturity-framework.txt"
+
+
+def _design(path: Path) -> Path:
+    """The design documents live beside the checkout (../shared), as in every workplace and in
+    CI; a checkout copied elsewhere without them skips these comparisons — except in CI."""
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI lays shared/ beside the checkout")
+        pytest.skip(f"{path} is not beside this checkout")
+    return path
 DEFS = {d.id: d for d in load_definitions()}
 
 
@@ -63,7 +74,7 @@ def ml_repos(*names: str) -> list[EvidenceItem]:
 # ------------------------------------------------------------------------------ rubric as data
 def _rubric_md_checks() -> dict[str, tuple[str, tuple[str, ...]]]:
     rows = {}
-    for line in RUBRIC_MD.read_text(encoding="utf-8").splitlines():
+    for line in _design(RUBRIC_MD).read_text(encoding="utf-8").splitlines():
         m = re.match(r"^\| `(L[1-5]\.[a-z0-9-]+)` \| (\w+) \| ([A-Z, ]+) \|", line)
         if m:
             rows[m.group(1)] = (m.group(2), tuple(x.strip() for x in m.group(3).split(",")))
@@ -82,7 +93,7 @@ def test_definitions_match_rubric_md():
 
 
 def test_survey_questions_named_in_rubric_are_in_definitions():
-    text = RUBRIC_MD.read_text(encoding="utf-8")
+    text = _design(RUBRIC_MD).read_text(encoding="utf-8")
     for line in text.splitlines():
         m = re.match(r"^\| `(L[1-5]\.[a-z0-9-]+)` \|.*\|(.*)\|(.*)\|$", line)
         if m:
@@ -91,7 +102,7 @@ def test_survey_questions_named_in_rubric_are_in_definitions():
 
 
 def test_framework_passages_are_verbatim():
-    source = " ".join(FRAMEWORK.read_text(encoding="utf-8").split())
+    source = " ".join(_design(FRAMEWORK).read_text(encoding="utf-8").split())
     for d in DEFS.values():
         assert d.framework, d.id
         for passage in d.framework.split(" … "):  # an ellipsis joins passages that are apart

@@ -373,10 +373,19 @@ def test_html_is_self_contained(doc: TreeBuilder, html: str) -> None:
         "audio",
         "video",
         "source",
-        "svg",
         "base",
         "form",
+        "image",
+        "use",
+        "foreignobject",
+        "feimage",
     }
+    # the inline SVG ladder may only reference paint servers inside this document
+    assert "svg" in tags
+    for tag, attrs in doc.all_tags:
+        for name, value in attrs.items():
+            if value and "url(" in value:
+                assert value.startswith("url(#") and value.endswith(")"), (tag, name, value)
     for tag, attrs in doc.all_tags:
         assert "src" not in attrs, (tag, attrs)
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
@@ -658,7 +667,7 @@ def test_html_minimal_report_renders() -> None:
     assert "Level 0 Not started" in text
     assert "Not assessed: product, organizational" in text
     assert "No next steps" in text and "No findings." in text
-    assert not list(doc.root.iter("details"))
+    assert not [d for d in doc.root.iter("details") if "finding" in d.attrs.get("class", "")]
 
 
 # --- write_reports and boundaries ---
@@ -759,3 +768,84 @@ def minimal_report() -> dict[str, Any]:
     }
     validate_report(r)
     return r
+
+
+# --- links to MLflow and AWS, the SVG ladder, the summary's why ---
+
+
+def _with_links(report: dict[str, Any], ui_url: str, console_url: str) -> dict[str, Any]:
+    r = copy.deepcopy(report)
+    for item in r["evidence"]:
+        if item["signal"] == "registered_model":
+            item["attributes"]["ui_url"] = ui_url
+    r["evidence"].append(
+        {
+            "id": "ev-0123456789ab",
+            "collector": "aws",
+            "signal": "endpoint",
+            "locator": "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/churn",
+            "subject": "123456789012",
+            "provenance": "observed",
+            "observed_at": "2026-11-28T11:58:00Z",
+            "attributes": {"name": "churn", "console_url": console_url},
+            "excerpt": None,
+        }
+    )
+    next(f for f in r["findings"] if f["check_id"] == "L2.model-in-production")["evidence"].append(
+        "ev-0123456789ab"
+    )
+    validate_report(r)
+    return r
+
+
+def test_html_links_mlflow_ui_and_aws_console(report: dict[str, Any]) -> None:
+    ui = "http://mlflow.internal:5000/#/models/churn/versions/4"
+    console = "https://eu-west-1.console.aws.amazon.com/sagemaker/home?region=eu-west-1#/endpoints/churn"
+    doc = parse(render_html(_with_links(report, ui, console)))
+    anchors = {a.attrs["href"]: a for a in doc.root.iter("a")}
+    assert anchors[ui].text == "models:/churn/4"
+    assert anchors[console].text == "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/churn"
+    labels = {a.attrs["href"]: a.parent.text for a in doc.root.iter("a") if a.attrs["href"] in (ui, console)}
+    assert labels[ui].endswith("(MLflow UI)") and labels[console].endswith("(AWS console)")
+
+
+def test_html_never_links_unsafe_ui_or_console_urls(report: dict[str, Any]) -> None:
+    r = _with_links(report, "javascript:alert(1)", "data:text/html,<b>x</b>")
+    doc = parse(render_html(r))
+    for link in hrefs(doc):
+        assert link.startswith(("#", "https://", "http://")), link
+    codes = [n for n in doc.root.iter("code") if n.text == "models:/churn/4"]
+    assert codes and all(a.tag != "a" for c in codes for a in c.ancestors())
+
+
+def test_html_ladder_svg(doc: TreeBuilder, report: dict[str, Any]) -> None:
+    svg = next(doc.root.iter("svg"))
+    assert svg.attrs["role"] == "img"
+    assert "Maturity ladder" in next(svg.iter("desc")).text
+    cells = [g for g in svg.iter("g") if "lc" in (g.attrs.get("class") or "").split()]
+    assert len(cells) == 20
+    titles = [next(c.iter("title")).text for c in cells]
+    assert titles[0].startswith("Product, level 5 (Advanced)")
+    # achieved, partly met and insufficient evidence differ by symbol and words, not only colour
+    kinds = {(g.attrs["class"].split()[1], next(g.iter("text")).text) for g in cells}
+    for kind, text in kinds:
+        symbol, words = {
+            "lc-achieved": ("✔", "Achieved"),
+            "lc-partial": ("◐", "Partly met"),
+            "lc-not-achieved": ("✘", "Not met"),
+            "lc-insufficient": ("?", "No evidence"),
+            "lc-vacuous": ("○", "No checks"),
+            "lc-not-reached": ("·", "Not reached"),
+        }[kind]
+        assert text == f"{symbol} {words}", (kind, text)
+    current = [c for c in cells if "current level" in c.text]
+    assert len(current) == 4  # one per dimension (all at level 2 in the sample)
+
+
+def test_html_summary_says_why(doc: TreeBuilder, report: dict[str, Any]) -> None:
+    why = next(p for p in doc.root.iter("p") if "why" in (p.attrs.get("class") or ""))
+    assert "The weakest link decides the overall level" in why.text
+    assert "Confidence:" in why.text and "First next step: Code review discipline" in why.text
+    scope = next(p for p in doc.root.iter("p") if "scope" in (p.attrs.get("class") or ""))
+    assert "3 git repositories" in scope.text and "Not configured: gx" in scope.text
+    assert "Problems reading: git, aws" in scope.text
