@@ -229,3 +229,20 @@ def test_identical_files_across_repositories_are_read_once(tmp_path: Path) -> No
     assert any(e.locator.startswith("b:lib/tracking.py:5@") for e in b_items)  # its own path and line
     reads = {t["name"]: t["blobs_read"] for t in result.targets}
     assert reads["a"] + reads["b"] <= 3  # the shared blob was read once, not twice
+
+
+def test_identical_notebooks_in_two_repositories_each_count(tmp_path: Path) -> None:
+    import json as _json
+
+    nb = _json.dumps({"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# run\n"]},
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": ["import wandb\n", "run = wandb.init(project='p')\n", "run.log({'loss': 0.1})\n"]},
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    make_repo(tmp_path / "a", {"nb/explore.ipynb": nb})
+    make_repo(tmp_path / "b", {"other/copy.ipynb": nb})
+    result, _ = collect(GitTarget(path=tmp_path), workers=1)
+    for repo, path in (("a", "nb/explore.ipynb"), ("b", "other/copy.ipynb")):
+        items = by_signal(result, "experiment_tracking", repo)
+        assert items and items[0].attributes.get("notebook_only") is True
+        assert items[0].locator.startswith(f"{repo}:{path}:")

@@ -589,19 +589,24 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             if posixpath.basename(path).startswith("train") and not is_test_file(path) and "{{" not in path:
                 facts.training_entry_points.add(path)
         testing = not notebook and (is_test_file(path) or path in invoked)
-        cached = None if notebook else _SCANS.get(entry.sha)
-        if cached is _UNWANTED and not testing:
+        cached = _SCANS.get(entry.sha)
+        if isinstance(cached, _Notebook) and notebook:
+            _declared_in_magics(cached.code, path, facts)
+            if isinstance(cached.scan, SourceScan):
+                _use_scan(_at_path(cached.scan, path), cached.code, False, facts, local_tops, paths_ok)
+            continue
+        if cached is _UNWANTED and not testing and not notebook:
             continue  # identical content was already found irrelevant: not even read
+        if isinstance(cached, SourceScan) and not notebook:
+            _use_scan(_at_path(cached, path), None, testing, facts, local_tops, paths_ok)
+            continue
         # read outside the guard below: an unreadable object is the repository's error, not a
         # file to skip quietly
-        text = None if isinstance(cached, SourceScan) else view.text(path)
-        if not text and not isinstance(cached, SourceScan):
+        text = view.text(path)
+        if not text:
             continue
         try:
-            if isinstance(cached, SourceScan):
-                _use_scan(_at_path(cached, path), None, testing, facts, local_tops, paths_ok)
-            else:
-                _scan_file(view, path, text, notebook, facts, local_tops, paths_ok, testing, entry.sha)
+            _scan_file(view, path, text, notebook, facts, local_tops, paths_ok, testing, entry.sha)
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             log.debug("skipping %s:%s: %s", view.name, path, exc)
     return _assemble(view, facts)
@@ -643,6 +648,14 @@ class _ScanCache:
 
 
 _PATH_GATED = tuple(d for d in DETECTORS if d.requires_path)
+
+
+@dataclass(frozen=True)
+class _Notebook:
+    """A notebook's code cells and their parse (None when nothing in them is relevant)."""
+
+    code: NotebookCode
+    scan: SourceScan | None
 _UNWANTED = object()
 _SCANS = _ScanCache()
 
@@ -665,12 +678,16 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
             return
         _declared_in_magics(nb_code, path, facts)
         if not _wanted(nb_code.code):
+            if sha:
+                _SCANS.put(sha, _Notebook(nb_code, None), len(text))
             return
     elif not testing and not _wanted(text):
         if sha:
             _SCANS.put(sha, _UNWANTED, len(text))
         return
     scan = SourceScan.build(path, text)
+    if sha and notebook and nb_code is not None:
+        _SCANS.put(sha, _Notebook(nb_code, scan), len(text))
     if scan is None:
         if not notebook and "{{" not in text:
             _census_fallback(path, text, facts)
@@ -709,22 +726,32 @@ def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit
 
 # -- census ----------------------------------------------------------------------------------
 def _census(scan: SourceScan, facts: RepoFacts) -> None:
-    ml_lines: set[int] = set()
-    for mod, line in scan.import_lines.items():
-        name = framework_of(mod)
-        if name:
-            facts.frameworks[name].add(scan.path)
-            ml_lines.add(line)
-    for qual, call in scan.calls:
-        leaf = qual.rsplit(".", 1)[-1].lstrip(UNRESOLVED)
-        if leaf in {"fit", "fit_generator"} or (leaf == "train" and (
-                "trainer" in words_of(qual) or qual in {"xgboost.train", "lightgbm.train", "catboost.train"})):
-            if not is_test_file(scan.path):
-                facts.training_entry_points.add(scan.path)
-            ml_lines.add(call.lineno)
-    if scan.notebook is not None:
-        cells = {scan.notebook.cell_of(line) for line in ml_lines}
-        facts.notebook_ml_cells += len({c[0] for c in cells if c})
+    if "census" not in scan.memo:  # content-only, so shared by identical blobs
+        names: set[str] = set()
+        trains = False
+        ml_lines: set[int] = set()
+        for mod, line in scan.import_lines.items():
+            name = framework_of(mod)
+            if name:
+                names.add(name)
+                ml_lines.add(line)
+        for qual, call in scan.calls:
+            leaf = qual.rsplit(".", 1)[-1].lstrip(UNRESOLVED)
+            if leaf in {"fit", "fit_generator"} or (leaf == "train" and (
+                    "trainer" in words_of(qual) or qual in {"xgboost.train", "lightgbm.train", "catboost.train"})):
+                trains = True
+                ml_lines.add(call.lineno)
+        cells = 0
+        if scan.notebook is not None:
+            found = {scan.notebook.cell_of(line) for line in ml_lines}
+            cells = len({c[0] for c in found if c})
+        scan.memo["census"] = (names, trains, cells)
+    names, trains, cells = scan.memo["census"]
+    for name in names:
+        facts.frameworks[name].add(scan.path)
+    if trains and not is_test_file(scan.path):
+        facts.training_entry_points.add(scan.path)
+    facts.notebook_ml_cells += cells
 
 
 def _census_fallback(path: str, text: str, facts: RepoFacts) -> None:
