@@ -246,3 +246,25 @@ def test_identical_notebooks_in_two_repositories_each_count(tmp_path: Path) -> N
         items = by_signal(result, "experiment_tracking", repo)
         assert items and items[0].attributes.get("notebook_only") is True
         assert items[0].locator.startswith(f"{repo}:{path}:")
+
+
+def test_blob_reader_sizes_match_git_in_chunks_and_refuses_oversize(tmp_path: Path) -> None:
+    from collectors.git.blobs import BlobReader, batch_command_supported
+
+    if not batch_command_supported():
+        pytest.skip("git < 2.36 has no cat-file --batch-command; the collector falls back to ls-tree -l")
+    files = {f"f{i:04d}.txt": "x" * (i % 37) + f"{i}\n" for i in range(1100)}
+    files["big.bin"] = b"\x00" * 50_000
+    repo = make_repo(tmp_path / "r", files)
+    listing = git(repo, "ls-tree", "-r", "-l", "HEAD").splitlines()
+    expected = {line.split()[2]: int(line.split()[3]) for line in listing}
+    reader = BlobReader(repo / ".git", max_blob=10_000)
+    try:
+        shas = list(expected)
+        assert reader.sizes(shas) == [expected[s] for s in shas]  # > 500: several pipelined chunks
+        big = git(repo, "rev-parse", "HEAD:big.bin").strip()
+        small = git(repo, "rev-parse", "HEAD:f0005.txt").strip()
+        assert reader.read(big) is None  # over the limit: skipped, the stream stays in step
+        assert reader.read(small) == files["f0005.txt"].encode()
+    finally:
+        reader.close()

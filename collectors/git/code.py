@@ -721,7 +721,8 @@ def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit
     if hits is None:
         hits = match_scan(_INDEX, scan, paths_ok) + _structural(scan)
         scan.memo[key] = hits
-    return [replace(h, path=scan.path, attrs=dict(h.attrs)) for h in hits]
+    path = scan.path
+    return [Hit(h.signal, h.tool, path, h.line, h.excerpt, dict(h.attrs), h.notebook) for h in hits]
 
 
 # -- census ----------------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import os
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +19,7 @@ from auditor.config import GitSettings, GitTarget
 from auditor.evidence import EvidenceItem
 from auditor.redact import redact
 from collectors.base import CollectContext, Collector, CollectorError, CollectorResult, TargetError
+from collectors.git.blobs import BlobReader, batch_command_supported
 from collectors.git.repos import (
     GIT_ENV,
     RepoError,
@@ -134,6 +137,8 @@ class GitCollector(Collector):
             import multiprocessing
 
             mp = multiprocessing.get_context("forkserver")
+            # workers fork from a server that has already imported the detectors
+            mp.set_forkserver_preload(["collectors.git.collector", "collectors.git.code", "collectors.git.files"])
             chunk = max(1, min(16, len(refs) // (procs * 4)))
             with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
                 return list(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days) for r in refs],
@@ -146,7 +151,7 @@ class GitCollector(Collector):
         import git  # GitPython; imported here so CLI start-up stays light
 
         started = time.perf_counter()
-        repo = None
+        repo = blobs = None
         try:
             repo = git.Repo(ref.git_dir)
             repo.git.update_environment(**GIT_ENV)
@@ -158,10 +163,15 @@ class GitCollector(Collector):
                 info["empty"] = True
                 return [], info, None
             remote = ref.url or _origin_url(repo)
+            if _batch_command():
+                blobs = BlobReader(ref.git_dir, self.settings.max_blob_bytes)
+                entries, reader = _list_tree(repo, commit, sizer=blobs.size), blobs.read
+            else:  # git < 2.36: sizes from the listing, contents through GitPython's cat-file
+                entries, reader = _list_tree(repo, commit), (lambda sha: repo.git.get_object_data(sha)[3])
             view = RepoView(
-                name=ref.name, commit=commit, entries=_list_tree(repo, commit),
-                reader=lambda sha: repo.git.get_object_data(sha)[3],
+                name=ref.name, commit=commit, entries=entries, reader=reader,
                 max_blob=self.settings.max_blob_bytes, web_url=web_url(remote),
+                bulk_sizer=blobs.sizes if blobs is not None else None,
             )
             evidence = analyze_view(view)
             evidence.append(team_activity(repo, view, since, ctx.lookback_days))
@@ -179,6 +189,8 @@ class GitCollector(Collector):
         except (ValueError, OSError) as exc:
             return [], {}, f"cannot read repository: {redact(str(exc))}"
         finally:
+            if blobs is not None:
+                blobs.close()
             if repo is not None:
                 repo.close()
 
@@ -219,19 +231,26 @@ def analyze_view(view: RepoView) -> list[EvidenceItem]:
     return [*analyze_code(view), *analyze_files(view)]
 
 
-def _list_tree(repo: Any, commit: str) -> dict[str, TreeEntry]:
-    out = repo.git.ls_tree("-r", "-l", "-z", "--full-tree", commit)
+def _list_tree(repo: Any, commit: str, sizer: Callable[[str], int] | None = None) -> dict[str, TreeEntry]:
+    """Every blob at `commit`. With a `sizer`, sizes are looked up only when asked for."""
+    args = ["-r", "-z", "--full-tree", commit] if sizer else ["-r", "-l", "-z", "--full-tree", commit]
+    out = repo.git.ls_tree(*args)
     entries: dict[str, TreeEntry] = {}
     for record in out.split("\0"):
         if not record:
             continue
         meta, _, path = record.partition("\t")
         parts = meta.split()
-        if len(parts) < 4 or parts[1] != "blob":  # submodules ("commit") hold nothing to read
+        if len(parts) < 3 or parts[1] != "blob":  # submodules ("commit") hold nothing to read
             continue
-        size = int(parts[3]) if parts[3].isdigit() else 0
-        entries[path] = TreeEntry(path=path, sha=parts[2], size=size, mode=parts[0])
+        size = int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else (None if sizer else 0)
+        entries[path] = TreeEntry(path, parts[2], size, parts[0], sizer)
     return entries
+
+
+@functools.cache
+def _batch_command() -> bool:
+    return batch_command_supported()
 
 
 def _origin_url(repo: Any) -> str | None:

@@ -431,7 +431,9 @@ class ConfigIndex:
 
 
 def candidates(view: RepoView, *suffixes: str) -> Iterator[TreeEntry]:
-    for entry in view.with_suffix(*suffixes):
+    entries = [e for e in view.with_suffix(*suffixes) if not VENDORED.search(e.path)]
+    view.prefetch_sizes(entries)
+    for entry in entries:
         if (
             entry.size <= MAX_CONFIG_BYTES
             and entry.mode != "120000"

@@ -332,10 +332,16 @@ def _lineage_files(view: RepoView, emit: Emit) -> None:
 
 def _data_audit(view: RepoView, emit: Emit) -> None:
     for entry in view.entries.values():
-        if VENDORED.search(entry.path) or entry.size < 64:
+        if VENDORED.search(entry.path):
             continue
         stem = entry.name.rsplit(".", 1)[0]
         kind = next((k for rx, k in _DATA_AUDIT_NAME if rx.search(stem)), None)
+        # names first: a size is an object lookup, asked only of files whose name qualifies
+        if (kind and _DOC_SUFFIX.search(entry.name)) or re.match(r"(^|.*/)docs?/data/[^/]+\.(md|rst)$", entry.path):
+            if entry.size < 64:
+                continue
+        else:
+            continue
         if kind and _DOC_SUFFIX.search(entry.name):
             emit("data_audit", entry.path, None, None, kind=kind)
         elif re.match(r"(^|.*/)docs?/data/[^/]+\.(md|rst)$", entry.path) and entry.size >= 200:

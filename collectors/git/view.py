@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,8 +24,15 @@ _BINARY_SNIFF = 8000
 class TreeEntry:
     path: str
     sha: str
-    size: int
+    known_size: int | None  # None until asked: listing sizes costs a lookup of every object
     mode: str
+    sizer: Callable[[str], int] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def size(self) -> int:
+        if self.known_size is None:
+            object.__setattr__(self, "known_size", self.sizer(self.sha) if self.sizer else 0)
+        return self.known_size  # type: ignore[return-value]
 
     # computed once per entry: detectors ask for names and suffixes of every path many times
     @cached_property
@@ -47,6 +54,7 @@ class RepoView:
     commit: str
     entries: dict[str, TreeEntry]
     reader: Any = None  # callable sha -> bytes; None in tests that build views from dicts
+    bulk_sizer: Callable[[list[str]], list[int]] | None = None  # many sizes in one round trip
     max_blob: int = DEFAULT_MAX_BLOB
     web_url: str | None = None
     _cache: dict[str, str | None] = field(default_factory=dict, repr=False)
@@ -78,6 +86,13 @@ class RepoView:
         wanted = set(names)
         return (e for e in self.entries.values() if e.name in wanted)
 
+    def prefetch_sizes(self, entries: Iterable[TreeEntry]) -> None:
+        """Look up the sizes of `entries` together, before a loop asks for each."""
+        unknown = [e for e in entries if e.known_size is None]
+        if unknown and self.bulk_sizer is not None:
+            for entry, size in zip(unknown, self.bulk_sizer([e.sha for e in unknown]), strict=True):
+                object.__setattr__(entry, "known_size", size)
+
     def exists(self, path: str) -> bool:
         return path in self.entries
 
@@ -88,10 +103,15 @@ class RepoView:
         entry = self.entries.get(path)
         result: str | None = None
         if entry is not None and entry.mode != "120000":
-            if entry.size > self.max_blob:
+            # a reader may refuse a blob over the limit itself (returning None) when the size
+            # was not known beforehand
+            data = None
+            if entry.known_size is None or entry.known_size <= self.max_blob:
+                data = self.reader(entry.sha) if self.reader else b""
+            if data is None or len(data) > self.max_blob:
                 self.skipped["oversize"] += 1
             else:
-                data = self.reader(entry.sha) if self.reader else b""
+                object.__setattr__(entry, "known_size", len(data))
                 self.blobs_read += 1
                 self.bytes_read += len(data)
                 if b"\x00" in data[:_BINARY_SNIFF]:
