@@ -182,18 +182,22 @@ def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
     return sorted(found)
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    path = Path(path)
+def read_user_file(path: str | os.PathLike[str], what: str) -> str:
+    """The text of a file the user named (a config, an answers file), or a ConfigError naming it."""
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("config file not found", file=label) from None
+        raise ConfigError(f"{what} not found", file=label) from None
     except IsADirectoryError:
-        raise ConfigError("is a folder, not a config file", file=label) from None
+        raise ConfigError(f"is a folder, not a {what}", file=label) from None
     except (PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config: {exc}", file=label) from None
-    return parse_config(text, label, base_dir=path.parent)
+        raise ConfigError(f"cannot read the {what}: {exc}", file=label) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    path = Path(path)
+    return parse_config(read_user_file(path, "config file"), str(path), base_dir=path.parent)
 
 
 def parse_config(text: str, label: str = "<config>", base_dir: Path | None = None) -> Config:

@@ -124,17 +124,9 @@ def _today() -> date:
 
 def load_answers(path: str | os.PathLike[str]) -> SurveyAnswers:
     """Read and validate an answers file; ConfigError names the file, line and key."""
-    path = Path(path)
-    label = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("survey answers file not found", file=label) from None
-    except IsADirectoryError:
-        raise ConfigError("is a folder, not a survey answers file", file=label) from None
-    except (PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read survey answers: {exc}", file=label) from None
-    return parse_answers(text, label)
+    from auditor.config import read_user_file
+
+    return parse_answers(read_user_file(path, "survey answers file"), str(path))
 
 
 def parse_answers(text: str, label: str = "<survey>") -> SurveyAnswers:

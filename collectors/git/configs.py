@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -560,3 +560,11 @@ class Emit:
         ):
             attrs["opt_in"] = True
         self.items.append(self.view.evidence(signal, path, line, excerpt, **attrs))
+
+
+def run_detectors(view: RepoView, index: ConfigIndex, detectors: Iterable[Any]) -> list[Any]:
+    """Run each `detector(view, index, emit)` over one repository; the items they emitted."""
+    emit = Emit(view, index)
+    for detector in detectors:
+        detector(view, index, emit)
+    return emit.items

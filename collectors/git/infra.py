@@ -30,6 +30,7 @@ from collectors.git.configs import (
     mentions_model_metrics,
     mentions_training,
     only_not_training,
+    run_detectors,
     strings,
     under,
 )
@@ -159,10 +160,7 @@ _WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "
 
 
 def analyze_infra(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
-    emit = Emit(view, index)
-    for detector in DETECTORS:
-        detector(view, index, emit)
-    return emit.items
+    return run_detectors(view, index, DETECTORS)
 
 
 # --- Terraform ---------------------------------------------------------------------------------

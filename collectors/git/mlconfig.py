@@ -22,6 +22,7 @@ from collectors.git.configs import (
     mentions_model_metrics,
     mentions_training,
     only_not_training,
+    run_detectors,
     strings,
     under,
 )
@@ -29,10 +30,7 @@ from collectors.git.view import RepoView
 
 
 def analyze_mlconfig(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
-    emit = Emit(view, index)
-    for detector in DETECTORS:
-        detector(view, index, emit)
-    return emit.items
+    return run_detectors(view, index, DETECTORS)
 
 
 # --- orchestrators -----------------------------------------------------------------------------
