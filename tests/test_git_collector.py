@@ -268,3 +268,17 @@ def test_blob_reader_sizes_match_git_in_chunks_and_refuses_oversize(tmp_path: Pa
         assert reader.read(small) == files["f0005.txt"].encode()
     finally:
         reader.close()
+
+
+def test_targets_that_are_not_repositories_are_reported(tmp_path: Path) -> None:
+    make_repo(tmp_path / "ok", {"a.py": "x = 1\n"})
+    plain_file = tmp_path / "notes.txt"
+    plain_file.write_text("not a repository\n")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / ".git").write_text("gitdir: /nowhere/at/all\n")  # a worktree pointer to nothing
+    result, _ = collect(GitTarget(path=tmp_path / "ok"), GitTarget(path=plain_file), GitTarget(path=broken))
+    assert [t["name"] for t in result.targets] == ["ok"]
+    messages = {e.target: e.message for e in result.errors}
+    assert "not a folder" in messages[str(plain_file)]
+    assert any("no git repositories" in w and "broken" in w for w in result.warnings)
