@@ -2,6 +2,7 @@
 
     python bench/aws_scan.py [--accounts 2] [--regions 4] [--endpoints 300] [--pipelines 50]
                              [--tables 200] [--alarms 100] [--workers 8] [--moto-url URL]
+                             [--rtt-ms 20]
 
 Starts `moto_server` on a free loopback port (or uses --moto-url), populates accounts x regions
 with endpoints (each with its own model and endpoint config), SageMaker pipelines, Glue tables
@@ -11,6 +12,11 @@ with endpoints (each with its own model and endpoint config), SageMaker pipeline
 and prints both wall times, their ratio (goal <= 0.5), the API calls made and the minimum the
 resource counts and page sizes require (goal <= 1.1 x). APIs moto lacks are answered by empty
 Stubber clients in both runs (no network, counted as calls in both, and in the minimum).
+
+`--rtt-ms` adds the same network round trip to every HTTP request of both runs. Real AWS APIs
+answer in tens of milliseconds over the network; moto on loopback answers at once, CPU-bound in
+one Python process, so with `--rtt-ms 0` two cores bound the concurrent run to roughly the
+server's share of the serial time. The report prints which round trip was used.
 """
 
 from __future__ import annotations
@@ -126,6 +132,19 @@ def collect(settings: object, workers: int) -> tuple[float, Counter[tuple[str, s
     return elapsed, Counter(collector.guard.calls), len(result.evidence)
 
 
+def add_round_trip(seconds: float) -> None:
+    """Every HTTP request botocore sends waits `seconds` first, as a request to AWS would."""
+    import botocore.endpoint
+
+    send = botocore.endpoint.Endpoint._send
+
+    def delayed(self, request):  # type: ignore[no-untyped-def]
+        time.sleep(seconds)
+        return send(self, request)
+
+    botocore.endpoint.Endpoint._send = delayed  # type: ignore[method-assign]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--accounts", type=int, default=2)
@@ -136,6 +155,8 @@ def main() -> None:
     p.add_argument("--alarms", type=int, default=100)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--moto-url")
+    p.add_argument("--rtt-ms", type=float, default=20.0,
+                   help="network round trip added to every request of both runs (0: loopback only)")
     a = p.parse_args()
 
     proc = None
@@ -159,6 +180,8 @@ def main() -> None:
               f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         settings = AwsSettings(accounts=[AwsAccount(name=f"acct{i}", role_arn=role_arn(x), regions=tuple(regions))
                                          for i, x in enumerate(accounts)])
+        if a.rtt_ms > 0:  # after populating: only the measured runs pay the round trip
+            add_round_trip(a.rtt_ms / 1000)
         collect(settings, a.workers)  # warm-up: service models parsed, moto's caches filled
         concurrent, calls, evidence = collect(settings, a.workers)
         serial, serial_calls, _ = collect(settings, 1)
@@ -167,7 +190,7 @@ def main() -> None:
         report = {
             "estate": {"accounts": a.accounts, "regions": a.regions, "endpoints": a.endpoints,
                        "pipelines": a.pipelines, "tables": a.tables, "alarms": a.alarms},
-            "workers": a.workers, "evidence_items": evidence,
+            "workers": a.workers, "rtt_ms": a.rtt_ms, "evidence_items": evidence,
             "wall_s": round(concurrent, 2), "serial_s": round(serial, 2),
             "wall_over_serial": round(concurrent / serial, 3), "goal_wall_over_serial": 0.5,
             "api_calls": made, "serial_api_calls": sum(serial_calls.values()), "minimum_calls": least,
