@@ -130,10 +130,7 @@ def audit(config: Config, scan_path: Path | None = None,
     defs = load_definitions()
     collectors = build_collectors(config) if collectors is None else collectors
     ctx = CollectContext(lookback_days=config.lookback_days)
-    settings_of = {"gx": config.great_expectations}
-    timeouts = {c.name: float(getattr(settings_of.get(c.name, getattr(config, c.name, None)), "timeout_s", None)
-                              or config.timeout_s)
-                for c in collectors}
+    timeouts = {c.name: float(c.timeout_s or config.timeout_s) for c in collectors}
     runs = run_collectors(collectors, ctx, timeouts)
 
     evidence = [item for run in runs if run.status in ("ok", "partial") for item in run.result.evidence]

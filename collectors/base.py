@@ -59,5 +59,10 @@ class Collector(ABC):
     def collect(self, ctx: CollectContext) -> CollectorResult:
         """Read every target; raise CollectorError when nothing at all could be read."""
 
+    @property
+    def timeout_s(self) -> float | None:
+        """This collector's own timeout (`timeout_s` in its config section), if it has one."""
+        return getattr(getattr(self, "settings", None), "timeout_s", None)
+
     def describe(self) -> str:
         return self.name

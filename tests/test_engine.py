@@ -115,3 +115,15 @@ def test_report_json_is_stable_for_diffing(tmp_path: Path) -> None:
         for e in r["evidence"]:
             e.pop("observed_at")
     assert render_json(a) == render_json(b)
+
+
+def test_a_collectors_own_timeout_overrides_the_default(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    slow = SlowCollector()
+    slow.settings = SimpleNamespace(timeout_s=1.0)  # as `mlflow: {timeout_s: 1}` in a config
+    started = time.monotonic()
+    result = audit(Config(timeout_s=600.0), collectors=[*_git(tmp_path), slow])
+    assert time.monotonic() - started < 15
+    runs = {c["name"]: c for c in result.report["collectors"]}
+    assert runs["mlflow"]["status"] == "timeout" and "1s" in runs["mlflow"]["errors"][0]["message"]
