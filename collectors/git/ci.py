@@ -8,7 +8,7 @@ after YAML parsing has dropped comments; shell comments and install lines are sk
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,8 @@ _TEST = re.compile(
     r"|\bhatch\s+(test|run\s+\S*test\S*)\b"
     r"|\bmake\s+(-\S+\s+)*([\w-]+\s+)*(test|tests|check|unittest|unit[-_]?tests?|coverage|test[-_]\w+)\b"
     r"|\b(go|cargo|mvn|\S*gradlew?|npm|yarn|pnpm|bazel)\s+(run\s+)?test\b|\bmvn\s+verify\b"
+    # a test script run directly: `python3 test/test.py`, `python tests/test_api.py`
+    r"|\bpython[\d.]*\s+(\S*/)?(tests?(_\w+)?|\w+_tests?)\.py\b"
 )
 _LINT = [
     ("ruff", re.compile(r"(^|\s)ruff(\s|$)")),
@@ -100,7 +102,7 @@ _ML_STEPS: list[tuple[str, re.Pattern[str]]] = [
     (
         "deploy",
         re.compile(
-            _RUNNER + r".*(?i:(?<![a-z])deploy\w*\.py)|(?i:\bdeploy\w*[\s_-]+(model|endpoint))"
+            _RUNNER + r".*(?i:(?<![a-z])deploy[\w-]*\.py)|(?i:\bdeploy\w*[\s_-]+(model|endpoint))"
             r"|\bsagemaker\s+(create|update)-endpoint\b|\bgcloud\s+ai\s+endpoints\s+(deploy-model|create)\b"
             r"|\baz\s+ml\s+online-(endpoint|deployment)\s+(create|update)\b"
             r"|\bmlflow\s+(models\s+(serve|build-docker)|deployments\s+create)\b"
@@ -126,6 +128,19 @@ _ML_STEPS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
+# A model deployment by infrastructure: the CI resolves a model (a registry package, say) and
+# then deploys a stack (SageMaker project templates: `build.py --model-package-group-name`,
+# then `cdk deploy` / `aws cloudformation deploy` / Jenkins `cfnUpdate`).
+_MODEL_REF = re.compile(r"(?i)model[-_]package|--model[-_](name|arn|uri|version)\b|\bmodel\.tar\.gz\b")
+_INFRA_DEPLOY = re.compile(
+    r"\bcdk\s+deploy\b|\bcloudformation\s+(deploy|package|create-stack|update-stack)\b"
+    r"|\bsam\s+deploy\b|\bterraform\s+apply\b|\bcfn(Update|Create|Deploy)\b"
+)
+# GitHub Actions / orbs that run data checks
+_DATA_TEST_ACTIONS = re.compile(
+    r"(?i)soda-github-action|sodadata/|great[-_]expectations[-_]action|great-expectations/|"
+    r"dbt-action|deepchecks"
+)
 _PURPOSE = [
     ("dependency_bot", re.compile(r"(?i)dependabot|renovate|pyup|dependency-review")),
     ("stale", re.compile(r"(?i)actions/stale|stale-bot|close-stale|lock-threads")),
@@ -200,7 +215,7 @@ class Commands:
     uses: list[str] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
 
-    def add(self, texts: Iterator[str] | list[str]) -> None:
+    def add(self, texts: Iterable[str]) -> None:
         for text in texts:
             for raw in str(text).splitlines():
                 line = raw.strip()
@@ -231,6 +246,12 @@ class Commands:
                 if rx.search(s):
                     found.append(name)
                     break
+        if "deploy" not in found and any(_INFRA_DEPLOY.search(s) for s in self.segments) and any(
+            _MODEL_REF.search(s) for s in self.segments
+        ):
+            found.append("deploy")
+        if "data_tests" not in found and any(_DATA_TEST_ACTIONS.search(u) for u in self.uses):
+            found.append("data_tests")
         names = [template_words(t) for t in self.templates]
         for name, rx in _TEMPLATE_STEPS:
             if name not in found and any(rx.search(n) for n in names):
@@ -590,13 +611,18 @@ _JENKINS_COMMENT = re.compile(r"/\*.*?\*/|^\s*//.*$", re.S | re.M)
 def _jenkins(path: str, text: str) -> CiFile:
     clean = _JENKINS_COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
     cmds = Commands()
+    # the closing quote is the opening one: `sh '''cmd --flag "$X"'''` holds other quotes;
+    # backslash continuations make one command
     cmds.add(
-        re.findall(
-            r"\b(?:sh|bat|pwsh|powershell)\s*\(?\s*(?:script\s*:\s*)?(?:'''|\"\"\"|'|\")(.*?)(?:'''|\"\"\"|'|\")",
+        m.group(2).replace("\\\n", " ")
+        for m in re.finditer(
+            r"\b(?:sh|bat|pwsh|powershell)\s*\(?\s*(?:script\s*:\s*)?('''|\"\"\"|'|\")(.*?)\1",
             clean,
             re.S,
         )
     )
+    # pipeline-aws steps (`cfnUpdate(stack: ...)`) deploy without a shell
+    cmds.add([m.group(0) for m in re.finditer(r"\bcfn(Update|Create|Deploy)\s*\(", clean)])
     triggers = ["push"]
     crons = re.findall(r"\bcron\s*\(\s*['\"]([^'\"]+)", clean)
     if crons:

@@ -527,8 +527,12 @@ MODEL_METRIC = re.compile(
 )
 
 
+# PromQL's `predict_linear` (disk-fill alerts) is forecasting of infrastructure, not a model
+_NOT_MODEL_METRIC = re.compile(r"\bpredict_linear\b")
+
+
 def mentions_model_metrics(text: str) -> bool:
-    return bool(MODEL_METRIC.search(text))
+    return bool(MODEL_METRIC.search(_NOT_MODEL_METRIC.sub("", text)))
 
 
 class Emit:

@@ -91,6 +91,8 @@ CFN_SIGNALS: list[Row] = [
         {"scheduled": False},
     ),
     (r"AWS::SageMaker::FeatureGroup", "feature_store", "sagemaker_feature_store", {}),
+    # a model package is a registered model version (a group alone is an empty registry)
+    (r"AWS::SageMaker::ModelPackage", "model_registry_use", "sagemaker", {"action": "register"}),
     (r"AWS::Glue::Job", "data_pipeline", "glue", {}),
     (r"AWS::Glue::DataQualityRuleset", "data_validation", "glue_data_quality", {}),
     (r"AWS::Redshift::Cluster|AWS::RedshiftServerless::Workgroup", "warehouse", "redshift", {}),
@@ -324,6 +326,8 @@ def _cloudformation(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
                     attrs = dict(extra)
                     if signal == "ci_pipeline":
                         attrs.update(_ci_from_text("\n".join(strings(res.props))))
+                    if signal == "model_registry_use" and res.props.get("ModelApprovalStatus"):
+                        attrs["approval"] = str(res.props["ModelApprovalStatus"])
                     emit(signal, path, res.line, tool=tool, resource=res.type, **attrs)
             if res.type == "AWS::CloudWatch::Alarm" and "AWS/SageMaker" in flat_text(res.props):
                 emit(
@@ -445,10 +449,13 @@ _CDK_SIGNALS = [
     (re.compile(r"\bCfnEndpoint\s*\("), "model_serving", "sagemaker"),
     (re.compile(r"\bCfnFeatureGroup\s*\("), "feature_store", "sagemaker_feature_store"),
     (re.compile(r"\bCfnMonitoringSchedule\s*\("), "model_monitoring", "sagemaker_model_monitor"),
-    (re.compile(r"\b(sfn\.|stepfunctions\.)?StateMachine\s*\("), "orchestration", "step_functions"),
-    (re.compile(r"\bsagemaker\.CfnPipeline\s*\("), "orchestration", "sagemaker_pipelines"),
+    (re.compile(r"(?<![A-Za-z0-9])(_?sfn\.|_?stepfunctions\.)?StateMachine\s*\("), "orchestration", "step_functions"),
+    (re.compile(r"(?<![A-Za-z0-9])_?sagemaker\.CfnPipeline\s*\("), "orchestration", "sagemaker_pipelines"),
     (
-        re.compile(r"\bpipelines\.CodePipeline\s*\(|\bcodepipeline\.Pipeline\s*\("),
+        # Python CDK apps often import modules as `_codepipeline`, `_sfn`
+        re.compile(
+            r"(?<![A-Za-z0-9])_?pipelines\.CodePipeline\s*\(|(?<![A-Za-z0-9])_?codepipeline\.Pipeline\s*\("
+        ),
         "ci_pipeline",
         "codepipeline",
     ),
@@ -472,6 +479,67 @@ def _drift_rule_text(text: str) -> bool:
         and bool(_DRIFT_EVENT.search(text))
         and bool(_RETRAIN_TARGET.search(text))
     )
+
+
+_CDK_SCHEDULE = re.compile(
+    r"\bSchedule\.(rate|cron|expression)\s*\((?P<expr>[^\n]*)|\bschedule_expression\s*[=:]\s*(?P<raw>[^\n,]+)|"
+    r"\bscheduleExpression\s*:\s*(?P<ts>[^\n,]+)"
+)
+
+
+def _call_span(text: str, open_paren: int) -> str:
+    """The text of a call from its opening parenthesis to the matching close."""
+    depth = 0
+    for i in range(open_paren, min(len(text), open_paren + 20000)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return text[open_paren : i + 1]
+    return text[open_paren : open_paren + 2000]
+
+
+def _cdk_schedules(view: RepoView, path: str, code: str, emit: Emit) -> None:
+    """A CDK event rule (or scheduler schedule) with a time schedule whose own construct or
+    targets are about training: `Rule(self, "RetrainRule", schedule=Schedule.rate(...))` plus
+    `rule.add_target(...)`/`targets: [...]`. A schedule elsewhere in the file does not count."""
+    for rule in re.finditer(r"(?<![A-Za-z0-9])(?:_?events\.|_?scheduler\.)?(?:Cfn)?(?:Rule|Schedule)\s*\(", code):
+        if code[max(0, rule.start() - 1) : rule.start()] == "." and not re.search(
+            r"(events|scheduler)\.$", code[: rule.start()]
+        ):
+            continue
+        body = _call_span(code, rule.end() - 1)
+        sched = _CDK_SCHEDULE.search(body)
+        if not sched:
+            continue
+        # the variable the rule is assigned to, and targets added to it later
+        head = code[max(0, code.rfind("\n", 0, rule.start()) + 1) : rule.start()]
+        var = re.search(r"(?:const|let|var)?\s*(?:self\.)?(\w+)\s*=\s*(?:new\s+)?[\w.]*$", head)
+        related = [body]
+        if var:
+            for add in re.finditer(rf"\b{re.escape(var.group(1))}\.(?:add_target|addTarget)\s*\(", code):
+                related.append(_call_span(code, add.end() - 1))
+        blob = "\n".join(related)
+        if mentions_training(blob) and not only_not_training(blob):
+            if sched.group(1):
+                expr = sched.group(1) + _call_span(body, body.find("(", sched.start()))
+            else:
+                expr = (sched.group("raw") or sched.group("ts") or "").strip()
+            found = find_line(view.text(path) or "", re.escape(code[rule.start() : rule.end()])) or (
+                None,
+                None,
+            )
+            emit(
+                "scheduled_retraining",
+                path,
+                found[0],
+                found[1],
+                trigger="eventbridge",
+                schedule=re.sub(r"\s+", " ", expr)[:120],
+                drift_triggered=False,
+                via="cdk",
+            )
 
 
 def _app_code(view: RepoView, folder: str, limit: int = 60) -> list[tuple[str, str]]:
@@ -518,6 +586,7 @@ def _cdk_pulumi(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
                     if rx.pattern.startswith(r"\bCfnMonitoringSchedule"):
                         extra["scheduled"] = True
                     emit(signal, path, found[0], found[1], tool=tool, via="cdk", **extra)
+            _cdk_schedules(view, path, t, emit)
             rule = _CDK_EVENT_RULE.search(t)
             if rule and _drift_rule_text(t):
                 found = find_line(view.text(path) or "", re.escape(rule.group(0))) or (None, None)
@@ -714,12 +783,13 @@ def _kubernetes(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
 
 def _helm(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
     for entry in view.named("Chart.yaml"):
-        parent = re.match(r"(?:(.*)/)?charts/[^/]+/Chart\.yaml$", entry.path)
-        parent_chart = (
-            f"{parent.group(1)}/Chart.yaml" if parent and parent.group(1) else "Chart.yaml"
+        # a subchart vendored into another chart, however deep (`charts/x-1.0.1/x/Chart.yaml`)
+        vendored_sub = any(
+            view.exists(entry.path[: m.start() + (1 if m.start() else 0)] + "Chart.yaml")
+            for m in re.finditer(r"(?:^|/)charts/", entry.path)
         )
-        if VENDORED.search(entry.path) or (parent and view.exists(parent_chart)):
-            continue  # a subchart vendored into another chart
+        if VENDORED.search(entry.path) or vendored_sub:
+            continue
         text = view.text(entry.path) or ""
         if not re.search(r"^name\s*:", text, re.M):
             continue
@@ -732,7 +802,25 @@ def _helm(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
                     break
         line = find_line(text, r"^name\s*:") or (1, "")
         emit("infrastructure_as_code", entry.path, line[0], line[1], tool="helm", ml_resources=ml)
-        emit("containerization", entry.path, line[0], line[1], kind="helm")
+        # a wrapper chart (only `dependencies:` on upstream charts, no workload templates of
+        # its own) deploys somebody else's software, not this project's services
+        if _chart_has_workload(view, chart_dir):
+            emit("containerization", entry.path, line[0], line[1], kind="helm")
+
+
+def _chart_has_workload(view: RepoView, chart_dir: str) -> bool:
+    templates = f"{chart_dir}/templates/" if chart_dir else "templates/"
+    for path in view.paths:
+        if path.startswith(templates) and path.endswith((".yaml", ".yml", ".tpl")):
+            text = view.text(path) or ""
+            if re.search(
+                r"^\s*kind\s*:\s*['\"]?(Deployment|StatefulSet|DaemonSet|Job|CronJob|Pod|"
+                r"InferenceService|SeldonDeployment|RayService|Rollout)\b",
+                text,
+                re.M,
+            ):
+                return True
+    return False
 
 
 DETECTORS: list[Callable[[RepoView, ConfigIndex, Emit], None]] = [
