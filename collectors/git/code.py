@@ -165,6 +165,8 @@ _MODEL_METRIC = re.compile(r"predict|inference|infer|model|drift|score|confidenc
 def _model_metric(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] | None:
     """A Prometheus metric about predictions or models, not generic request telemetry."""
     texts = [a.value for a in getattr(node, "args", [])[:2] if isinstance(a, ast.Constant)]
+    texts += [v.value for a in getattr(node, "args", [])[:1] if isinstance(a, ast.JoinedStr)
+              for v in a.values if isinstance(v, ast.Constant)]  # f"evidently_{name}"
     texts += [k.value.value for k in getattr(node, "keywords", [])
               if k.arg in {"name", "documentation"} and isinstance(k.value, ast.Constant)]
     return {} if any(isinstance(t, str) and _MODEL_METRIC.search(t) for t in texts) else None
@@ -181,6 +183,16 @@ def _report_to(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] 
         e.value for e in getattr(expr, "elts", []) if isinstance(e, ast.Constant)]
     tools = [_TRACKERS[v.lower()] for v in values if isinstance(v, str) and v.lower() in _TRACKERS]
     return {"tool": tools[0]} if tools else None
+
+
+def _stack_tracker(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any]:
+    """`@step(experiment_tracker=...)`: a ZenML step logging to the stack's tracker, named
+    when the file imports its integration."""
+    for mod in sorted(scan.modules):
+        parts = mod.split(".")
+        if parts[:2] == ["zenml", "integrations"] and len(parts) > 2 and parts[2] in _TRACKERS:
+            return {"tool": _TRACKERS[parts[2]]}
+    return {}
 
 
 _WAREHOUSE_URLS = {"snowflake": "snowflake", "redshift": "redshift", "bigquery": "bigquery",
@@ -212,6 +224,9 @@ DP, WH, DC, DA = "data_pipeline", "warehouse", "data_catalog", "data_audit"
 AIRFLOW_DAG = ("airflow.DAG", "airflow.models.DAG", "airflow.models.dag.DAG", "airflow.sdk.DAG")
 AIRFLOW_DECO = ("airflow.decorators.dag", "airflow.sdk.dag", "airflow.decorators.dag.dag")
 
+# decorators that add an HTTP route (not `on_event`, `middleware`, `before_first_request`, ...)
+_VERBS = ("route", "api_route", "get", "post", "put", "patch", "delete", "websocket")
+
 DETECTORS: tuple[Detector, ...] = (
     # experiment tracking
     _d(ET, "mlflow", "mlflow.log_*", "mlflow.start_run", "mlflow.autolog", "mlflow.*.autolog",
@@ -241,11 +256,16 @@ DETECTORS: tuple[Detector, ...] = (
     _d(ET, "sacred", "sacred.observers.*"),
     _d(ET, "polyaxon", "polyaxon.tracking.*"),
     _d(ET, "transformers", "*", kwargs=("report_to", "log_with"), hook=_report_to),
+    _d(ET, "zenml", deco=("zenml.step", "zenml.steps.step"), kwargs=("experiment_tracker",), hook=_stack_tracker),
+    # Dagster resources are wired by reference (`resources={"mlflow": mlflow_tracking}`), not called
+    _d(ET, "mlflow", imports=("dagster_mlflow",)),
+    _d(ET, "wandb", imports=("dagster_wandb",)),
     # model registry
     _d(MR, "mlflow", "mlflow.register_model", action="register"),
     _d(MR, "mlflow", "mlflow.*log_model", kwargs=("registered_model_name",), action="register"),
     _d(MR, "mlflow", "*.create_model_version", "*.create_registered_model", needs=("mlflow",), action="register"),
     _d(MR, "mlflow", "*.set_registered_model_alias", needs=("mlflow",), action="alias"),
+    _d(MR, "mlflow", "*.copy_model_version", needs=("mlflow",), action="register"),
     _d(MR, "mlflow", "*.transition_model_version_stage", needs=("mlflow",), action="stage"),
     _d(MR, "sagemaker", "sagemaker.workflow*RegisterModel", action="register"),
     _d(MR, "sagemaker", "*.register", needs=("sagemaker",),
@@ -257,6 +277,12 @@ DETECTORS: tuple[Detector, ...] = (
     _d(MR, "vertex", "google.cloud.aiplatform*ModelRegistry*.add_version_aliases", action="alias"),
     _d(MR, "azureml", "azureml.core*Model.register", "azureml.core*Run*.register_model", action="register"),
     _d(MR, "azureml", "*.models.create_or_update", needs=("azure.ai.ml",), action="register"),
+    _d(MR, "mlflow", "*log_model", kwargs=("registered_model_name",), needs=("databricks",), action="register"),
+    _d(MR, "mlflow", "zenml.integrations.mlflow.steps*mlflow_register_model_step*", action="register"),
+    _d(MR, "zenml", "zenml.client.Client().active_stack.model_registry.register_model_version", action="register"),
+    _d(MR, "zenml", "zenml.client.Client().active_stack.model_registry.update_model_version", kwargs=("stage",),
+       action="stage"),
+    _d(MR, "zenml", "zenml*.set_stage", action="stage"),
     # feature stores
     _d(FS, "feast", "feast.FeatureStore", "feast.*FeatureView", "feast.Entity", "feast.FeatureService",
        "feast.feature_store.FeatureStore", deco=("feast.on_demand_feature_view",),
@@ -270,9 +296,10 @@ DETECTORS: tuple[Detector, ...] = (
        "google.cloud.aiplatform_v1*Featurestore*", "vertexai.resources.preview.feature_store.*"),
     _d(FS, "databricks", "databricks.feature_store.*", "databricks.feature_engineering.*"),
     _d(FS, "featureform", "featureform.*"),
+    _d(FS, "feast", "zenml.integrations.feast.*"),
     # model monitoring
-    _d(MM, "evidently", "evidently.*"),
-    _d(MM, "whylogs", "whylogs.*"),
+    _d(MM, "evidently", "evidently.*", "zenml.integrations.evidently.*"),
+    _d(MM, "whylogs", "whylogs.*", "zenml.integrations.whylogs.*"),
     _d(MM, "nannyml", "nannyml.*"),
     _d(MM, "alibi-detect", "alibi_detect.*"),
     _d(MM, "arize", "arize.*"),
@@ -287,7 +314,8 @@ DETECTORS: tuple[Detector, ...] = (
     _d(DV, "great_expectations", "great_expectations.*", "great_expectations_provider.*"),
     _d(DV, "pandera", "pandera.*DataFrameSchema", "pandera.*SeriesSchema", deco=("pandera.*check_*",),
        bases=("pandera.*DataFrameModel", "pandera.*SchemaModel")),
-    _d(DV, "deepchecks", "deepchecks.*"),
+    _d(DV, "deepchecks", "deepchecks.*", "zenml.integrations.deepchecks.*"),
+    _d(DV, "great_expectations", "zenml.integrations.great_expectations.*"),
     _d(DV, "tfdv", "tensorflow_data_validation.validate*", "tensorflow_data_validation.display_anomalies"),
     _d(DV, "tfx", "tfx.*ExampleValidator"),
     _d(DV, "soda", "soda.*"),
@@ -350,15 +378,16 @@ DETECTORS: tuple[Detector, ...] = (
        "onnxruntime.InferenceSession", "xgboost.Booster", "lightgbm.Booster", "spacy.load",
        "sentence_transformers.SentenceTransformer", "ultralytics.YOLO", "*load_learner",
        "tensorflow_hub.load", "tensorflow_hub.KerasLayer", "tensorflow.lite.Interpreter"),
-    _d("_route", "fastapi", deco=("fastapi.FastAPI().*", "fastapi.APIRouter().*")),
+    _d("_route", "fastapi", deco=tuple(f"fastapi.{c}().{v}" for c in ("FastAPI", "APIRouter") for v in _VERBS)),
     _d("_route", "fastapi", deco=("*.get", "*.post", "*.put", "*.api_route", "*.websocket"), needs=("fastapi",)),
-    _d("_route", "flask", deco=("flask.Flask().*", "flask.Blueprint().*")),
+    _d("_route", "flask", deco=tuple(f"flask.{c}().{v}" for c in ("Flask", "Blueprint") for v in _VERBS)),
     _d("_route", "flask", deco=("*.route", "*.post", "*.get"), needs=("flask",)),
     _d("_route", "starlette", "starlette.routing.Route"),
     _d("_route", "aiohttp", "aiohttp.web.*add_route*", "aiohttp.web.*add_post", deco=("aiohttp.web.RouteTableDef().*",)),
     _d("_route", "sanic", deco=("sanic.Sanic().*",)),
     _d("_route", "litestar", deco=("litestar.get", "litestar.post")),
     _d("_route", "gradio", "gradio.Interface", "gradio.Blocks", "gradio.ChatInterface"),
+    _d("_route", "streamlit", imports=("streamlit",)),
     _d("_route", "functions-framework", deco=("functions_framework.http",)),
     _d("_route", "azure-functions", deco=("azure.functions.FunctionApp().route",)),
     _d("_route", "tornado", bases=("tornado.web.RequestHandler",)),
@@ -387,6 +416,7 @@ DETECTORS: tuple[Detector, ...] = (
        "google.cloud.aiplatform.BatchPredictionJob*", "*ModelBatchPredictOp"),
     _d(BI, "azureml-batch", "azure.ai.ml.entities.BatchEndpoint", "azure.ai.ml.entities.*BatchDeployment"),
     _d(BI, "spark", "mlflow.pyfunc.spark_udf"),
+    _d(BI, "databricks", "databricks.feature_store*score_batch", "databricks.feature_engineering*score_batch"),
     # training compute
     _d(TI, "sagemaker", "sagemaker.estimator.Estimator", "sagemaker.estimator.Framework", "sagemaker.*Estimator",
        "sagemaker.*PyTorch", "sagemaker.*TensorFlow", "sagemaker.*SKLearn", "sagemaker.*XGBoost",
@@ -408,6 +438,8 @@ DETECTORS: tuple[Detector, ...] = (
        "azureml.core.ScriptRunConfig", "azureml.core*AmlCompute*", "azureml.train.*", "azureml.core.Experiment().submit"),
     _d(TI, "azureml", "*.jobs.create_or_update", needs=("azure.ai.ml",)),
     _d(TI, "ray", "ray.train.*Trainer"),
+    _d(TI, "aws-batch", deco=("metaflow.batch",)),
+    _d(TI, "kubernetes", deco=("metaflow.kubernetes",)),
     # data pipelines and warehouses
     _d(DP, "glue", "awsglue.*"),
     _d(DP, "spark", "pyspark.sql*SparkSession.builder*", "pyspark.SparkContext", "pyspark.context.SparkContext",
@@ -422,6 +454,16 @@ DETECTORS: tuple[Detector, ...] = (
     _d(WH, "athena", "pyathena.*", "awswrangler.athena.*"),
     _d(WH, "athena", "*.start_query_execution", needs=("boto3",)),
     _d(WH, "databricks-sql", "databricks.sql.connect"),
+    # warehouse and ETL operators of orchestrators (Airflow providers)
+    _d(WH, "athena", "airflow.providers.amazon.aws.operators.athena.*", "airflow.providers.amazon.aws.hooks.athena.*"),
+    _d(WH, "redshift", "airflow.providers.amazon.aws.operators.redshift*", "airflow.providers.amazon.aws.transfers.*redshift*"),
+    _d(WH, "snowflake", "airflow.providers.snowflake.*", "dagster_snowflake*"),
+    _d(WH, "bigquery", "airflow.providers.google.cloud.operators.bigquery.*",
+       "airflow.providers.google.cloud.transfers.*bigquery*", "dagster_gcp.bigquery*", "dagster_gcp.BigQuery*"),
+    _d(WH, "databricks-sql", "airflow.providers.databricks.operators.databricks_sql.*"),
+    _d(DP, "glue", "airflow.providers.amazon.aws.operators.glue.*"),
+    _d(DP, "dbt", "airflow.providers.dbt.*", "dagster_dbt.*", "cosmos.DbtDag", "cosmos.DbtTaskGroup"),
+    _d(DP, "spark", "airflow.providers.apache.spark.operators.*", "airflow.providers.amazon.aws.operators.emr.*"),
     _d(WH, "sqlalchemy", "sqlalchemy.create_engine", hook=_warehouse_url),
     # catalogues and data audits
     _d(DC, "datahub", "datahub.*", "datahub_provider.*"),
@@ -720,6 +762,9 @@ def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit
     hits = scan.memo.get(key)
     if hits is None:
         hits = match_scan(_INDEX, scan, paths_ok) + _structural(scan)
+        for hit in hits:  # rendered only when a template option is chosen
+            if hit.line in scan.conditional:
+                hit.attrs["opt_in"] = True
         scan.memo[key] = hits
     path = scan.path
     return [Hit(h.signal, h.tool, path, h.line, h.excerpt, dict(h.attrs), h.notebook) for h in hits]
@@ -1024,14 +1069,23 @@ def _ml_targets(scan: SourceScan, local_tops: set[str]) -> set[str]:
         if fw:
             targets.add(fw)
             continue
-        is_local = qual.startswith(".") or qual.split(".")[0] in local_tops
-        words = set(words_of(qual.replace(".", " ")))
+        # in a project template the package is a placeholder (`{{cookiecutter.pkg}}.features`)
+        is_local = qual.startswith(".") or qual.split(".")[0] in local_tops or (
+            "{{" in scan.path and bool(set(qual.split(".")[1:-1]) & local_tops))
+        parts = qual.lstrip(".").split(".")
+        # `proj_ml.ops.hello`: the package names the project, its modules say what is tested
+        words = set(words_of(" ".join(parts[1:] if len(parts) >= 3 else parts)))
         if is_local and words & ML_TARGET_WORDS and not words & GLUE_WORDS:
             targets.add(qual.lstrip("."))
     return targets
 
 
 # -- assembling evidence ---------------------------------------------------------------------
+def _opt(hit: Hit) -> dict[str, Any]:
+    """The `opt_in` flag of an internal fact, carried to the signal it becomes."""
+    return {"opt_in": True} if hit.attrs.get("opt_in") else {}
+
+
 def _combine(facts: RepoFacts) -> list[Hit]:
     """Turn internal facts into signals: routes + model loads, schedules on training code."""
     by_path: dict[str, dict[str, list[Hit]]] = defaultdict(lambda: defaultdict(list))
@@ -1051,14 +1105,14 @@ def _combine(facts: RepoFacts) -> list[Hit]:
                                  for m in facts.local_imports.get(path, ()))
             if loads_here or (loads_imported and not path.endswith(".ipynb")):
                 for r in routes:
-                    out.append(Hit(SV, r.tool, r.path, r.line, r.excerpt, {}, r.notebook))
+                    out.append(Hit(SV, r.tool, r.path, r.line, r.excerpt, _opt(r), r.notebook))
         elif signals.get("_batch") and signals.get("_model_load"):
-            out.extend(Hit(BI, h.tool, h.path, h.line, h.excerpt, {}, h.notebook) for h in signals["_batch"])
+            out.extend(Hit(BI, h.tool, h.path, h.line, h.excerpt, _opt(h), h.notebook) for h in signals["_batch"])
         schedules = signals.get("_schedule", [])
         for s in schedules:
             if s.attrs.get("training"):
                 out.append(Hit("scheduled_retraining", s.tool, s.path, s.line, s.excerpt,
-                               {"trigger": s.tool, "schedule": s.attrs.get("schedule")}, s.notebook))
+                               {"trigger": s.tool, "schedule": s.attrs.get("schedule"), **_opt(s)}, s.notebook))
         stem = posixpath.splitext(posixpath.basename(path))[0]
         for hit in signals.get(MM, []):
             if (schedules or stem in scheduled_imports) and "scheduled" not in hit.attrs:
@@ -1083,9 +1137,13 @@ def _assemble(view: RepoView, facts: RepoFacts) -> list[EvidenceItem]:
     for (signal, tool, _), hits in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]))):
         hits.sort(key=lambda h: (h.notebook, "{{" in h.path, h.path, h.line))
         notebook_only = all(h.notebook for h in hits)
+        opt_in = all(h.attrs.get("opt_in") for h in hits)
         for i, hit in enumerate(hits[:MAX_SAMPLES]):
             attrs: dict[str, Any] = {"tool": tool, **hit.attrs}
             attrs.pop("training", None)
+            attrs.pop("opt_in", None)
+            if opt_in:
+                attrs["opt_in"] = True
             if i == 0:
                 attrs["occurrences"] = len(hits)
                 attrs["files"] = len({h.path for h in hits})

@@ -91,6 +91,55 @@ def parse_python(text: str) -> ast.Module | None:
         return None
 
 
+# Project templates (cookiecutter/copier Jinja, Databricks bundle Go templates) and Databricks
+# notebook sources (`# Databricks notebook source` with bare `%pip`/`%cd` lines) are Python with
+# a little foreign syntax. Whole-line tags and magics become blank lines (line numbers kept) and
+# `{{ expr }}` an identifier; a line mixing a tag with code still fails, as before.
+_TAG_LINE = re.compile(r"^\s*(?:\{%-?\s*(\w*).*?-?%\}|\{\{-?\s*(\w*).*?-?\}\}|\{#.*?#\})\s*$")
+_EXPR = re.compile(r"\{\{-?(.*?)-?\}\}")
+_OPEN = {"if", "for", "range", "with", "block", "macro", "unless"}
+_CLOSE = {"endif", "endfor", "end", "endblock", "endmacro", "endwith", "endunless"}
+_MAGIC_LINE = re.compile(r"^[ \t]*(?:%%?[A-Za-z]|![A-Za-z./~])", re.MULTILINE)
+
+
+def _placeholder(m: re.Match[str]) -> str:
+    return "_".join(re.findall(r"\w+", m.group(1))) or "_"
+
+
+def detemplate(text: str) -> tuple[str, frozenset[int]] | None:
+    """Template text as parseable Python, with the (1-based) lines inside `{% if %}` blocks;
+    None when there is nothing to rewrite."""
+    if "{{" not in text and "{%" not in text and not _MAGIC_LINE.search(text):
+        return None
+    out: list[str] = []
+    stack: list[str] = []
+    conditional: set[int] = set()
+    changed = False
+    for n, line in enumerate(text.split("\n"), 1):
+        m = _TAG_LINE.match(line)
+        if m:
+            word = (m.group(1) or m.group(2) or "").lower()
+            if word in _OPEN:
+                stack.append(word)
+            elif word in _CLOSE and stack:
+                stack.pop()
+            out.append("")
+            changed = True
+            continue
+        if _MAGIC_LINE.match(line):
+            out.append("")
+            changed = True
+            continue
+        if "if" in stack or "unless" in stack or "with" in stack:
+            conditional.add(n)
+        if "{{" in line:
+            new = _EXPR.sub(_placeholder, line)
+            changed = changed or new != line
+            line = new
+        out.append(line)
+    return ("\n".join(out), frozenset(conditional)) if changed else None
+
+
 def parse_notebook(nb: NotebookCode) -> ast.Module | None:
     """Each code cell parsed on its own (one broken cell does not lose the others), joined."""
     body: list[ast.stmt] = []
@@ -163,6 +212,7 @@ class SourceScan:
     import_lines: dict[str, int] = field(default_factory=dict)
     decorated: dict[int, ast.AST] = field(default_factory=dict)  # id(decorator) -> its def
     memo: dict[str, Any] = field(default_factory=dict)  # per-scan caches of derived facts
+    conditional: frozenset[int] = frozenset()  # lines inside a template's `{% if %}` block
 
     @classmethod
     def build(cls, path: str, text: str) -> SourceScan | None:
@@ -176,9 +226,15 @@ class SourceScan:
         else:
             tree = parse_python(text)
             source = text
+        conditional: frozenset[int] = frozenset()
+        if tree is None and nb is None:
+            fixed = detemplate(text)
+            if fixed is not None:
+                tree = parse_python(fixed[0])
+                conditional = fixed[1]
         if tree is None:
             return None
-        scan = cls(path=path, tree=tree, lines=source.split("\n"), notebook=nb)
+        scan = cls(path=path, tree=tree, lines=source.split("\n"), notebook=nb, conditional=conditional)
         scan._collect()
         return scan
 
@@ -258,7 +314,9 @@ class SourceScan:
             return
         for target, value in pairs:
             name = dotted(target)
-            if not name or not isinstance(value, ast.Call):
+            # `x = Q(...)` holds an instance; `x = Q(...).attr.attr` an alias of what it reaches
+            if not name or not (isinstance(value, ast.Call) or (
+                    isinstance(value, ast.Attribute) and isinstance(target, ast.Name))):
                 continue
             qual = self.resolve(value)
             if qual and not qual.startswith(UNRESOLVED):
