@@ -351,3 +351,19 @@ def test_attribute_aliases_resolve_through_assignment() -> None:
     items = run({"log.py": "import mlflow\n\nlog = mlflow.log_metric\nlog('rmse', 0.3)\n"})
     assert [(i.attributes["tool"], i.attributes["line"]) for i in of(items, "experiment_tracking")] == [
         ("mlflow", 4)]
+
+
+def test_helpers_beside_the_tests_are_not_tool_wiring() -> None:
+    from collectors.git.code import analyze_code
+    from collectors.git.view import RepoView
+
+    helper = (
+        "from mlflow import MlflowClient\n\n\n"
+        "def seed(client: MlflowClient):\n"
+        "    client.create_registered_model('m')\n"
+        "    client.create_model_version('m', 'runs:/1/model')\n"
+    )
+    view = RepoView.from_files("r", {"tests/support/scenarios.py": helper,
+                                     "src/register.py": helper.replace("'m'", "'prod'")})
+    items = [e for e in analyze_code(view) if e.signal == "model_registry_use"]
+    assert items and all(e.attributes["path"] == "src/register.py" for e in items)

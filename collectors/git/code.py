@@ -516,6 +516,9 @@ def framework_of(module: str) -> str | None:
 _SKIP_DIRS = re.compile(r"(^|/)(site-packages|dist-packages|node_modules|\.venv|venv|\.tox|\.nox|"
                         r"__pypackages__|\.ipynb_checkpoints|\.git)/")
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test|tests)\.py$")
+# helpers, fixtures and scenario builders beside the tests: they wire tools up to test them, which
+# is not the project using them
+_TEST_SUPPORT = re.compile(r"(^|/)(tests?|testing)/")
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([\w., \t]+))", re.MULTILINE)
 _INDEX = DetectorIndex(DETECTORS)
 _IMPORT_TOKENS = frozenset(_INDEX.tokens | {m.split(".")[0] for m in FRAMEWORK_MODULES})
@@ -749,6 +752,8 @@ def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, fac
     facts.local_imports[path] = {m for m in scan.modules if m.startswith(".") or m.split(".")[0] in local_tops}
     if testing:
         facts.tests.append((path, _asserting_tests(scan), _ml_targets(scan, local_tops)))
+        return
+    if _TEST_SUPPORT.search(path):
         return
     facts.hits.extend(_matches(scan, paths_ok))
 
