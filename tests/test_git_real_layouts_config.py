@@ -357,3 +357,75 @@ spec:
         "max(feature_drift_score) > 0.3")
     assert [i.attributes["tool"] for i in of(run({"k8s/rules.yaml": drift}), "model_monitoring")] \
         == ["prometheus"]
+
+
+BUNDLE_TRAINING = """\
+resources:
+  jobs:
+    model_training_job:
+      name: ${bundle.target}-churn-model-training
+      schedule:
+        quartz_cron_expression: "0 0 9 * * ?"
+        timezone_id: UTC
+      tasks:
+        - task_key: Train
+          notebook_task:
+            notebook_path: ../training/notebooks/TrainWithFeatureStore.py
+        - task_key: ModelValidation
+          depends_on: [{task_key: Train}]
+          notebook_task:
+            notebook_path: ../validation/notebooks/ModelValidation.py
+  quality_monitors:
+    churn_inference_monitor:
+      table_name: main.churn.inference_table
+      inference_log:
+        model_id_col: model_version
+        prediction_col: prediction
+        problem_type: PROBLEM_TYPE_CLASSIFICATION
+      schedule:
+        quartz_cron_expression: "0 0 * * * ?"
+"""
+
+BUNDLE_INGEST = """\
+resources:
+  jobs:
+    nightly_ingest:
+      name: ingest-events
+      schedule:
+        quartz_cron_expression: "0 0 2 * * ?"
+      tasks:
+        - task_key: ingest
+          notebook_task:
+            notebook_path: ../etl/ingest_events.py
+  pipelines:
+    events_dlt:
+      name: events
+      libraries:
+        - notebook:
+            path: ../etl/dlt_events.py
+"""
+
+
+def test_databricks_bundle_training_job_on_a_schedule_and_an_inference_monitor() -> None:
+    from collectors.git.files import analyze_files
+    from collectors.git.view import RepoView
+
+    view = RepoView.from_files("stack", {"databricks.yml": "bundle:\n  name: churn\ninclude:\n  - resources/*.yml\n",
+                                         "resources/model-workflow-resource.yml": BUNDLE_TRAINING})
+    got = {(e.signal, e.attributes.get("tool") or e.attributes.get("trigger")): e for e in analyze_files(view)}
+    assert got[("orchestration", "databricks-jobs")].attributes["schedule"] == "0 0 9 * * ?"
+    retrain = got[("scheduled_retraining", "databricks-jobs")]
+    assert retrain.locator.startswith("stack:resources/model-workflow-resource.yml:3@")
+    assert got[("model_monitoring", "databricks-lakehouse-monitoring")].attributes["scheduled"] is True
+
+
+def test_databricks_bundle_ingestion_schedule_is_not_retraining() -> None:
+    from collectors.git.files import analyze_files
+    from collectors.git.view import RepoView
+
+    view = RepoView.from_files("etl", {"resources/ingest.yml": BUNDLE_INGEST})
+    items = analyze_files(view)
+    signals = {(e.signal, e.attributes.get("tool")) for e in items}
+    assert ("orchestration", "databricks-jobs") in signals
+    assert ("data_pipeline", "delta-live-tables") in signals
+    assert not [e for e in items if e.signal == "scheduled_retraining"]

@@ -334,7 +334,7 @@ _YAML_KEYS = re.compile(
     r"^[\"']?(apiVersion|kind|Resources|AWSTemplateFormatVersion|StartAt|pipelineInfo|pipelineSpec|"
     r"\$schema|services|groups|panels|dashboard|checks for [^:\n]+|source|workflowConfig|models|"
     r"sources|seeds|snapshots|transport|pipeline|applications|trigger|pr|stages|jobs|steps|"
-    r"schedules|deployments|load_from|phases|on|workflows|include)[\"']?\s*:"
+    r"schedules|deployments|load_from|phases|on|workflows|include|resources)[\"']?\s*:"
     r"|evidently\.|OPENLINEAGE|default_args",
     re.M,
 )

@@ -381,8 +381,45 @@ def _named_configs(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
             emit("feature_store", entry.path, None, None, tool="tecton")
 
 
+def _databricks_bundles(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    """Databricks Asset Bundles (`databricks.yml`, `resources/*.yml`): jobs are workflows the
+    Databricks scheduler runs; a job with a cron schedule whose tasks train is scheduled
+    retraining; Delta Live Tables pipelines move data; quality monitors on inference tables
+    monitor models."""
+    for doc in index.dicts():
+        resources = doc.data.get("resources")
+        if not isinstance(resources, dict):
+            continue
+        jobs = resources.get("jobs")
+        for key, job in (jobs.items() if isinstance(jobs, dict) else []):
+            if not isinstance(job, dict) or not isinstance(job.get("tasks"), list):
+                continue
+            found = key_line(doc.text, str(key)) or key_line(doc.text, "jobs") or (doc.line, "")
+            schedule = job.get("schedule")
+            cron = schedule.get("quartz_cron_expression") if isinstance(schedule, dict) else None
+            paused = isinstance(schedule, dict) and str(schedule.get("pause_status", "")).upper() == "PAUSED"
+            emit("orchestration", doc.path, found[0], found[1], tool="databricks-jobs",
+                 schedule=cron, metadata_driven=False)
+            what = f"{key} {job.get('name', '')} {flat_text(job.get('tasks'))}"
+            if cron and not paused and mentions_training(what) and not only_not_training(what):
+                emit("scheduled_retraining", doc.path, found[0], found[1], trigger="databricks-jobs",
+                     schedule=str(cron), drift_triggered=False)
+        pipelines = resources.get("pipelines")
+        for key, pipe in (pipelines.items() if isinstance(pipelines, dict) else []):
+            if isinstance(pipe, dict) and pipe.get("libraries"):
+                found = key_line(doc.text, str(key)) or (doc.line, "")
+                emit("data_pipeline", doc.path, found[0], found[1], tool="delta-live-tables")
+        monitors = resources.get("quality_monitors")
+        for key, mon in (monitors.items() if isinstance(monitors, dict) else []):
+            if isinstance(mon, dict) and isinstance(mon.get("inference_log"), dict):
+                found = key_line(doc.text, str(key)) or (doc.line, "")
+                emit("model_monitoring", doc.path, found[0], found[1], tool="databricks-lakehouse-monitoring",
+                     scheduled=isinstance(mon.get("schedule"), dict))
+
+
 DETECTORS: list[Callable[[RepoView, ConfigIndex, Emit], None]] = [
     _argo,
+    _databricks_bundles,
     _pipeline_specs,
     _named_orchestrators,
     _named_configs,
