@@ -159,6 +159,23 @@ def default_config(scan_path: Path, aws: bool = False) -> Config:
     return cfg
 
 
+def _add_gx_projects_in_repositories(cfg: Config) -> None:
+    """GX projects inside the local git targets are audited too, as when no config is given.
+    (Remote targets are mirrors without a work tree; their GX projects must be listed.)"""
+    if cfg.git is None:
+        return
+    found = [p for t in cfg.git.targets if t.path is not None for p in find_gx_projects(t.path)]
+    if not found:
+        return
+    if cfg.great_expectations is None:
+        cfg.great_expectations = GxSettings()
+    known = {p.resolve() for p in cfg.great_expectations.projects}
+    for project in found:
+        if project.resolve() not in known:
+            known.add(project.resolve())
+            cfg.great_expectations.projects.append(project)
+
+
 _GX_MARKERS = ("gx/great_expectations.yml", "great_expectations/great_expectations.yml")
 _SKIP = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "site-packages"}
 
@@ -386,6 +403,7 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
                                   line=_line_of(node, ["great_expectations", "projects", i]),
                                   key=f"great_expectations.projects.{i}")
             cfg.great_expectations.projects.append(project)
+    _add_gx_projects_in_repositories(cfg)
     if "survey" in data:
         survey = _resolve(base_dir, data["survey"])
         if not survey.is_file():

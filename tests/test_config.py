@@ -122,3 +122,16 @@ def test_impossible_date_is_a_config_error_not_a_traceback(tmp_path: Path) -> No
         tmp_path,
     )
     assert err.line == 6 and err.key == "waivers.0.expires" and "date" in str(err)
+
+
+def test_gx_projects_inside_local_git_targets_are_audited(tmp_path: Path) -> None:
+    repo = tmp_path / "repos" / "quality"
+    (repo / "gx").mkdir(parents=True)
+    (repo / "gx" / "great_expectations.yml").write_text("config_version: 4.0\n")
+    (tmp_path / "c.yaml").write_text("git:\n  targets: [repos]\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    assert cfg.great_expectations is not None
+    assert cfg.great_expectations.projects == [tmp_path / "repos" / "quality"]
+    # named explicitly as well: listed once
+    (tmp_path / "d.yaml").write_text("git:\n  targets: [repos]\ngreat_expectations:\n  projects: [repos/quality]\n")
+    assert len(load_config(tmp_path / "d.yaml").great_expectations.projects) == 1
