@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from reports.json_report import DIMENSIONS, LEVEL_NAMES, OUTCOMES
+from reports.json_report import DIMENSIONS, LEVEL_NAMES, OUTCOMES, coverage_text, total_coverage
 
 TEMPLATE = "report.html.j2"
 #: evidence items listed under one finding; the rest are counted (all are in report.json)
@@ -427,17 +427,21 @@ def _collector_view(col: dict[str, Any]) -> dict[str, Any]:
     targets = []
     for target in col["targets"]:
         href = safe_url(target.get("web_url")) or safe_url(target.get("url"))
-        extra = {k: v for k, v in target.items() if k not in ("name", "kind")}
+        extra = {k: v for k, v in target.items() if k not in ("name", "kind", "coverage", "skipped")}
+        cov = target.get("coverage")
         targets.append(
             {
                 "name": target["name"],
                 "kind": target["kind"],
                 "href": href,
                 "attributes": _attributes(extra),
+                "coverage": coverage_text(cov) if isinstance(cov, dict) else None,
             }
         )
+    total = total_coverage(col["targets"])
     return {
         **col,
+        "coverage": coverage_text(total) if total else None,
         "symbol": symbol,
         "label": label,
         "target_list": targets,

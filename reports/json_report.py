@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError
 
 from auditor.errors import MlauditError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 #: the rubric's dimensions, in the order every renderer shows them
 DIMENSIONS = ("product", "process", "technical", "organizational")
 #: level names of the framework; renderers label ladder rows with them
@@ -125,3 +125,35 @@ def render_json(report: dict[str, Any]) -> str:
     # allow_nan=False: NaN and Infinity are not JSON; failing here beats a file jq rejects.
     text = json.dumps(report, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
     return text + "\n"
+
+
+def coverage_text(coverage: dict[str, Any]) -> str:
+    """One repository's (or a total's) coverage in words:
+    `812 of 12,471 files read; 5 skipped: 5 missing objects`."""
+    skipped = coverage.get("skipped") or {}
+    text = f"{coverage.get('files_read', 0):,} of {coverage.get('files_total', 0):,} files read"
+    if skipped:
+        text += f"; {sum(skipped.values()):,} skipped: " + ", ".join(
+            f"{n:,} {reason}" for reason, n in sorted(skipped.items())
+        )
+    if coverage.get("invalid_utf8"):
+        text += f"; {coverage['invalid_utf8']:,} read with invalid UTF-8 replaced"
+    return text
+
+
+def total_coverage(targets: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The coverage of all targets that report one, summed; None when none does."""
+    covs = [t["coverage"] for t in targets if isinstance(t.get("coverage"), dict)]
+    if not covs:
+        return None
+    skipped: dict[str, int] = {}
+    for cov in covs:
+        for reason, n in (cov.get("skipped") or {}).items():
+            skipped[reason] = skipped.get(reason, 0) + n
+    return {
+        "targets": len(covs),
+        "files_total": sum(c.get("files_total", 0) for c in covs),
+        "files_read": sum(c.get("files_read", 0) for c in covs),
+        "skipped": skipped,
+        "invalid_utf8": sum(c.get("invalid_utf8", 0) for c in covs),
+    }

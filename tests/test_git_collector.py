@@ -134,18 +134,23 @@ def test_no_repositories_at_all_fails_the_collector(tmp_path: Path) -> None:
         collect(GitTarget(path=tmp_path / "plain"))
 
 
-def test_corrupt_object_fails_that_repository_only(tmp_path: Path) -> None:
+def test_corrupt_object_skips_that_file_only(tmp_path: Path) -> None:
     make_repo(tmp_path / "good", {"train.py": TRAIN})
     # unique content: an identical blob seen in another repository would be served from cache
-    bad = make_repo(tmp_path / "bad", {"train.py": TRAIN + "# bad copy\n", "b.py": "x = 1\n"})
+    bad = make_repo(tmp_path / "bad", {"train.py": TRAIN + "# bad copy\n", "serve.py": "import mlflow.pyfunc\n"
+                                       "model = mlflow.pyfunc.load_model('models:/m/Production')\n"})
     blob = git(bad, "rev-parse", "HEAD:train.py").strip()
     obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
     obj.chmod(0o644)
     obj.write_bytes(b"this is not zlib data")
     result, seen = collect(GitTarget(path=tmp_path))
     assert ("good", "experiment_tracking") in seen
-    assert [e.target for e in result.errors] == ["bad"]
-    assert result.errors[0].message
+    assert not result.errors
+    target = next(t for t in result.targets if t["name"] == "bad")
+    assert target["coverage"]["skipped"] == {"corrupt objects": 1}
+    assert target["coverage"]["files_total"] == 2 and target["coverage"]["files_read"] >= 1
+    assert any(w.startswith("bad: 1 file(s) skipped: 1 corrupt objects (e.g. train.py)") for w in result.warnings)
+    assert any(s[0] == "bad" for s in seen)  # the readable file still gives evidence
 
 
 def test_large_and_binary_files_are_skipped(tmp_path: Path) -> None:
@@ -213,10 +218,16 @@ def test_large_estates_scan_in_worker_processes_with_the_same_results(tmp_path: 
     obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
     obj.chmod(0o644)
     obj.write_bytes(b"corrupt")
+    broken = make_repo(tmp_path / "zz", {"train.py": TRAIN + "# broken\n"})
+    tree = git(broken, "rev-parse", "HEAD^{tree}").strip()
+    (broken / ".git" / "objects" / tree[:2] / tree[2:]).unlink()  # no tree: nothing can be listed
     result, seen = collect(GitTarget(path=tmp_path), workers=2)
-    assert sorted(t["name"] for t in result.targets) == [f"r{i:02d}" for i in range(1, mod.PROCESS_POOL_MIN_REPOS + 1)]
-    assert all((f"r{i:02d}", "experiment_tracking") in seen for i in range(1, mod.PROCESS_POOL_MIN_REPOS + 1))
-    assert [e.target for e in result.errors] == ["r00"]
+    names = [f"r{i:02d}" for i in range(mod.PROCESS_POOL_MIN_REPOS + 1)]
+    assert sorted(t["name"] for t in result.targets) == names
+    assert all((n, "experiment_tracking") in seen for n in names[1:])
+    assert next(t for t in result.targets if t["name"] == "r00")["coverage"]["skipped"] == {"corrupt objects": 1}
+    assert [e.target for e in result.errors] == ["zz"]
+    assert "cannot list the tree" in result.errors[0].message
 
 
 def test_identical_files_across_repositories_are_read_once(tmp_path: Path) -> None:

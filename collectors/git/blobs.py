@@ -1,4 +1,12 @@
-"""One `git cat-file --batch-command` process per repository: object sizes and contents on demand.
+"""Reading an audited repository's objects: a private git directory, and one
+`git cat-file --batch-command` process per repository for object sizes and contents on demand.
+
+Every object read goes through `ObjectStore`: a throw-away git directory of mlaudit's own whose
+object store is the audited repository's (an `alternates` entry), so
+
+- nothing the repository configures is read: no promisor remote (a partial clone's missing blob
+  is reported missing, never fetched over the network), no hooks, filters or helpers;
+- a missing or corrupt object is one file skipped (`ObjectUnreadable`), never the repository.
 
 Listing a tree with sizes (`ls-tree -l`) looks up every object in it; most are never read.
 Instead sizes are asked for only where a detector needs one (`info`), and contents are streamed
@@ -8,12 +16,33 @@ Instead sizes are asked for only where a detector needs one (`info`), and conten
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from collectors.git.repos import GIT_ENV, RepoError
 
 _CHUNK = 1 << 16
+#: cat-file restarts after it died on a corrupt object, before the rest is given up
+MAX_RESTARTS = 20
+#: reasons a file is skipped, as counted in a repository's coverage
+MISSING, CORRUPT = "missing objects", "corrupt objects"
+# no transport at all: a lookup of an object that is not there must never fetch it
+_NO_FETCH_ENV = {"GIT_NO_LAZY_FETCH": "1", "GIT_ALLOW_PROTOCOL": "none"}
+# inherited variables that would point git at another repository than the one asked for
+_REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+              "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_NAMESPACE", "GIT_SHALLOW_FILE",
+              "GIT_REPLACE_REF_BASE")
+
+
+class ObjectUnreadable(Exception):  # noqa: N818 - a reason to skip one file, not a failure
+    """One object could not be read; `reason` is how it is counted (`missing objects`, ...)."""
+
+    def __init__(self, sha: str, reason: str) -> None:
+        super().__init__(f"object {sha[:12]}: {reason}")
+        self.sha, self.reason = sha, reason
 
 
 def batch_command_supported() -> bool:
@@ -29,73 +58,211 @@ def batch_command_supported() -> bool:
         return False
 
 
+def read_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_VARS}
+    return {**env, **GIT_ENV, **_NO_FETCH_ENV}
+
+
+def _common_dir(git_dir: Path) -> Path:
+    """Where a repository's objects live: its own folder, or a linked worktree's common dir."""
+    common = git_dir / "commondir"
+    if common.is_file():
+        target = Path(common.read_text(errors="replace").strip())
+        return target if target.is_absolute() else (git_dir / target).resolve()
+    return git_dir
+
+
+def _alternate_line(path: Path) -> str:
+    text = str(path)
+    if any(c in text for c in '"\\\n\t') or text != text.strip():
+        # git's C-style quoting for paths that would not survive one line as is
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+    return text + "\n"
+
+
+class ObjectStore:
+    """An audited repository's objects, read through a private git directory (see the module)."""
+
+    def __init__(self, git_dir: Path) -> None:
+        common = _common_dir(Path(git_dir)).resolve()
+        objects = common / "objects"
+        if not objects.is_dir():
+            raise RepoError(f"not a git repository (no objects folder): {git_dir}")
+        self.objects = objects
+        self.path = Path(tempfile.mkdtemp(prefix="mlaudit-objects-"))
+        try:
+            (self.path / "objects" / "info").mkdir(parents=True)
+            (self.path / "refs").mkdir()
+            (self.path / "HEAD").write_text("ref: refs/heads/mlaudit\n")
+            (self.path / "objects" / "info" / "alternates").write_text(_alternate_line(objects))
+            config = "[core]\n\trepositoryformatversion = 0\n\tbare = true\n"
+            if _object_format(common) == "sha256":
+                config = ("[core]\n\trepositoryformatversion = 1\n\tbare = true\n"
+                          "[extensions]\n\tobjectformat = sha256\n")
+            (self.path / "config").write_text(config)
+            if (common / "shallow").is_file():  # a shallow clone's history ends where it says
+                shutil.copyfile(common / "shallow", self.path / "shallow")
+        except OSError:
+            self.close()
+            raise
+
+    def run(self, *args: str, timeout: float = 600) -> str:
+        """`git <args>` against the object store; RepoError when git fails."""
+        try:
+            proc = subprocess.run(
+                ["git", "--git-dir", str(self.path), *args], capture_output=True, timeout=timeout,
+                env=read_env(), stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise RepoError(f"git {args[0]} timed out after {timeout:.0f}s") from None
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace").strip()
+            raise RepoError(f"git {args[0]} failed: {err.splitlines()[-1] if err else 'no output'}")
+        return proc.stdout.decode("utf-8", errors="surrogateescape")
+
+    def reason_missing(self, sha: str) -> str:
+        """`corrupt objects` when a loose object file is there but unreadable, else `missing`."""
+        return CORRUPT if (self.objects / sha[:2] / sha[2:]).exists() else MISSING
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _object_format(common: Path) -> str:
+    try:
+        text = (common / "config").read_text(errors="replace")
+    except OSError:
+        return "sha1"
+    return "sha256" if re.search(r"^\s*objectformat\s*=\s*sha256\s*$", text, re.I | re.M) else "sha1"
+
+
 class BlobReader:
-    def __init__(self, git_dir: Path, max_blob: int) -> None:
+    """Sizes and contents of blobs; an unreadable one raises `ObjectUnreadable` and the reader
+    goes on (cat-file is restarted when a corrupt object killed it)."""
+
+    def __init__(self, git_dir: Path | ObjectStore, max_blob: int) -> None:
         self.max_blob = max_blob
+        self._owns_store = not isinstance(git_dir, ObjectStore)
+        self.store = ObjectStore(git_dir) if self._owns_store else git_dir  # type: ignore[arg-type]
+        self.unreadable: dict[str, str] = {}  # sha -> reason, never asked again
+        self.restarts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._start()
+
+    def _start(self) -> None:
+        self._stderr = tempfile.TemporaryFile()  # a pipe nobody reads would fill and block git
         self._proc = subprocess.Popen(
-            ["git", "--git-dir", str(git_dir), "cat-file", "--batch-command"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, **GIT_ENV},
+            ["git", "--git-dir", str(self.store.path), "cat-file", "--batch-command"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=read_env(),
         )
 
+    def _died(self, sha: str) -> ObjectUnreadable:
+        """cat-file stopped while answering about `sha`: count the object, start a new one."""
+        self._stop()
+        self.restarts += 1
+        if self.restarts > MAX_RESTARTS:
+            raise RepoError(f"git cat-file failed {self.restarts} times; last on object {sha[:12]}")
+        self._start()
+        return self._unreadable(sha, CORRUPT)
+
+    def _unreadable(self, sha: str, reason: str) -> ObjectUnreadable:
+        self.unreadable[sha] = reason
+        return ObjectUnreadable(sha, reason)
+
     def _header(self, sha: str) -> int:
-        assert self._proc.stdout is not None
+        assert self._proc is not None and self._proc.stdout is not None
         line = self._proc.stdout.readline()
-        if not line:
-            self._proc.poll()
-            err = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
-            last = err.splitlines()[-1] if err else "git cat-file stopped"
-            raise RepoError(f"cannot read object {sha[:12]}: {last.removeprefix('fatal: ')}")
+        if not line.endswith(b"\n"):
+            raise self._died(sha)
         parts = line.split()
         if len(parts) < 3 or parts[-1] == b"missing":
-            raise RepoError(f"object {sha[:12]} is missing")
+            raise self._unreadable(sha, self.store.reason_missing(sha))
         return int(parts[2])
 
     def _ask(self, command: str) -> None:
-        assert self._proc.stdin is not None
+        assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(command.encode() + b"\n")
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise RepoError(f"git cat-file stopped: {exc}") from None
 
+    def _known(self, sha: str) -> None:
+        if sha in self.unreadable:
+            raise ObjectUnreadable(sha, self.unreadable[sha])
+
     def size(self, sha: str) -> int:
+        self._known(sha)
         self._ask(f"info {sha}")
         return self._header(sha)
 
-    def sizes(self, shas: list[str]) -> list[int]:
+    def sizes(self, shas: list[str]) -> list[int | None]:
         """Sizes of many objects in one round trip per chunk (commands are pipelined; chunks keep
-        git's replies within the pipe's buffer so neither side waits on the other)."""
-        out: list[int] = []
+        git's replies within the pipe's buffer so neither side waits on the other). None for an
+        object that cannot be read (it is remembered, and `read` refuses it at once)."""
+        out: list[int | None] = []
         for start in range(0, len(shas), 500):
             chunk = shas[start : start + 500]
-            self._ask("\n".join(f"info {sha}" for sha in chunk))
-            out.extend(self._header(sha) for sha in chunk)
+            got = self._chunk_sizes([s for s in dict.fromkeys(chunk) if s not in self.unreadable])
+            out.extend(got.get(sha) for sha in chunk)
         return out
+
+    def _chunk_sizes(self, chunk: list[str]) -> dict[str, int | None]:
+        got: dict[str, int | None] = {}
+        while chunk:
+            self._ask("\n".join(f"info {sha}" for sha in chunk))
+            restarts = self.restarts
+            for i, sha in enumerate(chunk):
+                try:
+                    got[sha] = self._header(sha)
+                except ObjectUnreadable:
+                    got[sha] = None
+                if self.restarts != restarts:  # cat-file died: the rest was never answered
+                    chunk = chunk[i + 1 :]
+                    break
+            else:
+                chunk = []
+        return got
 
     def read(self, sha: str) -> bytes | None:
         """The blob's bytes, or None when it is over the size limit (its bytes are skipped)."""
+        self._known(sha)
         self._ask(f"contents {sha}")
         size = self._header(sha)
-        assert self._proc.stdout is not None
+        assert self._proc is not None and self._proc.stdout is not None
         if size > self.max_blob:
             left = size + 1
             while left:
-                left -= len(self._proc.stdout.read(min(left, _CHUNK)) or b"x" * left)
+                got = self._proc.stdout.read(min(left, _CHUNK))
+                if not got:
+                    raise self._died(sha)
+                left -= len(got)
             return None
-        data = self._proc.stdout.read(size)
-        self._proc.stdout.read(1)  # the newline after the contents
-        return data
+        data = self._proc.stdout.read(size + 1)  # and the newline after the contents
+        if len(data) != size + 1:
+            raise self._died(sha)
+        return data[:-1]
 
-    def close(self) -> None:
-        for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+    def _stop(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 try:
                     stream.close()
                 except OSError:
                     pass
         try:
-            self._proc.wait(timeout=5)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+            proc.kill()
+            proc.wait()
+        self._stderr.close()
+        self._proc = None
+
+    def close(self) -> None:
+        self._stop()
+        if self._owns_store:
+            self.store.close()

@@ -19,7 +19,14 @@ from auditor.config import GitSettings, GitTarget
 from auditor.evidence import EvidenceItem
 from auditor.redact import redact
 from collectors.base import CollectContext, Collector, CollectorError, CollectorResult, TargetError
-from collectors.git.blobs import BlobReader, batch_command_supported
+from collectors.git.blobs import (
+    CORRUPT,
+    MISSING,
+    BlobReader,
+    ObjectStore,
+    ObjectUnreadable,
+    batch_command_supported,
+)
 from collectors.git.repos import (
     GIT_ENV,
     RepoError,
@@ -121,6 +128,7 @@ class GitCollector(Collector):
                 continue
             if info.get("empty"):
                 result.warnings.append(f"{ref.name}: repository has no commits; nothing to audit")
+            result.warnings.extend(f"{ref.name}: {w}" for w in info.pop("warnings", []))
             result.evidence.extend(evidence)
             result.targets.append(info)
         if not result.targets:
@@ -148,10 +156,13 @@ class GitCollector(Collector):
 
     def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext
                   ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
+        """One repository, as far as it can be read: a file whose object is missing or corrupt
+        is skipped and counted (coverage), unreadable history leaves team activity out, and
+        only a repository whose tree cannot be listed at all is an error."""
         import git  # GitPython; imported here so CLI start-up stays light
 
         started = time.perf_counter()
-        repo = blobs = None
+        repo = store = blobs = None
         try:
             repo = git.Repo(ref.git_dir)
             repo.git.update_environment(**GIT_ENV)
@@ -163,27 +174,41 @@ class GitCollector(Collector):
                 info["empty"] = True
                 return [], info, None
             remote = ref.url or _origin_url(repo)
+            store = ObjectStore(ref.git_dir)
             if _batch_command():
-                blobs = BlobReader(ref.git_dir, self.settings.max_blob_bytes)
-                entries, reader = _list_tree(repo, commit, sizer=blobs.size), blobs.read
-            else:  # git < 2.36: sizes from the listing, contents through GitPython's cat-file
-                entries, reader = _list_tree(repo, commit), (lambda sha: repo.git.get_object_data(sha)[3])
+                blobs = BlobReader(store, self.settings.max_blob_bytes)
+                entries, reader = _list_tree(store, commit, sizer=blobs.size), blobs.read
+            else:  # git < 2.36: sizes from the listing, a process per file read
+                entries, reader = _list_tree(store, commit), functools.partial(_read_one, store)
             view = RepoView(
                 name=ref.name, commit=commit, entries=entries, reader=reader,
                 max_blob=self.settings.max_blob_bytes, web_url=web_url(remote),
                 bulk_sizer=blobs.sizes if blobs is not None else None,
             )
             evidence = analyze_view(view)
-            evidence.append(team_activity(repo, view, since, ctx.lookback_days))
+            warnings: list[str] = []
+            try:
+                evidence.append(team_activity(store.run, view, since, ctx.lookback_days))
+            except RepoError as exc:
+                warnings.append(f"history not read, team activity left out: {redact(str(exc))}")
             evidence.append(repository_item(view, evidence, remote, branch))
+            if (store.path / "shallow").exists():
+                info["shallow"] = True
+            coverage = view.coverage()
             info.update(commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
-                        bytes_read=view.bytes_read, skipped=dict(view.skipped),
+                        bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage,
                         web_url=view.web_url, duration_s=round(time.perf_counter() - started, 3))
+            unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT)}
+            if unreadable:
+                paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]
+                warnings.append(f"{sum(unreadable.values())} file(s) skipped: "
+                                + ", ".join(f"{n} {k}" for k, n in unreadable.items())
+                                + f" (e.g. {', '.join(paths)})")
+            if warnings:
+                info["warnings"] = warnings
             return evidence, info, None
         except RepoError as exc:
-            return [], {}, str(exc)
-        except git.exc.GitCommandError as exc:
-            return [], {}, _git_error(exc)
+            return [], {}, redact(str(exc))
         except (git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
             return [], {}, f"not a git repository: {ref.git_dir}"
         except (ValueError, OSError) as exc:
@@ -191,6 +216,8 @@ class GitCollector(Collector):
         finally:
             if blobs is not None:
                 blobs.close()
+            if store is not None:
+                store.close()
             if repo is not None:
                 repo.close()
 
@@ -231,10 +258,14 @@ def analyze_view(view: RepoView) -> list[EvidenceItem]:
     return [*analyze_code(view), *analyze_files(view)]
 
 
-def _list_tree(repo: Any, commit: str, sizer: Callable[[str], int] | None = None) -> dict[str, TreeEntry]:
+def _list_tree(store: ObjectStore, commit: str, sizer: Callable[[str], int] | None = None
+               ) -> dict[str, TreeEntry]:
     """Every blob at `commit`. With a `sizer`, sizes are looked up only when asked for."""
     args = ["-r", "-z", "--full-tree", commit] if sizer else ["-r", "-l", "-z", "--full-tree", commit]
-    out = repo.git.ls_tree(*args)
+    try:
+        out = store.run("ls-tree", *args)
+    except RepoError as exc:
+        raise RepoError(f"cannot list the tree of {commit[:12]}: {exc}") from None
     entries: dict[str, TreeEntry] = {}
     for record in out.split("\0"):
         if not record:
@@ -246,6 +277,14 @@ def _list_tree(repo: Any, commit: str, sizer: Callable[[str], int] | None = None
         size = int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else (None if sizer else 0)
         entries[path] = TreeEntry(path, parts[2], size, parts[0], sizer)
     return entries
+
+
+def _read_one(store: ObjectStore, sha: str) -> bytes:
+    """git < 2.36: one blob through its own process."""
+    try:
+        return store.run("cat-file", "blob", sha).encode("utf-8", errors="surrogateescape")
+    except RepoError:
+        raise ObjectUnreadable(sha, store.reason_missing(sha)) from None
 
 
 @functools.cache
@@ -260,21 +299,17 @@ def _origin_url(repo: Any) -> str | None:
         return None
 
 
-def _git_error(exc: Any) -> str:
-    stderr = (getattr(exc, "stderr", "") or "").strip().strip("'").strip()
-    last = stderr.splitlines()[-1] if stderr else str(exc)
-    return redact(f"git failed: {last.removeprefix('stderr: ').strip()}")
-
-
 def contributor_id(email: str, name: str) -> str:
     key = (email or name).strip().lower().encode()
     return hashlib.sha256(_ID_SALT + key).hexdigest()[:12]
 
 
-def team_activity(repo: Any, view: RepoView, since: datetime, window_days: int) -> EvidenceItem:
-    """Commits on the audited branch in the window: humans, commits, concentration, merges."""
+def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
+                  window_days: int) -> EvidenceItem:
+    """Commits on the audited branch in the window: humans, commits, concentration, merges.
+    `git_run(*args)` runs git against the repository's objects (RepoError when it fails)."""
     fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%P%x1e"
-    raw = repo.git.log(view.commit, f"--since={since.isoformat()}", f"--format={fmt}")
+    raw = git_run("log", view.commit, f"--since={since.isoformat()}", f"--format={fmt}", "--")
     humans: Counter[str] = Counter()
     commits = merges = bots = 0
     last_ts = 0

@@ -1,8 +1,11 @@
 """A read-only view of one repository's tree at one commit.
 
-The tree is listed once (`git ls-tree -r -l`); blobs are read on demand through GitPython's
-persistent `git cat-file --batch` process, so reading many files costs one process, not one per
-file. Only committed content is visible: the working tree is never evidence.
+The tree is listed once (`git ls-tree -r`); blobs are read on demand through one persistent
+`git cat-file --batch-command` process (`blobs.py`), so reading many files costs one process, not
+one per file. Only committed content is visible: the working tree is never evidence.
+
+A file that cannot be used (its object missing or corrupt, over the size limit, binary) is
+skipped and counted by reason in the view's coverage; it never fails the repository.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from auditor.evidence import EvidenceItem, Provenance, git_locator
+from collectors.git.blobs import ObjectUnreadable
 
 DEFAULT_MAX_BLOB = 1024 * 1024
 _BINARY_SNIFF = 8000
@@ -31,7 +35,11 @@ class TreeEntry:
     @property
     def size(self) -> int:
         if self.known_size is None:
-            object.__setattr__(self, "known_size", self.sizer(self.sha) if self.sizer else 0)
+            try:
+                size = self.sizer(self.sha) if self.sizer else 0
+            except ObjectUnreadable:
+                size = 0  # reading it says why, and counts it
+            object.__setattr__(self, "known_size", size)
         return self.known_size  # type: ignore[return-value]
 
     # computed once per entry: detectors ask for names and suffixes of every path many times
@@ -54,13 +62,15 @@ class RepoView:
     commit: str
     entries: dict[str, TreeEntry]
     reader: Any = None  # callable sha -> bytes; None in tests that build views from dicts
-    bulk_sizer: Callable[[list[str]], list[int]] | None = None  # many sizes in one round trip
+    bulk_sizer: Callable[[list[str]], list[int | None]] | None = None  # many sizes in one round trip
     max_blob: int = DEFAULT_MAX_BLOB
     web_url: str | None = None
     _cache: dict[str, str | None] = field(default_factory=dict, repr=False)
     blobs_read: int = 0
     bytes_read: int = 0
     skipped: dict[str, int] = field(default_factory=lambda: {"binary": 0, "oversize": 0})
+    skipped_paths: dict[str, list[str]] = field(default_factory=dict, repr=False)  # a few per reason
+    lossy: int = 0  # files read with replacement characters for invalid UTF-8
 
     @property
     def paths(self) -> list[str]:
@@ -91,13 +101,13 @@ class RepoView:
         unknown = [e for e in entries if e.known_size is None]
         if unknown and self.bulk_sizer is not None:
             for entry, size in zip(unknown, self.bulk_sizer([e.sha for e in unknown]), strict=True):
-                object.__setattr__(entry, "known_size", size)
+                object.__setattr__(entry, "known_size", 0 if size is None else size)
 
     def exists(self, path: str) -> bool:
         return path in self.entries
 
     def text(self, path: str) -> str | None:
-        """The file's text, or None when absent, binary, a symlink or over the size limit."""
+        """The file's text, or None when absent, a symlink, or skipped (counted by reason)."""
         if path in self._cache:
             return self._cache[path]
         entry = self.entries.get(path)
@@ -106,20 +116,46 @@ class RepoView:
             # a reader may refuse a blob over the limit itself (returning None) when the size
             # was not known beforehand
             data = None
-            if entry.known_size is None or entry.known_size <= self.max_blob:
-                data = self.reader(entry.sha) if self.reader else b""
-            if data is None or len(data) > self.max_blob:
-                self.skipped["oversize"] += 1
+            try:
+                if entry.known_size is None or entry.known_size <= self.max_blob:
+                    data = self.reader(entry.sha) if self.reader else b""
+            except ObjectUnreadable as exc:
+                self.skip(path, exc.reason)
             else:
-                object.__setattr__(entry, "known_size", len(data))
-                self.blobs_read += 1
-                self.bytes_read += len(data)
-                if b"\x00" in data[:_BINARY_SNIFF]:
-                    self.skipped["binary"] += 1
+                if data is None or len(data) > self.max_blob:
+                    self.skip(path, "oversize")
                 else:
-                    result = data.decode("utf-8", errors="replace")
+                    object.__setattr__(entry, "known_size", len(data))
+                    self.blobs_read += 1
+                    self.bytes_read += len(data)
+                    if b"\x00" in data[:_BINARY_SNIFF]:
+                        self.skip(path, "binary")
+                    else:
+                        result = _decode(data)
+                        if result is None:
+                            self.lossy += 1
+                            result = data.decode("utf-8", errors="replace")
         self._cache[path] = result
         return result
+
+    def skip(self, path: str, reason: str) -> None:
+        """Count one file a detector could not use, and remember a few of their paths."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        sample = self.skipped_paths.setdefault(reason, [])
+        if len(sample) < 5:
+            sample.append(path)
+
+    def coverage(self) -> dict[str, Any]:
+        """What the report says was read of this repository: files in the tree, files read,
+        and files skipped by reason (only reasons that happened)."""
+        out: dict[str, Any] = {
+            "files_total": len(self.entries),
+            "files_read": self.blobs_read - self.skipped.get("binary", 0),
+            "skipped": {k: v for k, v in sorted(self.skipped.items()) if v},
+        }
+        if self.lossy:
+            out["invalid_utf8"] = self.lossy
+        return out
 
     def texts(self, paths: Iterable[str]) -> Iterator[tuple[str, str]]:
         for path in paths:
@@ -169,6 +205,13 @@ class RepoView:
             blobs[sha] = data
             entries[path] = TreeEntry(path, sha, len(data), "100644")
         return cls(name=name, commit=commit, entries=entries, reader=blobs.__getitem__)
+
+
+def _decode(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def line_of(text: str, offset: int) -> int:
