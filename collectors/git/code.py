@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 MAX_SAMPLES = 3
 MAX_LISTED = 20
 SM = ("sagemaker", "boto3")  # SageMaker APIs are reached through the SDK or a boto3 client
+VERTEX = ("google.cloud.aiplatform", "google.cloud.aiplatform_v1", "google.cloud.aiplatform_v1beta1")  # SDK and GAPIC
 
 
 # -- hooks: conditions a qualified name alone cannot express ---------------------------------
@@ -185,6 +186,18 @@ def _report_to(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] 
     return {"tool": tools[0]} if tools else None
 
 
+def _gating_quality_check(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] | None:
+    """A SageMaker Pipelines `QualityCheckStep` over data that can fail the run: not a
+    baseline-only step (`skip_check=True`) nor one told to pass on violations."""
+    for name in ("skip_check", "fail_on_violation"):
+        expr = _kw(node, name)
+        if isinstance(expr, ast.Constant) and expr.value is (name == "skip_check"):
+            return None
+    if not any(q.rsplit(".", 1)[-1] == "DataQualityCheckConfig" for q, _ in scan.calls):
+        return None  # model-quality checks compare predictions, not the data
+    return {}
+
+
 def _stack_tracker(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any]:
     """`@step(experiment_tracker=...)`: a ZenML step logging to the stack's tracker, named
     when the file imports its integration."""
@@ -274,6 +287,9 @@ DETECTORS: tuple[Detector, ...] = (
     _d(MR, "sagemaker", "*.update_model_package", needs=SM, kwargs=("ModelApprovalStatus",), action="approve"),
     _d(MR, "vertex", "google.cloud.aiplatform.Model.upload*", "google.cloud.aiplatform.models.Model.upload*",
        kwargs=("parent_model", "version_aliases"), action="register"),
+    # an upload carrying version metadata (labels, a version description) is a registry entry too
+    _d(MR, "vertex", "google.cloud.aiplatform.Model.upload*", "google.cloud.aiplatform.models.Model.upload*",
+       kwargs=("labels", "version_description", "is_default_version"), action="register"),
     _d(MR, "vertex", "google.cloud.aiplatform*ModelRegistry*.add_version_aliases", action="alias"),
     _d(MR, "azureml", "azureml.core*Model.register", "azureml.core*Run*.register_model", action="register"),
     _d(MR, "azureml", "*.models.create_or_update", needs=("azure.ai.ml",), action="register"),
@@ -306,6 +322,12 @@ DETECTORS: tuple[Detector, ...] = (
     _d(MM, "sagemaker-model-monitor", "*.create_monitoring_schedule", needs=SM, scheduled=True),
     _d(MM, "vertex-model-monitoring", "google.cloud.aiplatform.ModelDeploymentMonitoringJob*",
        "google.cloud.aiplatform.model_monitoring.*", scheduled=True),
+    _d(MM, "vertex-model-monitoring", "google.cloud.aiplatform_v1*.ModelDeploymentMonitoringJob*",
+       "google.cloud.aiplatform_v1*.types.*ModelDeploymentMonitoringJob*",
+       "*.create_model_deployment_monitoring_job", needs=VERTEX, scheduled=True),
+    # batch prediction jobs with skew/drift objectives (`model_monitoring_config=`)
+    _d(MM, "vertex-model-monitoring", "*", kwargs=("model_monitoring_config", "model_monitoring_objective_config"),
+       needs=VERTEX, via="batch_prediction"),
     _d(MM, "azureml", "azure.ai.ml.entities.MonitorSchedule", scheduled=True),
     _d(MM, "azureml", "azureml.datadrift.*"),
     _d(MM, "prometheus", "prometheus_client.Counter", "prometheus_client.Histogram", "prometheus_client.Gauge",
@@ -321,6 +343,7 @@ DETECTORS: tuple[Detector, ...] = (
     _d(DV, "soda", "soda.*"),
     _d(DV, "pydeequ", "pydeequ.*"),
     _d(DV, "glue-data-quality", "awsgluedq.*"),
+    _d(DV, "sagemaker-quality-check", "sagemaker.workflow*QualityCheckStep", hook=_gating_quality_check),
     # orchestration
     _d(OR, "airflow", *AIRFLOW_DAG, deco=AIRFLOW_DECO, hook=_airflow_dag),
     _d(OR, "airflow", "dagfactory.DagFactory", "dagfactory.load_yaml_dags", metadata_driven=True),
@@ -752,6 +775,7 @@ def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, fac
     facts.local_imports[path] = {m for m in scan.modules if m.startswith(".") or m.split(".")[0] in local_tops}
     if testing:
         facts.tests.append((path, _asserting_tests(scan), _ml_targets(scan, local_tops)))
+        facts.hits.extend(_test_validation(scan))
         return
     if _TEST_SUPPORT.search(path):
         return
@@ -976,6 +1000,60 @@ def _custom_validation(scan: SourceScan) -> list[Hit]:
     return hits
 
 
+_MONITORING_KEYS = frozenset({"modelMonitoringConfig", "model_monitoring_config",
+                              "modelDeploymentMonitoringObjectiveConfigs",
+                              "model_deployment_monitoring_objective_configs"})
+_OBJECTIVE_KEYS = frozenset({"objectiveConfigs", "objective_configs", "trainingPredictionSkewDetectionConfig",
+                             "training_prediction_skew_detection_config", "predictionDriftDetectionConfig",
+                             "prediction_drift_detection_config", "objectiveConfig", "objective_config"})
+
+
+def _has_objective(expr: ast.AST) -> bool:
+    return any(isinstance(n, ast.Dict) and any(isinstance(k, ast.Constant) and k.value in _OBJECTIVE_KEYS
+                                               for k in n.keys) for n in walk(expr))
+
+
+def _vertex_monitoring_request(scan: SourceScan) -> list[Hit]:
+    """A Vertex AI request built as a dict (`message["modelMonitoringConfig"] = {...}` then
+    `create_batch_prediction_job`): skew/drift objectives configured through the API."""
+    if not any(m.startswith("google.cloud.aiplatform") for m in scan.modules):
+        return []
+    for node in walk(scan.tree):
+        pairs: list[tuple[ast.AST | None, ast.AST]] = []
+        if isinstance(node, ast.Dict):
+            pairs = list(zip(node.keys, node.values, strict=True))
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript):
+            pairs = [(node.targets[0].slice, node.value)]
+        for key, value in pairs:
+            if isinstance(key, ast.Constant) and key.value in _MONITORING_KEYS and _has_objective(value):
+                line = getattr(key, "lineno", node.lineno)
+                return [Hit(MM, "vertex-model-monitoring", scan.path, line, scan.source_line(line),
+                            {"via": "request", "scheduled": True}, scan.notebook is not None)]
+    return []
+
+
+_GX_EXPECTATION = re.compile(r"^expect_(column|table|compound|multicolumn|select_column|column_pair)\w*$")
+
+
+def _test_validation(scan: SourceScan) -> list[Hit]:
+    """Data validation written as tests (`tests/data/test_dataset.py`): a test function that
+    runs Great Expectations expectations on a dataset, or validates it with a pandera schema.
+    Tests of other code that merely build GX projects or mention expectations do not count."""
+    pandera = any(m.split(".")[0] == "pandera" for m in scan.modules)
+    hits: list[Hit] = []
+    for fn in _test_functions(scan.tree):
+        found = sorted(
+            (node.lineno, tool) for node in walk(fn)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            for tool in ("great_expectations" if _GX_EXPECTATION.match(node.func.attr) else
+                         "pandera" if pandera and node.func.attr == "validate" else None,)
+            if tool)
+        if found:
+            line, tool = found[0]
+            hits.append(Hit(DV, tool, scan.path, line, scan.source_line(line), {"in_tests": True}, False))
+    return hits
+
+
 def _dbt_models(scan: SourceScan) -> list[Hit]:
     return [Hit(DP, "dbt", scan.path, fn.lineno, scan.source_line(fn.lineno), {}, False)
             for fn in scan.functions
@@ -1006,7 +1084,7 @@ def _batch_script(scan: SourceScan) -> list[Hit]:
 
 
 STRUCTURAL: tuple[Callable[[SourceScan], list[Hit]], ...] = (
-    _custom_validation, _dbt_models, _lambda_handlers, _batch_script)
+    _custom_validation, _dbt_models, _lambda_handlers, _batch_script, _vertex_monitoring_request)
 
 
 def _structural(scan: SourceScan) -> list[Hit]:
