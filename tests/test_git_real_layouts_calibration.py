@@ -272,3 +272,62 @@ def test_vertex_upload_with_version_metadata_is_registry_use():
 
 def test_decoys_bare_upload_and_commented_upload_are_not_registry_use():
     assert of(run({"push.py": VERTEX_UPLOAD_BARE}), "model_registry_use") == []
+
+
+# -- README set-up instructions outside code blocks ------------------------------------------
+README_STEP_BY_STEP = """\
+# Bikeshare demand engine
+
+## Motivation
+The team wants to forecast rentals.
+
+## How to run training - Step by step guide
+1. Have python 3.9+ and an AWS profile
+2. Run `make setup` from the root directory
+3. Download the data with `python get_data.py`
+"""
+
+README_NESTED = """\
+# Recommender
+
+## Setup
+
+### Virtual env
+* `python -m venv venv`
+* `pip install -r requirements.txt`
+
+#### Metaflow: configuration
+`METAFLOW_PROFILE=dev python flow.py run`
+"""
+
+README_TOOLS_ONLY = """\
+# Churn analysis
+
+## Tools
+We rely on `docker`, `pip` and `mlflow` for this project, see `python train.py` in the paper.
+
+## Setup
+Install the dependencies listed in `requirements.txt` and you are ready.
+
+## Results
+Our run of `python train.py --epochs 3` reached 0.91 AUC.
+"""
+
+
+def documentation(files: dict[str, str]) -> list[EvidenceItem]:
+    return of(run_all(files), "documentation")
+
+
+def test_inline_commands_under_a_home_made_setup_heading_are_setup_instructions():
+    doc = documentation({"README.md": README_STEP_BY_STEP, "get_data.py": "print('x')\n"})
+    assert [(d.attributes["path"], d.attributes["line"], d.attributes["setup_commands"]) for d in doc] == [
+        ("README.md", 8, 2)]
+
+
+def test_inline_commands_in_subsections_of_setup_and_upper_case_readme_name():
+    doc = documentation({"README.MD": README_NESTED})
+    assert [(d.attributes["path"], d.attributes["setup_commands"]) for d in doc] == [("README.MD", 3)]
+
+
+def test_decoys_tool_names_prose_setup_and_results_are_not_setup_instructions():
+    assert documentation({"README.md": README_TOOLS_ONLY}) == []

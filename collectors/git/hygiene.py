@@ -425,17 +425,63 @@ def _make_lint_recipe(text: str) -> tuple[int, str, str] | None:
 # --- documentation -------------------------------------------------------------------------------
 
 
+_SETUP_HEADING = re.compile(
+    r"(?i)\b(install\w*|set[- ]?up|getting[- ]started|quick[- ]?start|usage|how to|running|run\b|"
+    r"reproduc\w*|step[- ]by[- ]step|prerequisites?|requirements|build(ing)?|deploy\w*|local(ly)?|"
+    r"development|environment|virtual[- ]?env|steps?)\b"
+)
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
+_RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+])\1{2,}\s*$")
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+_IMPERATIVE = re.compile(
+    r"(?i)^\s*(?:[-*+]|\d+[.)])?\s*(?:then\s+)?(run|execute|install|type|launch|start|use|enter|create)\b"
+)
+_ENV_PREFIX = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
+
+
+def _inline_command(span: str) -> bool:
+    """An inline code span that is a command with arguments (`make setup`, `python train.py`),
+    not a bare tool name (`docker`) or an identifier."""
+    cmd = _ENV_PREFIX.sub("", span.strip())
+    return bool(_SETUP_CMD.match(cmd)) and len(cmd.split()) >= 2 and not _PROSE.match(cmd)
+
+
 def _readme_commands(text: str, rst: bool) -> list[tuple[int, str]]:
-    """Command lines inside fenced/indented code blocks (not prose)."""
+    """Command lines inside fenced/indented code blocks (not prose), and inline-code commands
+    (`pip install -r requirements.txt`) in set-up sections, whatever the heading says ("How to
+    run training - Step by step guide", "Virtual env"), or after an imperative ("1. Run `make
+    setup`")."""
     out: list[tuple[int, str]] = []
     in_fence = False
     prev_blank = True
     in_rst_block = False
-    for n, raw in enumerate(text.splitlines(), 1):
+    setup_section = False
+    open_headings: list[tuple[int, bool]] = []  # (level, set-up) of the enclosing headings
+    lines = text.splitlines()
+    for n, raw in enumerate(lines, 1):
         stripped = raw.strip()
         if re.match(r"^\s*(```|~~~)", raw):
             in_fence = not in_fence
             continue
+        if not in_fence:
+            heading = _HEADING.match(raw)
+            title, level = (heading.group(2), len(heading.group(1))) if heading else (None, 0)
+            if title is None and n < len(lines) and _RST_UNDERLINE.match(lines[n]) and stripped:
+                title, level = stripped, 1
+            if title is not None:  # a sub-section of a set-up section is set-up too
+                while open_headings and open_headings[-1][0] >= level:
+                    open_headings.pop()
+                own = bool(_SETUP_HEADING.search(title))
+                open_headings.append((level, own or bool(open_headings and open_headings[-1][1])))
+                setup_section = open_headings[-1][1]
+                prev_blank = False
+                continue
+            if "`" in raw and (setup_section or _IMPERATIVE.match(raw)):
+                span = next((m.group(1) for m in _INLINE_CODE.finditer(raw) if _inline_command(m.group(1))), None)
+                if span is not None:
+                    out.append((n, span.strip()))
+                    prev_blank = not stripped
+                    continue
         if rst and re.search(r"::\s*$", raw):
             in_rst_block = True
             prev_blank = False
@@ -467,12 +513,20 @@ def _documentation(view: RepoView, emit: Emit) -> None:
             if view.exists(p)
         ),
         None,
+    ) or next(  # README.MD, Readme.rst, readme.txt, ...
+        (
+            p
+            for p in sorted(view.paths)
+            if "/" not in p
+            and p.lower() in ("readme.md", "readme.rst", "readme.txt", "readme", "readme.markdown")
+        ),
+        None,
     )
     commands: list[tuple[int, str]] = []
     guides: list[str] = []
     if readme:
         text = view.text(readme) or ""
-        commands = _readme_commands(text, readme.endswith(".rst"))
+        commands = _readme_commands(text, readme.lower().endswith(".rst"))
         for target in re.findall(r"\]\(\s*(?:\./)?([^)\s#]+)", text):
             if "://" not in target and view.exists(target) and _GUIDE_NAME.search(target):
                 guides.append(target)
