@@ -18,17 +18,53 @@ log = logging.getLogger("mlaudit")
 LEVEL_ALIASES = {"getting-started": 1, "exploring": 2, "building": 3, "scaling": 4, "advanced": 5}
 
 
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        where = "".join(f"{v}: " for v in (getattr(record, "collector", None),
+                                             getattr(record, "repository", None)) if v)
+        return f"mlaudit: {where}{record.getMessage()}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line for schedulers: timestamp, level, collector, repository, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from datetime import UTC, datetime
+
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        return json.dumps({
+            "timestamp": stamp.replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "collector": getattr(record, "collector", None),
+            "repository": getattr(record, "repository", None),
+            "message": record.getMessage(),
+        }, ensure_ascii=False)
+
+
 class _Stderr(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"mlaudit: {record.getMessage()}", err=True)
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # stderr itself is gone: nothing left to tell
 
 
-def _setup_logging(verbose: int, quiet: bool) -> None:
+def _setup_logging(verbose: int, quiet: bool, log_format: str = "text") -> None:
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
                                          logging.INFO if verbose == 1 else logging.WARNING)
-    log.handlers[:] = [_Stderr()]
+    handler = _Stderr()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else _TextFormatter())
+    log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+
+
+def _error(message: str, **extra: str | None) -> None:
+    """A diagnostic on stderr, shown even with -q (through the configured log format)."""
+    if not log.handlers:
+        _setup_logging(0, False)
+    log.error("%s", message, extra=extra)
 
 
 def _parse_level(value: str | None) -> int | None:
@@ -46,8 +82,11 @@ def _parse_level(value: str | None) -> int | None:
 @click.version_option(__version__, "--version", prog_name="mlaudit")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no summary.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Diagnostics on stderr as text, or one JSON object per line (timestamp, level, "
+                   "collector, repository, message) for schedulers.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
     """mlaudit: where does your ML organisation stand, and what is next?
 
     Reads git repositories (and, as configured, MLflow, AWS and Great Expectations), scores the
@@ -56,7 +95,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
-    _setup_logging(verbose, quiet)
+    ctx.obj["log_format"] = log_format
+    _setup_logging(verbose, quiet, log_format)
 
 
 @cli.command()
@@ -116,27 +156,82 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     if lookback_days is not None:
         config.lookback_days = lookback_days
 
-    from auditor.engine import audit
+    if not any((config.git, config.mlflow, config.aws, config.great_expectations, config.survey)):
+        _error(f"nothing to audit: {config.source or 'the configuration'} names no git, mlflow, aws, "
+               "great_expectations or survey source; no report written")
+        ctx.exit(3)
+
+    from auditor.engine import EXIT_BELOW, EXIT_PARTIAL, audit
     from reports import write_reports
 
-    progress = sys.stderr.isatty() and not quiet
+    progress = sys.stderr.isatty() and not quiet and ctx.obj.get("log_format") != "json"
     if progress:
         click.echo("mlaudit: scanning…", err=True)
     result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
     try:
         written = write_reports(result.report, Path(config.output), formats=config.formats)
     except OSError as exc:
-        raise UsageError(f"cannot write the report to {config.output}: {exc}") from None
-    if as_json:
-        from reports.json_report import render_json
+        raise UsageError(f"cannot write the report to {config.output} (any previous report there "
+                         f"is kept): {_os_error(exc)}") from None
+    _collector_diagnostics(result.report)
+    try:
+        if as_json:
+            from reports.json_report import render_json
 
-        click.echo(render_json(result.report), nl=False)
-    if not quiet:
-        click.echo(summary_text(result.report, written), err=as_json)
+            _echo(render_json(result.report), nl=False)
+        if not quiet:
+            _echo(summary_text(result.report, written), err=as_json)
+    except OSError as exc:
+        _silence_stdout()
+        raise UsageError(f"cannot write to stdout: {_os_error(exc)} (the reports are written "
+                         f"in {config.output})") from None
+    if result.exit_code == EXIT_PARTIAL:
+        problems = [f"{c['name']} {c['status'] if c['status'] != 'timeout' else 'timed out'}"
+                    for c in result.report["collectors"] if c["status"] in ("failed", "timeout", "partial")]
+        _error(f"completed with problems (exit 3): {', '.join(problems)}; see {written.get('html') or config.output}")
+    elif result.exit_code == EXIT_BELOW:
+        overall = result.report["summary"]["overall"]["level"]
+        _error(f"level {overall} < {config.fail_under} (--fail-under {config.fail_under})")
     ctx.exit(result.exit_code)
 
 
+def _echo(text: str, nl: bool = True, err: bool = False) -> None:
+    """click.echo that lets a closed or full stream raise OSError (EPIPE, ENOSPC)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + ("\n" if nl else ""))
+    stream.flush()
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+
+
+def _silence_stdout() -> None:
+    """After stdout failed, point it at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _collector_diagnostics(report: dict) -> None:
+    """Each collector error (and, unless -q, warning) on stderr, naming collector and target."""
+    for c in report["collectors"]:
+        for err in c["errors"]:
+            target = err["target"] if err["target"] != c["name"] else None
+            log.error("%s", err["message"], extra={"collector": c["name"], "repository": target})
+        names = sorted((t["name"] for t in c["targets"]), key=len, reverse=True)
+        for warning in c["warnings"]:
+            target = next((n for n in names if warning.startswith(f"{n}: ")), None)
+            message = warning[len(target) + 2 :] if target else warning
+            log.warning("%s", message, extra={"collector": c["name"], "repository": target})
+
+
 def summary_text(report: dict, written: dict[str, Path]) -> str:
+    from reports.json_report import coverage_text, total_coverage
+
     s = report["summary"]
     overall = s["overall"]
     lines = [f"Overall: level {overall['level']} ({overall['name']}) — {overall['statement']}"]
@@ -154,10 +249,18 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
     for w in report.get("waivers") or []:
         if w["expired"]:
             lines.append(f"! waiver for {w['check']} expired on {w['expires']}; it no longer applies")
-    failing = [c for c in report["collectors"] if c["status"] in ("failed", "timeout", "partial")]
-    for c in failing:
-        for err in c["errors"][:5]:
-            lines.append(f"! {c['name']}: {err['target']}: {err['message']}")
+    for c in report["collectors"]:
+        total = total_coverage(c["targets"])
+        if total:
+            lines.append(f"Coverage ({c['name']}, {total['targets']} repositor"
+                         f"{'y' if total['targets'] == 1 else 'ies'}): {coverage_text(total)}")
+            partial = [t for t in c["targets"] if (t.get("coverage") or {}).get("skipped", {}).keys()
+                       & {"missing objects", "corrupt objects"}]
+            for t in partial[:5]:
+                lines.append(f"  {t['name']}: coverage: {coverage_text(t['coverage'])}")
+    problems = [c["name"] for c in report["collectors"] if c["status"] in ("failed", "timeout", "partial")]
+    if problems:
+        lines.append(f"Problems reading: {', '.join(problems)} (details on stderr and in the report)")
     if report["next_steps"]:
         lines.append("Next steps:")
         for step in report["next_steps"][:5]:
@@ -316,25 +419,99 @@ def demo(ctx: click.Context, out: Path, keep: bool) -> None:
     ctx.exit(result.exit_code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as for Ctrl-C, exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    if threading_is_main():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    code = 0
     try:
-        code = cli.main(args=argv, prog_name="mlaudit", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("mlaudit: aborted", err=True)
-        sys.exit(130)
+        result = cli.main(args=argv, prog_name="mlaudit", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort as exc:  # click turns Ctrl-C (and SIGTERM) into Abort
+        if isinstance(exc.__context__, Terminated):
+            _error("interrupted (SIGTERM); the previous report is kept")
+            code = 143
+        elif isinstance(exc.__context__, KeyboardInterrupt):
+            _error("interrupted; the previous report is kept")
+            code = 130
+        else:
+            _error("aborted")
+            code = 130
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
+        try:
+            exc.show()
+        except OSError:
+            pass
+        code = 2
     except ConfigError as exc:
-        click.echo(f"mlaudit: config error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _error(f"config error: {exc}")
+        code = exc.exit_code
     except MlauditError as exc:
-        click.echo(f"mlaudit: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _error(f"error: {exc}")
+        code = exc.exit_code
+    except Terminated:
+        _error("interrupted (SIGTERM); the previous report is kept")
+        code = 143
     except KeyboardInterrupt:
-        click.echo("mlaudit: interrupted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        _error("interrupted; the previous report is kept")
+        code = 130
+    _exit(code)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _exit(code: int) -> None:
+    """Exit with `code`. Threads or worker processes a timed-out or interrupted collector left
+    running must not keep the process alive: they are stopped, and the process ends at once."""
+    import threading
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            if stream is sys.stdout:
+                _silence_stdout()
+    lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if lingering:
+        _kill_children()
+        log.debug("ending with %d thread(s) still running: %s", len(lingering),
+                  ", ".join(t.name for t in lingering))
+        os._exit(code)
+    sys.exit(code)
+
+
+def _kill_children() -> None:
+    """Stop this process's child processes (git, worker processes) before a hard exit."""
+    import signal
+
+    pids: set[int] = set()
+    try:
+        for task in Path("/proc/self/task").iterdir():
+            pids.update(int(p) for p in (task / "children").read_text().split())
+    except (OSError, ValueError):
+        import multiprocessing
+
+        pids.update(c.pid for c in multiprocessing.active_children() if c.pid)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

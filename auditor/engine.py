@@ -78,37 +78,63 @@ def build_collectors(config: Config) -> list[Collector]:
     return collectors
 
 
+@dataclass
+class _Outcome:
+    """What a collector's thread produced; only the joining thread copies it into the run."""
+
+    status: str = "pending"
+    result: CollectorResult = field(default_factory=CollectorResult)
+    error: str | None = None
+    duration_s: float = 0.0
+    done: bool = False
+    abandoned: bool = False  # the run timed out: whatever comes later is dropped
+
+
 def run_collectors(collectors: list[Collector], ctx: CollectContext,
                    timeouts: dict[str, float]) -> list[CollectorRun]:
+    """Each collector in its own daemon thread; a run is written only by this (the joining)
+    thread, so a collector that overruns its timeout and finishes later changes nothing."""
     runs = [CollectorRun(c) for c in collectors]
+    lock = threading.Lock()
 
-    def work(run: CollectorRun) -> None:
+    def work(run: CollectorRun, out: _Outcome) -> None:
         started = time.perf_counter()
+        status, result, error = "failed", CollectorResult(), None
         try:
-            run.result = run.collector.collect(ctx)
-            run.status = "partial" if run.result.errors else "ok"
+            result = run.collector.collect(ctx)
+            status = "partial" if result.errors else "ok"
         except CollectorError as exc:
-            run.status, run.error = "failed", redact(str(exc))
+            error = redact(str(exc))
         except Exception as exc:  # noqa: BLE001 - a collector bug must not stop the audit
-            run.status = "failed"
-            run.error = redact(f"internal error: {type(exc).__name__}: {exc}")
-            log.debug("collector %s crashed:\n%s", run.collector.name, traceback.format_exc())
-        finally:
-            run.duration_s = time.perf_counter() - started
+            error = redact(f"internal error: {type(exc).__name__}: {exc}")
+            log.debug("collector %s crashed:\n%s", run.collector.name, traceback.format_exc(),
+                      extra={"collector": run.collector.name})
+        with lock:
+            if out.abandoned:
+                log.warning("the %s collector finished %.1fs after its timeout; its late result "
+                            "(%s, %d evidence items) is dropped", run.collector.name,
+                            time.perf_counter() - started - timeouts.get(run.collector.name, 900.0),
+                            status, len(result.evidence), extra={"collector": run.collector.name})
+                return
+            out.status, out.result, out.error = status, result, error
+            out.duration_s, out.done = time.perf_counter() - started, True
 
     threads = []
     for run in runs:
-        t = threading.Thread(target=work, args=(run,), name=f"collector-{run.collector.name}",
+        out = _Outcome()
+        t = threading.Thread(target=work, args=(run, out), name=f"collector-{run.collector.name}",
                              daemon=True)
         t.start()
-        threads.append((t, run, time.monotonic() + timeouts.get(run.collector.name, 900.0)))
-    for t, run, deadline in threads:
+        threads.append((t, run, out, time.monotonic() + timeouts.get(run.collector.name, 900.0)))
+    for t, run, out, deadline in threads:
         t.join(max(0.0, deadline - time.monotonic()))
-        if t.is_alive():
-            run.status = "timeout"
-            run.error = f"timed out after {timeouts.get(run.collector.name, 900.0):.0f}s"
-            run.result = CollectorResult()
-            run.duration_s = timeouts.get(run.collector.name, 900.0)
+        with lock:
+            if not out.done:
+                out.abandoned = True
+                limit = timeouts.get(run.collector.name, 900.0)
+                run.status, run.error, run.duration_s = "timeout", f"timed out after {limit:.0f}s", limit
+                continue
+        run.status, run.result, run.error, run.duration_s = out.status, out.result, out.error, out.duration_s
     return runs
 
 

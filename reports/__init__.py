@@ -5,6 +5,10 @@ Renderers are pure functions of the report dict; they know nothing of collectors
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,12 @@ def write_reports(
 
     Returns {format: path}. Raises `ReportValidationError` before writing anything when the
     report is invalid, and ValueError for an unknown format name.
+
+    The files are written as a set: all into a fresh folder beside `out_dir` (unique per run, so
+    concurrent runs never collide), flushed to disk, then swapped in with one atomic exchange of
+    the two folders (Linux `renameat2`), or moved in one by one where that is not possible. Until
+    then a failure (disk full, read-only folder, a signal, `kill -9`) leaves the previous report
+    untouched; afterwards the folder holds the whole new set.
     """
     wanted = list(dict.fromkeys(formats))
     unknown = [f for f in wanted if f not in FORMATS]
@@ -55,14 +65,104 @@ def write_reports(
         )
     validate_report(report)
     # render everything before writing, so a renderer bug never leaves a half-written set
-    rendered = {fmt: FORMATS[fmt][1](report) for fmt in wanted}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    for fmt, text in rendered.items():
-        path = out / FORMATS[fmt][0]
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(path)
-        written[fmt] = path
-    return written
+    rendered = {FORMATS[fmt][0]: FORMATS[fmt][1](report) for fmt in wanted}
+    out = Path(out_dir).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_stages(out)
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=_STAGE_SUFFIX, dir=out.parent))
+    except PermissionError:  # a writable report folder in a read-only parent
+        out.mkdir(exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".report-set.", suffix=_STAGE_SUFFIX, dir=out))
+    try:
+        umask = _umask()
+        for name, text in rendered.items():
+            with open(stage / name, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(stage / name, 0o666 & ~umask)
+        _fsync_dir(stage)
+        _install(stage, out, set(rendered), umask)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return {fmt: out / FORMATS[fmt][0] for fmt in wanted}
+
+
+_STAGE_SUFFIX = ".mlaudit-tmp"
+_STALE_S = 3600.0
+_RENAME_EXCHANGE = 2
+
+
+def _install(stage: Path, out: Path, names: set[str], umask: int) -> None:
+    """Put the staged set in place: a fresh folder is renamed, a folder that holds nothing but
+    reports (and staging leftovers) is exchanged atomically, otherwise files move one by one."""
+    if not out.exists():
+        os.chmod(stage, 0o777 & ~umask)
+        try:
+            os.rename(stage, out)
+            _fsync_dir(out.parent)
+            return
+        except OSError:
+            if not out.is_dir():
+                raise  # otherwise another run created it meanwhile: go on below
+    swappable = stage.parent == out.parent and not out.is_symlink() and out != Path.cwd()
+    if swappable and _only_reports(out, names) and _exchange(stage, out):
+        _fsync_dir(out.parent)
+        return  # `stage` now holds the previous set; the caller removes it
+    for name in sorted(names):
+        os.replace(stage / name, out / name)
+    _fsync_dir(out)
+
+
+def _only_reports(out: Path, names: set[str]) -> bool:
+    try:
+        present = {p.name for p in out.iterdir()}
+    except OSError:
+        return False
+    return all(n in names or n.endswith(_STAGE_SUFFIX) or n.startswith(".report.") for n in present)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically; False where the system cannot (then nothing changed)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    os.chmod(a, os.stat(b).st_mode & 0o7777)
+    at_cwd = -100
+    return fn(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def _clean_stale_stages(out: Path) -> None:
+    """Staging folders a killed run left behind (older than an hour: never a running one)."""
+    import time
+
+    try:
+        for p in out.parent.glob(f".{glob.escape(out.name)}.*{_STAGE_SUFFIX}"):
+            if time.time() - p.stat().st_mtime > _STALE_S:
+                shutil.rmtree(p, ignore_errors=True)
+    except OSError:
+        pass
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -105,17 +105,18 @@ def test_failing_repository_exits_3_with_a_report(tmp_path: Path) -> None:
     org = tmp_path / "org"
     make_repo(org / "good", {"train.py": "import torch\nmodel = torch.nn.Linear(2, 1)\n"})
     bad = make_repo(org / "bad", {"a.py": "x = 1\n"})
-    blob = git(bad, "rev-parse", "HEAD:a.py").strip()
-    obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
+    tree = git(bad, "rev-parse", "HEAD^{tree}").strip()
+    obj = bad / ".git" / "objects" / tree[:2] / tree[2:]
     obj.chmod(0o644)
-    obj.write_bytes(b"garbage")
+    obj.write_bytes(b"garbage")  # a missing blob only skips its file; a broken tree fails the repo
     out = run("scan", str(org), "--out", str(tmp_path / "r"))
     assert out.returncode == 3, out.stdout + out.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     git_run = next(c for c in report["collectors"] if c["name"] == "git")
     assert git_run["status"] == "partial"
     assert [e["target"] for e in git_run["errors"]] == ["bad"]
-    assert "bad" in out.stdout  # the summary says what failed
+    assert "mlaudit: git: bad: cannot list the tree" in out.stderr  # says what failed, on stderr
+    assert "completed with problems (exit 3): git partial" in out.stderr.splitlines()[-1]
 
 
 def test_no_repositories_exits_3_and_checks_are_unknown(tmp_path: Path) -> None:
