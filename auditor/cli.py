@@ -191,7 +191,8 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         _error(f"completed with problems (exit 3): {', '.join(problems)}; see {written.get('html') or config.output}")
     elif result.exit_code == EXIT_BELOW:
         overall = result.report["summary"]["overall"]["level"]
-        _error(f"level {overall} < {config.fail_under} (--fail-under {config.fail_under})")
+        got = "no level (nothing assessed)" if overall is None else f"level {overall}"
+        _error(f"{got} < {config.fail_under} (--fail-under {config.fail_under})")
     ctx.exit(result.exit_code)
 
 
@@ -234,12 +235,26 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
 
     s = report["summary"]
     overall = s["overall"]
-    lines = [f"Overall: level {overall['level']} ({overall['name']}) — {overall['statement']}"]
+    def level(entry: dict) -> str:  # "not assessed" is never printed as a level
+        return "not assessed" if entry["level"] is None else f"level {entry['level']} ({entry['name']})"
+
+    lines = [f"Overall: {level(overall)} — {overall['statement']}"]
     for dim, d in s["dimensions"].items():
-        lines.append(f"  {dim:<15} level {d['level']} ({d['name']}): {d['explanation']}")
+        lines.append(f"  {dim:<15} {level(d)}: {d['explanation']}")
     conf = s["confidence"]
     lines.append(f"Confidence: {conf['assessed']} of {conf['checks']} checks assessed "
-                 f"({conf['observed']} observed, {conf['self_reported']} self-reported)")
+                 f"({conf['observed']} observed, {conf.get('inferred', 0)} inferred, "
+                 f"{conf['self_reported']} self-reported)")
+    repos = report.get("repositories") or []
+    if repos:
+        lines.append(f"Repositories ({len(repos)}, technical and process evidence of each):")
+        for r in repos[:10]:
+            weakest = r["weakest"]
+            why = f" — weakest: {weakest['check_id']} {weakest['outcome']}" if weakest else ""
+            dormant = " (dormant)" if r["dormant"] else ""
+            lines.append(f"  {r['name']:<30} {level(r | {'name': r['name_level']})}{dormant}{why}")
+        if len(repos) > 10:
+            lines.append(f"  … and {len(repos) - 10} more in the report")
     survey = report.get("survey")
     if survey:
         n = survey["counts"]

@@ -23,7 +23,7 @@ from collectors.base import CollectContext, Collector, CollectorError, Collector
 
 log = logging.getLogger("mlaudit")
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
@@ -148,7 +148,7 @@ class Audit:
 def audit(config: Config, scan_path: Path | None = None,
           collectors: list[Collector] | None = None) -> Audit:
     """Run a whole audit and return the report dict (the source of truth for every renderer)."""
-    from auditor.scoring import next_steps, score
+    from auditor.scoring import methodology, next_steps, score, score_repositories
     from checks import load_definitions, run_checks
     from checks.base import CheckContext
 
@@ -173,8 +173,8 @@ def audit(config: Config, scan_path: Path | None = None,
     exit_code = EXIT_OK
     if any(run.status != "ok" for run in runs):
         exit_code = EXIT_PARTIAL
-    elif config.fail_under is not None and scores["overall"]["level"] < config.fail_under:
-        exit_code = EXIT_BELOW
+    elif config.fail_under is not None and (scores["overall"]["level"] or 0) < config.fail_under:
+        exit_code = EXIT_BELOW  # no level at all is below any threshold
 
     by_id = {d.id: d for d in defs}
     cited: dict[str, dict[str, Any]] = {}
@@ -213,10 +213,11 @@ def audit(config: Config, scan_path: Path | None = None,
         },
         "collectors": [run.to_dict() for run in runs] + _not_configured(runs),
         "summary": scores,
+        "repositories": score_repositories(evidence, defs, threshold=config.threshold),
         "next_steps": steps,
         "findings": [_finding_dict(f, by_id[f.check_id].to_dict()) for f in findings],
         "evidence": sorted(cited.values(), key=lambda e: (e["subject"], e["signal"], e["locator"])),
-        "methodology": methodology(config.threshold),
+        "methodology": methodology(defs, config.threshold),
         "survey": survey,
         "waivers": _waivers_section(config, findings, by_id),
     }
@@ -279,27 +280,3 @@ def _not_configured(runs: list[CollectorRun]) -> list[dict[str, Any]]:
     return [{"name": name, "letter": letter, "status": "not_configured", "duration_s": 0.0,
              "targets": [], "errors": [], "warnings": [], "gaps": {}, "evidence_count": 0}
             for name, letter in _ALL_SOURCES.items() if name not in have]
-
-
-def methodology(threshold: float) -> dict[str, Any]:
-    return {
-        "threshold": threshold,
-        "rules": [
-            "Check scores: pass 1, partial 0.5, fail 0; unknown and waived are left out.",
-            "Per dimension, levels are walked from 1 upward. A level with no checks of the dimension "
-            "is vacuous and counts as achieved; with fewer than half its checks assessed it has "
-            f"insufficient evidence; otherwise it is achieved when the assessed checks score at "
-            f"least {threshold:.0%}.",
-            "A dimension's level is the top of the unbroken run of achieved levels from 1 (0 = not "
-            "started). The walk stops at the first level not achieved or with insufficient evidence.",
-            "The overall level is the lowest level among the assessed dimensions; a dimension whose "
-            "walk stops for insufficient evidence before achieving a level with checks is not assessed.",
-            "Confidence is the share of checks assessed, split by provenance (observed, self-reported).",
-            "Observed evidence decides an outcome; unknown is never counted as fail.",
-        ],
-        "sources": [
-            "Framework: 'Building A Mature High-Performing ML team' (five levels, four dimensions).",
-            "Anchors: Google ML Test Score (MTS), Google Cloud MLOps levels (GCP), Azure MLOps maturity "
-            "(AZ), AWS Well-Architected ML Lens (WA), Marvelous MLOps assessment (MMA).",
-        ],
-    }

@@ -1,16 +1,26 @@
-"""Scoring: findings in, levels out — exactly the rubric's Scoring section, explained in words.
+"""Scoring: findings in, levels out — the rubric's Scoring section, explained in words.
 
 Check scores: pass 1, partial 0.5, fail 0; unknown and waived are left out. Per dimension the
-levels are walked from 1 upward: a level with no checks of the dimension is vacuous (achieved);
-with fewer than half of its (unwaived) checks assessed it has insufficient evidence; otherwise it
-is achieved when the assessed checks' mean reaches the threshold (0.8), else not achieved. The
-walk stops at the first level that is not achieved or lacks evidence; the dimension's level is
-the top of the unbroken run of achieved levels (0, "Not started", when level 1 is not achieved).
-A dimension whose walk stops for insufficient evidence before achieving any level that has checks
-(or that has no unwaived checks at all) is *not assessed*. Overall = the lowest level among the assessed dimensions.
+levels are walked from 1 upward. At each level the dimension's checks of that level are taken:
+- none: *vacuous* — counts as achieved, proves nothing;
+- none of them assessed: *not assessed* — the walk goes on, and the level is named as an
+  assumption beside the result ("process: level 3; level 1 not assessed — answer S3");
+- otherwise *achieved* when the assessed checks score at least the threshold, else *not
+  achieved*, and the walk stops (levels above are *not reached*).
+The dimension's level is the highest level reached before the walk stops, counting only levels up
+to the highest one *achieved on evidence* (a run of unassessed levels on top proves nothing). A
+dimension whose walk stops at level 1 on evidence is at level 0 ("Not started"); one with no level
+achieved on evidence otherwise is *not assessed* (level None). Unknown never lowers a level.
+
+The walk is per level by default; `walk="cumulative"` scores each level on the assessed checks of
+all levels up to it (the alternative the calibration compared, see docs/calibration.md).
+
+Overall = the lowest level among the assessed dimensions; none assessed -> no level (None).
+Per repository, one walk over the technical and process checks that one repository's own git
+evidence can decide gives each repository its level (`score_repositories`).
 
 Scoring knows only findings and definitions: nothing here asks where evidence came from, except
-each finding's provenance (observed / self-reported) for the confidence split.
+each finding's provenance (observed / inferred / self-reported) for the confidence split.
 """
 
 from __future__ import annotations
@@ -18,16 +28,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from auditor.evidence import Finding, Outcome, Provenance
-from checks.base import DIMENSIONS, LEVEL_NAMES, CheckDef
+from auditor.config import DEFAULT_THRESHOLD
+from auditor.evidence import EvidenceItem, Finding, Outcome, Provenance
+from checks.base import DIMENSIONS, LEVEL_NAMES, CheckContext, CheckDef
 from checks.runner import assess_with
 
 SCORES = {Outcome.PASS: 1.0, Outcome.PARTIAL: 0.5, Outcome.FAIL: 0.0}
 LEVELS = (1, 2, 3, 4, 5)
-_EPS = 1e-9  # 4/5 must reach 0.8
+WALKS = ("per-level", "cumulative")
+_EPS = 1e-9  # 3/5 must reach 0.6 in floating point
+#: dimensions one repository's own evidence can show; the org-wide checks are left out of its walk
+REPO_DIMENSIONS = ("technical", "process")
+#: checks about the organisation as a whole, not any one repository
+ORG_ONLY = frozenset({"L3.settled-stack"})
 
 
-def level_name(level: int) -> str:
+def level_name(level: int | None) -> str:
+    if level is None:
+        return "Not assessed"
     return LEVEL_NAMES.get(level, "Not started")
 
 
@@ -41,18 +59,26 @@ def _outcomes(findings: Iterable[Finding], defs: list[CheckDef]) -> dict[str, Fi
     }
 
 
-def score(findings: list[Finding], defs: list[CheckDef], threshold: float = 0.8) -> dict[str, Any]:
+def score(
+    findings: list[Finding],
+    defs: list[CheckDef],
+    threshold: float = DEFAULT_THRESHOLD,
+    walk: str = "per-level",
+) -> dict[str, Any]:
     """The scores of a set of findings as JSON-ready dicts (overall, dimensions, confidence,
     counts); see the module docstring for the method."""
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if walk not in WALKS:
+        raise ValueError(f"walk must be one of {', '.join(WALKS)}, got {walk!r}")
     found = _outcomes(findings, defs)
     dimensions = {
-        dim: _walk(dim, [d for d in defs if d.dimension == dim], found, threshold)
+        dim: _walk(dim, [d for d in defs if d.dimension == dim], found, threshold, walk)
         for dim in DIMENSIONS
     }
     assessed = [d for d in DIMENSIONS if dimensions[d]["assessed"]]
     not_assessed = [d for d in DIMENSIONS if not dimensions[d]["assessed"]]
+    level: int | None
     if assessed:
         level = min(dimensions[d]["level"] for d in assessed)
         # weakest first: the first dimension named is the one that sets the level
@@ -61,9 +87,9 @@ def score(findings: list[Finding], defs: list[CheckDef], threshold: float = 0.8)
         if not_assessed:
             statement += f"; {_join(not_assessed)} not assessed ({_why_not(not_assessed, dimensions, defs, found)})"
     else:
-        level = 0
+        level = None
         statement = (
-            "No level: no dimension has enough evidence to be assessed ("
+            "No level: no dimension has a level achieved on evidence ("
             + _why_not(not_assessed, dimensions, defs, found)
             + ")"
         )
@@ -71,6 +97,7 @@ def score(findings: list[Finding], defs: list[CheckDef], threshold: float = 0.8)
         "overall": {
             "level": level,
             "name": level_name(level),
+            "assessed": level is not None,
             "assessed_dimensions": assessed,
             "not_assessed": not_assessed,
             "statement": statement,
@@ -79,25 +106,32 @@ def score(findings: list[Finding], defs: list[CheckDef], threshold: float = 0.8)
         "confidence": _confidence(defs, found),
         "counts": {str(o): sum(1 for f in found.values() if f.outcome == o) for o in Outcome},
         "threshold": threshold,
+        "walk": walk,
     }
 
 
 def _walk(
-    dim: str, defs: list[CheckDef], found: dict[str, Finding], threshold: float
+    dim: str,
+    defs: list[CheckDef],
+    found: dict[str, Finding],
+    threshold: float,
+    walk: str = "per-level",
+    label: str | None = None,
 ) -> dict[str, Any]:
     levels: list[dict[str, Any]] = []
-    level = 0
     stopped_at: int | None = None
-    stop_reason: str | None = None
-    achieved_with_checks = False
+    top_evidence = 0  # highest level achieved on evidence
+    pool: list[str] = []  # assessed checks so far (cumulative walk)
     for lvl in LEVELS:
         checks = sorted((d for d in defs if d.level == lvl), key=lambda d: d.id)
         outcome = {d.id: found[d.id].outcome for d in checks}
         considered = [d.id for d in checks if outcome[d.id] != Outcome.WAIVED]
         assessed = [c for c in considered if outcome[c] in SCORES]
+        pool += assessed
+        scored = pool if walk == "cumulative" else assessed
         mean = (
-            round(sum(SCORES[outcome[c]] for c in assessed) / len(assessed), 4)
-            if assessed
+            round(sum(SCORES[found[c].outcome] for c in scored) / len(scored), 4)
+            if scored and assessed
             else None
         )
         failing = [c for c in assessed if outcome[c] != Outcome.PASS]
@@ -106,17 +140,14 @@ def _walk(
             status, blocking = "not_reached", []
         elif not considered:
             status, blocking = "vacuous", []
-            level = lvl
-        elif len(assessed) * 2 < len(considered):
-            status, blocking = "insufficient_evidence", unknown
-            stopped_at, stop_reason = lvl, "insufficient_evidence"
+        elif not assessed:
+            status, blocking = "not_assessed", unknown
         elif mean is not None and mean + _EPS >= threshold:
             status, blocking = "achieved", []
-            level = lvl
-            achieved_with_checks = True
+            top_evidence = lvl
         else:
             status, blocking = "not_achieved", failing
-            stopped_at, stop_reason = lvl, "not_achieved"
+            stopped_at = lvl
         levels.append(
             {
                 "level": lvl,
@@ -130,20 +161,28 @@ def _walk(
                 "unknown": unknown,
             }
         )
-    # assessed once a level with checks is judged; a dimension with no (unwaived) checks at all
-    # is not assessed either, though its vacuous walk never stops
-    is_assessed = achieved_with_checks or stop_reason == "not_achieved"
+    gaps_below = [
+        e["level"] for e in levels if e["status"] == "not_assessed" and e["level"] < (stopped_at or 6)
+    ]
+    if top_evidence:
+        level: int | None = top_evidence
+        assumptions = [x for x in gaps_below if x < top_evidence]
+    elif stopped_at is not None and not [x for x in gaps_below if x < stopped_at]:
+        level, assumptions = 0, []  # level 1 (or the first level with checks) not achieved
+    else:
+        level, assumptions = None, []
     entry = {
         "level": level,
         "name": level_name(level),
-        "assessed": is_assessed,
+        "assessed": level is not None,
         "stopped_at": stopped_at,
-        "stop_reason": stop_reason,
+        "stop_reason": "not_achieved" if stopped_at is not None else None,
+        "assumptions": assumptions,
         "explanation": "",
         "levels": levels,
         "confidence": _confidence(defs, found),
     }
-    entry["explanation"] = _explain(dim, entry, {d.id: d for d in defs}, found, threshold)
+    entry["explanation"] = _explain(label or dim, entry, {d.id: d for d in defs}, found, threshold)
     return entry
 
 
@@ -155,30 +194,40 @@ def _explain(
     threshold: float,
 ) -> str:
     level, stop = entry["level"], entry["stopped_at"]
-    if not entry["assessed"] and stop is None:
+    levels = entry["levels"]
+    if not any(e["checks"] for e in levels):
         return f"{dim}: not assessed — the rubric has no (unwaived) checks for it"
-    if stop is None:
-        return f"{dim}: level {level}; every level achieved"
-    at = entry["levels"][stop - 1]
-    if entry["stop_reason"] == "not_achieved":
+    head = f"{dim}: level {level}" if level is not None else f"{dim}: not assessed"
+    parts = [head]
+    if stop is not None:
+        at = levels[stop - 1]
         reasons = "; ".join(
             f"{c} {found[c].outcome}: {_first_sentence(found[c].explanation)}"
             for c in at["blocking"]
         )
-        return (
-            f"{dim}: level {level}; level {stop} not achieved (score {at['score']:.2f} < "
-            f"{threshold:.2f}) — {reasons}"
+        parts.append(
+            f"level {stop} not achieved (score {at['score']:.2f} < {threshold:.2f}) — {reasons}"
         )
-    steps = _assess_steps([found[c] for c in at["unknown"]], [defs[c] for c in at["unknown"]])
-    head = (
-        f"{dim}: level {level}; evidence ends at level {level}"
-        if entry["assessed"]
-        else f"{dim}: not assessed"
-    )
-    return (
-        f"{head} — level {stop} has {at['assessed']} of {at['checks']} checks assessed; "
-        f"to assess further: {steps}"
-    )
+    elif level is not None and level < 5:
+        above = [e for e in levels if e["level"] > level and e["status"] == "not_assessed"]
+        if above:
+            parts.append(f"evidence ends at level {level}")
+    elif level == 5:
+        parts.append("every level achieved")
+    unassessed = [e for e in levels if e["status"] == "not_assessed"]
+    if level is None:
+        unassessed = [e for e in unassessed if stop is None or e["level"] < stop]
+    elif entry["assumptions"]:
+        unassessed = [e for e in unassessed if e["level"] in entry["assumptions"]]
+    else:
+        unassessed = [e for e in unassessed if e["level"] > level and stop is None][:1]
+    if unassessed:
+        ids = [c for e in unassessed for c in e["unknown"]]
+        steps = _assess_steps([found[c] for c in ids], [defs[c] for c in ids])
+        which = ", ".join(str(e["level"]) for e in unassessed)
+        plural = "s" if len(unassessed) > 1 else ""
+        parts.append(f"level{plural} {which} not assessed — {steps}")
+    return "; ".join(parts)
 
 
 def _assess_steps(findings: list[Finding], defs: list[CheckDef]) -> str:
@@ -205,25 +254,26 @@ def _why_not(
     """'no survey' when only survey questions would assess them and nothing self-reported exists."""
     any_survey = any(f.provenance == str(Provenance.SELF_REPORTED) for f in found.values())
     by_id = {d.id: d for d in defs}
-    survey_only = True
-    for dim in dims:
-        stop = scores[dim]["stopped_at"]
-        if stop is None:
-            survey_only = False  # no checks at all: the survey would not help
-            continue
-        for c in scores[dim]["levels"][stop - 1]["unknown"]:
-            if "S" not in by_id[c].collectors:
-                survey_only = False
+    unknown = [
+        c
+        for dim in dims
+        for e in scores[dim]["levels"]
+        if e["status"] == "not_assessed"
+        for c in e["unknown"]
+    ]
+    survey_only = bool(unknown) and all("S" in by_id[c].collectors for c in unknown)
     return "no survey" if survey_only and not any_survey else "insufficient evidence"
 
 
 def _confidence(defs: list[CheckDef], found: dict[str, Finding]) -> dict[str, Any]:
     """Share of (unwaived) checks assessed, split by provenance: a finding resting on any observed
-    or inferred evidence counts as observed; only purely self-reported ones count as such."""
+    evidence counts as observed, one resting on inferred evidence (a higher practice implying it)
+    as inferred, and only purely self-reported ones as self-reported."""
     eligible = [found[d.id] for d in defs if found[d.id].outcome != Outcome.WAIVED]
     assessed = [f for f in eligible if f.outcome in SCORES]
     self_reported = sum(1 for f in assessed if f.provenance == str(Provenance.SELF_REPORTED))
-    observed = len(assessed) - self_reported
+    inferred = sum(1 for f in assessed if f.provenance == str(Provenance.INFERRED))
+    observed = len(assessed) - self_reported - inferred
     n = len(eligible)
 
     def share(x: int) -> float:
@@ -233,9 +283,11 @@ def _confidence(defs: list[CheckDef], found: dict[str, Finding]) -> dict[str, An
         "checks": n,
         "assessed": len(assessed),
         "observed": observed,
+        "inferred": inferred,
         "self_reported": self_reported,
         "share_assessed": share(len(assessed)),
         "share_observed": share(observed),
+        "share_inferred": share(inferred),
         "share_self_reported": share(self_reported),
     }
 
@@ -290,8 +342,13 @@ def next_steps(
     ranked = failing(c for dim in weakest for c in at_stop(dim))
     ranked += failing(c for dim in others for c in at_stop(dim))
     ranked += unknowns(c for dim in weakest for c in at_stop(dim))
+    assumed = [
+        d.id for d in defs if d.level in dims[d.dimension].get("assumptions", ())
+    ]
     ranked += unknowns(
-        [c for dim in others for c in at_stop(dim)] + [d.id for d in defs if d.level <= overall + 1]
+        [c for dim in others for c in at_stop(dim)]
+        + assumed
+        + [d.id for d in defs if d.level <= (overall or 0) + 1]
     )
     steps: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -318,3 +375,127 @@ def next_steps(
         if len(steps) >= limit:
             break
     return steps
+
+
+# ------------------------------------------------------------------------------ per repository
+def score_repositories(
+    evidence: list[EvidenceItem],
+    defs: list[CheckDef],
+    threshold: float = DEFAULT_THRESHOLD,
+    walk: str = "per-level",
+) -> list[dict[str, Any]]:
+    """Each scanned repository's own level: the technical and process checks run on that
+    repository's git evidence alone, then one walk over them together (and one per dimension, for
+    the repository x dimension matrix). Sorted by level, highest first, then name."""
+    from checks.runner import run_checks
+
+    repo_defs = [d for d in defs if d.dimension in REPO_DIMENSIONS and d.id not in ORG_ONLY]
+    repos = sorted(
+        {e.subject: e for e in evidence if e.signal == "repository" and e.collector == "git"}.items()
+    )
+    by_subject: dict[str, list[EvidenceItem]] = {}
+    for item in evidence:
+        if item.collector == "git":
+            by_subject.setdefault(item.subject, []).append(item)
+    out = []
+    for name, item in repos:
+        ctx = CheckContext(evidence=by_subject.get(name, []), available={"G"})
+        findings = run_checks(ctx, defs=repo_defs)
+        found = _outcomes(findings, repo_defs)
+        combined = _walk(name, repo_defs, found, threshold, walk, label=name)
+        per_dim = {
+            dim: _walk(dim, [d for d in repo_defs if d.dimension == dim], found, threshold, walk)
+            for dim in REPO_DIMENSIONS
+        }
+        activity = next((e for e in by_subject.get(name, []) if e.signal == "team_activity"), None)
+        dormant = activity is not None and not activity.attributes.get("commits")
+        out.append(
+            {
+                "name": name,
+                "is_ml": bool(item.attributes.get("is_ml")),
+                "level": combined["level"],
+                "name_level": combined["name"],
+                "assessed": combined["assessed"],
+                "explanation": combined["explanation"],
+                "dormant": dormant,
+                "last_commit_at": activity.attributes.get("last_commit_at") if activity else None,
+                "weakest": _weakest(combined, found),
+                "dimensions": {
+                    dim: {
+                        "level": v["level"],
+                        "name": v["name"],
+                        "assessed": v["assessed"],
+                        "weakest": _weakest(v, found),
+                    }
+                    for dim, v in per_dim.items()
+                },
+                "checks": {c: str(f.outcome) for c, f in found.items()},
+                "confidence": combined["confidence"],
+            }
+        )
+    out.sort(key=lambda r: (-(r["level"] if r["level"] is not None else -1), r["name"]))
+    return out
+
+
+def _weakest(entry: dict[str, Any], found: dict[str, Finding]) -> dict[str, Any] | None:
+    """The check that holds a walk back: the first blocking check where it stopped, else the
+    lowest-scoring assessed check above the level reached."""
+    stop = entry["stopped_at"]
+    if stop is not None:
+        at = entry["levels"][stop - 1]
+        ranked = sorted(at["blocking"], key=lambda c: (_RANK.get(found[c].outcome, 3), c))
+        if ranked:
+            c = ranked[0]
+            return {
+                "check_id": c,
+                "outcome": str(found[c].outcome),
+                "explanation": _first_sentence(found[c].explanation),
+            }
+    return None
+
+
+def methodology(defs: list[CheckDef], threshold: float, walk: str = "per-level") -> dict[str, Any]:
+    """The report's methodology appendix: the rules above in words, and the rubric's data on
+    which sources decide each check and which higher practices imply it."""
+    return {
+        "threshold": threshold,
+        "walk": walk,
+        "rules": [
+            "Check scores: pass 1, partial 0.5, fail 0; unknown and waived are left out.",
+            "Absence is evidence only where the practice would show: each check names the sources "
+            "that decide it (its system of record). Only a deciding source that was read can make a "
+            "check fail by showing nothing; the silence of a supporting source leaves it unknown, "
+            "with what would decide it.",
+            "Higher practices imply their basics: evidence of a practice that cannot exist without "
+            "another counts as inferred support for it (listed below).",
+            "Per dimension, levels are walked from 1 upward. A level with no checks of the dimension "
+            "is vacuous; a level none of whose checks was assessed is not assessed — the walk goes "
+            "on and the level is named as an assumption; otherwise the level is achieved when the "
+            f"assessed checks score at least {threshold:.0%}"
+            + (" (cumulatively over the levels up to it)" if walk == "cumulative" else "")
+            + ", and the walk stops at the first level not achieved.",
+            "A dimension's level is the highest level reached, counting only levels up to the "
+            "highest one achieved on evidence; a dimension with none is not assessed. Unknown never "
+            "lowers a level.",
+            "The overall level is the lowest level among the assessed dimensions.",
+            "Each repository gets its own level from one walk over the technical and process checks "
+            "its own git evidence can decide.",
+            "Confidence is the share of checks assessed, split by provenance (observed, inferred, "
+            "self-reported).",
+            "Observed evidence decides an outcome; a claim it contradicts never leaves its check at "
+            "pass on the claim alone.",
+        ],
+        "sources_by_check": {
+            d.id: {"decides": list(d.decides), "supports": list(d.supports)} for d in defs
+        },
+        "implications": [
+            {"check": d.id, "signals": list(i.signals), "because": i.because}
+            for d in defs
+            for i in d.implied_by
+        ],
+        "sources": [
+            "Framework: 'Building A Mature High-Performing ML team' (five levels, four dimensions).",
+            "Anchors: Google ML Test Score (MTS), Google Cloud MLOps levels (GCP), Azure MLOps maturity "
+            "(AZ), AWS Well-Architected ML Lens (WA), Marvelous MLOps assessment (MMA).",
+        ],
+    }

@@ -127,10 +127,14 @@ def _explain(check: _Check, locator: str) -> str:
 
 
 def _s3_data_audit(ctx: Any, value: Any) -> _Check:
+    from checks.definitions import definitions_by_id
     from checks.evaluators.support import strong
+    from checks.runner import implying_evidence
 
     claim = f"the data audit is {value!s}"
     artefacts = strong(ctx.signal("data_audit"))
+    # higher practices that imply an audit (the rubric's `implied_by`), as the check reads them
+    artefacts += [i for i, _ in implying_evidence(definitions_by_id()["L1.data-audit"], ctx)]
     if not artefacts:
         return _Check(
             NOT_VERIFIABLE,
@@ -184,7 +188,12 @@ def _s5_roles(ctx: Any, value: Any) -> _Check:
                 cited,
             )
         return _Check(CONFIRMED, claim, seen, cited)
-    return _Check(CONFIRMED if len(people) >= needed else CONTRADICTED, claim, seen, cited)
+    if len(people) >= needed:
+        return _Check(CONFIRMED, claim, seen, cited)
+    # fewer committers than claimed roles proves nothing: hires need not commit to these repos
+    return _Check(
+        NOT_VERIFIABLE, claim, seen + "; people who do not commit here cannot be observed", cited
+    )
 
 
 def _s6_production(ctx: Any, value: Any) -> _Check:
@@ -231,10 +240,10 @@ def _s6_from_code(ctx: Any, n: int, claim: str) -> _Check:
         )
     seen = (
         f"no serving code or batch scoring in {len(ml)} ML repo(s) ({_names(ml)}); endpoints "
-        "and the model registry were not read"
+        "and the model registry were not read, and models are often served from elsewhere"
     )
     cited = [r for r in ctx.ml_repositories()]
-    return _Check(CONFIRMED if n == 0 else CONTRADICTED, claim, seen, cited)
+    return _Check(NOT_VERIFIABLE, claim, seen, cited)
 
 
 def _s8_pods(ctx: Any, value: Any) -> _Check:
@@ -270,8 +279,13 @@ def _s8_pods(ctx: Any, value: Any) -> _Check:
     teams = sorted({t for s in team_sets for t in s})
     if teams:
         seen += f"; CODEOWNERS teams: {_names(teams)}"
-    contradicted = n < p or (p <= 1 and n >= 2)
-    return _Check(CONTRADICTED if contradicted else CONFIRMED, claim, seen, [*owners, *activity])
+    cited = [*owners, *activity]
+    if p <= 1 and n >= 2:  # more pods observed than claimed: the observation decides
+        return _Check(CONTRADICTED, claim, seen, cited)
+    if n >= p:
+        return _Check(CONFIRMED, claim, seen, cited)
+    # fewer pods in git proves nothing: pods may work in repositories that were not scanned
+    return _Check(NOT_VERIFIABLE, claim, seen + "; pods outside the scanned repositories cannot be observed", cited)
 
 
 def _s10_platform(ctx: Any, value: Any) -> _Check:
@@ -319,14 +333,13 @@ def _s10_platform(ctx: Any, value: Any) -> _Check:
         )
     if parts:
         return _Check(CONFIRMED, claim, seen, cited)
-    if value == "sometimes":
-        return _Check(
-            NOT_VERIFIABLE,
-            claim,
-            seen + "; occasional platform work need not show as orchestration or monitoring yet",
-            cited,
-        )
-    return _Check(CONTRADICTED, claim, seen, cited)
+    # platform work that has not (yet) produced orchestration or monitoring proves nothing
+    return _Check(
+        NOT_VERIFIABLE,
+        claim,
+        seen + "; platform work need not show as orchestration or monitoring yet",
+        cited,
+    )
 
 
 def _s13_stack(ctx: Any, value: Any) -> _Check:

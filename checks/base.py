@@ -15,6 +15,8 @@ from typing import Any
 from auditor.evidence import EvidenceItem, Outcome
 
 DIMENSIONS = ("product", "process", "technical", "organizational")
+#: at most this many evidence items are cited per finding (a bounded sample)
+MAX_CITED = 10
 LEVEL_NAMES = {1: "Getting Started", 2: "Exploring", 3: "Building", 4: "Scaling", 5: "Advanced"}
 COLLECTOR_NAMES = {
     "G": "git repositories",
@@ -23,6 +25,25 @@ COLLECTOR_NAMES = {
     "X": "Great Expectations projects",
     "S": "the survey",
 }
+
+
+@dataclass(frozen=True)
+class Implication:
+    """Evidence of a higher practice that implies this check's practice (rubric `implied_by`)."""
+
+    because: str
+    #: signal names; `signal.attr` keeps only items whose attribute `attr` is set (non-zero)
+    signals: tuple[str, ...]
+
+    def matches(self) -> list[tuple[str, str | None]]:
+        out = []
+        for s in self.signals:
+            name, _, attr = s.partition(".")
+            out.append((name, attr or None))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"because": self.because, "signals": list(self.signals)}
 
 
 @dataclass(frozen=True)
@@ -37,6 +58,13 @@ class CheckDef:
     framework: str
     anchors: tuple[str, ...] = ()
     survey: tuple[str, ...] = ()
+    #: the sources whose silence decides the check (a subset of `collectors`); the others support
+    decides: tuple[str, ...] = ()
+    implied_by: tuple[Implication, ...] = ()
+
+    @property
+    def supports(self) -> tuple[str, ...]:
+        return tuple(c for c in self.collectors if c not in self.decides)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +78,9 @@ class CheckDef:
             "framework": self.framework,
             "anchors": list(self.anchors),
             "survey": list(self.survey),
+            "decides": list(self.decides),
+            "supports": list(self.supports),
+            "implied_by": [i.to_dict() for i in self.implied_by],
         }
 
 
@@ -94,6 +125,11 @@ class CheckContext:
 
     def ml_repositories(self) -> list[EvidenceItem]:
         return [r for r in self.repositories() if r.attributes.get("is_ml")]
+
+
+def is_weak(item: EvidenceItem) -> bool:
+    """Notebook-only or opt-in evidence: present, but weaker than a module or live config."""
+    return bool(item.attributes.get("notebook_only") or item.attributes.get("opt_in"))
 
 
 Evaluator = Callable[[CheckContext], Verdict | None]

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from checks.base import COLLECTOR_NAMES, DIMENSIONS, EVALUATORS, CheckDef
+from checks.base import COLLECTOR_NAMES, DIMENSIONS, EVALUATORS, CheckDef, Implication
 
 RUBRIC_PATH = Path(__file__).with_name("rubric.yaml")
 _ID = re.compile(r"^L([1-5])\.[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -94,6 +94,12 @@ def parse_definitions(raw: Any, source: str = "rubric.yaml") -> list[CheckDef]:
             )
         if collectors == ("S",) and not survey:
             raise RubricError(f"{where}: a survey-only check must name its survey questions")
+        if "decides" not in entry or not isinstance(entry["decides"], list):
+            raise RubricError(f"{where}: `decides` must list the deciding sources ([] for none)")
+        decides = tuple(str(c) for c in entry["decides"])
+        if any(c not in collectors for c in decides):
+            raise RubricError(f"{where}: `decides` may only name sources listed in `collectors`")
+        implied = _implications(entry.get("implied_by"), where)
         defs.append(
             CheckDef(
                 id=check_id,
@@ -106,9 +112,31 @@ def parse_definitions(raw: Any, source: str = "rubric.yaml") -> list[CheckDef]:
                 framework=" ".join(str(entry["framework"]).split()),
                 anchors=tuple(str(a) for a in entry.get("anchors") or ()),
                 survey=survey,
+                decides=decides,
+                implied_by=implied,
             )
         )
     return defs
+
+
+_SIGNAL = re.compile(r"^[a-z_]+(\.[a-z_]+)?$")
+
+
+def _implications(raw: Any, where: str) -> tuple[Implication, ...]:
+    if raw in (None, []):
+        return ()
+    if not isinstance(raw, list):
+        raise RubricError(f"{where}: `implied_by` must be a list")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not item.get("because") or not item.get("signals"):
+            raise RubricError(f"{where}: each `implied_by` entry needs `because` and `signals`")
+        signals = tuple(str(s) for s in item["signals"])
+        bad = [s for s in signals if not _SIGNAL.match(s)]
+        if bad:
+            raise RubricError(f"{where}: malformed implying signal(s) {', '.join(bad)}")
+        out.append(Implication(" ".join(str(item["because"]).split()), signals))
+    return tuple(out)
 
 
 def check_registry(defs: list[CheckDef], registered: set[str]) -> None:

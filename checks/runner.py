@@ -12,9 +12,16 @@ import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
-from auditor.evidence import Finding, Outcome
-from checks.base import COLLECTOR_NAMES, EVALUATORS, CheckContext, CheckDef, Verdict
-from checks.evaluators.support import MAX_CITED
+from auditor.evidence import EvidenceItem, Finding, Outcome, Provenance
+from checks.base import (
+    COLLECTOR_NAMES,
+    EVALUATORS,
+    MAX_CITED,
+    CheckContext,
+    CheckDef,
+    Verdict,
+    is_weak,
+)
 
 log = logging.getLogger("mlaudit.checks")
 
@@ -126,9 +133,14 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
 
     if not ran:
         if failed:
-            return unknown(f"Not assessed: {failures}.", set())
-        return unknown(
-            f"Not assessed: nothing that could assess it ran (it needs {_sources(letters)}).", set()
+            return _implied(defn, ctx, unknown(f"Not assessed: {failures}.", set()))
+        return _implied(
+            defn,
+            ctx,
+            unknown(
+                f"Not assessed: nothing that could assess it ran (it needs {_sources(letters)}).",
+                set(),
+            ),
         )
     evaluate = EVALUATORS.get(defn.id)
     if evaluate is None:  # the loader prevents this; kept so a partial registry degrades to unknown
@@ -145,21 +157,125 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
         if failures:
             text += f" {failures}."
         # a survey that ran may still lack the answers this check needs
-        return unknown(text, set(ran) - {"S"})
+        return _implied(defn, ctx, unknown(text, set(ran) - {"S"}))
     if not isinstance(verdict, Verdict) or verdict.outcome is Outcome.WAIVED:
         return unknown(
             f"Not assessed: the evaluator returned {verdict!r} instead of a verdict.", set(ran)
         )
     if verdict.outcome is Outcome.UNKNOWN:
-        return unknown(verdict.explanation, set(ran))
+        return _implied(defn, ctx, unknown(verdict.explanation, set(ran)))
+    if verdict.outcome is Outcome.FAIL and not deciders_read(defn, ctx):
+        # only supporting sources were read, and their silence proves nothing
+        silent = _sources([x for x in ran if x not in defn.decides])
+        text = (
+            f"Not assessed: {silent} show no sign of it ({_first(verdict.explanation)}), but "
+            f"their silence proves nothing here; it is decided by {_sources(list(defn.decides))}."
+            if defn.decides
+            else f"Not assessed: {silent} show no sign of it ({_first(verdict.explanation)}), "
+            "but no source can prove its absence."
+        )
+        finding = unknown(text, set(ran) - {"S"} if _answered(defn, ctx) else set(ran))
+        finding.metrics = {**verdict.metrics, "outcome_on_silence": "fail"}
+        return _implied(defn, ctx, finding)
     explanation = verdict.explanation
     if failures:
         explanation += f" ({failures}; this finding rests on {_sources(ran)} alone.)"
-    return Finding(
+    finding = Finding(
         check_id=defn.id,
         outcome=verdict.outcome,
         explanation=explanation,
         evidence=list(verdict.evidence[:MAX_CITED]),
         remediation=defn.remediation,
         metrics=dict(verdict.metrics),
+    )
+    if finding.outcome is Outcome.FAIL and finding.provenance == str(Provenance.SELF_REPORTED):
+        return _implied(defn, ctx, finding)  # observed (inferred) evidence outweighs a claim
+    return finding
+
+
+def _first(text: str) -> str:
+    return text.split(". ", 1)[0].strip().rstrip(".")
+
+
+def _answered(defn: CheckDef, ctx: CheckContext) -> bool:
+    """Whether the survey answered any of the check's questions."""
+    asked = set(defn.survey)
+    return any(i.attributes.get("question") in asked for i in ctx.signal("survey_answer"))
+
+
+def deciders_read(defn: CheckDef, ctx: CheckContext) -> bool:
+    """Whether a deciding source of `defn` was read (for the survey: answered its questions)."""
+    for letter in defn.decides:
+        if letter == "S":
+            if _answered(defn, ctx):
+                return True
+        elif letter in ctx.available:
+            return True
+    return False
+
+
+def implying_evidence(defn: CheckDef, ctx: CheckContext) -> list[tuple[EvidenceItem, str]]:
+    """Evidence of higher practices that imply `defn`'s practice, with the reason, strongest
+    (not notebook-only, not opt-in) items only."""
+    out: list[tuple[EvidenceItem, str]] = []
+    for rule in defn.implied_by:
+        for signal, attr in rule.matches():
+            for item in ctx.signal(signal):
+                if is_weak(item) or item.provenance != Provenance.OBSERVED:
+                    continue
+                if attr is not None and not item.attributes.get(attr):
+                    continue
+                out.append((item, rule.because))
+    return out
+
+
+def _implied(defn: CheckDef, ctx: CheckContext, finding: Finding) -> Finding:
+    """An unknown (or a self-reported fail) becomes an inferred pass when a higher practice that
+    implies this one was observed; the implying evidence is cited with provenance `inferred`."""
+    found = implying_evidence(defn, ctx)
+    if not found:
+        return finding
+    cited = []
+    seen: set[str] = set()
+    for item, because in found:
+        derived = EvidenceItem(
+            collector="inference",
+            signal=item.signal,
+            locator=item.locator,
+            subject=item.subject,
+            provenance=Provenance.INFERRED,
+            attributes={"implies": defn.id, "from": item.id, "tool": item.tool, "because": because},
+            excerpt=item.excerpt,
+            observed_at=item.observed_at,
+        )
+        if derived.id not in seen:
+            seen.add(derived.id)
+            cited.append(derived)
+    signals = sorted({i.signal for i in cited})
+    subjects = sorted({i.subject for i in cited})
+    shown = ", ".join(subjects[:6]) + (
+        f" and {len(subjects) - 6} more" if len(subjects) > 6 else ""
+    )
+    text = f"Inferred from higher practices: {', '.join(signals)} in {shown} — {found[0][1]}."
+    metrics = dict(finding.metrics)
+    metrics["inferred_from"] = signals
+    if finding.outcome is Outcome.FAIL:  # a self-reported "no" that observed evidence outweighs
+        metrics["contradicted_claim"] = {
+            "question": ", ".join(defn.survey),
+            "claimed": "fail",
+            "observed": "pass",
+        }
+        text += (
+            f" Contradicted claim: the survey answer suggests fail ({_first(finding.explanation)})."
+        )
+        cited = cited[: MAX_CITED - len(finding.evidence)] + list(finding.evidence)
+    else:
+        text += f" ({_first(finding.explanation)}.)"
+    return Finding(
+        check_id=defn.id,
+        outcome=Outcome.PASS,
+        explanation=text,
+        evidence=cited[:MAX_CITED],
+        remediation=defn.remediation,
+        metrics=metrics,
     )

@@ -26,7 +26,7 @@ OUTCOME_SYMBOLS = {"pass": "✔", "partial": "◐", "fail": "✘", "unknown": "?
 STATUS_LABELS = {
     "achieved": ("✔", "Achieved"),
     "not_achieved": ("✘", "Not achieved"),
-    "insufficient_evidence": ("?", "Insufficient evidence"),
+    "not_assessed": ("?", "Not assessed (an assumption; the walk goes on)"),
     "vacuous": ("○", "No checks (counts as achieved)"),
     "not_reached": ("·", "Not reached"),
 }
@@ -232,7 +232,7 @@ SVG_CELL = {
     "achieved": ("achieved", "✔", "Achieved"),
     "partial": ("partial", "◐", "Partly met"),
     "not_achieved": ("not-achieved", "✘", "Not met"),
-    "insufficient_evidence": ("insufficient", "?", "No evidence"),
+    "not_assessed": ("insufficient", "?", "Not assessed"),
     "vacuous": ("vacuous", "○", "No checks"),
     "not_reached": ("not-reached", "·", "Not reached"),
 }
@@ -322,7 +322,7 @@ def _ladder_svg(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 ("achieved", "achieved", "the level's checks score at least the threshold"),
                 ("partial", "partial", "some checks pass, not enough to achieve the level"),
                 ("not_achieved", "not-achieved", "assessed, and nothing passes"),
-                ("insufficient_evidence", "insufficient", "fewer than half the checks assessed"),
+                ("not_assessed", "insufficient", "none of the checks assessed; the walk goes on"),
                 ("vacuous", "vacuous", "no checks of this dimension at this level"),
                 ("not_reached", "not-reached", "above where the walk stopped"),
             )
@@ -511,6 +511,15 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
                 else None,
             }
             for key in DIMENSIONS
+        ],
+        "repositories": [
+            {
+                **r,
+                "weakest": {**r["weakest"], "anchor": check_anchors.get(r["weakest"]["check_id"])}
+                if r["weakest"]
+                else None,
+            }
+            for r in report.get("repositories") or []
         ],
         "ladder": ladder,
         "ladder_svg": _ladder_svg(ladder),

@@ -58,7 +58,7 @@ def _header(report: dict[str, Any]) -> list[str]:
     # with no dimension assessed, level 0 would read as "not started": say "not assessed" instead
     verdict = (
         _level_label(overall["level"], overall["name"])
-        if overall["assessed_dimensions"]
+        if overall["level"] is not None
         else "not assessed"
     )
     lines = [f"# ML maturity{of}: {verdict}", ""]
@@ -72,6 +72,7 @@ def _header(report: dict[str, Any]) -> list[str]:
     lines += [
         f"**Confidence:** {conf['assessed']} of {conf['checks']} checks assessed "
         f"({_pct(conf['share_assessed'])}) — {_pct(conf['share_observed'])} observed, "
+        f"{_pct(conf.get('share_inferred', 0))} inferred, "
         f"{_pct(conf['share_self_reported'])} self-reported, {_pct(not_assessed)} not assessed.",
         "",
     ]
@@ -85,6 +86,32 @@ def _dimension_table(report: dict[str, Any]) -> list[str]:
         dim = dims[key]
         level = f"{dim['level']} · {md_text(dim['name'])}" if dim["assessed"] else "not assessed"
         lines.append(f"| {key.capitalize()} | {level} | {md_text(dim['explanation'])} |")
+    return [*lines, ""]
+
+
+def _repository_table(report: dict[str, Any]) -> list[str]:
+    """Each repository's own level, technical and process, highest first, with its weakest check."""
+    repos = report.get("repositories") or []
+    if not repos:
+        return []
+
+    def cell(entry: dict[str, Any]) -> str:
+        return "not assessed" if entry["level"] is None else str(entry["level"])
+
+    lines = [
+        "## Repositories",
+        "",
+        "| Repository | Level | Technical | Process | Weakest check |",
+        "|---|---|---|---|---|",
+    ]
+    for r in repos:
+        weakest = r["weakest"]
+        why = f"{md_code(weakest['check_id'])} {weakest['outcome']}" if weakest else "—"
+        name = md_text(r["name"]) + (" (dormant)" if r["dormant"] else "")
+        dims = r["dimensions"]
+        lines.append(
+            f"| {name} | {cell(r)} | {cell(dims['technical'])} | {cell(dims['process'])} | {why} |"
+        )
     return [*lines, ""]
 
 
@@ -242,6 +269,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         *_header(report),
         *_dimension_table(report),
+        *_repository_table(report),
         *_next_steps(report),
         *_survey(report),
         *_waivers(report),

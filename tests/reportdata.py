@@ -573,9 +573,11 @@ def _confidence(findings: list[dict[str, Any]]) -> dict[str, Any]:
         "checks": n,
         "assessed": len(assessed),
         "observed": observed,
+        "inferred": 0,
         "self_reported": self_reported,
         "share_assessed": share(len(assessed)),
         "share_observed": share(observed),
+        "share_inferred": 0.0,
         "share_self_reported": share(self_reported),
     }
 
@@ -599,10 +601,9 @@ def _dimension(
         if stopped_at is not None:
             status = "not_reached"
         elif not considered:
-            status, top = "vacuous", level
-        elif len(scored) * 2 < len(considered):
-            status, blocking = "insufficient_evidence", unknown
-            stopped_at, stop_reason = level, status
+            status = "vacuous"
+        elif not scored:
+            status, blocking = "not_assessed", unknown
         elif score is not None and score >= threshold:
             status, top = "achieved", level
         else:
@@ -625,6 +626,7 @@ def _dimension(
         "level": top,
         "name": LEVEL_NAMES[top],
         "assessed": True,
+        "assumptions": [x["level"] for x in levels if x["status"] == "not_assessed" and x["level"] < top],
         "stopped_at": stopped_at,
         "stop_reason": stop_reason,
         "explanation": explanation,
@@ -810,7 +812,7 @@ def sample_report(**overrides: Any) -> dict[str, Any]:
     ev = _evidence()
     findings = _findings(ev)
     report: dict[str, Any] = {
-        "schema_version": "1.0",
+        "schema_version": "2.0",
         "tool": {"name": "mlaudit", "version": "0.1.0"},
         "generated_at": "2026-11-28T12:00:00Z",
         "organisation": ORGANISATION,

@@ -89,7 +89,9 @@ def test_definitions_match_rubric_md():
         d = DEFS[check_id]
         assert d.level == int(check_id[1]), check_id
         assert d.dimension == dim, check_id
-        assert d.collectors == collectors, check_id
+        # the rubric's sources come first, in its order; sources added here only support
+        assert d.collectors[: len(collectors)] == collectors, check_id
+        assert not set(d.collectors[len(collectors) :]) & set(d.decides), check_id
 
 
 def test_survey_questions_named_in_rubric_are_in_definitions():
@@ -137,6 +139,7 @@ GOOD = {
     "collectors": ["G"],
     "remediation": "r",
     "framework": "f",
+    "decides": ["G"],
 }
 
 
@@ -150,6 +153,10 @@ GOOD = {
         ({**GOOD, "remediation": ""}, "missing remediation"),
         ({**GOOD, "collectors": ["S"]}, "survey-only"),
         ({**GOOD, "survey": ["S1"]}, "not the survey"),
+        ({k: v for k, v in GOOD.items() if k != "decides"}, "decides"),
+        ({**GOOD, "decides": ["M"]}, "only name sources listed"),
+        ({**GOOD, "implied_by": [{"because": "x"}]}, "needs `because` and `signals`"),
+        ({**GOOD, "implied_by": [{"because": "x", "signals": ["Bad Signal"]}]}, "malformed"),
     ],
 )
 def test_parse_definitions_refuses_bad_entries(entry, message):
@@ -235,8 +242,22 @@ def test_data_audit():
     assert weak.outcome == Outcome.PARTIAL and "notebook-only" in weak.explanation
     assert run("L1.data-audit", ev("data_catalog", tool="datahub")).outcome == Outcome.PARTIAL
     # git is the only witness without a survey: ML repos with no artefact at all -> fail
+    # git only supports a data audit: its silence leaves the check unknown, saying what decides it
     absent = run("L1.data-audit", *ml_repos("a"))
-    assert absent.outcome == Outcome.FAIL and "S3" in absent.explanation
+    assert absent.outcome == Outcome.UNKNOWN and "silence proves nothing" in absent.explanation
+    assert absent.missing == ["answer survey question S3", "configure AWS access (aws:)"]
+    assert absent.metrics["outcome_on_silence"] == "fail"
+    # ... and a higher practice that cannot exist without one implies it (inferred)
+    implied = run("L1.data-audit", *ml_repos("a"), ev("data_validation", "a", tool="pandera"))
+    assert implied.outcome == Outcome.PASS and implied.provenance == "inferred"
+    assert implied.metrics["inferred_from"] == ["data_validation"]
+    assert implied.evidence[0].attributes["implies"] == "L1.data-audit"
+    assert implied.evidence[0].locator == "a:data_validation@0123456789ab"
+    # notebook-only or opt-in evidence of the higher practice implies nothing
+    weak_only = run(
+        "L1.data-audit", *ml_repos("a"), ev("data_validation", "a", tool="gx", notebook_only=True)
+    )
+    assert weak_only.outcome == Outcome.UNKNOWN
 
 
 def test_data_audit_survey_and_contradiction():
@@ -262,7 +283,8 @@ def test_first_hires():
     )
     assert two.outcome == Outcome.PASS and "2 distinct" in two.explanation
     one = run("L2.first-hires", *ml_repos("a"), ev("team_activity", "a", contributor_ids=["x"]))
-    assert one.outcome == Outcome.FAIL and "Only one human" in one.explanation
+    # one committer proves nothing about hires (a PM does not commit): unknown, not fail
+    assert one.outcome == Outcome.UNKNOWN and "Only one human" in one.explanation
     assert run("L2.first-hires", *ml_repos("a")).outcome == Outcome.UNKNOWN
     # activity of non-ML repos does not count
     other = run(
@@ -272,7 +294,7 @@ def test_first_hires():
         ev("team_activity", "a", contributor_ids=["x"]),
         ev("team_activity", "web", contributor_ids=["y"]),
     )
-    assert other.outcome == Outcome.FAIL
+    assert other.outcome == Outcome.UNKNOWN and "Only one human" in other.explanation
 
 
 def test_first_hires_survey_only():
@@ -285,8 +307,16 @@ def test_experiment_tracking():
     code = run(
         "L2.experiment-tracking", *ml_repos("a", "b"), ev("experiment_tracking", "a", tool="mlflow")
     )
-    assert code.outcome == Outcome.PARTIAL and "1 of 2 ML repos" in code.explanation
+    # code that logs to a tracker is tracking; no tracker was read to count the runs
+    assert code.outcome == Outcome.PASS and "1 of 2 ML repos" in code.explanation
+    assert "no tracker was read" in code.explanation
+    nb = ev("experiment_tracking", "a", tool="mlflow", notebook_only=True)
+    assert run("L2.experiment-tracking", *ml_repos("a"), nb).outcome == Outcome.PARTIAL
     assert run("L2.experiment-tracking", *ml_repos("a")).outcome == Outcome.FAIL
+    # registering models from runs implies tracking
+    reg = ev("model_registry_use", "a", tool="mlflow")
+    inferred = run("L2.experiment-tracking", repo("a", is_ml=False), reg)
+    assert inferred.outcome == Outcome.PASS and inferred.provenance == "inferred"
     runs = ev(
         "experiment_runs",
         "mlflow-server",
@@ -321,7 +351,8 @@ def test_data_pipeline():
         ).outcome
         == Outcome.PARTIAL
     )
-    assert run("L2.data-pipeline", *ml_repos("a")).outcome == Outcome.FAIL
+    # ETL often lives outside the ML repositories: git's silence leaves it unknown
+    assert run("L2.data-pipeline", *ml_repos("a")).outcome == Outcome.UNKNOWN
     job = ev("glue_job_run", "acct", job="nightly", runs_in_window=30)
     assert run("L2.data-pipeline", job, available="A").outcome == Outcome.PASS
 
@@ -338,7 +369,14 @@ def test_model_in_production():
         ).outcome
         == Outcome.PARTIAL
     )
-    assert run("L2.model-in-production", *ml_repos("a")).outcome == Outcome.FAIL
+    # no serving code in git proves nothing (models are served from elsewhere) ...
+    assert run("L2.model-in-production", *ml_repos("a")).outcome == Outcome.UNKNOWN
+    # ... but endpoints that were read and serve nothing do
+    down = ev("endpoint", "acct", name="ep", status="Failed")
+    assert run("L2.model-in-production", down, available="A").outcome == Outcome.FAIL
+    # monitoring a model implies the model is in production
+    mon = ev("model_monitoring", "a", tool="evidently")
+    assert run("L2.model-in-production", *ml_repos("a"), mon).provenance == "inferred"
     live = ev("endpoint", "acct", name="churn-ep", status="InService", model="churn")
     assert run("L2.model-in-production", live, available="A").outcome == Outcome.PASS
     alias = ev("registered_model", "mlflow", name="churn", aliases=["production"], versions=3)
@@ -362,7 +400,8 @@ def test_cloud_compute():
         ).outcome
         == Outcome.PARTIAL
     )
-    assert run("L2.cloud-compute", *ml_repos("a")).outcome == Outcome.FAIL
+    # compute can be chosen on any cloud: no source's silence decides it
+    assert run("L2.cloud-compute", *ml_repos("a"), available="GA").outcome == Outcome.UNKNOWN
 
 
 # ------------------------------------------------------------------------------ level 3
@@ -551,7 +590,7 @@ def test_models_in_production_counts():
 def test_orchestration():
     dag = ev("orchestration", "a", tool="airflow")
     f = run("L4.orchestration", *ml_repos("a"), dag)
-    assert f.outcome == Outcome.PARTIAL and "no executions" in f.explanation
+    assert f.outcome == Outcome.PASS and "executions were not observed" in f.explanation
     runs = ev(
         "pipeline_execution",
         "acct",
@@ -583,7 +622,11 @@ def test_orchestration():
 )
 def test_absence_on_aws_alone_is_unknown_not_fail(check_id):
     assert run(check_id, available="A").outcome == Outcome.UNKNOWN
-    assert run(check_id, *ml_repos("a"), available="GA").outcome == Outcome.FAIL
+    # git decides only where the practice lives in repositories (pipelines and their schedules);
+    # ETL, compute, catalogues, warehouses and feature stores often live elsewhere
+    expected = Outcome.FAIL if "G" in DEFS[check_id].decides else Outcome.UNKNOWN
+    assert run(check_id, *ml_repos("a"), available="GA").outcome == expected
+    assert expected == Outcome.UNKNOWN or check_id in ("L4.orchestration", "L4.scheduled-retraining")
 
 
 def test_model_monitoring_from_git():
@@ -617,7 +660,7 @@ def test_model_monitoring_from_git():
         ).outcome
         == Outcome.PARTIAL
     )
-    assert run("L4.model-monitoring", *ml_repos("a")).outcome == Outcome.FAIL
+    assert run("L4.model-monitoring", *ml_repos("a")).outcome == Outcome.UNKNOWN  # git only supports it
 
 
 def test_model_monitoring_coverage_from_endpoints():
@@ -664,14 +707,18 @@ def test_data_catalog_and_warehouse():
         run("L4.data-catalog", *ml_repos("a"), ev("data_catalog", "a", tool="datahub")).outcome
         == Outcome.PASS
     )
-    assert run("L4.data-catalog", *ml_repos("a")).outcome == Outcome.FAIL
+    assert run("L4.data-catalog", *ml_repos("a")).outcome == Outcome.UNKNOWN  # git only supports it
     glue = ev("glue_catalog", "acct", database="raw", tables=10, described_tables=2)
     f = run("L4.data-catalog", glue, available="A")
     assert f.outcome == Outcome.PARTIAL and "2 of 10" in f.explanation
     wh, etl = ev("warehouse", "w", tool="snowflake"), ev("data_pipeline", "w", tool="dbt")
     assert run("L4.warehouse-etl", repo("w", is_ml=False), wh, etl).outcome == Outcome.PASS
     assert run("L4.warehouse-etl", repo("w", is_ml=False), wh).outcome == Outcome.PARTIAL
-    assert run("L4.warehouse-etl", repo("w", is_ml=False)).outcome == Outcome.FAIL
+    assert run("L4.warehouse-etl", repo("w", is_ml=False)).outcome == Outcome.UNKNOWN
+    # the same notion of ETL as L2.data-pipeline: an orchestrated pipeline feeds the warehouse
+    dag = ev("orchestration", "w", tool="airflow")
+    both = run("L4.warehouse-etl", repo("w", is_ml=False), wh, dag)
+    assert both.outcome == Outcome.PASS and "airflow" in both.explanation
 
 
 def test_scheduled_retraining():
@@ -732,7 +779,7 @@ def test_multiple_pods():
         ev("team_activity", "a", contributor_ids=["1", "2"]),
         ev("team_activity", "c", contributor_ids=["2", "3"]),
     ]
-    assert run("L4.multiple-pods", *repos, *shared).outcome == Outcome.FAIL
+    assert run("L4.multiple-pods", *repos, *shared).outcome == Outcome.UNKNOWN  # git only supports it
     lone = [
         ev("team_activity", "a", contributor_ids=["1", "2"]),
         ev("team_activity", "c", contributor_ids=["9"]),
@@ -758,7 +805,7 @@ def test_feature_store():
         ).outcome
         == Outcome.PARTIAL
     )
-    assert run("L5.feature-store", *ml_repos("a")).outcome == Outcome.FAIL
+    assert run("L5.feature-store", *ml_repos("a")).outcome == Outcome.UNKNOWN  # git only supports it
 
 
 def test_notebook_repository():
@@ -796,7 +843,7 @@ def test_lineage():
         ).outcome
         == Outcome.PARTIAL
     )
-    assert run("L5.lineage", *ml_repos("a")).outcome == Outcome.FAIL
+    assert run("L5.lineage", *ml_repos("a")).outcome == Outcome.UNKNOWN  # git only supports it
     inputs = ev("experiment_runs", "m", runs_in_window=3, dataset_inputs=3)
     linked = ev("registered_model", "m", name="x", versions=2, lineage=2)
     assert run("L5.lineage", inputs, linked, available="M").outcome == Outcome.PASS
@@ -851,11 +898,17 @@ def test_survey_only_checks():
 
 # ------------------------------------------------------------------------------ the runner
 def test_unknown_when_no_source_can_assess_it():
-    f = run("L3.model-registry", *ml_repos("a"), available="G")
+    f = run("L5.discoverable-model-store", *ml_repos("a"), available="G")
     assert f.outcome == Outcome.UNKNOWN
     assert "nothing that could assess it ran" in f.explanation
     assert f.missing == ["configure MLflow tracking (mlflow:)", "configure AWS access (aws:)"]
-    assert f.remediation == DEFS["L3.model-registry"].remediation
+    assert f.remediation == DEFS["L5.discoverable-model-store"].remediation
+    # a supporting source that ran and is silent: unknown, naming what would decide it
+    r = run("L3.model-registry", *ml_repos("a"), available="G")
+    assert r.outcome == Outcome.UNKNOWN and "decided by MLflow" in r.explanation
+    assert r.missing == ["configure MLflow tracking (mlflow:)", "configure AWS access (aws:)"]
+    code = run("L3.model-registry", *ml_repos("a"), ev("model_registry_use", "a", tool="mlflow"))
+    assert code.outcome == Outcome.PASS and "registered from code" in code.explanation
     s = run("L4.multiple-pods", available="")
     assert s.missing == ["answer survey question S8", "add git repositories to scan (git:)"]
 
@@ -877,7 +930,7 @@ def test_partial_sources_are_noted_on_the_finding():
         ev("experiment_tracking", "a", tool="mlflow"),
         failed={"M": "timeout"},
     )
-    assert f.outcome == Outcome.PARTIAL
+    assert f.outcome == Outcome.PASS
     assert "MLflow tracking/registry failed: timeout" in f.explanation
 
 

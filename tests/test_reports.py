@@ -172,7 +172,7 @@ def test_sample_report_validates(report: dict[str, Any]) -> None:
         (lambda r: r["run"].update(exit_code=2), "report.run.exit_code"),
         (lambda r: r["summary"]["overall"].update(level=7), "report.summary.overall.level"),
         (lambda r: r["findings"][0].update(provenance="rumour"), "report.findings[0].provenance"),
-        (lambda r: r.update(schema_version="2.0"), "report.schema_version"),
+        (lambda r: r.update(schema_version="3.0"), "report.schema_version"),
     ],
 )
 def test_schema_rejects_broken_reports(report: dict[str, Any], mutate: Any, path: str) -> None:
@@ -644,10 +644,11 @@ def test_organisation_is_optional_and_escaped(report: dict[str, Any], html: str)
 def test_nothing_assessed_is_not_shown_as_not_started(report: dict[str, Any]) -> None:
     r = minimal_report()
     r["summary"]["overall"].update(
-        assessed_dimensions=[], not_assessed=list(r["summary"]["dimensions"])
+        level=None, name="Not assessed", assessed_dimensions=[],
+        not_assessed=list(r["summary"]["dimensions"]),
     )
     for dim in r["summary"]["dimensions"].values():
-        dim.update(assessed=False, stop_reason="insufficient_evidence")
+        dim.update(assessed=False, level=None, name="Not assessed", stop_reason=None)
     validate_report(r)
     assert render_markdown(r).startswith("# ML maturity of Acme \\& Co \\<ML\\>: not assessed\n")
     doc = parse(render_html(r))
@@ -748,7 +749,7 @@ def minimal_report() -> dict[str, Any]:
             for n in range(1, 6)
         ]
     for key in ("product", "organizational"):
-        dims[key].update(assessed=False, stop_reason="insufficient_evidence")
+        dims[key].update(assessed=False, level=None, name="Not assessed", stop_reason=None)
     r["summary"]["overall"].update(
         level=0,
         name="Not started",
@@ -833,7 +834,7 @@ def test_html_ladder_svg(doc: TreeBuilder, report: dict[str, Any]) -> None:
             "lc-achieved": ("✔", "Achieved"),
             "lc-partial": ("◐", "Partly met"),
             "lc-not-achieved": ("✘", "Not met"),
-            "lc-insufficient": ("?", "No evidence"),
+            "lc-insufficient": ("?", "Not assessed"),
             "lc-vacuous": ("○", "No checks"),
             "lc-not-reached": ("·", "Not reached"),
         }[kind]

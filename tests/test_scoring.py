@@ -58,10 +58,12 @@ def test_all_achieved_gives_level_five():
     assert t["explanation"] == "technical: level 5; every level achieved"
 
 
-def test_vacuous_levels_count_as_achieved():
+def test_vacuous_levels_count_below_evidence_but_prove_nothing_on_top():
     t = walk({"L1.a": P, "L3.a": P})
     assert statuses(t) == ["achieved", "vacuous", "achieved", "vacuous", "vacuous"]
-    assert t["level"] == 5
+    # level 2 has no checks: it counts on the way to level 3; levels 4 and 5 prove nothing
+    assert t["level"] == 3 and t["assumptions"] == []
+    assert t["explanation"] == "technical: level 3"
 
 
 def test_not_achieved_stops_the_walk_and_names_blockers():
@@ -84,23 +86,35 @@ def test_level_one_not_achieved_is_level_zero():
 def test_partial_counts_half_and_threshold_is_configurable():
     outcomes = {"L1.a": P, "L1.b": H}  # 0.75
     assert walk(outcomes)["level"] == 0
-    assert walk(outcomes, threshold=0.75)["level"] == 5
+    assert walk(outcomes, threshold=0.75)["level"] == 1
     assert (
-        walk({"L1.a": P, "L1.b": P, "L1.c": P, "L1.d": P, "L1.e": F})["level"] == 5
+        walk({"L1.a": P, "L1.b": P, "L1.c": P, "L1.d": P, "L1.e": F})["level"] == 1
     )  # 0.8 reaches 0.8
+    assert walk({"L1.a": P, "L1.b": P, "L1.c": F}, threshold=0.6)["level"] == 1  # 0.67 >= 0.6
 
 
-def test_insufficient_evidence_when_fewer_than_half_assessed():
+def test_unassessed_levels_do_not_stop_the_walk_and_are_named_as_assumptions():
+    t = walk({"L1.a": U, "L2.a": U, "L3.a": P, "L4.a": F})
+    assert statuses(t) == ["not_assessed", "not_assessed", "achieved", "not_achieved", "not_reached"]
+    assert t["level"] == 3 and t["assessed"] and t["assumptions"] == [1, 2]
+    assert "levels 1, 2 not assessed" in t["explanation"]
+    # one assessed check is enough to judge a level; unknowns beside it never lower it
     t = walk({"L1.a": P, "L2.a": P, "L2.b": U, "L2.c": U, "L3.a": P})
-    assert t["level"] == 1 and t["assessed"]
-    assert t["stopped_at"] == 2 and t["stop_reason"] == "insufficient_evidence"
-    assert t["levels"][1]["blocking"] == ["L2.b", "L2.c"]
-    assert (
-        "evidence ends at level 1" in t["explanation"]
-        and "1 of 3 checks assessed" in t["explanation"]
-    )
-    # exactly half assessed is enough
-    assert walk({"L1.a": P, "L1.b": U})["stop_reason"] is None
+    assert t["level"] == 3 and t["stopped_at"] is None
+    # a run of unassessed levels on top proves nothing
+    t = walk({"L1.a": P, "L2.a": P, "L3.a": U, "L4.a": U})
+    assert t["level"] == 2 and "evidence ends at level 2" in t["explanation"]
+
+
+def test_cumulative_walk_scores_all_levels_up_to_each():
+    outcomes = {"L1.a": P, "L1.b": P, "L2.a": F, "L2.b": P}
+    assert walk(outcomes, threshold=0.7)["level"] == 1  # level 2 alone scores 0.5
+    defs = [d(c) for c in outcomes]
+    found = [f(c, o) for c, o in outcomes.items()]
+    cumulative = score(found, defs, 0.7, walk="cumulative")["dimensions"]["technical"]
+    assert cumulative["level"] == 2 and cumulative["levels"][1]["score"] == 0.75
+    with pytest.raises(ValueError):
+        score(found, defs, walk="sideways")
 
 
 def test_unknowns_are_left_out_of_the_score():
@@ -117,9 +131,12 @@ def test_waived_checks_are_neither_scored_nor_missing():
 
 def test_dimension_not_assessed_when_evidence_ends_before_any_level_with_checks():
     # vacuous level 1 does not make a dimension assessed
-    t = walk({"L2.a": U, "L3.a": P}, dim="organizational")
-    assert not t["assessed"] and t["stop_reason"] == "insufficient_evidence"
+    t = walk({"L2.a": U, "L3.a": U}, dim="organizational")
+    assert not t["assessed"] and t["level"] is None and t["name"] == "Not assessed"
     assert t["explanation"].startswith("organizational: not assessed")
+    # a level not achieved above unassessed ones says nothing about the levels below it
+    t = walk({"L1.a": U, "L2.a": F})
+    assert t["level"] is None and not t["assessed"] and "level 2 not achieved" in t["explanation"]
 
 
 def test_explanation_names_what_would_assess_it():
@@ -135,8 +152,8 @@ def test_explanation_names_what_would_assess_it():
     ]
     t = score(findings, defs)["dimensions"]["organizational"]
     assert t["explanation"] == (
-        "organizational: level 1; evidence ends at level 1 — level 2 has 0 of 2 "
-        "checks assessed; to assess further: answer the survey (S5, S8)"
+        "organizational: level 1; evidence ends at level 1; level 2 not assessed — "
+        "answer the survey (S5, S8)"
     )
 
 
@@ -181,14 +198,15 @@ def test_statement_without_no_survey_when_other_sources_are_missing():
     defs = [d("L1.a", "technical"), d("L1.b", "process", ("M",))]
     s = score([f("L1.a", P), f("L1.b", U)], defs)
     assert s["overall"]["statement"] == (
-        "Level 5 on technical evidence; product, process and "
+        "Level 1 on technical evidence; product, process and "
         "organizational not assessed (insufficient evidence)"
     )
 
 
-def test_no_assessed_dimension_gives_level_zero_and_a_statement():
+def test_no_assessed_dimension_gives_no_level_never_zero():
     s = score([f("L1.a", U)], [d("L1.a")])
-    assert s["overall"]["level"] == 0 and s["overall"]["assessed_dimensions"] == []
+    assert s["overall"]["level"] is None and s["overall"]["assessed_dimensions"] == []
+    assert s["overall"]["name"] == "Not assessed" and not s["overall"]["assessed"]
     assert s["overall"]["statement"].startswith("No level")
 
 
@@ -213,9 +231,11 @@ def test_confidence_and_counts():
         "checks": 4,
         "assessed": 3,
         "observed": 2,
+        "inferred": 0,
         "self_reported": 1,
         "share_assessed": 0.75,
         "share_observed": 0.5,
+        "share_inferred": 0.0,
         "share_self_reported": 0.25,
     }
     assert s["counts"] == {"pass": 1, "partial": 1, "fail": 1, "unknown": 1, "waived": 1}
@@ -301,19 +321,18 @@ def test_git_only_scan_gives_an_honest_technical_and_process_level():
     dims = s["dimensions"]
     assert dims["technical"]["assessed"] and dims["process"]["assessed"]
     assert not dims["product"]["assessed"]
-    # the rubric makes tracking code alone partial: technical level 2 needs the tracker (M)
-    assert dims["technical"]["level"] == 1 and dims["technical"]["stopped_at"] == 2
-    assert "L2.experiment-tracking partial" in dims["technical"]["explanation"]
-    # process: audit artefact, cloud compute in code, CI/tests/review/validation; level 4 lacks evidence
-    assert (
-        dims["process"]["level"] == 3 and dims["process"]["stop_reason"] == "insufficient_evidence"
-    )
-    assert "S10" in dims["process"]["explanation"]
-    assert s["overall"]["level"] == 1
+    # tracking code with no tracker read is tracking; git's silence on registries, monitoring,
+    # catalogues and feature stores proves nothing, so the walk reaches level 3 on evidence
+    assert dims["technical"]["level"] == 3 and dims["technical"]["stopped_at"] == 4
+    assert "L4.orchestration fail" in dims["technical"]["explanation"]
+    assert dims["process"]["level"] == 3 and dims["process"]["stopped_at"] == 4
+    assert "L4.scheduled-retraining fail" in dims["process"]["explanation"]
+    assert dims["organizational"]["level"] == 2 and dims["organizational"]["assumptions"] == []
+    assert s["overall"]["level"] == 2
     assert "product not assessed (no survey)" in s["overall"]["statement"]
     assert s["confidence"]["self_reported"] == 0 and 0 < s["confidence"]["share_assessed"] < 1
     steps = next_steps(findings, defs, s)
-    assert steps[0]["check_id"] == "L2.experiment-tracking"
+    assert steps[0]["check_id"] == "L5.notebook-repository"  # what holds organizational at 2
     assert any(
         x["outcome"] == "unknown" and "answer survey question S1" in x["assess_with"] for x in steps
     )

@@ -88,10 +88,8 @@ def data_audit(ctx: CheckContext) -> Verdict | None:
     s3 = survey_answer(ctx, "S3")
     ml = ctx.ml_repositories()
     if observed is None and s3 is None and ml:
-        # With no survey, git is the only witness: ML repositories holding no data inventory,
-        # dictionary, profiling report or catalogue are assessed as lacking a data audit, so a
-        # git-only scan still gets an honest process level. A survey answer takes precedence,
-        # since an audit kept outside git leaves no trace here.
+        # Git's silence: reported as a fail the runner turns into `unknown` (git only supports
+        # this check; the survey decides it), unless a higher practice implies the audit.
         return Verdict(
             Outcome.FAIL,
             f"No data inventory, data dictionary, profiling report or catalogue in the {len(ml)} ML "

@@ -10,6 +10,7 @@ from checks.evaluators.support import (
     by_subject,
     cite,
     count,
+    etl_evidence,
     ml_repo_names,
     names,
     production_models,
@@ -69,7 +70,8 @@ def first_hires(ctx: CheckContext) -> Verdict | None:
             Outcome.PASS if len(have) == 3 else Outcome.PARTIAL if len(have) == 2 else Outcome.FAIL
         )
         claimed = Verdict(outcome, f"S5 roles filled: {answer or 'none'} (self-reported)", [s5])
-    return with_survey(observed, claimed, "S5")
+    # contributors in git support the check; only the survey decides who was hired
+    return with_survey(observed, claimed, "S5", observed_decides=False)
 
 
 @evaluator("L2.experiment-tracking")
@@ -95,19 +97,20 @@ def experiment_tracking(ctx: CheckContext) -> Verdict | None:
         )
     if code:
         repos = by_subject(code)
+        tracker_read = bool(runs) or "M" in ctx.available
         text = (
             f"Tracking calls ({tools(code)}) in code of {len(repos)} of {len(ml)} ML repos: "
             f"{names(repos)}"
         )
+        metrics = {"repos_tracking": len(repos), "ml_repos": len(ml)}
         if not strong(code):
-            text += f" (only {weakness(code)})"
-        text += "; no tracked runs were observed in the look-back window"
-        text += (
-            " (the tracker was read)."
-            if runs or "M" in ctx.available
-            else " (no tracker was read)."
-        )
-        return Verdict(Outcome.PARTIAL, text, cite(strong(code), code, runs))
+            text += f" (only {weakness(code)})."
+            return Verdict(Outcome.PARTIAL, text, cite(code, runs), metrics)
+        if tracker_read:
+            text += "; the tracker that was read holds no runs in the look-back window."
+            return Verdict(Outcome.PARTIAL, text, cite(strong(code), code, runs), metrics)
+        text += " (no tracker was read to count the runs)."
+        return Verdict(Outcome.PASS, text, cite(strong(code), code), metrics)
     if runs:
         return Verdict(
             Outcome.FAIL,
@@ -138,7 +141,7 @@ def data_pipeline(ctx: CheckContext) -> Verdict | None:
     Only notebook-only/opt-in ETL, or Glue jobs with no recent runs -> partial. Nothing, with
     repositories scanned -> fail (absence on AWS alone is not a fail); else None."""
     # a pipeline run by an orchestrator (an Airflow DAG, a Kedro pipeline, ...) moves data too
-    code = ctx.signal("data_pipeline") + ctx.signal("orchestration")
+    code = etl_evidence(ctx)
     jobs = ctx.signal("glue_job_run")
     ran = [j for j in jobs if count(j, "runs_in_window") > 0]
     if strong(code) or ran:
@@ -236,7 +239,8 @@ def model_in_production(ctx: CheckContext) -> Verdict | None:
             f"S6: {n} model(s) serve production decisions (self-reported)",
             [s6],
         )
-    return with_survey(observed, claimed, "S6")
+    # code supports production; endpoints and a registry decide it
+    return with_survey(observed, claimed, "S6", observed_decides=production_observable(ctx))
 
 
 @evaluator("L2.cloud-compute")

@@ -107,13 +107,39 @@ def model_registry(ctx: CheckContext) -> Verdict | None:
     """Planned `registered_model` (M/A: `name`, `versions`, `lineage` = versions linked to a
     training run (int or bool), `approved_versions` for SageMaker model package groups).
     A model with >= 2 versions and lineage, or a package group with approved packages -> pass;
-    registered models without that -> partial; a registry that was read and is empty -> fail;
-    a registry that could not be read (a gap) -> None."""
+    registered models without that -> partial; a registry that was read and is empty -> fail
+    (only MLflow decides: an empty SageMaker registry proves nothing about other registries);
+    a registry that could not be read (a gap) -> None. With no registry read, training code that
+    registers models (`model_registry_use`, git supports) -> pass; only notebook-only -> partial."""
     models = ctx.signal("registered_model")
+    code = ctx.signal("model_registry_use")
     if not models:
+        if strong(code):  # git supports: training code registers versions, with their runs
+            return Verdict(
+                Outcome.PASS,
+                f"Models are registered from code ({tools(strong(code))}) in "
+                f"{names(i.subject for i in strong(code))}"
+                + ("; the registry itself was not read." if "M" not in ctx.available else "."),
+                cite(strong(code)),
+            )
+        if code:
+            return Verdict(
+                Outcome.PARTIAL,
+                f"Model registration is only {weakness(code)} ({tools(code)}) in "
+                f"{names(i.subject for i in code)}.",
+                cite(code),
+            )
         if signal_gap(ctx, "registered_model"):
             return None
-        return Verdict(Outcome.FAIL, "The model registry that was read holds no registered models.")
+        if ctx.available & {"M", "A"}:
+            return Verdict(
+                Outcome.FAIL, "The model registry that was read holds no registered models."
+            )
+        return Verdict(
+            Outcome.FAIL,
+            "No code registers model versions (MLflow register_model, SageMaker model packages, "
+            "Vertex or Azure ML model uploads).",
+        )
     good = [
         m
         for m in models
@@ -248,10 +274,22 @@ def settled_stack(ctx: CheckContext) -> Verdict | None:
         n = len(profile)
         share = len(best) / n
         lang, fws, trk = best_stack
-        stack = f"{lang}, {'+'.join(sorted(fws)) or 'no framework'}, {trk or 'no tracker'}"
         outliers = sorted(set(profile) - set(best))
-        text = f"{len(best)} of {n} ML repos share one stack ({stack})"
-        text += f"; diverging: {names(outliers)}." if outliers else "."
+        if best:
+            stack = f"{lang}, {'+'.join(sorted(fws)) or 'no ML framework'}, {trk or 'no tracker'}"
+            text = f"{len(best)} of {n} ML repos share one stack ({stack})"
+            text += f"; diverging: {names(outliers)}." if outliers else "."
+        else:
+            text = (
+                f"No stack of one language, at most two ML frameworks and one tracker fits any of "
+                f"the {n} ML repos: "
+                + "; ".join(
+                    f"{s} uses {'+'.join(sorted(profile[s][1])) or 'no ML framework'}"
+                    f" and {'+'.join(sorted(profile[s][2])) or 'no tracker'}"
+                    for s in sorted(profile)[:6]
+                )
+                + "."
+            )
         outcome = (
             Outcome.PASS
             if share >= PASS_SHARE

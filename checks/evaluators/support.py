@@ -11,17 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.evidence import EvidenceItem, Outcome
-from checks.base import CheckContext, Verdict
+from checks.base import MAX_CITED, CheckContext, Verdict, is_weak  # noqa: F401 (re-exported)
 
-#: at most this many evidence items are cited per finding (a bounded sample)
-MAX_CITED = 10
 #: the rubric's ">= 80%" coverage bar
 PASS_SHARE = 0.8
-
-
-def is_weak(item: EvidenceItem) -> bool:
-    """Notebook-only or opt-in evidence: present, but weaker than a module or live config."""
-    return bool(item.attributes.get("notebook_only") or item.attributes.get("opt_in"))
 
 
 def strong(items: Iterable[EvidenceItem]) -> list[EvidenceItem]:
@@ -187,17 +180,28 @@ def answer_number(item: EvidenceItem) -> int | None:
         return None
 
 
-def with_survey(observed: Verdict | None, claimed: Verdict | None, question: str) -> Verdict | None:
-    """Merge an observed verdict with a survey-based one.
+def with_survey(
+    observed: Verdict | None,
+    claimed: Verdict | None,
+    question: str,
+    *,
+    observed_decides: bool = True,
+) -> Verdict | None:
+    """Merge an observed verdict with a survey-based one: one decision for claim and outcome.
 
     Observed evidence decides; a survey answer that disagrees is reported as a contradicted claim
     (in the explanation and in `metrics["contradicted_claim"]`). With no observed verdict, the
-    survey's stands (self-reported).
+    survey's stands (self-reported). When the observed sources only *support* the check
+    (`observed_decides` False), their silence (an observed fail) proves nothing: the answer
+    stands, and the explanation says what was seen.
     """
     if observed is None:
         return claimed
     if claimed is None:
         return observed
+    if observed.outcome is Outcome.FAIL and not observed_decides:
+        note = f" Observed: {observed.explanation.rstrip('.')} — which cannot contradict the answer."
+        return Verdict(claimed.outcome, claimed.explanation + "." + note, claimed.evidence, claimed.metrics)
     # the survey answer is always cited, so a reader can see what was claimed
     room = MAX_CITED - len(claimed.evidence)
     evidence = cite(observed.evidence[:room], claimed.evidence)
@@ -217,6 +221,12 @@ def with_survey(observed: Verdict | None, claimed: Verdict | None, question: str
         # same outcome, not necessarily the same facts (the report's survey section compares those)
         explanation += f" The survey answer to {question} gives the same outcome."
     return Verdict(observed.outcome, explanation, evidence, metrics)
+
+
+def etl_evidence(ctx: CheckContext) -> list[EvidenceItem]:
+    """Code that moves data: ETL (`data_pipeline`) or pipelines run by an orchestrator — one
+    notion for every check that asks whether data pipelines exist."""
+    return ctx.signal("data_pipeline") + ctx.signal("orchestration")
 
 
 # ------------------------------------------------------------------------------ production
