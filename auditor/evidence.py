@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from auditor.redact import redact
+from auditor.redact import redact, redact_locator
 
 EXCERPT_MAX = 240
+# attributes that name places (paths, locators, URLs, names): credentials in URLs are masked
+# there, but a path such as `src/tokenizer.py:12` is never taken for a `key: value` secret
+_PLACE_KEYS = re.compile(r"(?:^|_)(?:path|paths|file|files|locator|locators|dir|dirs|url|uri|name|repo|repository)$")
 
 
 class Provenance(StrEnum):
@@ -64,12 +68,14 @@ class EvidenceItem:
         # Secrets never leave the collector: excerpts, locators and string attributes are
         # redacted at construction, so nothing downstream can forget to.
         if self.excerpt is not None:
-            text = redact(self.excerpt.strip())
+            # cut before redacting (a long line costs nothing), with a margin so that a secret
+            # straddling the final cut is still seen whole
+            text = redact(self.excerpt.strip()[: EXCERPT_MAX * 4])
             if len(text) > EXCERPT_MAX:
                 text = text[: EXCERPT_MAX - 1] + "…"
             object.__setattr__(self, "excerpt", text)
-        object.__setattr__(self, "locator", redact(self.locator))
-        object.__setattr__(self, "subject", redact(self.subject))
+        object.__setattr__(self, "locator", redact_locator(self.locator))
+        object.__setattr__(self, "subject", redact_locator(self.subject))
         object.__setattr__(self, "attributes", _redact_values(self.attributes))
 
     @property
@@ -109,13 +115,13 @@ class EvidenceItem:
         )
 
 
-def _redact_values(value: Any) -> Any:
+def _redact_values(value: Any, place: bool = False) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return redact_locator(value) if place else redact(value)
     if isinstance(value, dict):
-        return {k: _redact_values(v) for k, v in value.items()}
+        return {k: _redact_values(v, isinstance(k, str) and bool(_PLACE_KEYS.search(k))) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_values(v) for v in value]
+        return [_redact_values(v, place) for v in value]
     return value
 
 

@@ -1,39 +1,107 @@
-"""Secret redaction applied to everything read from audited systems before it is kept."""
+"""Secret redaction applied to everything read from audited systems before it is kept.
+
+Every pattern runs in linear time on any input: a match can only start where a run of its
+leading characters starts (a look-behind refuses positions inside a run), quantifiers that could
+meet the same text twice are bounded or possessive, and a value is consumed whole once its key
+matched. A megabyte of `x.` or `password=` is redacted in milliseconds, not minutes.
+
+Two strengths:
+
+- `redact(text)` — free text (excerpts, messages, attribute values): credentials in URLs, known
+  token formats, `Authorization:` headers, private keys, and `key = value` assignments whose key
+  says secret.
+- `redact_locator(text)` — names and places (`repo:path:line@commit`, subjects): everything but
+  the `key = value` rule, so `secretrepo:src/tokenizer.py:12@abc` stays a locator.
+"""
 
 from __future__ import annotations
 
 import re
 
 MASK = "***"
+#: longest text kept from one field (a message, an attribute): a 5 MB server error body is cut
+#: here, redacted with a margin so that a secret straddling the cut is still seen whole
+MAX_TEXT = 64 * 1024
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # user:password@host in URIs (keep the user, drop the password)
-    (re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(?P<post>@)"), r"\g<pre>" + MASK + r"\g<post>"),
+# scheme://userinfo@ — the scheme must start a run of scheme characters (no retry inside one)
+_URL_USERINFO = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)"
+    r"(?P<user>[^/\s:@?#]{0,256}+)(?::(?P<pw>[^@\s/?#]{0,1024}+))?@"
+)
+# a URL user name that is a credential itself (`https://TOKEN@host/...`)
+_TOKEN_PREFIXES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "hf_", "sk-", "xox", "AKIA", "ASIA")
+_TOKENISH = re.compile(r"(?=[^\s]*\d)[A-Za-z0-9_~+/=%.-]{16,}")
+
+
+def _userinfo(m: re.Match[str]) -> str:
+    user, pw = m.group("user"), m.group("pw")
+    if user == MASK and pw is None:
+        return m.group(0)
+    token_user = user.startswith(_TOKEN_PREFIXES) or len(user) >= 32 or bool(_TOKENISH.fullmatch(user))
+    if token_user or (pw is not None and not user):
+        return m.group("scheme") + MASK + "@"
+    if pw is not None:
+        return m.group("scheme") + user + ":" + MASK + "@"
+    return m.group(0)
+
+
+# distinctive by themselves: masked everywhere, names and locators included
+_TOKENS: list[tuple[re.Pattern[str], str]] = [
     # AWS access key ids and secret keys
-    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
-    (re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*['\"]?)[A-Za-z0-9/+=]{40}"), r"\1" + MASK),
-    # GitHub, GitLab, Slack, OpenAI-style and generic bearer tokens
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
+    (re.compile(r"(?i)(aws_secret_access_key[\"']?\s{0,16}[=:]\s{0,16}['\"]?)[A-Za-z0-9/+=]{40}"), r"\1" + MASK),
+    # GitHub (classic and fine-grained), GitLab, Slack, Hugging Face, OpenAI-style tokens
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"), MASK),
-    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), MASK),
-    (re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}\b"), MASK),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), MASK),
+    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), MASK),
+    (re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}"), MASK),
+    (re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"), MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), MASK),
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*"), r"\1" + MASK),
-    # key = "value" assignments whose name says secret
+    # Authorization headers: whatever follows the scheme (Basic, Bearer, token, Digest...)
     (
         re.compile(
-            r"(?i)(?P<key>\b[\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)[\w.-]*"
-            r"\s*[=:]\s*)(?P<q>['\"]?)(?P<val>[^'\"\s,;}{)]{4,})(?P=q)"
+            r"(?i)\b((?:proxy-)?authorization[\"']?\s{0,16}[:=]\s{0,16}[\"']?\s{0,4}"
+            r"(?:(?:basic|bearer|token|digest|negotiate|ntlm)\s{1,16})?)"
+            r"(?!(?:basic|bearer|token|digest|negotiate|ntlm)\s)[^\s\"',;]{6,}+"
         ),
-        r"\g<key>\g<q>" + MASK + r"\g<q>",
+        r"\1" + MASK,
     ),
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)"), MASK),
+    (re.compile(r"(?i)\b(bearer\s{1,16})[A-Za-z0-9._~+/-]{16,}+=*"), r"\1" + MASK),
+    (re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]{0,40}PRIVATE KEY-----|$)"), MASK),
+]
+
+# free text only: key = "value" assignments whose name says secret; the name starts a run of
+# name characters and is bounded, the value is taken whole (a missing closing quote is fine)
+_ASSIGNMENTS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(
+            r"(?i)(?<![\w.-])(?P<key>[\w.-]{0,64}?(?:password|passwd|secret|token(?!iz)|api[_-]?key|"
+            r"access[_-]?key|private[_-]?key)[\w.-]{0,64}[\"']?\s{0,16}[=:]\s{0,16})"
+            r"(?P<q>['\"]?)(?P<val>[^'\"\s,;}{)]{4,}+)"
+        ),
+        r"\g<key>\g<q>" + MASK,
+    ),
 ]
 
 
-def redact(text: str) -> str:
-    """Mask credentials in `text`; safe to call on any string, idempotent."""
+def _apply(text: str, patterns: list[tuple[re.Pattern[str], str]]) -> str:
     if not text:
         return text
-    for pattern, repl in _PATTERNS:
+    cut = len(text) - MAX_TEXT
+    if cut > 0:
+        text = text[: MAX_TEXT + 1024]
+    text = _URL_USERINFO.sub(_userinfo, text)
+    for pattern, repl in patterns:
         text = pattern.sub(repl, text)
-    return text
+    return text[:MAX_TEXT] + f"… [{cut} characters cut]" if cut > 0 else text
+
+
+def redact(text: str) -> str:
+    """Mask credentials in `text`; safe to call on any string, idempotent, linear time (and
+    text over `MAX_TEXT` characters is cut)."""
+    return _apply(text, _TOKENS + _ASSIGNMENTS)
+
+
+def redact_locator(text: str) -> str:
+    """Mask credentials in a name or locator: URLs and token formats only, never `key: value`."""
+    return _apply(text, _TOKENS)

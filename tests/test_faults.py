@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gitutil import commit_files, git, make_repo
@@ -151,3 +152,68 @@ def test_sizes_stay_in_step_when_objects_are_missing(tmp_path: Path) -> None:
             reader.read(shas[1])
     finally:
         reader.close()
+
+
+# -- MLflow stores ------------------------------------------------------------------------------
+def _mlflow_store(uri: str, names: list[str]) -> list[str]:
+    """Experiments with one run each, written by MLflow itself; returns their ids."""
+    import warnings
+
+    from mlflow import MlflowClient
+
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        ids = []
+        for name in names:
+            exp = client.create_experiment(name)
+            run = client.create_run(exp)
+            client.log_metric(run.info.run_id, "auc", 0.9)
+            client.set_terminated(run.info.run_id)
+            ids.append(exp)
+    return ids
+
+
+def _mlflow_scan(uri: str) -> tuple[Any, list[str]]:
+    from auditor.config import MlflowSettings, MlflowTarget
+    from collectors.mlflow.collector import MlflowCollector
+
+    result = MlflowCollector(MlflowSettings(targets=[MlflowTarget(uri=uri)])).collect(CollectContext())
+    experiments = sorted(str(e.attributes.get("experiment"))
+                         for e in result.evidence if e.signal == "experiment_runs")
+    return result, experiments
+
+
+def test_wal_mode_sqlite_store_gets_no_files_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    db = tmp_path / "store" / "mlflow.db"
+    db.parent.mkdir()
+    monkeypatch.chdir(tmp_path)
+    _mlflow_store(f"sqlite:///{db}", ["wal-exp"])
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    con.close()  # the last connection checkpoints and removes -wal and -shm
+    before = {p.name: p.read_bytes() for p in db.parent.iterdir()}
+    assert set(before) == {"mlflow.db"}
+    result, experiments = _mlflow_scan(f"sqlite:///{db}")
+    assert "wal-exp" in experiments and not result.errors
+    assert {p.name: p.read_bytes() for p in db.parent.iterdir()} == before
+
+
+def test_malformed_or_empty_experiment_meta_skips_that_experiment(tmp_path: Path,
+                                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "mlruns"
+    ids = _mlflow_store(root.as_uri(), ["good-exp", "broken-exp", "empty-exp"])
+    (root / ids[1] / "meta.yaml").write_text("name: [unclosed\n  : {\n")
+    (root / ids[2] / "meta.yaml").write_text("")
+    capfd.readouterr()
+    result, experiments = _mlflow_scan(root.as_uri())
+    assert "good-exp" in experiments
+    assert "broken-exp" not in experiments and "empty-exp" not in experiments
+    assert not result.errors
+    warned = "\n".join(result.warnings)
+    assert f"experiment {ids[1]} skipped: unreadable {root / ids[1] / 'meta.yaml'}" in warned
+    assert f"experiment {ids[2]} skipped: unreadable {root / ids[2] / 'meta.yaml'} (empty)" in warned
+    assert "Traceback" not in capfd.readouterr().err

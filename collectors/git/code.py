@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from auditor import safe_yaml
 from auditor.evidence import EvidenceItem
 from collectors.git.pyscan import (
     UNRESOLVED,
@@ -953,7 +954,7 @@ def _setup_cfg(text: str) -> list[str]:
 
 def _conda(text: str) -> list[str]:
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.safe_load(text)
     except yaml.YAMLError:
         return []
     deps = data.get("dependencies") if isinstance(data, dict) else None

@@ -27,8 +27,8 @@ from collectors.git.blobs import (
     ObjectUnreadable,
     batch_command_supported,
 )
+from collectors.git.configs import REFUSED_YAML
 from collectors.git.repos import (
-    GIT_ENV,
     RepoError,
     RepoRef,
     discover,
@@ -165,7 +165,6 @@ class GitCollector(Collector):
         repo = store = blobs = None
         try:
             repo = git.Repo(ref.git_dir)
-            repo.git.update_environment(**GIT_ENV)
             commit, branch = self._head(repo, ref)
             info: dict[str, Any] = {"name": ref.name, "kind": "repository", "path": str(ref.git_dir)}
             if ref.url:
@@ -198,7 +197,7 @@ class GitCollector(Collector):
             info.update(commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
                         bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage,
                         web_url=view.web_url, duration_s=round(time.perf_counter() - started, 3))
-            unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT)}
+            unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
             if unreadable:
                 paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]
                 warnings.append(f"{sum(unreadable.values())} file(s) skipped: "
@@ -293,10 +292,13 @@ def _batch_command() -> bool:
 
 
 def _origin_url(repo: Any) -> str | None:
+    """The origin's URL, parsed from the repository's config by GitPython (no git process: git's
+    ownership check would refuse a repository another user owns, and nothing needs to run)."""
     try:
-        return repo.git.config("--get", "remote.origin.url").strip() or None
-    except Exception:  # noqa: BLE001 - no origin configured
+        url = repo.config_reader("repository").get_value('remote "origin"', "url", default="")
+    except Exception:  # noqa: BLE001 - an unreadable or odd config: no origin
         return None
+    return str(url).strip() or None
 
 
 def contributor_id(email: str, name: str) -> str:

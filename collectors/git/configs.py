@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from auditor import safe_yaml
 from auditor.evidence import EvidenceItem
 from collectors.git.view import RepoView, TreeEntry
 
@@ -55,7 +56,8 @@ _DATA_DIR = re.compile(r"(?i)(^|/)(data|datasets?|fixtures|samples?|raw|processe
 
 # --- YAML ------------------------------------------------------------------------------------
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# alias bombs and self-containing documents are refused (auditor.safe_yaml)
+_BaseLoader: Any = safe_yaml.SafeLoader
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
@@ -84,9 +86,19 @@ _Loader.add_multi_constructor("!", _any_tag)
 _DOC_SPLIT = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
 
 
+#: why a YAML file is skipped, as counted in the repository's coverage
+REFUSED_YAML = "refused YAML (alias bomb)"
+
+
 def load_yaml_docs(text: str) -> list[tuple[int, Any]]:
     """(start line, data) for every document that parses; broken documents are dropped."""
+    return _load_docs(text)[0]
+
+
+def _load_docs(text: str) -> tuple[list[tuple[int, Any]], bool]:
+    """The documents that parse, and whether one was refused for its alias expansion."""
     out: list[tuple[int, Any]] = []
+    refused = False
     starts = [0] + [m.end() for m in _DOC_SPLIT.finditer(text)]
     ends = [m.start() for m in _DOC_SPLIT.finditer(text)] + [len(text)]
     for start, end in zip(starts, ends, strict=True):
@@ -95,11 +107,14 @@ def load_yaml_docs(text: str) -> list[tuple[int, Any]]:
             continue
         try:
             data = yaml.load(chunk, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        except safe_yaml.ExpansionError:
+            refused = True
+            continue
         except Exception:  # noqa: BLE001 - corrupt YAML is not evidence, never a crash
             continue
         if data is not None:
             out.append((text.count("\n", 0, start) + 1, data))
-    return out
+    return out, refused
 
 
 def load_yaml(text: str) -> Any:
@@ -341,13 +356,13 @@ _YAML_KEYS = re.compile(
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(text: str) -> list[tuple[int, Any]]:
+def _parse(text: str) -> tuple[list[tuple[int, Any]], bool]:
     # cached by content: estates repeat config files verbatim (shared CI templates, copied
     # manifests); callers only read the parsed data
-    docs = load_yaml_docs(text)
-    if not docs and "{{" in text:
-        docs = load_yaml_docs(untemplate(text))
-    return docs
+    docs, refused = _load_docs(text)
+    if not docs and not refused and "{{" in text:
+        docs, refused = _load_docs(untemplate(text))
+    return docs, refused
 
 
 # --- the index ---------------------------------------------------------------------------------
@@ -380,7 +395,7 @@ class ConfigIndex:
             text = view.text(entry.path)
             # parsing is the expensive part: only files a detector could use are parsed
             if text and (_YAML_NAMES.search(entry.path) or _YAML_KEYS.search(text)):
-                index._add(entry.path, text, _parse(text))
+                index._add_yaml(entry.path, text)
         for entry in candidates(view, ".json"):
             if not _json_candidate(entry):
                 continue
@@ -415,8 +430,14 @@ class ConfigIndex:
         self._loaded.add(path)
         text = self.view.text(path) if self.view.exists(path) else None
         if text:
-            self._add(path, text, _parse(text))
+            self._add_yaml(path, text)
         return [d for d in self.docs if d.path == path]
+
+    def _add_yaml(self, path: str, text: str) -> None:
+        docs, refused = _parse(text)
+        if refused:  # an alias bomb: the file is skipped and counted, the repository goes on
+            self.view.skip(path, REFUSED_YAML)
+        self._add(path, text, docs)
 
     def _add(self, path: str, text: str, docs: list[tuple[int, Any]]) -> None:
         for line, data in docs:

@@ -2,10 +2,24 @@
 
 Local repositories are only read (`ls-tree`, `cat-file`, `log`). Remote URLs are mirrored into
 mlaudit's own cache folder (never into an audited repository) and fetched on later runs.
+
+Nothing an audited repository contains ever runs. Every git process mlaudit starts gets, in its
+environment, configuration that outranks the repository's own (`GIT_CONFIG_COUNT` is command-line
+scope) for each setting that would make git run a program: `core.fsmonitor`, `core.hooksPath`,
+`core.pager`, `log.showSignature` (gpg), `diff.external`, `core.sshCommand`, `credential.helper`,
+`core.askPass`; and transports are restricted (`protocol.allow=never`, `GIT_ALLOW_PROTOCOL`): none
+at all when reading an audited repository (a partial clone's promisor remote, an `ext::` URL or a
+`remote.*.uploadpack` are never used), file/https/http/ssh/git when mirroring a configured URL.
+Filters and textconv never run because only plumbing that does not apply them is used
+(`cat-file` without `--filters`/`--textconv`, `ls-tree`, `log` without patches); repositories are
+always named with `--git-dir` (no discovery, so git's ownership check does not apply and no
+`safe.directory` exception is needed). `uploadpack.packObjectsHook` and `safe.directory` are
+honoured by git only from the user's own (protected) configuration.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -13,19 +27,49 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from auditor.redact import redact
 
 SKIP_DIRS = {"node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", "site-packages"}
-# Audits run as whatever user the scheduler uses; repositories owned by others are still only
-# read, so git's ownership guard is relaxed for mlaudit's own git processes.
+#: settings that make git run a program, neutralised on every git process (see the module)
+_NO_PROGRAMS = (
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", "/dev/null"),
+    ("core.pager", "cat"),
+    ("log.showSignature", "false"),
+    ("submodule.recurse", "false"),
+    ("fetch.recurseSubmodules", "false"),
+    ("protocol.allow", "never"),
+)
+#: reading an audited repository: no helper of any kind (no transport is allowed either)
+_NO_HELPERS = (("diff.external", ""), ("core.sshCommand", ""), ("credential.helper", ""), ("core.askPass", ""))
+#: transports a configured URL may use when it is mirrored (never `ext::` or remote helpers)
+TRANSPORTS = ("file", "https", "http", "ssh", "git")
+
+
+def _config_env(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> dict[str, str]:
+    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for i, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
+    return env
+
+
+_COMMON_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GIT_PAGER": "cat"}
+#: the environment additions for git reading an audited repository (named with --git-dir)
 GIT_ENV = {
-    "GIT_CONFIG_COUNT": "1",
-    "GIT_CONFIG_KEY_0": "safe.directory",
-    "GIT_CONFIG_VALUE_0": "*",
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_OPTIONAL_LOCKS": "0",
+    **_config_env(_NO_PROGRAMS + _NO_HELPERS),
+    **_COMMON_ENV,
+    "GIT_ALLOW_PROTOCOL": "none",  # no transport at all: nothing is ever fetched while reading
+    "GIT_NO_LAZY_FETCH": "1",  # git >= 2.44: a partial clone's missing object is not fetched
 }
+
+
+def network_env(extra: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """The environment additions for cloning or fetching a configured URL into the cache: the
+    user's credential helpers and ssh settings apply, `extra` settings (credentials) too."""
+    allow = tuple((f"protocol.{t}.allow", "always") for t in TRANSPORTS)
+    return {**_config_env(_NO_PROGRAMS + allow + extra), **_COMMON_ENV, "GIT_ALLOW_PROTOCOL": ":".join(TRANSPORTS)}
 
 
 class RepoError(Exception):
@@ -106,11 +150,13 @@ def repo_name(git_dir: Path, root: Path) -> str:
     return name.removesuffix(".git") or name
 
 
-def run_git(args: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
+def run_git(args: list[str], cwd: Path | None = None, timeout: float = 600,
+            env: dict[str, str] | None = None) -> str:
+    """`git <args>` with `env` added to the environment (`GIT_ENV`, reading, by default)."""
     try:
         proc = subprocess.run(
             ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-            env={**os.environ, **GIT_ENV},
+            env={**os.environ, **(GIT_ENV if env is None else env)}, stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
         raise RepoError(f"git {args[0]} timed out after {timeout:.0f}s") from None
@@ -120,21 +166,73 @@ def run_git(args: list[str], cwd: Path | None = None, timeout: float = 600) -> s
     return proc.stdout
 
 
+_URL_FORMS = re.compile(r"^(?:(?:https?|ssh|git|file)://[^\s/?#]*[^\s]*|[\w.-]+@[\w.-]+:[^\s]+)$", re.IGNORECASE)
+
+
+def git_url_problem(url: str) -> str | None:
+    """Why `url` cannot be mirrored (None when it can): only file/https/http/ssh/git URLs and
+    scp-like `user@host:path`, nothing git could take for an option or a transport helper."""
+    if not url or url.startswith("-") or any(c in url for c in "\0\n\r") or not _URL_FORMS.match(url):
+        return "unsupported repository URL (use https://, http://, ssh://, git://, file:// or user@host:path)"
+    host = urlsplit(url).netloc.rpartition("@")[2] if "://" in url else url.partition("@")[2]
+    return "not a repository URL (the host starts with '-')" if host.startswith("-") else None
+
+
+def split_credentials(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The URL without its credentials, and the git settings that authenticate it instead.
+
+    `https://user:password@host/repo` becomes `https://host/repo` plus an `Authorization` header
+    scoped to that host (`http.<scheme>://<host>/.extraHeader`), passed in the environment of the
+    clone or fetch only: the credentials never reach the mirror's config, a cache folder name, a
+    process listing or a message. A password in an ssh URL is dropped (ssh does not use it)."""
+    parts = urlsplit(url) if "://" in url else None
+    if parts is None or "@" not in parts.netloc:
+        return url, ()
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+        token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+        return clean, ((f"http.{scheme}://{hostport}/.extraHeader", f"Authorization: Basic {token}"),)
+    if colon:
+        return urlunsplit((parts.scheme, f"{user}@{hostport}", parts.path, parts.query, parts.fragment)), ()
+    return url, ()
+
+
 def cache_path(cache_dir: Path, url: str) -> Path:
-    clean = redact(url)
+    """The mirror folder of `url`: named from its host and path without credentials, plus a hash
+    of that credential-free URL (so a rotated token keeps the same mirror)."""
+    clean = redact(split_credentials(url)[0])
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", clean.split("://")[-1]).strip("_")[-60:]
-    digest = hashlib.sha1(url.encode()).hexdigest()[:10]
+    digest = hashlib.sha1(split_credentials(url)[0].encode()).hexdigest()[:10]
     return cache_dir / f"{slug}-{digest}.git"
+
+
+def _private(mirror_dir: Path) -> None:
+    """The mirror's config readable by its owner only (it names the remote)."""
+    try:
+        (mirror_dir / "config").chmod(0o600)
+    except OSError:
+        pass
 
 
 def mirror(url: str, cache_dir: Path, timeout: float = 600) -> tuple[Path, str]:
     """Clone `url` into the cache (first run) or fetch it (later runs); returns (git dir, action)."""
+    problem = git_url_problem(url)
+    if problem:
+        raise RepoError(f"{problem}: {redact(url)}")
+    clean, auth = split_credentials(url)
+    env = network_env(auth)
     dest = cache_path(cache_dir, url)
     if is_git_dir(dest):
-        run_git(["--git-dir", str(dest), "fetch", "--prune", "--quiet", "origin"], timeout=timeout)
+        # the remote is always the credential-free URL (mirrors made before held credentials)
+        run_git(["--git-dir", str(dest), "config", "remote.origin.url", clean], timeout=timeout, env=env)
+        _private(dest)
+        run_git(["--git-dir", str(dest), "fetch", "--prune", "--quiet", "origin"], timeout=timeout, env=env)
         # keep HEAD on the remote's default branch if it moved
         try:
-            run_git(["--git-dir", str(dest), "remote", "set-head", "origin", "--auto"], timeout=timeout)
+            run_git(["--git-dir", str(dest), "remote", "set-head", "origin", "--auto"], timeout=timeout, env=env)
         except RepoError:
             pass
         return dest, "fetched"
@@ -144,7 +242,8 @@ def mirror(url: str, cache_dir: Path, timeout: float = 600) -> tuple[Path, str]:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    run_git(["clone", "--mirror", "--quiet", url, str(tmp)], timeout=timeout)
+    run_git(["clone", "--mirror", "--quiet", "--", clean, str(tmp)], timeout=timeout, env=env)
+    _private(tmp)
     tmp.rename(dest)
     return dest, "cloned"
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from auditor import safe_yaml
+
 RUN_TIME_KEY_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 ALERT_WORDS = ("slack", "teams", "email", "sns", "opsgenie", "pagerduty", "notification", "alert")
 
@@ -83,7 +85,7 @@ def _load_json(text: str) -> dict[str, Any]:
 
 def _load_yaml(text: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise DocumentError(

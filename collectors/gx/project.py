@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from auditor import safe_yaml
 from collectors.git.repos import GIT_ENV, git_dir_of
 
 CONFIG_FILE = "great_expectations.yml"
@@ -74,7 +75,7 @@ def load_project(context_dir: Path) -> GxProject:
     except OSError as exc:
         raise ProjectError(f"cannot read {config_path}: {exc.strerror or exc}") from None
     try:
-        config = yaml.safe_load(text)
+        config = safe_yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -105,29 +106,32 @@ def load_project(context_dir: Path) -> GxProject:
 
 
 def head_commit(path: Path, max_up: int = 12) -> str | None:
-    """HEAD of the git work tree holding `path`, when the project's config is committed there
-    (read-only `ls-files` and `rev-parse`; optional locks off), else None."""
+    """HEAD of the git work tree holding `path`, when the project's config is committed there,
+    else None. The repository is read with plumbing through `--git-dir` (`rev-parse`, `ls-tree`):
+    never its index or work tree, so nothing it configures (`core.fsmonitor`, filters) runs."""
     folder = path.resolve()
     for _ in range(max_up):
         git_dir = git_dir_of(folder)
         if git_dir is not None:
-            config = str(path.resolve() / CONFIG_FILE)
-            tracked = _git(folder, ["ls-files", "--error-unmatch", "--", config])
-            return _git(folder, ["rev-parse", "--verify", "--quiet", "HEAD"]) if tracked else None
+            config = (path.resolve() / CONFIG_FILE).relative_to(folder).as_posix()
+            head = _git(git_dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+            tracked = head and _git(git_dir, ["ls-tree", "--name-only", "--full-tree", head, "--", config])
+            return head if tracked else None
         if folder.parent == folder:
             return None
         folder = folder.parent
     return None
 
 
-def _git(work_tree: Path, args: list[str]) -> str | None:
+def _git(git_dir: Path, args: list[str]) -> str | None:
     try:
         proc = subprocess.run(
-            ["git", "-C", str(work_tree), *args],
+            ["git", "--git-dir", str(git_dir), *args],
             capture_output=True,
             text=True,
             timeout=30,
-            env={**os.environ, **GIT_ENV},
+            env={**os.environ, **GIT_ENV, "GIT_LITERAL_PATHSPECS": "1"},
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

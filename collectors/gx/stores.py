@@ -4,7 +4,8 @@ Every store is seen as a `TupleStore`: `keys()` lists the store's keys (tuples, 
 store backends name them) and `read(key)` returns the stored text. Two implementations:
 
 - `GxBackendStore` wraps the store backend GX itself builds from a GX 1.x project's config
-  (filesystem, S3, GCS, Azure), after GX's own `${VAR}` substitution. No data context is
+  (filesystem, S3, GCS, Azure), after `${VAR}` substitution from the project's own config
+  variables file (never from the auditor's environment, never from a secret store). No data context is
   created: `get_context` scaffolds folders and store-id files. Store backends are built with
   `suppress_store_backend_id` (otherwise GX writes `.ge_store_backend_id` into a store that lacks
   one) and only over folders that exist (GX creates the parent of a missing base directory).
@@ -16,8 +17,13 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any, Protocol
+
+import yaml
+
+from auditor import safe_yaml
 
 GX_STORE_MODULE = "great_expectations.data_context.store"
 STORE_ID_KEY = (".ge_store_backend_id",)
@@ -122,24 +128,68 @@ def backend_label(backend: dict[str, Any]) -> str:
     return f"{cls} {where}".strip()
 
 
-def config_provider(context_dir: Path, config: dict[str, Any]) -> Any:
-    """GX's own substitution of `${VAR}` from the config-variables file and the environment."""
-    from great_expectations.core.config_provider import (
-        _ConfigurationProvider,
-        _ConfigurationVariablesConfigurationProvider,
-        _EnvironmentConfigurationProvider,
-    )
+_VARIABLE = re.compile(r"(?<!\\)\$\{([^}]{0,256})\}|(?<!\\)\$([_a-zA-Z][_a-zA-Z0-9]{0,255})")
 
-    provider = _ConfigurationProvider()
-    if config.get("config_variables_file_path"):
-        provider.register_provider(
-            _ConfigurationVariablesConfigurationProvider(
-                config_variables_file_path=str(config["config_variables_file_path"]),
-                root_directory=str(context_dir),
-            )
-        )
-    provider.register_provider(_EnvironmentConfigurationProvider())
-    return provider
+
+class MissingVariable(Exception):  # noqa: N818 - named as GX names it (missing_config_variable)
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(name)
+        self.missing_config_variable, self.why = name, why
+
+
+class ConfigVariables:
+    """`${VAR}` substitution as GX does it, from the project's own config variables file only.
+
+    GX also takes values from the environment and fetches `secret|...` references from secret
+    stores; an audit must do neither: the auditor's environment and credentials are not the
+    project's, and whatever is substituted can end up in a report (a store's base directory is
+    shown). A variable the file does not define leaves that store unread, with the reason."""
+
+    def __init__(self, values: dict[str, Any], note: str = "") -> None:
+        self.values = values
+        self.note = note  # why the file gave nothing, when it did not
+
+    def substitute_config(self, config: Any) -> Any:
+        if isinstance(config, dict):
+            return {k: self.substitute_config(v) for k, v in config.items()}
+        if isinstance(config, list):
+            return [self.substitute_config(v) for v in config]
+        if not isinstance(config, str):
+            return config
+        text = config
+        for m in _VARIABLE.finditer(config):
+            name = m.group(1) or m.group(2)
+            if name not in self.values or self.values[name] is None:
+                raise MissingVariable(name, self.note)
+            value = self.values[name]
+            if not isinstance(value, str):
+                return value
+            text = text.replace(m.group(0), value)
+        text = text.replace("\\$", "$")
+        if text.startswith("secret|"):
+            raise StoreUnavailable("refers to a secret store (secret|...); mlaudit never fetches secrets")
+        return text
+
+
+def config_provider(context_dir: Path, config: dict[str, Any]) -> ConfigVariables:
+    """The project's config variables (`config_variables_file_path`, read within the project and
+    never from the environment), as the substitution for its stores' configs."""
+    raw = config.get("config_variables_file_path")
+    if not raw:
+        return ConfigVariables({}, "the project names no config variables file")
+    root = context_dir.resolve()
+    path = (root / str(raw)).resolve()
+    if "$" in str(raw) or not (path == root or root in path.parents or root.parent in path.parents):
+        return ConfigVariables({}, f"the config variables file {raw} is outside the project, so it is not read")
+    try:
+        data = safe_yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ConfigVariables({}, f"{raw} does not exist")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return ConfigVariables({}, f"{raw} cannot be read: {type(exc).__name__}")
+    if not isinstance(data, dict):
+        return ConfigVariables({}, f"{raw} is not a mapping")
+    return ConfigVariables({str(k): v for k, v in data.items()})
 
 
 def open_gx_store(context_dir: Path, name: str, store_config: Any, provider: Any) -> TupleStore:
@@ -148,14 +198,14 @@ def open_gx_store(context_dir: Path, name: str, store_config: Any, provider: Any
         raise StoreUnavailable(f"store '{name}' has no configuration")
     try:
         cfg = provider.substitute_config(copy.deepcopy(store_config))
-    except Exception as exc:  # noqa: BLE001 - GX raises several kinds for a missing variable
-        missing = getattr(exc, "missing_config_variable", None)
-        if missing:
-            raise StoreUnavailable(
-                f"store '{name}': config variable ${{{missing}}} is not set (neither in the "
-                "project's config variables file nor in the environment)"
-            ) from None
-        raise StoreUnavailable(f"store '{name}': {type(exc).__name__}: {exc}") from None
+    except MissingVariable as exc:
+        raise StoreUnavailable(
+            f"store '{name}': config variable ${{{exc.missing_config_variable}}} is not defined in the "
+            "project's config variables file" + (f" ({exc.why})" if exc.why else "")
+            + "; mlaudit never takes values from its own environment"
+        ) from None
+    except StoreUnavailable as exc:
+        raise StoreUnavailable(f"store '{name}' {exc}") from None
     store_cls = str(cfg.get("class_name") or "")
     store_module = str(cfg.get("module_name") or GX_STORE_MODULE)
     backend = dict(cfg.get("store_backend") or {"class_name": "InMemoryStoreBackend"})

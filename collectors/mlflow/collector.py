@@ -61,6 +61,7 @@ class MlflowCollector(Collector):
                 raise StoreError(self._explain(exc, target, source.kind)) from None
             finally:
                 _close(source)
+        result.warnings.extend(f"{target.label}: {w}" for w in dict.fromkeys(source.warnings))
         evidence = scan.evidence()
         result.evidence.extend(evidence)
         if scan.registry_error:

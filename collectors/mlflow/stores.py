@@ -50,6 +50,7 @@ class Source:
     ui_base: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # parts skipped while reading (one line each)
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -167,8 +168,24 @@ def sqlite_path(uri: str) -> Path:
 
 
 def _ro_connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
-                           check_same_thread=False)
+    """A read-only connection that creates nothing beside the database.
+
+    A WAL-mode database that no one has open (no `-wal` file) is opened `immutable=1`: in
+    `mode=ro` sqlite would create `-wal` and `-shm` files next to it, and leave them. With a
+    `-wal` file present a writer is live: `mode=ro` reads its committed transactions too."""
+    resolved = path.resolve()
+    mode = "immutable=1" if _wal_mode(resolved) and not Path(f"{resolved}-wal").exists() else "mode=ro"
+    return sqlite3.connect(f"file:{quote(str(resolved))}?{mode}", uri=True, check_same_thread=False)
+
+
+def _wal_mode(path: Path) -> bool:
+    """The database header says WAL (file format versions 2 at bytes 18-19)."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
 
 
 def check_sqlite_schema(path: Path) -> str:
@@ -309,6 +326,24 @@ def _open_file(target: MlflowTarget) -> Source:
                 return []
             return super()._get_deleted_experiments(full_path)
 
+        def _get_experiment(self, experiment_id: str, view_type: Any = None) -> Any:
+            # An empty or malformed meta.yaml skips that experiment with a warning naming the
+            # file (the original fails the whole store, or logs a traceback and drops it).
+            import yaml
+            from mlflow.entities import ViewType
+            from mlflow.exceptions import MissingConfigException
+
+            try:
+                return super()._get_experiment(experiment_id, view_type or ViewType.ALL)
+            except (MissingConfigException, yaml.YAMLError, KeyError, TypeError, ValueError,
+                    AttributeError) as exc:
+                folder = self._get_experiment_path(experiment_id, view_type or ViewType.ALL)
+                meta = Path(folder or root / experiment_id) / FileStore.META_DATA_FILE_NAME
+                why = "empty" if isinstance(exc, MissingConfigException) else _first_line(str(exc))[:160]
+                skipped.append(f"experiment {experiment_id} skipped: unreadable {meta} ({why})")
+                return None
+
+    skipped: list[str] = []
     tracking = ReadOnlyFileStore(str(root))
 
     class ReadOnlyRegistryFileStore(RegistryFileStore):
@@ -334,4 +369,5 @@ def _open_file(target: MlflowTarget) -> Source:
     registry = ReadOnlyRegistryFileStore(str(root)) if (root / "models").is_dir() else None
     ui = target.ui_url.rstrip("/") if target.ui_url else None
     # MLflow 3 refuses file stores unless this is set; applied only while this target is read.
-    return Source("file", tracking, registry, ui_base=ui, env={"MLFLOW_ALLOW_FILE_STORE": "true"})
+    return Source("file", tracking, registry, ui_base=ui, env={"MLFLOW_ALLOW_FILE_STORE": "true"},
+                  warnings=skipped)

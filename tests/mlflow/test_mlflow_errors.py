@@ -5,13 +5,13 @@ from __future__ import annotations
 import http.server
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from httputil import serving
 from mlflow_scenarios import mine, no_registry, scan, writing_to
 
 from auditor.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
@@ -43,15 +43,8 @@ def fake_server(status: int, delay: float = 0.0) -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.fixture
@@ -135,12 +128,20 @@ def test_missing_and_corrupt_file_stores(tmp_path: Path, new_store, prefix) -> N
     uri = new_store("file")
     with writing_to(uri) as client:
         w = no_registry(client, prefix)
+        kept = client.create_run(client.create_experiment(f"{prefix}kept")).info.run_id
+        client.set_terminated(kept)
     root = Path(uri.removeprefix("file://"))
     exp_dir = root / w.experiments[f"{prefix}exploration"]
     (root / "0" / "meta.yaml").write_text(": : [ not yaml")
     (exp_dir / "meta.yaml").write_text("experiment_id: [unclosed")
-    message = fails_with(uri)
-    assert "cannot read the file store" in message or "malformed" in message.lower()
+    # each malformed meta.yaml skips its experiment, named in a warning; the rest is read
+    result = scan(uri)
+    assert not result.errors and [t["name"] for t in result.targets] == [uri]
+    warned = "\n".join(result.warnings)
+    assert f"experiment 0 skipped: unreadable {root / '0' / 'meta.yaml'}" in warned
+    assert f"unreadable {exp_dir / 'meta.yaml'}" in warned
+    read = {e.attributes.get("experiment") for e in result.evidence if e.signal == "experiment_runs"}
+    assert read == {f"{prefix}kept"}
 
 
 def test_one_bad_target_does_not_stop_the_others(new_store, prefix, few_retries) -> None:
