@@ -20,7 +20,7 @@ from auditor.errors import ConfigError
 
 ENV_CONFIG = "MLAUDIT_CONFIG"
 DEFAULT_LOOKBACK_DAYS = 180
-DEFAULT_THRESHOLD = 0.6  # per-level walk; set by calibration (docs/calibration.md)
+DEFAULT_THRESHOLD = 0.7  # per-level walk; set by calibration (docs/calibration.md)
 DEFAULT_TIMEOUT_S = 900.0
 DEFAULT_MAX_BLOB = 1024 * 1024
 _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
@@ -460,7 +460,7 @@ organisation: Example Corp
 lookback_days: 180
 
 # Share of a level's assessed checks that must pass for the level to be achieved.
-threshold: 0.6
+threshold: 0.7
 
 # Exit with code 1 when the overall level is below this (useful in scheduled jobs).
 # fail_under: 2

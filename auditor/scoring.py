@@ -36,7 +36,7 @@ from checks.runner import assess_with
 SCORES = {Outcome.PASS: 1.0, Outcome.PARTIAL: 0.5, Outcome.FAIL: 0.0}
 LEVELS = (1, 2, 3, 4, 5)
 WALKS = ("per-level", "cumulative")
-_EPS = 1e-9  # 3/5 must reach 0.6 in floating point
+_EPS = 1e-9  # 0.7 must be reached in floating point
 #: dimensions one repository's own evidence can show; the org-wide checks are left out of its walk
 REPO_DIMENSIONS = ("technical", "process")
 #: checks about the organisation as a whole, not any one repository

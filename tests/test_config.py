@@ -26,7 +26,7 @@ def test_examples_and_starter_validate_against_schema(path: Path | None) -> None
 def test_starter_config_parses_into_typed_objects(tmp_path: Path) -> None:
     cfg = parse_config(STARTER_CONFIG, "mlaudit.yaml", base_dir=tmp_path)
     assert cfg.organisation == "Example Corp"
-    assert cfg.lookback_days == 180 and cfg.threshold == 0.8
+    assert cfg.lookback_days == 180 and cfg.threshold == 0.7
     assert cfg.git is not None and cfg.git.targets[0].path == tmp_path / "."
     assert cfg.output == tmp_path / "mlaudit-report"
 

@@ -105,7 +105,7 @@ def test_scores_are_honest_for_git_only(org_audit) -> None:
     # notebooks lag (no tracking, tests or CI), the service sits between them
     repos = {r["name"]: r for r in org_audit.report["repositories"]}
     assert repos["research-notebooks"]["level"] == 1
-    assert repos["research-notebooks"]["weakest"]["check_id"] == "L2.experiment-tracking"
+    assert repos["research-notebooks"]["weakest"]["check_id"] == "L3.ci-tests"
     assert repos["churn-service"]["level"] == 3
     assert repos["ml-platform"]["level"] >= 4
     assert [r["name"] for r in org_audit.report["repositories"]][0] == "ml-platform"

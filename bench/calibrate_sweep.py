@@ -1,0 +1,61 @@
+"""Compare level thresholds and walks on saved calibration reports (`calibrate.py --keep DIR`).
+
+Re-walks each repository's own check outcomes (report.json `repositories[].checks`) with every
+threshold and walk, against the expectations in docs/calibration.yaml, and prints agreement and
+over-ratings per setting: the table docs/calibration.md justifies the default threshold with.
+
+    python bench/calibrate.py --keep /tmp/cal && python bench/calibrate_sweep.py /tmp/cal
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from auditor.evidence import Finding, Outcome
+from auditor.scoring import ORG_ONLY, REPO_DIMENSIONS, WALKS, _walk
+from checks import load_definitions
+
+ROOT = Path(__file__).resolve().parents[1]
+THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("keep", type=Path, help="the folder calibrate.py --keep wrote")
+    args = ap.parse_args(argv)
+    corpus = yaml.safe_load((ROOT / "docs" / "calibration.yaml").read_text())["repositories"]
+    expected = {e["repo"]: int(e["expected"]) for e in corpus}
+    defs = [d for d in load_definitions() if d.dimension in REPO_DIMENSIONS and d.id not in ORG_ONLY]
+    reports = {}
+    for path in sorted(args.keep.glob("*.json")):
+        name = path.stem.replace("+", "/", 1)
+        if name in expected:
+            reports[name] = json.loads(path.read_text()).get("repositories") or []
+    print(f"{len(reports)} repositories; columns: walk, threshold, exact, within ±1, over-rated")
+    for walk in WALKS:
+        for threshold in THRESHOLDS:
+            exact = near = 0
+            over = []
+            for name, repos in sorted(reports.items()):
+                levels = []
+                for repo in repos:
+                    found = {c: Finding(c, Outcome(o), "") for c, o in repo["checks"].items()}
+                    level = _walk(repo["name"], defs, found, threshold, walk)["level"]
+                    levels.append(level or 0)
+                got = max(levels, default=0)
+                exact += got == expected[name]
+                near += abs(got - expected[name]) <= 1
+                if got > expected[name]:
+                    over.append(f"{name} {got}>{expected[name]}")
+            n = len(reports) or 1
+            print(f"{walk:<10} {threshold:.2f}  {exact / n:4.0%}  {near / n:4.0%}  "
+                  f"{len(over)}  {'; '.join(over)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
