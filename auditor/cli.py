@@ -242,9 +242,11 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
     for dim, d in s["dimensions"].items():
         lines.append(f"  {dim:<15} {level(d)}: {d['explanation']}")
     conf = s["confidence"]
+    waived = s["counts"].get("waived", 0)
     lines.append(f"Confidence: {conf['assessed']} of {conf['checks']} checks assessed "
                  f"({conf['observed']} observed, {conf.get('inferred', 0)} inferred, "
-                 f"{conf['self_reported']} self-reported)")
+                 f"{conf['self_reported']} self-reported)"
+                 + (f"; {waived} of the rubric's {conf['checks'] + waived} waived" if waived else ""))
     repos = report.get("repositories") or []
     if repos:
         lines.append(f"Repositories ({len(repos)}, technical and process evidence of each):")

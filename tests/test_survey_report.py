@@ -292,3 +292,51 @@ def test_waiver_naming_an_unknown_check_is_a_config_error(org: Path, tmp_path: P
     assert "did you mean L3.ci-tests" in str(err.value)
     out = run("scan", "--config", str(config), "--out", str(tmp_path / "r"))
     assert out.returncode == 2 and "waivers.0.check" in out.stderr and "Traceback" not in out.stderr
+
+
+# ------------------------------------------------------------------------------ one report, one story
+
+
+def assert_no_contradictions(report: dict) -> None:
+    """No finding contradicts its claim's status, and levels are never shown for nothing."""
+    findings = {f["check_id"]: f for f in report["findings"]}
+    claims = {a["question"]: a for a in (report.get("survey") or {}).get("answers", [])}
+    for q, entry in claims.items():
+        for check_id in entry["informs"]:
+            f = findings[check_id]
+            if entry["status"] == "contradicted" and f["outcome"] == "pass":
+                assert f["provenance"] != "self-reported", (q, check_id)
+    for f in report["findings"]:
+        contradicted = (f["metrics"] or {}).get("contradicted_claim")
+        if contradicted:
+            for q in str(contradicted["question"]).split(", "):
+                assert claims[q]["status"] == "contradicted", (f["check_id"], q)
+    overall = report["summary"]["overall"]
+    assert (overall["level"] is None) == (not overall["assessed_dimensions"])
+    for dim in report["summary"]["dimensions"].values():
+        assert (dim["level"] is None) == (not dim["assessed"])
+    waived = report["summary"]["counts"]["waived"]
+    assert report["summary"]["confidence"]["checks"] + waived == len(report["findings"])
+
+
+def test_every_finding_agrees_with_its_claim(org: Path, tmp_path: Path) -> None:
+    # the S6 case of the issue: 25 models claimed on a git-only scan
+    answers = write_answers(tmp_path / "answers.yaml")
+    text = answers.read_text().replace("S6: 2", "S6: 25")
+    answers.write_text(text)
+    report = run_audit(org, tmp_path, survey=answers)
+    assert_no_contradictions(report)
+    s6 = next(a for a in report["survey"]["answers"] if a["question"] == "S6")
+    assert s6["answer"] == 25 and s6["status"] == "not_verifiable"
+    assert many_models_rest_on_the_answer(report)
+    many = finding(report, "L5.many-models-in-production")
+    assert s6["status"] != "contradicted" or many["outcome"] != "pass"
+    plain = run_audit(org, tmp_path)
+    assert_no_contradictions(plain)
+
+
+def many_models_rest_on_the_answer(report: dict) -> bool:
+    f = finding(report, "L5.many-models-in-production")
+    return f["outcome"] == "pass" and f["provenance"] == "self-reported" and (
+        "self-reported" in f["explanation"].lower()
+    )
