@@ -174,6 +174,8 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
             else f"Not assessed: {silent} show no sign of it ({_first(verdict.explanation)}), "
             "but no source can prove its absence."
         )
+        if failures:  # a deciding source that failed is why nothing decides it
+            text += f" {failures}."
         finding = unknown(text, set(ran) - {"S"} if _answered(defn, ctx) else set(ran))
         finding.metrics = {**verdict.metrics, "outcome_on_silence": "fail"}
         return _implied(defn, ctx, finding)
