@@ -166,5 +166,7 @@ def test_engine_keeps_other_collectors_and_exits_3(example_org: Path, tmp_path: 
     assert runs["mlflow"]["status"] == "failed" and "database not found" in runs["mlflow"]["errors"][0]["message"]
     assert runs["git"]["status"] == "ok" and runs["git"]["evidence_count"] > 0
     outcome = {f["check_id"]: f["outcome"] for f in result.report["findings"]}
-    assert outcome["L3.model-registry"] == "unknown"  # unknown, never fail
+    # the registry could not be read: never a fail; the example's registration code still counts
+    assert outcome["L3.model-registry"] == "pass"
+    assert outcome["L4.per-version-performance"] == "unknown"  # only MLflow can decide it
     json.dumps(result.report)
