@@ -31,7 +31,7 @@ from typing import Any
 from auditor.config import DEFAULT_THRESHOLD
 from auditor.evidence import EvidenceItem, Finding, Outcome, Provenance
 from checks.base import DIMENSIONS, LEVEL_NAMES, CheckContext, CheckDef
-from checks.runner import assess_with
+from checks.runner import assess_with, first_sentence
 
 SCORES = {Outcome.PASS: 1.0, Outcome.PARTIAL: 0.5, Outcome.FAIL: 0.0}
 LEVELS = (1, 2, 3, 4, 5)
@@ -202,7 +202,7 @@ def _explain(
     if stop is not None:
         at = levels[stop - 1]
         reasons = "; ".join(
-            f"{c} {found[c].outcome}: {_first_sentence(found[c].explanation)}"
+            f"{c} {found[c].outcome}: {first_sentence(found[c].explanation)}"
             for c in at["blocking"]
         )
         parts.append(
@@ -291,10 +291,6 @@ def _confidence(defs: list[CheckDef], found: dict[str, Finding]) -> dict[str, An
         "share_self_reported": share(self_reported),
     }
 
-
-def _first_sentence(text: str) -> str:
-    head = text.split(". ", 1)[0].strip()
-    return head.rstrip(".")
 
 
 def _join(items: list[str]) -> str:
@@ -449,7 +445,7 @@ def _weakest(entry: dict[str, Any], found: dict[str, Finding]) -> dict[str, Any]
             return {
                 "check_id": c,
                 "outcome": str(found[c].outcome),
-                "explanation": _first_sentence(found[c].explanation),
+                "explanation": first_sentence(found[c].explanation),
             }
     return None
 

@@ -168,10 +168,10 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
         # only supporting sources were read, and their silence proves nothing
         silent = _sources([x for x in ran if x not in defn.decides])
         text = (
-            f"Not assessed: {silent} show no sign of it ({_first(verdict.explanation)}), but "
+            f"Not assessed: {silent} show no sign of it ({first_sentence(verdict.explanation)}), but "
             f"their silence proves nothing here; it is decided by {_sources(list(defn.decides))}."
             if defn.decides
-            else f"Not assessed: {silent} show no sign of it ({_first(verdict.explanation)}), "
+            else f"Not assessed: {silent} show no sign of it ({first_sentence(verdict.explanation)}), "
             "but no source can prove its absence."
         )
         if failures:  # a deciding source that failed is why nothing decides it
@@ -195,7 +195,8 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
     return finding
 
 
-def _first(text: str) -> str:
+def first_sentence(text: str) -> str:
+    """The first sentence of an explanation, without its full stop."""
     return text.split(". ", 1)[0].strip().rstrip(".")
 
 
@@ -268,11 +269,11 @@ def _implied(defn: CheckDef, ctx: CheckContext, finding: Finding) -> Finding:
             "observed": "pass",
         }
         text += (
-            f" Contradicted claim: the survey answer suggests fail ({_first(finding.explanation)})."
+            f" Contradicted claim: the survey answer suggests fail ({first_sentence(finding.explanation)})."
         )
         cited = cited[: MAX_CITED - len(finding.evidence)] + list(finding.evidence)
     else:
-        text += f" ({_first(finding.explanation)}.)"
+        text += f" ({first_sentence(finding.explanation)}.)"
     return Finding(
         check_id=defn.id,
         outcome=Outcome.PASS,
