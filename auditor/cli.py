@@ -446,7 +446,11 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     import signal
+    import threading
 
+    # What already ran before this call (a test runner's threads and servers when main() is
+    # called in-process) is not ours to wait for or to stop.
+    before = (set(threading.enumerate()), _child_pids())
     if threading_is_main():
         signal.signal(signal.SIGTERM, _on_sigterm)
     code = 0
@@ -483,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _error("interrupted; the previous report is kept")
         code = 130
-    _exit(code)
+    _exit(code, before)
 
 
 def threading_is_main() -> bool:
@@ -492,9 +496,10 @@ def threading_is_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _exit(code: int) -> None:
+def _exit(code: int, before: tuple[set, set[int]] = (set(), set())) -> None:
     """Exit with `code`. Threads or worker processes a timed-out or interrupted collector left
-    running must not keep the process alive: they are stopped, and the process ends at once."""
+    running must not keep the process alive: they are stopped, and the process ends at once.
+    Threads and child processes in `before` existed when the command started and are left be."""
     import threading
 
     for stream in (sys.stdout, sys.stderr):
@@ -503,19 +508,18 @@ def _exit(code: int) -> None:
         except (OSError, ValueError):
             if stream is sys.stdout:
                 _silence_stdout()
-    lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    threads_before, children_before = before
+    lingering = [t for t in threading.enumerate()
+                 if t is not threading.main_thread() and t.is_alive() and t not in threads_before]
     if lingering:
-        _kill_children()
+        _kill_children(exclude=children_before)
         log.debug("ending with %d thread(s) still running: %s", len(lingering),
                   ", ".join(t.name for t in lingering))
         os._exit(code)
     sys.exit(code)
 
 
-def _kill_children() -> None:
-    """Stop this process's child processes (git, worker processes) before a hard exit."""
-    import signal
-
+def _child_pids() -> set[int]:
     pids: set[int] = set()
     try:
         for task in Path("/proc/self/task").iterdir():
@@ -524,7 +528,15 @@ def _kill_children() -> None:
         import multiprocessing
 
         pids.update(c.pid for c in multiprocessing.active_children() if c.pid)
-    for pid in pids:
+    return pids
+
+
+def _kill_children(exclude: set[int] = frozenset()) -> None:
+    """Stop the child processes this command started (git, worker processes) before a hard
+    exit; those in `exclude` were there before it began."""
+    import signal
+
+    for pid in _child_pids() - set(exclude):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:

@@ -323,3 +323,25 @@ def test_full_disk_keeps_the_previous_report(org: Path, tmp_path: Path, monkeypa
         write_reports(report, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".mlaudit-tmp")]
+
+
+def test_main_called_in_process_leaves_the_callers_threads_and_children_alone(tmp_path: Path) -> None:
+    """Threads and child processes that ran before `main()` (a test runner's, an embedding
+    program's) are not the command's leftovers: main() ends with SystemExit, it does not end
+    the caller's process or kill its children."""
+    from auditor.cli import main
+
+    stop = threading.Event()
+    caller_thread = threading.Thread(target=stop.wait, name="callers-own", daemon=True)
+    caller_thread.start()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(SystemExit) as info:
+            main(["scan", str(tmp_path / "missing"), "--out", str(tmp_path / "r")])
+        assert info.value.code == 2
+        assert caller_thread.is_alive()
+        assert child.poll() is None, "main() killed a child process it did not start"
+    finally:
+        stop.set()
+        child.kill()
+        child.wait()
