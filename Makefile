@@ -3,23 +3,33 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo example test lint bench bench-aws clean
+.PHONY: install install-demo demo example test lint bench bench-aws clean
 
+# `make install` (and `make test`) installs the test extras; `make demo` only what the demo needs.
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed-demo
+
+install-demo: $(VENV)/.installed-demo
+
+$(VENV)/.installed-demo: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing mlaudit and the demo's dependencies into $(VENV) (about a minute the first time)"
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[demo]'
 	touch $@
 
 # The main job on an embedded default: a sandbox organisation (git, MLflow, GX, AWS in moto,
 # a survey) built on local disk and audited end to end; the report lands in ./mlaudit-demo/.
-demo: install
+demo: install-demo
 	$(BIN)/mlaudit demo
 
 # A git-only scan of the example organisation of examples/example_org.py.
-example: install
+example: install-demo
 	rm -rf example-org
 	$(BIN)/python examples/example_org.py example-org
 	$(BIN)/mlaudit scan example-org --out mlaudit-report

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from auditor import __version__
-from auditor.errors import ConfigError, MlauditError, UsageError
+from mlaudit import __version__
+from mlaudit.errors import ConfigError, MlauditError, UsageError
 
 log = logging.getLogger("mlaudit")
 LEVEL_ALIASES = {"getting-started": 1, "exploring": 2, "building": 3, "scaling": 4, "advanced": 5}
@@ -123,7 +123,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
     some collectors failing (the report says which and why).
     """
-    from auditor.config import default_config, load_config
+    from mlaudit.config import default_config, load_config
 
     quiet = ctx.obj["quiet"]
     config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
@@ -139,7 +139,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
             raise UsageError(f"not a folder: {scan_path}")
         config = default_config(scan_path.resolve(), aws=with_aws)
     if with_aws and config.aws is None:
-        from auditor.config import AwsSettings
+        from mlaudit.config import AwsSettings
 
         config.aws = AwsSettings()
     if survey_path is not None:
@@ -161,8 +161,8 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
                "great_expectations or survey source; no report written")
         ctx.exit(3)
 
-    from auditor.engine import EXIT_BELOW, EXIT_PARTIAL, audit
-    from reports import write_reports
+    from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL, audit
+    from mlaudit.reports import write_reports
 
     progress = sys.stderr.isatty() and not quiet and ctx.obj.get("log_format") != "json"
     if progress:
@@ -176,7 +176,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     _collector_diagnostics(result.report)
     try:
         if as_json:
-            from reports.json_report import render_json
+            from mlaudit.reports.json_report import render_json
 
             _echo(render_json(result.report), nl=False)
         if not quiet:
@@ -231,7 +231,7 @@ def _collector_diagnostics(report: dict) -> None:
 
 
 def summary_text(report: dict, written: dict[str, Path]) -> str:
-    from reports.json_report import coverage_text, total_coverage
+    from mlaudit.reports.json_report import coverage_text, total_coverage
 
     s = report["summary"]
     overall = s["overall"]
@@ -292,7 +292,7 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
     """Write a commented starter config (default: ./mlaudit.yaml)."""
-    from auditor.config import STARTER_CONFIG
+    from mlaudit.config import STARTER_CONFIG
 
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; use --force to overwrite it")
@@ -318,7 +318,7 @@ def survey(answers_path: Path, respondent: str | None, role: str | None, edit: b
     [brackets], 'skip' leaves a question unanswered, 'back' returns to the previous one. The file
     is saved after every answer, so an interrupted session resumes where it stopped.
     """
-    from auditor.survey import SurveyInputEnded, load_questions, run_survey
+    from mlaudit.survey import SurveyInputEnded, load_questions, run_survey
 
     if sys.stdin is None or sys.stdin.closed:
         raise UsageError("the survey needs keyboard input, and stdin is closed; run it in a "
@@ -356,7 +356,7 @@ def survey(answers_path: Path, respondent: str | None, role: str | None, edit: b
 @click.option("--level", type=click.IntRange(1, 5), help="Only checks of this level.")
 def list_checks(as_json: bool, level: int | None) -> None:
     """List the rubric's checks."""
-    from checks import load_definitions
+    from mlaudit.checks import load_definitions
 
     defs = [d for d in load_definitions() if level is None or d.level == level]
     if as_json:
@@ -370,8 +370,8 @@ def list_checks(as_json: bool, level: int | None) -> None:
 @click.argument("check_id")
 def explain(check_id: str) -> None:
     """Print a check's criterion, sources, framework passage and remediation."""
-    from checks import load_definitions
-    from checks.base import COLLECTOR_NAMES, LEVEL_NAMES
+    from mlaudit.checks import load_definitions
+    from mlaudit.checks.base import COLLECTOR_NAMES, LEVEL_NAMES
 
     defs = {d.id: d for d in load_definitions()}
     d = defs.get(check_id)
@@ -408,7 +408,7 @@ def demo(ctx: click.Context, out: Path, keep: bool) -> None:
     survey answers and an in-process AWS estate (moto); no network is used. Writes report.html,
     report.json and report.md into OUT/report. Exit codes as for `scan`.
     """
-    from auditor.demo import MLFLOW_UI, run_demo
+    from mlaudit.demo import MLFLOW_UI, run_demo
 
     quiet = ctx.obj["quiet"]
     progress = sys.stderr.isatty() and not quiet

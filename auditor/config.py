@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from auditor.errors import ConfigError
+from mlaudit.errors import ConfigError
 
 ENV_CONFIG = "MLAUDIT_CONFIG"
 DEFAULT_LOOKBACK_DAYS = 180
@@ -64,7 +64,7 @@ class MlflowTarget:
 
     @property
     def label(self) -> str:
-        from auditor.redact import redact
+        from mlaudit.redact import redact
 
         return self.name or redact(self.uri)
 
@@ -130,7 +130,7 @@ class Config:
 
 @cache
 def config_schema() -> dict[str, Any]:
-    return json.loads(resources.files("auditor").joinpath("config.schema.json").read_text())
+    return json.loads(resources.files("mlaudit").joinpath("config.schema.json").read_text())
 
 
 def looks_like_url(text: str) -> bool:
@@ -232,7 +232,7 @@ def parse_config(text: str, label: str = "<config>", base_dir: Path | None = Non
 def load_yaml(text: str, label: str) -> tuple[yaml.Node | None, Any]:
     """The composed node tree (for line numbers) and the data of a YAML file, or a ConfigError
     naming the file and line — also for date-like values that are no date (`2027-13-01`)."""
-    from auditor import safe_yaml
+    from mlaudit import safe_yaml
 
     node = None
     try:
@@ -369,10 +369,10 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
                 settings.targets.append(GitTarget(path=target, name=entry.get("name"),
                                                   branch=entry.get("branch")))
             else:
-                from collectors.git.repos import git_url_problem
+                from mlaudit.collectors.git.repos import git_url_problem
 
                 if problem := git_url_problem(entry["url"]):
-                    from auditor.redact import redact
+                    from mlaudit.redact import redact
 
                     raise ConfigError(
                         f"{problem}: {redact(entry['url'])}", file=label,
@@ -424,7 +424,7 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
     known: set[str] | None = None
     for i, raw in enumerate(data.get("waivers", [])):
         if known is None:
-            from checks import load_definitions
+            from mlaudit.checks import load_definitions
 
             known = {d.id for d in load_definitions()}
         if raw["check"] not in known:

@@ -34,8 +34,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from auditor.demo_org import build as build_git_org
-from auditor.errors import UsageError
+from mlaudit.demo_org import build as build_git_org
+from mlaudit.errors import UsageError
 
 log = logging.getLogger("mlaudit")
 
@@ -422,7 +422,7 @@ def run_demo(out: Path, keep: bool = False,
         from moto import mock_aws
     except ImportError:  # moto is what emulates AWS; without it the demo still audits the rest
         mock_aws = None
-    from auditor.config import (
+    from mlaudit.config import (
         AwsSettings,
         Config,
         GitSettings,
@@ -432,8 +432,8 @@ def run_demo(out: Path, keep: bool = False,
         MlflowTarget,
         Waiver,
     )
-    from auditor.engine import audit, build_collectors
-    from reports import write_reports
+    from mlaudit.engine import audit, build_collectors
+    from mlaudit.reports import write_reports
 
     out = Path(out).resolve()
     prepare(out)
@@ -480,7 +480,7 @@ def run_demo(out: Path, keep: bool = False,
                          "(pip install 'moto>=5,<6' to add it)")
             result = step("audit", lambda: audit(config))
         else:
-            from collectors.aws.collector import AwsCollector
+            from mlaudit.collectors.aws.collector import AwsCollector
 
             with patched_env(AWS_ENV, AWS_UNSET), mock_aws():
                 step("AWS estate (moto, in-process)", seed_aws)

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor import __version__
-from auditor.config import Config
-from auditor.evidence import Finding, now_iso
-from auditor.redact import redact
-from collectors.base import CollectContext, Collector, CollectorError, CollectorResult
+from mlaudit import __version__
+from mlaudit.collectors.base import CollectContext, Collector, CollectorError, CollectorResult
+from mlaudit.config import Config
+from mlaudit.evidence import Finding, now_iso
+from mlaudit.redact import redact
 
 log = logging.getLogger("mlaudit")
 
@@ -56,23 +56,23 @@ def build_collectors(config: Config) -> list[Collector]:
     """One collector per configured source; each module is imported only when configured."""
     collectors: list[Collector] = []
     if config.git is not None:
-        from collectors.git.collector import GitCollector
+        from mlaudit.collectors.git.collector import GitCollector
 
         collectors.append(GitCollector(config.git))
     if config.mlflow is not None:
-        from collectors.mlflow.collector import MlflowCollector
+        from mlaudit.collectors.mlflow.collector import MlflowCollector
 
         collectors.append(MlflowCollector(config.mlflow))
     if config.aws is not None:
-        from collectors.aws.collector import AwsCollector
+        from mlaudit.collectors.aws.collector import AwsCollector
 
         collectors.append(AwsCollector(config.aws))
     if config.great_expectations is not None:
-        from collectors.gx.collector import GxCollector
+        from mlaudit.collectors.gx.collector import GxCollector
 
         collectors.append(GxCollector(config.great_expectations))
     if config.survey is not None:
-        from auditor.survey import SurveyCollector
+        from mlaudit.survey import SurveyCollector
 
         collectors.append(SurveyCollector(config.survey))
     return collectors
@@ -148,9 +148,9 @@ class Audit:
 def audit(config: Config, scan_path: Path | None = None,
           collectors: list[Collector] | None = None) -> Audit:
     """Run a whole audit and return the report dict (the source of truth for every renderer)."""
-    from auditor.scoring import methodology, next_steps, score, score_repositories
-    from checks import load_definitions, run_checks
-    from checks.base import CheckContext
+    from mlaudit.checks import load_definitions, run_checks
+    from mlaudit.checks.base import CheckContext
+    from mlaudit.scoring import methodology, next_steps, score, score_repositories
 
     started_at, t0 = now_iso(), time.perf_counter()
     defs = load_definitions()
@@ -242,7 +242,7 @@ def _survey_section(runs: list[CollectorRun], evidence: list[Any], available: se
     run = next((r for r in runs if r.collector.name == "survey"), None)
     if run is None:
         return None
-    from auditor.survey import survey_section
+    from mlaudit.survey import survey_section
 
     return survey_section(evidence, available=available, gaps=gaps,
                           target=run.result.targets[0] if run.result.targets else None,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from auditor.redact import redact, redact_locator
+from mlaudit.redact import redact, redact_locator
 
 EXCERPT_MAX = 240
 # attributes that name places (paths, locators, URLs, names): credentials in URLs are masked

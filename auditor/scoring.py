@@ -28,10 +28,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from auditor.config import DEFAULT_THRESHOLD
-from auditor.evidence import EvidenceItem, Finding, Outcome, Provenance
-from checks.base import DIMENSIONS, LEVEL_NAMES, CheckContext, CheckDef
-from checks.runner import assess_with, first_sentence
+from mlaudit.checks.base import DIMENSIONS, LEVEL_NAMES, CheckContext, CheckDef
+from mlaudit.checks.runner import assess_with, first_sentence
+from mlaudit.config import DEFAULT_THRESHOLD
+from mlaudit.evidence import EvidenceItem, Finding, Outcome, Provenance
 
 SCORES = {Outcome.PASS: 1.0, Outcome.PARTIAL: 0.5, Outcome.FAIL: 0.0}
 LEVELS = (1, 2, 3, 4, 5)
@@ -383,7 +383,7 @@ def score_repositories(
     """Each scanned repository's own level: the technical and process checks run on that
     repository's git evidence alone, then one walk over them together (and one per dimension, for
     the repository x dimension matrix). Sorted by level, highest first, then name."""
-    from checks.runner import run_checks
+    from mlaudit.checks.runner import run_checks
 
     repo_defs = [d for d in defs if d.dimension in REPO_DIMENSIONS and d.id not in ORG_ONLY]
     repos = sorted(

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 
 import yaml
 
-from auditor.errors import ConfigError
-from auditor.evidence import EvidenceItem, Provenance
-from collectors.base import CollectContext, Collector, CollectorResult
+from mlaudit.collectors.base import CollectContext, Collector, CollectorResult
+from mlaudit.errors import ConfigError
+from mlaudit.evidence import EvidenceItem, Provenance
 
 STALE_AFTER_DAYS = 120
 
@@ -55,7 +55,7 @@ class Question:
 
 @cache
 def _questions_data() -> dict[str, Any]:
-    text = resources.files("auditor").joinpath("survey_questions.yaml").read_text(encoding="utf-8")
+    text = resources.files("mlaudit").joinpath("survey_questions.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 
@@ -81,7 +81,7 @@ def questions_by_id() -> dict[str, Question]:
 
 @cache
 def answers_schema() -> dict[str, Any]:
-    return json.loads(resources.files("auditor").joinpath("survey.schema.json").read_text())
+    return json.loads(resources.files("mlaudit").joinpath("survey.schema.json").read_text())
 
 
 # ------------------------------------------------------------------------------ answers file
@@ -124,13 +124,13 @@ def _today() -> date:
 
 def load_answers(path: str | os.PathLike[str]) -> SurveyAnswers:
     """Read and validate an answers file; ConfigError names the file, line and key."""
-    from auditor.config import read_user_file
+    from mlaudit.config import read_user_file
 
     return parse_answers(read_user_file(path, "survey answers file"), str(path))
 
 
 def parse_answers(text: str, label: str = "<survey>") -> SurveyAnswers:
-    from auditor.config import _dates_to_text, _line_of, load_yaml
+    from mlaudit.config import _dates_to_text, _line_of, load_yaml
 
     node, data = load_yaml(text, label)
     if not isinstance(data, dict):
@@ -391,7 +391,7 @@ class SurveyCollector(Collector):
 
 
 # The claims check and the questioning live beside this module; these names are the interface.
-from auditor.survey_claims import (  # noqa: E402
+from mlaudit.survey_claims import (  # noqa: E402
     CONFIRMED,
     CONTRADICTED,
     NOT_VERIFIABLE,
@@ -399,7 +399,7 @@ from auditor.survey_claims import (  # noqa: E402
     survey_section,
     verify_claims,
 )
-from auditor.survey_prompt import SurveyInputEnded, run_survey  # noqa: E402
+from mlaudit.survey_prompt import SurveyInputEnded, run_survey  # noqa: E402
 
 __all__ = [
     "CONFIRMED",

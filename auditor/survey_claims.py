@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from auditor.evidence import EvidenceItem
-from auditor.survey import (
+from mlaudit.evidence import EvidenceItem
+from mlaudit.survey import (
     STALE_AFTER_DAYS,
     SurveyAnswers,
     _today,
@@ -57,7 +57,7 @@ def verify_claims(
     `gaps` the signals a source could not read. Observed evidence decides; a claim no source
     that ran can observe is not verifiable.
     """
-    from checks.base import CheckContext
+    from mlaudit.checks.base import CheckContext
 
     if isinstance(answers, SurveyAnswers):
         answers = answers.answers
@@ -127,9 +127,9 @@ def _explain(check: _Check, locator: str) -> str:
 
 
 def _s3_data_audit(ctx: Any, value: Any) -> _Check:
-    from checks.definitions import definitions_by_id
-    from checks.evaluators.support import strong
-    from checks.runner import implying_evidence
+    from mlaudit.checks.definitions import definitions_by_id
+    from mlaudit.checks.evaluators.support import strong
+    from mlaudit.checks.runner import implying_evidence
 
     claim = f"the data audit is {value!s}"
     artefacts = strong(ctx.signal("data_audit"))
@@ -197,7 +197,7 @@ def _s5_roles(ctx: Any, value: Any) -> _Check:
 
 
 def _s6_production(ctx: Any, value: Any) -> _Check:
-    from checks.evaluators.support import production_models, production_observable
+    from mlaudit.checks.evaluators.support import production_models, production_observable
 
     n = int(value)
     claim = f"{n} model(s) serve production decisions"
@@ -217,7 +217,7 @@ def _s6_production(ctx: Any, value: Any) -> _Check:
 def _s6_from_code(ctx: Any, n: int, claim: str) -> _Check:
     """With no endpoints or registry read, code can still show whether any path to production
     exists (as L2.model-in-production reads it), though not how many models take it."""
-    from checks.evaluators.support import strong
+    from mlaudit.checks.evaluators.support import strong
 
     ml = sorted({r.subject for r in ctx.ml_repositories()})
     if not ml:
@@ -247,7 +247,7 @@ def _s6_from_code(ctx: Any, n: int, claim: str) -> _Check:
 
 
 def _s8_pods(ctx: Any, value: Any) -> _Check:
-    from checks.evaluators.level4 import _contributor_groups
+    from mlaudit.checks.evaluators.level4 import _contributor_groups
 
     model = value.get("org_model") if isinstance(value, dict) else value
     pods = value.get("pods") if isinstance(value, dict) else None
@@ -289,7 +289,7 @@ def _s8_pods(ctx: Any, value: Any) -> _Check:
 
 
 def _s10_platform(ctx: Any, value: Any) -> _Check:
-    from checks.evaluators.support import count, endpoint_in_service, strong
+    from mlaudit.checks.evaluators.support import count, endpoint_in_service, strong
 
     claim = f"time for long-term platform work: {value}"
     ml = ctx.ml_repositories()
@@ -343,7 +343,7 @@ def _s10_platform(ctx: Any, value: Any) -> _Check:
 
 
 def _s13_stack(ctx: Any, value: Any) -> _Check:
-    from checks.evaluators.level3 import NOT_FRAMEWORKS
+    from mlaudit.checks.evaluators.level3 import NOT_FRAMEWORKS
 
     standard = value in ("documented standard", "internal platform")
     claim = (
@@ -391,7 +391,7 @@ def _tool(item: EvidenceItem) -> str:
 
 
 def _names(values: Iterable[Any], limit: int = 6) -> str:
-    from checks.evaluators.support import names
+    from mlaudit.checks.evaluators.support import names
 
     return names((str(v) for v in values), limit)
 

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from auditor.survey import (
+from mlaudit.survey import (
     Question,
     SurveyAnswers,
     _today,

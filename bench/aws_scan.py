@@ -81,7 +81,7 @@ def populate(account: str, region: str, a: argparse.Namespace) -> None:
 
 def minimum(a: argparse.Namespace, accounts: int, regions: int) -> Counter[tuple[str, str]]:
     """The fewest calls the counts and the APIs' largest pages allow, per operation."""
-    from collectors.aws.readers import READERS
+    from mlaudit.collectors.aws.readers import READERS
 
     pairs = accounts * regions
     need: Counter[tuple[str, str]] = Counter()
@@ -119,8 +119,8 @@ def minimum(a: argparse.Namespace, accounts: int, regions: int) -> Counter[tuple
 def collect(settings: object, workers: int) -> tuple[float, Counter[tuple[str, str]], int]:
     from awsutil import Stubs
 
-    from collectors.aws.collector import AwsCollector
-    from collectors.base import CollectContext
+    from mlaudit.collectors.aws.collector import AwsCollector
+    from mlaudit.collectors.base import CollectContext
 
     settings.max_workers = workers  # type: ignore[attr-defined]
     collector = AwsCollector(settings, client_factory=Stubs())  # type: ignore[arg-type]
@@ -168,7 +168,7 @@ def main() -> None:
     try:
         from awsutil import new_account_id, role_arn
 
-        from auditor.config import AwsAccount, AwsSettings
+        from mlaudit.config import AwsAccount, AwsSettings
 
         accounts = [new_account_id() for _ in range(a.accounts)]
         regions = REGIONS[: a.regions]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from auditor.evidence import Finding, Outcome
-from auditor.scoring import ORG_ONLY, REPO_DIMENSIONS, WALKS, _walk
-from checks import load_definitions
+from mlaudit.checks import load_definitions
+from mlaudit.evidence import Finding, Outcome
+from mlaudit.scoring import ORG_ONLY, REPO_DIMENSIONS, WALKS, _walk
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)

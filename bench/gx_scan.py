@@ -96,9 +96,9 @@ def child_baseline(project: Path) -> dict:
 
 def child_collector(project: Path) -> dict:
     sys.path.insert(0, str(ROOT))
-    from auditor.config import GxSettings
-    from collectors.base import CollectContext
-    from collectors.gx.collector import GxCollector
+    from mlaudit.collectors.base import CollectContext
+    from mlaudit.collectors.gx.collector import GxCollector
+    from mlaudit.config import GxSettings
 
     started = time.perf_counter()
     import great_expectations.data_context.store  # noqa: F401 - timed apart

@@ -181,9 +181,9 @@ sys.path.insert(0, sys.argv[2])
 t0 = time.perf_counter()
 import mlflow  # noqa: F401 - timed separately from collect()
 imported = time.perf_counter() - t0
-from auditor.config import MlflowSettings, MlflowTarget
-from collectors.base import CollectContext
-from collectors.mlflow.collector import MlflowCollector
+from mlaudit.config import MlflowSettings, MlflowTarget
+from mlaudit.collectors.base import CollectContext
+from mlaudit.collectors.mlflow.collector import MlflowCollector
 t1 = time.perf_counter()
 result = MlflowCollector(MlflowSettings(targets=[MlflowTarget(uri=sys.argv[1])], page_size=1000)
                          ).collect(CollectContext(lookback_days=180))

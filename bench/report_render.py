@@ -59,7 +59,7 @@ def _item(collector: str, signal: str, locator: str, subject: str, attributes: d
 def synthetic_report(repos: int, seed: int = 7) -> dict[str, Any]:
     from reportdata import sample_report
 
-    from checks import load_definitions
+    from mlaudit.checks import load_definitions
 
     rng = random.Random(seed)
     by_signal: dict[str, list[str]] = {}
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    from reports import render_html, render_json, validate_report
+    from mlaudit.reports import render_html, render_json, validate_report
 
     t0 = time.perf_counter()
     report = synthetic_report(args.repos)

@@ -5,9 +5,9 @@ Public API: `load_definitions()`, `run_checks(ctx, waivers)`, and from `checks.b
 `CheckDef`, `CheckContext`, `Verdict` types and the `@evaluator` registry.
 """
 
-from checks.base import LEVEL_NAMES, CheckContext, CheckDef, Verdict, evaluator
-from checks.definitions import RubricError, definitions_by_id, load_definitions
-from checks.runner import assess_with, run_checks
+from mlaudit.checks.base import LEVEL_NAMES, CheckContext, CheckDef, Verdict, evaluator
+from mlaudit.checks.definitions import RubricError, definitions_by_id, load_definitions
+from mlaudit.checks.runner import assess_with, run_checks
 
 __all__ = [
     "LEVEL_NAMES",

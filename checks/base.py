@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.evidence import EvidenceItem, Outcome
+from mlaudit.evidence import EvidenceItem, Outcome
 
 DIMENSIONS = ("product", "process", "technical", "organizational")
 #: at most this many evidence items are cited per finding (a bounded sample)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from checks.base import COLLECTOR_NAMES, DIMENSIONS, EVALUATORS, CheckDef, Implication
+from mlaudit.checks.base import COLLECTOR_NAMES, DIMENSIONS, EVALUATORS, CheckDef, Implication
 
-RUBRIC_PATH = Path(__file__).with_name("rubric.yaml")
+RUBRIC_PATH = Path(str(resources.files("mlaudit.checks").joinpath("rubric.yaml")))
 _ID = re.compile(r"^L([1-5])\.[a-z0-9]+(?:-[a-z0-9]+)*$")
 _QUESTION = re.compile(r"^S\d+$")
 _REQUIRED = (
@@ -41,7 +42,7 @@ def definitions_by_id() -> dict[str, CheckDef]:
 
 @lru_cache(maxsize=4)
 def _load(path: str) -> tuple[CheckDef, ...]:
-    import checks.evaluators  # noqa: F401  (registers every evaluator)
+    import mlaudit.checks.evaluators  # noqa: F401  (registers every evaluator)
 
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -12,8 +12,7 @@ import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
-from auditor.evidence import EvidenceItem, Finding, Outcome, Provenance
-from checks.base import (
+from mlaudit.checks.base import (
     COLLECTOR_NAMES,
     EVALUATORS,
     MAX_CITED,
@@ -22,6 +21,7 @@ from checks.base import (
     Verdict,
     is_weak,
 )
+from mlaudit.evidence import EvidenceItem, Finding, Outcome, Provenance
 
 log = logging.getLogger("mlaudit.checks")
 
@@ -62,7 +62,7 @@ def run_checks(
     (reason, owner, expires/expiry as an ISO date); an expired waiver stops applying and is
     flagged on the finding (`waiver["expired"] = True`)."""
     if defs is None:
-        from checks.definitions import load_definitions
+        from mlaudit.checks.definitions import load_definitions
 
         defs = load_definitions()
     today = today or datetime.now(UTC).date()

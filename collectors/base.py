@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from auditor.evidence import EvidenceItem
+from mlaudit.evidence import EvidenceItem
 
 
 class CollectorError(Exception):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from auditor.demo_org import build
+from mlaudit.demo_org import build
 
 __all__ = ["build"]
 

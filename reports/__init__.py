@@ -13,15 +13,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from reports.html import render_html
-from reports.json_report import (
+from mlaudit.reports.html import render_html
+from mlaudit.reports.json_report import (
     SCHEMA_VERSION,
     ReportValidationError,
     load_schema,
     render_json,
     validate_report,
 )
-from reports.markdown import render_markdown
+from mlaudit.reports.markdown import render_markdown
 
 __all__ = [
     "FORMATS",

@@ -10,13 +10,18 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from reports.json_report import DIMENSIONS, LEVEL_NAMES, OUTCOMES, coverage_text, total_coverage
+from mlaudit.reports.json_report import (
+    DIMENSIONS,
+    LEVEL_NAMES,
+    OUTCOMES,
+    coverage_text,
+    total_coverage,
+)
 
 TEMPLATE = "report.html.j2"
 #: evidence items listed under one finding; the rest are counted (all are in report.json)
@@ -558,7 +563,7 @@ def _pct(share: float | None) -> str:
 @cache
 def _environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=PackageLoader("mlaudit.reports", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -15,7 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from auditor.errors import MlauditError
+from mlaudit.errors import MlauditError
 
 SCHEMA_VERSION = "2.0"
 #: the rubric's dimensions, in the order every renderer shows them
@@ -48,7 +48,7 @@ class ReportValidationError(MlauditError, ValueError):
 @cache
 def load_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of report.json, shipped with the package."""
-    text = resources.files("reports").joinpath("report.schema.json").read_text(encoding="utf-8")
+    text = resources.files("mlaudit.reports").joinpath("report.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reports.json_report import DIMENSIONS, OUTCOMES
+from mlaudit.reports.json_report import DIMENSIONS, OUTCOMES
 
 #: next steps listed in full; the rest are counted and left to report.html
 TOP_STEPS = 5

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 # Real git needs an identity for the commits tests make; never read the machine's git config.
 os.environ.setdefault("GIT_AUTHOR_NAME", "mlaudit tests")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from auditor.evidence import EvidenceItem, Provenance, git_locator
+from mlaudit.evidence import EvidenceItem, Provenance, git_locator
 
 OBSERVED_AT = "2026-11-28T11:58:00Z"
 DIMENSIONS = ("product", "process", "technical", "organizational")

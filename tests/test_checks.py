@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.evidence import EvidenceItem, Outcome, Provenance
-from checks import CheckContext, load_definitions, run_checks
-from checks.base import DIMENSIONS, EVALUATORS, CheckDef, Verdict
-from checks.definitions import RubricError, check_registry, parse_definitions
+from mlaudit.checks import CheckContext, load_definitions, run_checks
+from mlaudit.checks.base import DIMENSIONS, EVALUATORS, CheckDef, Verdict
+from mlaudit.checks.definitions import RubricError, check_registry, parse_definitions
+from mlaudit.evidence import EvidenceItem, Outcome, Provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC_MD = ROOT.parent / "shared" / "design" / "rubric.md"
@@ -991,9 +991,9 @@ def test_custom_definitions_must_be_checkdefs():
 
 
 def test_model_monitoring_is_unknown_when_schedules_could_not_be_read() -> None:
-    from auditor.evidence import EvidenceItem, Outcome
-    from checks import run_checks
-    from checks.base import CheckContext
+    from mlaudit.checks import run_checks
+    from mlaudit.checks.base import CheckContext
+    from mlaudit.evidence import EvidenceItem, Outcome
 
     endpoints = [EvidenceItem(collector="aws", signal="endpoint", locator=f"arn:aws:sagemaker:eu-west-1:1:endpoint/e{i}",
                               subject="acct", attributes={"name": f"e{i}", "status": "InService", "monitored": False})

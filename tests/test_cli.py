@@ -35,7 +35,7 @@ def test_version_and_help() -> None:
 
 def test_help_does_not_import_heavy_libraries() -> None:
     code = (
-        "import sys\nfrom auditor.cli import cli\n"
+        "import sys\nfrom mlaudit.cli import cli\n"
         "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('mlflow', 'great_expectations', 'boto3', 'git', 'jsonschema', 'jinja2') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

@@ -7,8 +7,8 @@ import jsonschema
 import pytest
 import yaml
 
-from auditor.config import STARTER_CONFIG, config_schema, load_config, parse_config
-from auditor.errors import ConfigError
+from mlaudit.config import STARTER_CONFIG, config_schema, load_config, parse_config
+from mlaudit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

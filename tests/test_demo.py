@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from auditor.cli import cli, main
-from auditor.demo import MARKER, prepare, run_demo
-from auditor.errors import UsageError
-from reports import validate_report
+from mlaudit.cli import cli, main
+from mlaudit.demo import MARKER, prepare, run_demo
+from mlaudit.errors import UsageError
+from mlaudit.reports import validate_report
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from typing import ClassVar
 
 from gitutil import make_repo
 
-from auditor.config import Config, GitSettings, GitTarget
-from auditor.engine import EXIT_PARTIAL, audit, build_collectors
-from auditor.evidence import EvidenceItem
-from collectors.base import CollectContext, Collector, CollectorError, CollectorResult
-from reports.json_report import validate_report
+from mlaudit.collectors.base import CollectContext, Collector, CollectorError, CollectorResult
+from mlaudit.config import Config, GitSettings, GitTarget
+from mlaudit.engine import EXIT_PARTIAL, audit, build_collectors
+from mlaudit.evidence import EvidenceItem
+from mlaudit.reports.json_report import validate_report
 
 
 class SlowCollector(Collector):
@@ -100,7 +100,7 @@ def test_evidence_is_redacted_at_construction() -> None:
 
 
 def test_report_json_is_stable_for_diffing(tmp_path: Path) -> None:
-    from reports.json_report import render_json
+    from mlaudit.reports.json_report import render_json
 
     collectors = _git(tmp_path)
     a = audit(Config(), collectors=collectors).report

@@ -19,10 +19,10 @@ from typing import ClassVar
 import pytest
 from gitutil import make_repo
 
-from auditor.config import Config
-from auditor.engine import run_collectors
-from auditor.evidence import EvidenceItem, Provenance
-from collectors.base import CollectContext, Collector, CollectorResult
+from mlaudit.collectors.base import CollectContext, Collector, CollectorResult
+from mlaudit.config import Config
+from mlaudit.engine import run_collectors
+from mlaudit.evidence import EvidenceItem, Provenance
 
 ML_FILES = {"train.py": "import mlflow\n\nmlflow.log_metric('auc', 0.9)\n",
             ".github/workflows/ci.yml": "on: push\njobs:\n  t:\n    runs-on: x\n    steps:\n      - run: pytest\n"}
@@ -30,7 +30,7 @@ ML_FILES = {"train.py": "import mlflow\n\nmlflow.log_metric('auc', 0.9)\n",
 
 def mlaudit(*args: str, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
     kw.setdefault("stdout", subprocess.PIPE)
-    return subprocess.run([sys.executable, "-m", "auditor.cli", *args], stderr=subprocess.PIPE, text=True,
+    return subprocess.run([sys.executable, "-m", "mlaudit.cli", *args], stderr=subprocess.PIPE, text=True,
                           timeout=timeout, **kw)  # type: ignore[call-overload]
 
 
@@ -85,7 +85,7 @@ def test_json_into_a_full_stdout_is_one_line_not_a_traceback(org: Path, tmp_path
 
 
 def test_json_into_a_closed_pipe_is_not_a_traceback(org: Path, tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "auditor.cli", "scan", str(org), "-o", str(tmp_path / "out"),
+    proc = subprocess.Popen([sys.executable, "-m", "mlaudit.cli", "scan", str(org), "-o", str(tmp_path / "out"),
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     proc.stdout.close()  # the reader went away before anything was printed
@@ -197,7 +197,7 @@ def test_a_signal_stops_the_scan_and_keeps_the_previous_report(org: Path, tmp_pa
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     fifo = _hanging_repo(tmp_path / "org2")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "auditor.cli", "scan", str(tmp_path / "org2"), "-o", str(out)],
+        proc = subprocess.Popen([sys.executable, "-m", "mlaudit.cli", "scan", str(tmp_path / "org2"), "-o", str(out)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(2.0)
         proc.send_signal(sig)
@@ -245,7 +245,7 @@ def test_kill_9_at_random_moments_leaves_one_whole_report_set(tmp_path: Path) ->
     rnd = random.Random(seed)
     finished = {"run-000-org"}
     for run in range(1, 11):
-        proc = subprocess.Popen([sys.executable, "-m", "auditor.cli", "-q", "scan", "--config", str(config(run))],
+        proc = subprocess.Popen([sys.executable, "-m", "mlaudit.cli", "-q", "scan", "--config", str(config(run))],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # most kills late in the run, where the reports are written
         time.sleep(duration * rnd.uniform(0.5, 1.1) if run % 3 else duration * rnd.uniform(0.05, 0.5))
@@ -260,7 +260,7 @@ def test_kill_9_at_random_moments_leaves_one_whole_report_set(tmp_path: Path) ->
 
 def test_concurrent_scans_into_one_folder_both_succeed(org: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    procs = [subprocess.Popen([sys.executable, "-m", "auditor.cli", "-q", "scan", str(org), "-o", str(out)],
+    procs = [subprocess.Popen([sys.executable, "-m", "mlaudit.cli", "-q", "scan", str(org), "-o", str(out)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
     assert [r[0] for r in results] == [0, 0], results
@@ -297,12 +297,12 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(org: Path, tmp_path: P
 
 def test_full_disk_keeps_the_previous_report(org: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC while the set is written: nothing of the new set appears, the old one stays."""
-    from auditor.engine import audit
-    from reports import write_reports
+    from mlaudit.engine import audit
+    from mlaudit.reports import write_reports
 
     out = tmp_path / "out"
     config = Config()
-    from auditor.config import default_config
+    from mlaudit.config import default_config
 
     config = default_config(org)
     report = audit(config).report
@@ -329,7 +329,7 @@ def test_main_called_in_process_leaves_the_callers_threads_and_children_alone(tm
     """Threads and child processes that ran before `main()` (a test runner's, an embedding
     program's) are not the command's leftovers: main() ends with SystemExit, it does not end
     the caller's process or kill its children."""
-    from auditor.cli import main
+    from mlaudit.cli import main
 
     stop = threading.Event()
     caller_thread = threading.Thread(target=stop.wait, name="callers-own", daemon=True)

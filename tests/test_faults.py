@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from gitutil import commit_files, git, make_repo
 
-from auditor.config import GitSettings, GitTarget
-from collectors.base import CollectContext
-from collectors.git.blobs import BlobReader, ObjectStore, ObjectUnreadable
-from collectors.git.collector import GitCollector
+from mlaudit.collectors.base import CollectContext
+from mlaudit.collectors.git.blobs import BlobReader, ObjectStore, ObjectUnreadable
+from mlaudit.collectors.git.collector import GitCollector
+from mlaudit.config import GitSettings, GitTarget
 
 TRACKING = "import mlflow\n\nmlflow.log_metric('{name}', 1.0)\n"
 SERVE = "import mlflow.pyfunc\n\nmodel = mlflow.pyfunc.load_model('models:/{name}/Production')\n"
@@ -63,7 +63,7 @@ def test_org_of_partial_shallow_empty_and_broken_repositories(tmp_path: Path) ->
     upstream_before = _tree_digest(upstream)
     out = tmp_path / "report"
     env = {**os.environ, "GIT_TRACE": str(tmp_path / "git-trace.log")}
-    proc = subprocess.run([sys.executable, "-m", "auditor.cli", "scan", str(org), "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "mlaudit.cli", "scan", str(org), "-o", str(out)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr  # skipped files are warnings, not failures
     assert "Traceback" not in proc.stderr
@@ -176,8 +176,8 @@ def _mlflow_store(uri: str, names: list[str]) -> list[str]:
 
 
 def _mlflow_scan(uri: str) -> tuple[Any, list[str]]:
-    from auditor.config import MlflowSettings, MlflowTarget
-    from collectors.mlflow.collector import MlflowCollector
+    from mlaudit.collectors.mlflow.collector import MlflowCollector
+    from mlaudit.config import MlflowSettings, MlflowTarget
 
     result = MlflowCollector(MlflowSettings(targets=[MlflowTarget(uri=uri)])).collect(CollectContext())
     experiments = sorted(str(e.attributes.get("experiment"))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor.evidence import EvidenceItem
-from collectors.git.code import DETECTORS, analyze_code
-from collectors.git.view import RepoView, TreeEntry
+from mlaudit.collectors.git.code import DETECTORS, analyze_code
+from mlaudit.collectors.git.view import RepoView, TreeEntry
+from mlaudit.evidence import EvidenceItem
 from tests.gitutil import make_repo
 
 

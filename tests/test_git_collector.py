@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from gitutil import commit_files, git, make_repo
 
-from auditor.config import GitSettings, GitTarget
-from collectors.base import CollectContext, CollectorError
-from collectors.git.collector import GitCollector
+from mlaudit.collectors.base import CollectContext, CollectorError
+from mlaudit.collectors.git.collector import GitCollector
+from mlaudit.config import GitSettings, GitTarget
 
 TRAIN = (
     "import mlflow\nfrom sklearn.linear_model import LogisticRegression\n\n\n"
@@ -209,7 +209,7 @@ def test_secrets_in_remote_urls_are_redacted(tmp_path: Path) -> None:
 
 
 def test_large_estates_scan_in_worker_processes_with_the_same_results(tmp_path: Path) -> None:
-    from collectors.git import collector as mod
+    from mlaudit.collectors.git import collector as mod
 
     for i in range(mod.PROCESS_POOL_MIN_REPOS + 1):
         make_repo(tmp_path / f"r{i:02d}", {"train.py": TRAIN + f"# copy {i}\n"})
@@ -260,7 +260,7 @@ def test_identical_notebooks_in_two_repositories_each_count(tmp_path: Path) -> N
 
 
 def test_blob_reader_sizes_match_git_in_chunks_and_refuses_oversize(tmp_path: Path) -> None:
-    from collectors.git.blobs import BlobReader, batch_command_supported
+    from mlaudit.collectors.git.blobs import BlobReader, batch_command_supported
 
     if not batch_command_supported():
         pytest.skip("git < 2.36 has no cat-file --batch-command; the collector falls back to ls-tree -l")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from auditor.evidence import EvidenceItem
-from collectors.git.files import analyze_files
-from collectors.git.view import RepoView, TreeEntry
+from mlaudit.collectors.git.files import analyze_files
+from mlaudit.collectors.git.view import RepoView, TreeEntry
+from mlaudit.evidence import EvidenceItem
 from tests.gitutil import make_repo
 
 

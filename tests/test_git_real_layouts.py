@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-from auditor.evidence import EvidenceItem
-from collectors.git.code import analyze_code
-from collectors.git.files import analyze_files
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.code import analyze_code
+from mlaudit.collectors.git.files import analyze_files
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 
 def run(files: dict[str, str]) -> list[EvidenceItem]:

@@ -16,10 +16,10 @@ baseline-only step, a client that only lists), per ../shared/design/signals.md.
 
 from __future__ import annotations
 
-from auditor.evidence import EvidenceItem
-from collectors.git.code import analyze_code
-from collectors.git.files import analyze_files
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.code import analyze_code
+from mlaudit.collectors.git.files import analyze_files
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 
 def run(files: dict[str, str]) -> list[EvidenceItem]:

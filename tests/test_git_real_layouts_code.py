@@ -9,10 +9,10 @@ must not) produce, per ../shared/design/signals.md.
 
 from __future__ import annotations
 
-from auditor.evidence import EvidenceItem
-from collectors.git.code import analyze_code
-from collectors.git.pyscan import detemplate
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.code import analyze_code
+from mlaudit.collectors.git.pyscan import detemplate
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 TOOL_SIGNALS = ("experiment_tracking", "model_registry_use", "feature_store", "model_monitoring",
                 "data_validation", "orchestration", "lineage", "model_serving", "batch_inference",
@@ -354,8 +354,8 @@ def test_attribute_aliases_resolve_through_assignment() -> None:
 
 
 def test_helpers_beside_the_tests_are_not_tool_wiring() -> None:
-    from collectors.git.code import analyze_code
-    from collectors.git.view import RepoView
+    from mlaudit.collectors.git.code import analyze_code
+    from mlaudit.collectors.git.view import RepoView
 
     helper = (
         "from mlflow import MlflowClient\n\n\n"

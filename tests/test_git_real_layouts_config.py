@@ -9,9 +9,9 @@ of anybody's files. Each test asserts the exact signal it must (or must not) pro
 
 from __future__ import annotations
 
-from auditor.evidence import EvidenceItem
-from collectors.git.files import analyze_files
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.files import analyze_files
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 
 def run(files: dict[str, str]) -> list[EvidenceItem]:
@@ -407,8 +407,8 @@ resources:
 
 
 def test_databricks_bundle_training_job_on_a_schedule_and_an_inference_monitor() -> None:
-    from collectors.git.files import analyze_files
-    from collectors.git.view import RepoView
+    from mlaudit.collectors.git.files import analyze_files
+    from mlaudit.collectors.git.view import RepoView
 
     view = RepoView.from_files("stack", {"databricks.yml": "bundle:\n  name: churn\ninclude:\n  - resources/*.yml\n",
                                          "resources/model-workflow-resource.yml": BUNDLE_TRAINING})
@@ -420,8 +420,8 @@ def test_databricks_bundle_training_job_on_a_schedule_and_an_inference_monitor()
 
 
 def test_databricks_bundle_ingestion_schedule_is_not_retraining() -> None:
-    from collectors.git.files import analyze_files
-    from collectors.git.view import RepoView
+    from mlaudit.collectors.git.files import analyze_files
+    from mlaudit.collectors.git.view import RepoView
 
     view = RepoView.from_files("etl", {"resources/ingest.yml": BUNDLE_INGEST})
     items = analyze_files(view)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from gitutil import make_repo
 
-from auditor.config import Config, GitSettings, GitTarget
-from auditor.engine import audit
-from reports.json_report import validate_report
+from mlaudit.config import Config, GitSettings, GitTarget
+from mlaudit.engine import audit
+from mlaudit.reports.json_report import validate_report
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,8 @@ def test_findings_cite_the_right_files(org_audit) -> None:
 
 
 def test_team_activity_counts_every_human_and_excludes_bots(example_org: Path) -> None:
-    from collectors.base import CollectContext
-    from collectors.git.collector import GitCollector
+    from mlaudit.collectors.base import CollectContext
+    from mlaudit.collectors.git.collector import GitCollector
 
     result = GitCollector(GitSettings(targets=[GitTarget(path=example_org)])).collect(CollectContext())
     team = {e.subject: e.attributes for e in result.evidence if e.signal == "team_activity"}

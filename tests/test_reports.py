@@ -20,10 +20,15 @@ from reportdata import (
     sample_report,
 )
 
-from reports import write_reports
-from reports.html import git_web_link, render_html, safe_url
-from reports.json_report import ReportValidationError, load_schema, render_json, validate_report
-from reports.markdown import md_code, md_line, md_text, render_markdown
+from mlaudit.reports import write_reports
+from mlaudit.reports.html import git_web_link, render_html, safe_url
+from mlaudit.reports.json_report import (
+    ReportValidationError,
+    load_schema,
+    render_json,
+    validate_report,
+)
+from mlaudit.reports.markdown import md_code, md_line, md_text, render_markdown
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from auditor.evidence import EvidenceItem, Finding, Outcome, Provenance
-from auditor.scoring import next_steps, score
-from checks import CheckContext, load_definitions, run_checks
-from checks.base import CheckDef
+from mlaudit.checks import CheckContext, load_definitions, run_checks
+from mlaudit.checks.base import CheckDef
+from mlaudit.evidence import EvidenceItem, Finding, Outcome, Provenance
+from mlaudit.scoring import next_steps, score
 
 P, H, F, U, W = Outcome.PASS, Outcome.PARTIAL, Outcome.FAIL, Outcome.UNKNOWN, Outcome.WAIVED
 

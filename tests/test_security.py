@@ -32,14 +32,14 @@ import yaml
 from gitutil import commit_files, git, make_repo
 from httputil import serving
 
-from auditor.config import GitSettings, GitTarget
-from auditor.errors import ConfigError
-from auditor.evidence import EvidenceItem
-from auditor.redact import MAX_TEXT, redact, redact_locator
-from collectors.base import CollectContext
-from collectors.git.collector import GitCollector
-from collectors.git.configs import REFUSED_YAML
-from collectors.git.repos import RepoError, cache_path, mirror, network_env, run_git
+from mlaudit.collectors.base import CollectContext
+from mlaudit.collectors.git.collector import GitCollector
+from mlaudit.collectors.git.configs import REFUSED_YAML
+from mlaudit.collectors.git.repos import RepoError, cache_path, mirror, network_env, run_git
+from mlaudit.config import GitSettings, GitTarget
+from mlaudit.errors import ConfigError
+from mlaudit.evidence import EvidenceItem
+from mlaudit.redact import MAX_TEXT, redact, redact_locator
 
 TRAIN = "import mlflow\n\nmlflow.log_metric('auc', 0.9)\n"
 
@@ -66,7 +66,7 @@ def scan(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
     if pythonpath:
         full["PYTHONPATH"] = pythonpath
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "auditor.cli", "scan", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "mlaudit.cli", "scan", *args], capture_output=True,
                           text=True, env=full, stdin=subprocess.DEVNULL, timeout=timeout)
 
 
@@ -168,7 +168,7 @@ def test_a_repository_owned_by_another_user_is_read_and_runs_nothing(tmp_path: P
 
 
 def test_gx_head_commit_reads_through_plumbing(tmp_path: Path) -> None:
-    from collectors.gx.project import head_commit
+    from mlaudit.collectors.gx.project import head_commit
 
     repo, marker = hostile_repo(tmp_path / "evil", tmp_path, gx=True)
     assert head_commit(repo / "gx") == git(repo, "rev-parse", "HEAD").strip()
@@ -199,7 +199,7 @@ def test_config_variables_never_come_from_the_auditors_environment(tmp_path: Pat
 
 
 def test_config_variables_file_is_used_and_secret_stores_are_never_fetched(tmp_path: Path) -> None:
-    from collectors.gx.stores import StoreUnavailable, config_provider, open_gx_store
+    from mlaudit.collectors.gx.stores import StoreUnavailable, config_provider, open_gx_store
 
     ctx = tmp_path / "gx"
     (ctx / "uncommitted").mkdir(parents=True)
@@ -386,7 +386,7 @@ def test_an_alias_bomb_in_the_users_files_is_a_config_error(tmp_path: Path, wher
 
 
 def test_a_self_containing_config_is_refused_with_its_line(tmp_path: Path) -> None:
-    from auditor.config import parse_config
+    from mlaudit.config import parse_config
 
     with pytest.raises(ConfigError) as err:
         parse_config("version: 1\norganisation: x\nwaivers: &w [*w]\n", "c.yaml")

@@ -16,10 +16,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from auditor.cli import cli
-from auditor.errors import ConfigError, UsageError
-from auditor.evidence import Provenance
-from auditor.survey import (
+from mlaudit.checks import load_definitions
+from mlaudit.cli import cli
+from mlaudit.collectors.base import CollectContext
+from mlaudit.errors import ConfigError, UsageError
+from mlaudit.evidence import Provenance
+from mlaudit.survey import (
     STALE_AFTER_DAYS,
     SurveyAnswers,
     SurveyCollector,
@@ -30,8 +32,6 @@ from auditor.survey import (
     load_questions,
     parse_answers,
 )
-from checks import load_definitions
-from collectors.base import CollectContext
 
 ROOT = Path(__file__).resolve().parent.parent
 MLAUDIT = shutil.which("mlaudit", path=str(Path(sys.executable).parent)) or "mlaudit"

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from gitutil import commit_files, make_repo
 
-from auditor.config import GitSettings, GitTarget
-from auditor.evidence import EvidenceItem, Outcome
-from auditor.survey import CONFIRMED, CONTRADICTED, NOT_VERIFIABLE, verify_claims
-from checks import run_checks
-from checks.base import CheckContext
-from checks.definitions import load_definitions
-from collectors.base import CollectContext
-from collectors.git.collector import GitCollector
+from mlaudit.checks import run_checks
+from mlaudit.checks.base import CheckContext
+from mlaudit.checks.definitions import load_definitions
+from mlaudit.collectors.base import CollectContext
+from mlaudit.collectors.git.collector import GitCollector
+from mlaudit.config import GitSettings, GitTarget
+from mlaudit.evidence import EvidenceItem, Outcome
+from mlaudit.survey import CONFIRMED, CONTRADICTED, NOT_VERIFIABLE, verify_claims
 
 FOUR_FRAMEWORKS = "import torch\nimport sklearn\nimport xgboost\nimport lightgbm\n\n\ndef train():\n    return 1\n"
 TORCH = "import torch\n\n\ndef train():\n    return torch.zeros(1)\n"

@@ -16,10 +16,10 @@ import yaml
 from gitutil import make_repo
 from reportdata import sample_report
 
-from auditor.config import default_config, load_config
-from auditor.engine import audit
-from auditor.errors import ConfigError
-from reports import render_html, render_markdown, validate_report
+from mlaudit.config import default_config, load_config
+from mlaudit.engine import audit
+from mlaudit.errors import ConfigError
+from mlaudit.reports import render_html, render_markdown, validate_report
 
 MLAUDIT = shutil.which("mlaudit", path=str(Path(sys.executable).parent)) or "mlaudit"
 XSS = "<script>alert(1)</script>"

@@ -1,3 +1,3 @@
 """The evaluators, one small function per check, grouped by level; importing registers them."""
 
-from checks.evaluators import level1, level2, level3, level4, level5  # noqa: F401
+from mlaudit.checks.evaluators import level1, level2, level3, level4, level5  # noqa: F401

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from auditor.evidence import Outcome
-from checks.base import CheckContext, Verdict, evaluator
-from checks.evaluators.support import (
+from mlaudit.checks.base import CheckContext, Verdict, evaluator
+from mlaudit.checks.evaluators.support import (
     answer_text,
     cite,
     is_weak,
@@ -15,6 +14,7 @@ from checks.evaluators.support import (
     weakness,
     with_survey,
 )
+from mlaudit.evidence import Outcome
 
 
 @evaluator("L1.strategy")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from auditor.evidence import Outcome
-from checks.base import CheckContext, Verdict, evaluator
-from checks.evaluators.support import (
+from mlaudit.checks.base import CheckContext, Verdict, evaluator
+from mlaudit.checks.evaluators.support import (
     answer_number,
     answer_text,
     by_subject,
@@ -24,6 +23,7 @@ from checks.evaluators.support import (
     weakness,
     with_survey,
 )
+from mlaudit.evidence import Outcome
 
 FIRST_ROLES = {
     "pm": ("pm with ml experience", "dedicated ml pm"),

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from itertools import combinations
 
-from auditor.evidence import EvidenceItem, Outcome
-from checks.base import CheckContext, Verdict, evaluator
-from checks.evaluators.support import (
+from mlaudit.checks.base import CheckContext, Verdict, evaluator
+from mlaudit.checks.evaluators.support import (
     PASS_SHARE,
     answer_text,
     cite,
@@ -25,6 +24,7 @@ from checks.evaluators.support import (
     weakness,
     with_survey,
 )
+from mlaudit.evidence import EvidenceItem, Outcome
 
 #: a share of ML repos above this is "most"
 MOST = 0.5

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from auditor.evidence import EvidenceItem, Outcome
-from checks.base import CheckContext, Verdict, evaluator
-from checks.evaluators.support import (
+from mlaudit.checks.base import CheckContext, Verdict, evaluator
+from mlaudit.checks.evaluators.support import (
     PASS_SHARE,
     answer_text,
     by_subject,
@@ -25,6 +24,7 @@ from checks.evaluators.support import (
     weakness,
     with_survey,
 )
+from mlaudit.evidence import EvidenceItem, Outcome
 
 #: at least this share of catalogue tables must carry a description ("most")
 DESCRIBED_SHARE = 0.5

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from auditor.evidence import EvidenceItem, Outcome
-from checks.base import CheckContext, Verdict, evaluator
-from checks.evaluators.support import (
+from mlaudit.checks.base import CheckContext, Verdict, evaluator
+from mlaudit.checks.evaluators.support import (
     PASS_SHARE,
     answer_text,
     cite,
@@ -19,6 +18,7 @@ from checks.evaluators.support import (
     tools,
     weakness,
 )
+from mlaudit.evidence import EvidenceItem, Outcome
 
 #: a repository whose code is at least this share notebooks is a notebook repository
 NOTEBOOK_SHARE = 0.5

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.evidence import EvidenceItem, Outcome
-from checks.base import MAX_CITED, CheckContext, Verdict, is_weak  # noqa: F401 (re-exported)
+from mlaudit.checks.base import MAX_CITED, CheckContext, Verdict, is_weak  # noqa: F401 (re-exported)
+from mlaudit.evidence import EvidenceItem, Outcome
 
 #: the rubric's ">= 80%" coverage bar
 PASS_SHARE = 0.8

@@ -17,12 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from auditor.config import AwsSettings
-from collectors.aws.evidence import build_evidence
-from collectors.aws.guard import ReadOnlyGuard, ReadOnlyViolation, iam_action
-from collectors.aws.readers import READERS, Reader, ReaderContext
-from collectors.aws.records import Where
-from collectors.aws.session import (
+from mlaudit.collectors.aws.evidence import build_evidence
+from mlaudit.collectors.aws.guard import ReadOnlyGuard, ReadOnlyViolation, iam_action
+from mlaudit.collectors.aws.readers import READERS, Reader, ReaderContext
+from mlaudit.collectors.aws.records import Where
+from mlaudit.collectors.aws.session import (
     GLOBAL_REGION,
     REGION_DISABLED_CODES,
     THROTTLED_CODES,
@@ -36,7 +35,14 @@ from collectors.aws.session import (
     is_denied,
     resolve_account,
 )
-from collectors.base import CollectContext, Collector, CollectorError, CollectorResult, TargetError
+from mlaudit.collectors.base import (
+    CollectContext,
+    Collector,
+    CollectorError,
+    CollectorResult,
+    TargetError,
+)
+from mlaudit.config import AwsSettings
 
 
 class AwsCollector(Collector):

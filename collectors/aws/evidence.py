@@ -10,8 +10,8 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
 
-from auditor.evidence import EvidenceItem
-from collectors.aws import records as r
+from mlaudit.collectors.aws import records as r
+from mlaudit.evidence import EvidenceItem
 
 COLLECTOR = "aws"
 _KINDS = {"DataQuality": "data-quality", "ModelQuality": "model-quality", "ModelBias": "bias",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from collectors.aws import records as r
+from mlaudit.collectors.aws import records as r
 
 #: page sizes where the service model does not give the maximum
 _PAGE_MAX = {"MaxRecords": 100, "ResourcesPerPage": 100}

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.config import AwsAccount
-from collectors.aws.guard import ReadOnlyGuard, iam_action
+from mlaudit.collectors.aws.guard import ReadOnlyGuard, iam_action
+from mlaudit.config import AwsAccount
 
 #: adaptive retries (client-side rate limiting) for throttling; generous for big estates
 MAX_ATTEMPTS = 8

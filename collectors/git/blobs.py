@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from collectors.git.repos import GIT_ENV, RepoError
+from mlaudit.collectors.git.repos import GIT_ENV, RepoError
 
 _CHUNK = 1 << 16
 #: cat-file restarts after it died on a corrupt object, before the rest is given up

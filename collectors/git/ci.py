@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.evidence import EvidenceItem
-from collectors.git.configs import (
+from mlaudit.collectors.git.configs import (
     VENDORED,
     ConfigDoc,
     ConfigIndex,
@@ -22,7 +21,8 @@ from collectors.git.configs import (
     mentions_training,
     strings,
 )
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 COMMAND_KEYS = {
     "run",

@@ -25,9 +25,8 @@ from typing import Any
 
 import yaml
 
-from auditor import safe_yaml
-from auditor.evidence import EvidenceItem
-from collectors.git.pyscan import (
+from mlaudit import safe_yaml
+from mlaudit.collectors.git.pyscan import (
     UNRESOLVED,
     Detector,
     DetectorIndex,
@@ -40,7 +39,8 @@ from collectors.git.pyscan import (
     walk,
     words_of,
 )
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from auditor.config import GitSettings, GitTarget
-from auditor.evidence import EvidenceItem
-from auditor.redact import redact
-from collectors.base import CollectContext, Collector, CollectorError, CollectorResult, TargetError
-from collectors.git.blobs import (
+from mlaudit.collectors.base import (
+    CollectContext,
+    Collector,
+    CollectorError,
+    CollectorResult,
+    TargetError,
+)
+from mlaudit.collectors.git.blobs import (
     CORRUPT,
     MISSING,
     BlobReader,
@@ -27,8 +30,8 @@ from collectors.git.blobs import (
     ObjectUnreadable,
     batch_command_supported,
 )
-from collectors.git.configs import REFUSED_YAML
-from collectors.git.repos import (
+from mlaudit.collectors.git.configs import REFUSED_YAML
+from mlaudit.collectors.git.repos import (
     RepoError,
     RepoRef,
     discover,
@@ -37,7 +40,10 @@ from collectors.git.repos import (
     repo_name,
     web_url,
 )
-from collectors.git.view import RepoView, TreeEntry
+from mlaudit.collectors.git.view import RepoView, TreeEntry
+from mlaudit.config import GitSettings, GitTarget
+from mlaudit.evidence import EvidenceItem
+from mlaudit.redact import redact
 
 BOT = re.compile(
     r"\[bot\]|^dependabot|^renovate|github-actions|pre-commit-ci|^snyk|noreply@github\.com$|"
@@ -146,7 +152,7 @@ class GitCollector(Collector):
 
             mp = multiprocessing.get_context("forkserver")
             # workers fork from a server that has already imported the detectors
-            mp.set_forkserver_preload(["collectors.git.collector", "collectors.git.code", "collectors.git.files"])
+            mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code", "mlaudit.collectors.git.files"])
             chunk = max(1, min(16, len(refs) // (procs * 4)))
             with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
                 return list(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days) for r in refs],
@@ -251,8 +257,8 @@ class GitCollector(Collector):
 
 def analyze_view(view: RepoView) -> list[EvidenceItem]:
     """Every detector over one repository view (code analysis and file/config analysis)."""
-    from collectors.git.code import analyze_code
-    from collectors.git.files import analyze_files
+    from mlaudit.collectors.git.code import analyze_code
+    from mlaudit.collectors.git.files import analyze_files
 
     return [*analyze_code(view), *analyze_files(view)]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from auditor import safe_yaml
-from auditor.evidence import EvidenceItem
-from collectors.git.view import RepoView, TreeEntry
+from mlaudit import safe_yaml
+from mlaudit.collectors.git.view import RepoView, TreeEntry
+from mlaudit.evidence import EvidenceItem
 
 MAX_CONFIG_BYTES = 512 * 1024
 

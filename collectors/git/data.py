@@ -7,8 +7,7 @@ import json
 import re
 from typing import Any
 
-from auditor.evidence import EvidenceItem
-from collectors.git.configs import (
+from mlaudit.collectors.git.configs import (
     VENDORED,
     ConfigIndex,
     Emit,
@@ -19,7 +18,8 @@ from collectors.git.configs import (
     strings,
     under,
 )
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 WAREHOUSE_TYPES = {
     "snowflake",

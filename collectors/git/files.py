@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from auditor.evidence import EvidenceItem
-from collectors.git.ci import analyze_ci
-from collectors.git.configs import ConfigIndex
-from collectors.git.data import analyze_data
-from collectors.git.hygiene import analyze_hygiene
-from collectors.git.infra import analyze_infra
-from collectors.git.mlconfig import analyze_mlconfig
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.ci import analyze_ci
+from mlaudit.collectors.git.configs import ConfigIndex
+from mlaudit.collectors.git.data import analyze_data
+from mlaudit.collectors.git.hygiene import analyze_hygiene
+from mlaudit.collectors.git.infra import analyze_infra
+from mlaudit.collectors.git.mlconfig import analyze_mlconfig
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 MAX_SAMPLES = 3
 ANALYZERS = (analyze_ci, analyze_infra, analyze_mlconfig, analyze_data, analyze_hygiene)

@@ -6,9 +6,9 @@ import posixpath
 import re
 import tomllib
 
-from auditor.evidence import EvidenceItem
-from collectors.git.configs import VENDORED, ConfigIndex, Emit, dir_of, find_line, load_yaml
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.configs import VENDORED, ConfigIndex, Emit, dir_of, find_line, load_yaml
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 PYTHON_LOCKS = re.compile(
     r"^(poetry\.lock|Pipfile\.lock|uv\.lock|pdm\.lock|pixi\.lock|"
@@ -408,7 +408,7 @@ def _linters(view: RepoView, emit: Emit) -> None:
 def _make_lint_recipe(text: str) -> tuple[int, str, str] | None:
     """(line, text, tool) of a Makefile/justfile recipe line running a linter, whatever the
     target is called (`quality_checks:` running pylint, say); comments are not recipes."""
-    from collectors.git.ci import _INSTALL, _LINT
+    from mlaudit.collectors.git.ci import _INSTALL, _LINT
 
     for n, raw in enumerate(text.splitlines(), 1):
         if not raw.startswith(("\t", "    ")):

@@ -12,8 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from auditor.evidence import EvidenceItem
-from collectors.git.configs import (
+from mlaudit.collectors.git.configs import (
     DEVCONTAINER,
     VENDORED,
     CfnResource,
@@ -34,7 +33,8 @@ from collectors.git.configs import (
     strings,
     under,
 )
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 Row = tuple[str, str, str, dict[str, Any]]  # type regex, signal, tool, extra attributes
 
@@ -284,7 +284,7 @@ def _trigger_of(resource_type: str) -> str:
 
 
 def _ci_from_text(text: str) -> dict[str, Any]:
-    from collectors.git.ci import Commands
+    from mlaudit.collectors.git.ci import Commands
 
     cmds = Commands()
     cmds.add([text])

@@ -8,8 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from auditor.evidence import EvidenceItem
-from collectors.git.configs import (
+from mlaudit.collectors.git.configs import (
     VENDORED,
     ConfigDoc,
     ConfigIndex,
@@ -26,7 +25,8 @@ from collectors.git.configs import (
     strings,
     under,
 )
-from collectors.git.view import RepoView
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
 
 
 def analyze_mlconfig(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:

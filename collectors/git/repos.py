@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from auditor.redact import redact
+from mlaudit.redact import redact
 
 SKIP_DIRS = {"node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", "site-packages"}
 #: settings that make git run a program, neutralised on every git process (see the module)

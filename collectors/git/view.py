@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from auditor.evidence import EvidenceItem, Provenance, git_locator
-from collectors.git.blobs import ObjectUnreadable
+from mlaudit.collectors.git.blobs import ObjectUnreadable
+from mlaudit.evidence import EvidenceItem, Provenance, git_locator
 
 DEFAULT_MAX_BLOB = 1024 * 1024
 _BINARY_SNIFF = 8000

@@ -13,10 +13,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
-from auditor.config import GxSettings
-from collectors.base import CollectContext, Collector, CollectorError, CollectorResult, TargetError
-from collectors.gx.project import GxProject, ProjectError, load_project, locate
-from collectors.gx.scan import ProjectReader, ProjectScan
+from mlaudit.collectors.base import (
+    CollectContext,
+    Collector,
+    CollectorError,
+    CollectorResult,
+    TargetError,
+)
+from mlaudit.collectors.gx.project import GxProject, ProjectError, load_project, locate
+from mlaudit.collectors.gx.scan import ProjectReader, ProjectScan
+from mlaudit.config import GxSettings
 
 
 class GxCollector(Collector):

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from auditor import safe_yaml
+from mlaudit import safe_yaml
 
 RUN_TIME_KEY_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 ALERT_WORDS = ("slack", "teams", "email", "sns", "opsgenie", "pagerduty", "notification", "alert")

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from auditor import safe_yaml
-from collectors.git.repos import GIT_ENV, git_dir_of
+from mlaudit import safe_yaml
+from mlaudit.collectors.git.repos import GIT_ENV, git_dir_of
 
 CONFIG_FILE = "great_expectations.yml"
 CONTEXT_DIRS = ("gx", "great_expectations")

@@ -9,8 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from auditor.evidence import EvidenceItem
-from collectors.gx.model import (
+from mlaudit.collectors.gx.model import (
     Checkpoint,
     DocumentError,
     Result,
@@ -25,8 +24,8 @@ from collectors.gx.model import (
     run_time_of_key,
     suite_of_key,
 )
-from collectors.gx.project import GxProject
-from collectors.gx.stores import (
+from mlaudit.collectors.gx.project import GxProject
+from mlaudit.collectors.gx.stores import (
     FileTupleStore,
     StoreUnavailable,
     TupleStore,
@@ -35,6 +34,7 @@ from collectors.gx.stores import (
     legacy_store,
     open_gx_store,
 )
+from mlaudit.evidence import EvidenceItem
 
 COLLECTOR = "gx"
 T = TypeVar("T")

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from auditor import safe_yaml
+from mlaudit import safe_yaml
 
 GX_STORE_MODULE = "great_expectations.data_context.store"
 STORE_ID_KEY = (".ge_store_backend_id",)

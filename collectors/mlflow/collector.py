@@ -11,10 +11,21 @@ import os
 import time
 from typing import Any, ClassVar
 
-from auditor.config import MlflowSettings, MlflowTarget
-from auditor.redact import redact
-from collectors.base import CollectContext, Collector, CollectorError, CollectorResult, TargetError
-from collectors.mlflow.stores import StoreError, describe_http_error, open_source, strip_credentials
+from mlaudit.collectors.base import (
+    CollectContext,
+    Collector,
+    CollectorError,
+    CollectorResult,
+    TargetError,
+)
+from mlaudit.collectors.mlflow.stores import (
+    StoreError,
+    describe_http_error,
+    open_source,
+    strip_credentials,
+)
+from mlaudit.config import MlflowSettings, MlflowTarget
+from mlaudit.redact import redact
 
 
 class MlflowCollector(Collector):
@@ -46,7 +57,7 @@ class MlflowCollector(Collector):
 
     def _collect_one(self, target: MlflowTarget, ctx: CollectContext,
                      result: CollectorResult) -> None:
-        from collectors.mlflow.scan import TargetScan
+        from mlaudit.collectors.mlflow.scan import TargetScan
 
         started = time.perf_counter()
         source = open_source(target, self.settings.timeout_s)

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from auditor.config import MlflowTarget
-from auditor.evidence import EvidenceItem
-from collectors.mlflow.stores import Source
+from mlaudit.collectors.mlflow.stores import Source
+from mlaudit.config import MlflowTarget
+from mlaudit.evidence import EvidenceItem
 
 COLLECTOR = "mlflow"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
@@ -601,7 +601,7 @@ def _clip(text: str, limit: int = 200) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    from auditor.redact import redact
+    from mlaudit.redact import redact
 
     text = redact(str(exc)).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from auditor.config import MlflowTarget
-from auditor.redact import redact
+from mlaudit.config import MlflowTarget
+from mlaudit.redact import redact
 
 # Bounded retries for servers, unless the user chose their own (MLflow's default is 7 retries
 # with exponential back-off: minutes per unreachable server).

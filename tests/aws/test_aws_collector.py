@@ -21,10 +21,10 @@ from awsutil import (
     seed_pipeline,
 )
 
-from auditor.config import AwsAccount, AwsSettings, Config
-from collectors.aws.collector import AwsCollector
-from collectors.aws.guard import iam_action, policy_actions
-from collectors.base import CollectContext
+from mlaudit.collectors.aws.collector import AwsCollector
+from mlaudit.collectors.aws.guard import iam_action, policy_actions
+from mlaudit.collectors.base import CollectContext
+from mlaudit.config import AwsAccount, AwsSettings, Config
 
 ROOT = Path(__file__).resolve().parents[2]
 MATURE_REGIONS = ("eu-west-1", "us-east-1")
@@ -202,7 +202,7 @@ def test_policy_covers_every_action_called(estate: dict[str, Any]) -> None:
 def test_engine_end_to_end_findings_move(estate: dict[str, Any]) -> None:
     """The whole pipeline: monitoring coverage and production models come from AWS evidence;
     adding a Model Monitor schedule on one more endpoint moves the coverage."""
-    from auditor.engine import audit
+    from mlaudit.engine import audit
 
     settings = estate["settings"]
     config = Config(aws=settings, lookback_days=90)

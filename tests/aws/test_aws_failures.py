@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from awsutil import Stubs, account_session, new_account_id, role_arn, seed_endpoint, seed_glue
 
-from auditor.config import AwsAccount, AwsSettings, Config
-from collectors.aws.collector import AwsCollector
-from collectors.base import CollectContext, CollectorError
+from mlaudit.collectors.aws.collector import AwsCollector
+from mlaudit.collectors.base import CollectContext, CollectorError
+from mlaudit.config import AwsAccount, AwsSettings, Config
 
 
 def settings_for(account: str, regions: tuple[str, ...] = ("us-east-1",)) -> AwsSettings:
@@ -33,7 +33,7 @@ def test_access_denied_makes_only_that_signal_a_gap(stubs: Stubs) -> None:
 
 
 def test_gap_makes_the_check_unknown_not_fail(stubs: Stubs) -> None:
-    from auditor.engine import audit
+    from mlaudit.engine import audit
 
     account = new_account_id()
     for reader, service, method in [("budgets", "budgets", "describe_budgets"),
@@ -92,8 +92,8 @@ class _Raw:
 
 
 def collector_config() -> Any:
-    from collectors.aws.guard import ReadOnlyGuard
-    from collectors.aws.session import ClientPool
+    from mlaudit.collectors.aws.guard import ReadOnlyGuard
+    from mlaudit.collectors.aws.session import ClientPool
 
     return ClientPool(ReadOnlyGuard()).config()
 
@@ -106,7 +106,7 @@ def test_missing_credentials_is_a_clear_collector_error(monkeypatch: pytest.Monk
 
 
 def test_missing_credentials_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
-    from auditor.engine import audit
+    from mlaudit.engine import audit
 
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -139,7 +139,7 @@ def test_opt_in_region_not_enabled_is_a_target_error(stubs: Stubs) -> None:
 
 
 def test_all_regions_lists_enabled_ones(stubs: Stubs) -> None:
-    from collectors.aws.readers import READERS
+    from mlaudit.collectors.aws.readers import READERS
 
     account = new_account_id()
     settings = AwsSettings(accounts=[AwsAccount(role_arn=role_arn(account), regions="all")])

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from awsutil import KEY, account_session, new_account_id, seed_endpoint
 
-from collectors.aws.guard import (
+from mlaudit.collectors.aws.guard import (
     READ_ONLY_OPERATIONS,
     ReadOnlyGuard,
     ReadOnlyViolation,

@@ -108,7 +108,7 @@ def open_report(browser: Any) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """`mlaudit demo` run once for the browser tests (the same code path as the command)."""
-    from auditor.demo import run_demo
+    from mlaudit.demo import run_demo
 
     return run_demo(tmp_path_factory.mktemp("demo") / "mlaudit-demo")
 
@@ -122,7 +122,7 @@ def demo_html(demo_run: Any) -> Path:
 def sample_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from reportdata import sample_report
 
-    from reports import write_reports
+    from mlaudit.reports import write_reports
 
     return write_reports(sample_report(), tmp_path_factory.mktemp("sample"))["html"]
 

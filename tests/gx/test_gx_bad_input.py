@@ -12,9 +12,9 @@ import yaml
 from conftest import copy_project, tree_snapshot
 from test_gx_collector import collect, items
 
-from auditor.config import GxSettings
-from collectors.base import CollectContext, CollectorError
-from collectors.gx.collector import GxCollector
+from mlaudit.collectors.base import CollectContext, CollectorError
+from mlaudit.collectors.gx.collector import GxCollector
+from mlaudit.config import GxSettings
 
 
 def edit_config(project: Path, change) -> None:

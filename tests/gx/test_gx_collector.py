@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import copy_project, tree_snapshot
 
-from auditor.config import Config, GxSettings
-from auditor.engine import audit
-from collectors.base import CollectContext, CollectorResult
-from collectors.gx.collector import GxCollector
+from mlaudit.collectors.base import CollectContext, CollectorResult
+from mlaudit.collectors.gx.collector import GxCollector
+from mlaudit.config import Config, GxSettings
+from mlaudit.engine import audit
 
 
 def collect(*projects: Path, lookback_days: int = 180) -> CollectorResult:

@@ -9,8 +9,8 @@ from pathlib import Path
 from conftest import tree_snapshot
 from test_gx_collector import collect, items
 
-from auditor.config import Config, GxSettings
-from auditor.engine import audit
+from mlaudit.config import Config, GxSettings
+from mlaudit.engine import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,9 +52,9 @@ def test_legacy_suites_checkpoints_and_results(legacy_project):
 def test_legacy_only_scan_does_not_import_great_expectations(legacy_project):
     code = (
         "import sys; from pathlib import Path\n"
-        "from auditor.config import GxSettings\n"
-        "from collectors.base import CollectContext\n"
-        "from collectors.gx.collector import GxCollector\n"
+        "from mlaudit.config import GxSettings\n"
+        "from mlaudit.collectors.base import CollectContext\n"
+        "from mlaudit.collectors.gx.collector import GxCollector\n"
         f"r = GxCollector(GxSettings(projects=[Path({str(legacy_project)!r})])).collect(CollectContext())\n"
         "assert r.evidence and not r.errors\n"
         "print('great_expectations' in sys.modules)\n"

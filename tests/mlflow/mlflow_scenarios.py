@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from auditor.config import MlflowSettings, MlflowTarget
-from collectors.base import CollectContext, CollectorResult
+from mlaudit.collectors.base import CollectContext, CollectorResult
+from mlaudit.config import MlflowSettings, MlflowTarget
 
 DAY_MS = 86_400_000
 SECRET = "hunter2-s3cr3t-value"
@@ -204,7 +204,7 @@ SCENARIOS: dict[str, Callable[..., Written]] = {
 
 
 def scan(*uris: str | MlflowTarget, lookback_days: int = 180, **settings) -> CollectorResult:
-    from collectors.mlflow.collector import MlflowCollector
+    from mlaudit.collectors.mlflow.collector import MlflowCollector
 
     targets = [u if isinstance(u, MlflowTarget) else MlflowTarget(uri=u) for u in uris]
     collector = MlflowCollector(MlflowSettings(targets=targets, **settings))

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from mlflow_scenarios import SECRET, mature_registry, mine, no_registry, scan, writing_to
 
-from auditor.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
-from auditor.engine import audit
-from collectors.mlflow.scan import parse_source
-from collectors.mlflow.stores import describe_http_error, strip_credentials
+from mlaudit.collectors.mlflow.scan import parse_source
+from mlaudit.collectors.mlflow.stores import describe_http_error, strip_credentials
+from mlaudit.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
+from mlaudit.engine import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +95,7 @@ def test_small_pages_give_the_same_answer(new_store, prefix) -> None:
 
 
 def test_cli_start_up_does_not_import_mlflow() -> None:
-    code = ("import sys, auditor.cli, auditor.engine, collectors.mlflow.collector; "
+    code = ("import sys, mlaudit.cli, mlaudit.engine, mlaudit.collectors.mlflow.collector; "
             "sys.exit(1 if 'mlflow' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

@@ -14,10 +14,10 @@ import pytest
 from httputil import serving
 from mlflow_scenarios import mine, no_registry, scan, writing_to
 
-from auditor.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
-from auditor.engine import EXIT_PARTIAL, audit
-from collectors.base import CollectorError
-from collectors.mlflow.stores import sqlite_path
+from mlaudit.collectors.base import CollectorError
+from mlaudit.collectors.mlflow.stores import sqlite_path
+from mlaudit.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
+from mlaudit.engine import EXIT_PARTIAL, audit
 
 
 @contextmanager

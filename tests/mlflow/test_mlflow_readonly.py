@@ -20,7 +20,7 @@ from mlflow_scenarios import (
     writing_to,
 )
 
-from collectors.mlflow.stores import file_path, sqlite_path
+from mlaudit.collectors.mlflow.stores import file_path, sqlite_path
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -59,8 +59,8 @@ def test_sqlite_with_an_old_schema_is_left_untouched(new_store, tmp_path, monkey
     """MLflow would migrate an incomplete or old database on open; mlaudit refuses first."""
     import sqlite3
 
-    from collectors.base import CollectorError
-    from collectors.mlflow.stores import schema_revisions
+    from mlaudit.collectors.base import CollectorError
+    from mlaudit.collectors.mlflow.stores import schema_revisions
 
     uri = new_store("sqlite")
     path = sqlite_path(uri)

@@ -17,7 +17,7 @@ from mlflow_scenarios import (
     writing_to,
 )
 
-from auditor.config import MlflowTarget
+from mlaudit.config import MlflowTarget
 
 BACKENDS = ("sqlite", "file", "server")
 
