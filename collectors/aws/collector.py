@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,19 @@ from mlaudit.collectors.base import (
 )
 from mlaudit.config import AwsSettings
 
+#: after this many operations of one service in one account and region gave up throttled, with
+#: none succeeding, its readers still waiting there are not started: each would wait out every
+#: retry in turn (AWS rate limits are per service, so one throttled service stops no other)
+THROTTLE_BREAKER = 3
+
+
+class ThrottledOut(Exception):
+    """A reader not started because its account and region throttle every call."""
+
+    def __init__(self, where: str, given_up: int) -> None:
+        super().__init__(f"not read: {where} throttled every call so far ({given_up} operations gave up "
+                         "after their retries)")
+
 
 class AwsCollector(Collector):
     name: ClassVar[str] = "aws"
@@ -65,6 +79,9 @@ class AwsCollector(Collector):
 
         result = CollectorResult()
         pool = ClientPool(self.guard, self.client_factory)
+        # (account, region, service) -> [operations that gave up throttled, reads that succeeded]
+        self._throttle: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        self._throttle_lock = threading.Lock()
         workers = max(1, self.settings.max_workers)
         started = time.perf_counter()
 
@@ -93,6 +110,7 @@ class AwsCollector(Collector):
         broken: set[tuple[str, str]] = set()  # (account_id, reader) that failed somewhere
         gaps: dict[str, list[str]] = defaultdict(list)
         missing: set[str] = set()
+        throttled: dict[tuple[str, str], list[str]] = defaultdict(list)  # (account, region) -> readers
         for (scope, region, reader), (recs, exc) in zip(tasks, outcomes, strict=True):
             pair = (scope.account_id, region)
             if exc is None:
@@ -101,6 +119,8 @@ class AwsCollector(Collector):
                 continue
             broken.add((scope.account_id, reader.name))
             failures[pair].append(error_code(exc))
+            if isinstance(exc, ThrottledOut) or error_code(exc) in THROTTLED_CODES:
+                throttled[pair].append(reader.name)
             why, action = _explain(exc, reader)
             if action:
                 missing.add(action)
@@ -115,6 +135,17 @@ class AwsCollector(Collector):
                     f"every API call in {region} was refused ({codes[0]}): the region is probably not "
                     f"enabled for account {account_id} (an opt-in region); enable it or remove it "
                     "from `regions`"))
+        for (account_id, region), names in throttled.items():
+            # throttling is transient: what it hid is unknown, and the run says it was incomplete
+            scope = next(s for s in scopes if s.account_id == account_id)
+            nothing = not ok[(account_id, region)]
+            result.errors.append(TargetError(
+                f"{scope.name}/{region}",
+                (f"every API call in {region} was throttled: nothing was read there"
+                 if nothing else f"{len(names)} of {len(names) + ok[(account_id, region)]} readers "
+                 f"were throttled in {region} ({', '.join(sorted(names)[:6])}"
+                 + (", …" if len(names) > 6 else "") + "): their checks are unknown")
+                + "; re-run later, or lower aws.max_workers or raise the account's API rate limits"))
         for signal, whys in gaps.items():
             shown = "; ".join(sorted(set(whys))[:5])
             more = len(set(whys)) - 5
@@ -154,12 +185,22 @@ class AwsCollector(Collector):
         where = Where(scope.account_id, scope.name, region, scope.partition)
         rctx = ReaderContext(where, since, lambda service: pool.client(
             scope.session, scope.account_id, service, region, reader.name))
+        counts = self._throttle[(scope.account_id, region, reader.service)]
+        with self._throttle_lock:
+            if counts[0] >= THROTTLE_BREAKER and not counts[1]:
+                return [], ThrottledOut(f"{reader.service} in {scope.name}/{region}", counts[0])
         try:
-            return reader.read(rctx), None
+            records = reader.read(rctx)
         except ReadOnlyViolation:
             raise  # a collector bug, never an audited system's answer
         except Exception as exc:  # noqa: BLE001 - one reader failing never stops the others
+            if error_code(exc) in THROTTLED_CODES:
+                with self._throttle_lock:
+                    counts[0] += 1
             return [], exc
+        with self._throttle_lock:
+            counts[1] += 1
+        return records, None
 
 
 def _attempt(fn: Any) -> tuple[Any, Exception | None]:
@@ -187,9 +228,9 @@ def _explain(exc: Exception, reader: Reader) -> tuple[str, str | None]:
         text = describe_client_error(exc, service, operation)
         if is_denied(exc):
             return text, iam_action(service, operation)
-        if error_code(exc) in THROTTLED_CODES:
-            return text, None
         return text, None
     if isinstance(exc, BotoCoreError):
         return describe_boto_error(exc), None
+    if isinstance(exc, ThrottledOut):
+        return str(exc), None
     return f"{type(exc).__name__}: {exc}", None

@@ -73,7 +73,7 @@ class ClientPool:
 
         custom_endpoint = bool(os.environ.get("AWS_ENDPOINT_URL"))
         return Config(
-            retries={"mode": "adaptive", "max_attempts": attempts},
+            retries={"mode": "adaptive", "total_max_attempts": attempts},  # the first one included
             connect_timeout=10, read_timeout=60, max_pool_connections=32,
             user_agent_extra="mlaudit",
             # a single custom endpoint (a local emulator) has no `api.` style host prefixes
@@ -90,10 +90,25 @@ class ClientPool:
         with self._lock:
             found = self._clients.get(key)
             if found is None:
+                if attempts == MAX_ATTEMPTS:
+                    attempts = configured_attempts(session)
                 found = session.client(service, region_name=region, config=self.config(attempts))
                 self.guard.install(found)
                 self._clients[key] = found
             return found
+
+
+def configured_attempts(session: Any) -> int:
+    """The retry budget: the credential chain's own `max_attempts` (AWS_MAX_ATTEMPTS or the
+    profile's `max_attempts`) when the user set one, else MAX_ATTEMPTS."""
+    try:
+        value = session._session.get_config_variable("max_attempts")  # botocore's resolver
+    except Exception:  # noqa: BLE001 - a session without botocore's resolver: the default
+        value = None
+    try:
+        return max(1, int(value)) if value is not None else MAX_ATTEMPTS
+    except (TypeError, ValueError):
+        return MAX_ATTEMPTS
 
 
 def resolve_account(account: AwsAccount, default_regions: Any, pool: ClientPool,
@@ -190,6 +205,12 @@ def error_code(exc: Any) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
+def attempts(exc: Any) -> int:
+    """How many HTTP attempts the call made (botocore counts the retries it made)."""
+    meta = getattr(exc, "response", {}).get("ResponseMetadata", {})
+    return int(meta.get("RetryAttempts", 0) or 0) + 1
+
+
 def is_denied(exc: Any) -> bool:
     code = error_code(exc)
     return code in DENIED_CODES or code.endswith("AccessDenied") or code.endswith("AccessDeniedException")
@@ -205,7 +226,7 @@ def describe_client_error(exc: Any, service: str, operation: str) -> str:
     if is_denied(exc):
         return f"access denied: the policy lacks {iam_action(service, operation)} ({code})"
     if code in THROTTLED_CODES:
-        return f"throttled on {service}:{operation} after {MAX_ATTEMPTS} attempts ({code})"
+        return f"throttled on {service}:{operation} after {attempts(exc)} attempt(s) ({code})"
     if code in REGION_DISABLED_CODES:
         return f"{code}: {message} (invalid credentials, or a region not enabled for the account)"
     if code in ("ExpiredToken", "ExpiredTokenException"):
