@@ -33,9 +33,12 @@ def md_line(value: Any) -> str:
     return _BLOCK_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", text, count=1)
 
 
-def md_code(value: Any) -> str:
-    """An inline code span whose fence is longer than any backtick run inside it."""
+def md_code(value: Any, table: bool = False) -> str:
+    """An inline code span whose fence is longer than any backtick run inside it. In a table
+    cell a `|` ends the cell even inside a code span (GFM), so there it is written `\\|`."""
     text = " ".join(str(value).split())
+    if table:
+        text = text.replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     if text.startswith("`") or text.endswith("`"):
@@ -106,7 +109,7 @@ def _repository_table(report: dict[str, Any]) -> list[str]:
     ]
     for r in repos:
         weakest = r["weakest"]
-        why = f"{md_code(weakest['check_id'])} {weakest['outcome']}" if weakest else "—"
+        why = f"{md_code(weakest['check_id'], table=True)} {md_text(weakest['outcome'])}" if weakest else "—"
         name = md_text(r["name"]) + (" (dormant)" if r["dormant"] else "")
         dims = r["dimensions"]
         lines.append(
@@ -180,12 +183,12 @@ def _survey(report: dict[str, Any]) -> list[str]:
             observed = md_text(a["observed"] or "—")
             locs = a["observed_locators"][:LOCATORS_PER_ANSWER]
             if locs:
-                observed += " — " + ", ".join(md_code(x) for x in locs)
+                observed += " — " + ", ".join(md_code(x, table=True) for x in locs)
                 more = len(a["observed_locators"]) - len(locs)
                 if more > 0:
                     observed += f" and {more} more"
             lines.append(
-                f"| {md_code(a['question'])} | {md_text(a['answer_text'])} | "
+                f"| {md_code(a['question'], table=True)} | {md_text(a['answer_text'])} | "
                 f"{VERIFICATION_LABELS.get(a['status'], md_text(a['status']))} | {observed} |"
             )
         lines.append("")
@@ -211,7 +214,7 @@ def _waivers(report: dict[str, Any]) -> list[str]:
         else:
             status = "not applied"
         lines.append(
-            f"| {md_code(w['check'])} | {md_text(w['reason'])} | {md_text(w['owner'])} | "
+            f"| {md_code(w['check'], table=True)} | {md_text(w['reason'])} | {md_text(w['owner'])} | "
             f"{md_text(w['expires'])} | {status} |"
         )
     return [*lines, ""]
