@@ -84,9 +84,26 @@ _ASSIGNMENTS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def _apply(text: str, patterns: list[tuple[re.Pattern[str], str]]) -> str:
+# bytes that were not UTF-8 (a file name read with surrogateescape) cannot be written as text
+_SURROGATE = re.compile("[\udc80-\udcff]")
+# control characters end a one-line name: shown as git quotes them (`new\nline.py`)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL_NAMES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def printable(text: str, one_line: bool = False) -> str:
+    """`text` that any UTF-8 output can hold: a byte that was not UTF-8 becomes `\\xNN` (as
+    in git's quoted paths); with `one_line`, control characters become `\\n`, `\\t`, `\\xNN`."""
+    text = _SURROGATE.sub(lambda m: f"\\x{ord(m[0]) - 0xDC00:02x}", text)
+    if one_line:
+        text = _CONTROL.sub(lambda m: _CONTROL_NAMES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+    return text
+
+
+def _apply(text: str, patterns: list[tuple[re.Pattern[str], str]], one_line: bool = False) -> str:
     if not text:
         return text
+    text = printable(text, one_line)
     cut = len(text) - MAX_TEXT
     if cut > 0:
         text = text[: MAX_TEXT + 1024]
@@ -103,5 +120,6 @@ def redact(text: str) -> str:
 
 
 def redact_locator(text: str) -> str:
-    """Mask credentials in a name or locator: URLs and token formats only, never `key: value`."""
-    return _apply(text, _TOKENS)
+    """Mask credentials in a name or locator: URLs and token formats only, never `key: value`.
+    A locator is one printable line (see `printable`)."""
+    return _apply(text, _TOKENS, one_line=True)

@@ -77,7 +77,8 @@ def write_reports(
     try:
         umask = _umask()
         for name, text in rendered.items():
-            with open(stage / name, "w", encoding="utf-8", newline="\n") as fh:
+            # a name that slipped through with a non-UTF-8 byte is written escaped, never a crash
+            with open(stage / name, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as fh:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
