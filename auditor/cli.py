@@ -318,7 +318,8 @@ def survey(answers_path: Path, respondent: str | None, role: str | None, edit: b
     [brackets], 'skip' leaves a question unanswered, 'back' returns to the previous one. The file
     is saved after every answer, so an interrupted session resumes where it stopped.
     """
-    from mlaudit.survey import SurveyInputEnded, load_questions, run_survey
+    from mlaudit.questions import load_questions
+    from mlaudit.survey_prompt import SurveyInputEnded, run_survey
 
     if sys.stdin is None or sys.stdin.closed:
         raise UsageError("the survey needs keyboard input, and stdin is closed; run it in a "

@@ -16,87 +16,29 @@ from typing import Any
 
 import yaml
 
+from mlaudit.collectors.aws.settings import AwsAccount, AwsSettings
+from mlaudit.collectors.git.settings import DEFAULT_MAX_BLOB, GitSettings, GitTarget
+from mlaudit.collectors.gx.settings import GxSettings
+from mlaudit.collectors.mlflow.settings import (
+    DEFAULT_PRODUCTION_ALIASES,
+    DEFAULT_PRODUCTION_STAGES,
+    MlflowSettings,
+    MlflowTarget,
+)
 from mlaudit.errors import ConfigError
+from mlaudit.scoring import DEFAULT_THRESHOLD
+from mlaudit.userfiles import dates_to_text as _dates_to_text
+from mlaudit.userfiles import line_of as _line_of
+from mlaudit.userfiles import load_yaml, read_user_file  # noqa: F401 (re-exported)
+
+# the settings types live with their sources; re-exported here as the config's vocabulary
+__all__ = ["AwsAccount", "AwsSettings", "Config", "GitSettings", "GitTarget", "GxSettings",
+           "MlflowSettings", "MlflowTarget", "Waiver", "load_config", "parse_config"]
 
 ENV_CONFIG = "MLAUDIT_CONFIG"
 DEFAULT_LOOKBACK_DAYS = 180
-DEFAULT_THRESHOLD = 0.7  # per-level walk; set by calibration (docs/calibration.md)
 DEFAULT_TIMEOUT_S = 900.0
-DEFAULT_MAX_BLOB = 1024 * 1024
 _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class GitTarget:
-    path: Path | None = None
-    url: str | None = None
-    name: str | None = None
-    branch: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name or self.url or str(self.path)
-
-
-@dataclass
-class GitSettings:
-    targets: list[GitTarget] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    max_blob_bytes: int = DEFAULT_MAX_BLOB
-    max_depth: int = 4
-    cache_dir: Path | None = None
-    workers: int = 4
-    timeout_s: float | None = None
-
-
-DEFAULT_PRODUCTION_ALIASES = ("production", "prod", "champion")
-DEFAULT_PRODUCTION_STAGES = ("Production",)
-
-
-@dataclass(frozen=True)
-class MlflowTarget:
-    uri: str
-    name: str | None = None
-    production_aliases: tuple[str, ...] = DEFAULT_PRODUCTION_ALIASES
-    production_stages: tuple[str, ...] = DEFAULT_PRODUCTION_STAGES
-    ui_url: str | None = None
-    verify_tls: bool | str = True
-
-    @property
-    def label(self) -> str:
-        from mlaudit.redact import redact
-
-        return self.name or redact(self.uri)
-
-
-@dataclass
-class MlflowSettings:
-    targets: list[MlflowTarget] = field(default_factory=list)
-    page_size: int = 1000
-    timeout_s: float | None = None
-
-
-@dataclass(frozen=True)
-class AwsAccount:
-    name: str | None = None
-    profile: str | None = None
-    role_arn: str | None = None
-    external_id: str | None = None
-    regions: tuple[str, ...] | str | None = None  # None: the settings' default; "all": every enabled region
-
-
-@dataclass
-class AwsSettings:
-    accounts: list[AwsAccount] = field(default_factory=lambda: [AwsAccount()])
-    regions: tuple[str, ...] | str | None = None  # None: the credential chain's region
-    max_workers: int = 8
-    timeout_s: float | None = None
-
-
-@dataclass
-class GxSettings:
-    projects: list[Path] = field(default_factory=list)
-    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -199,19 +141,6 @@ def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
     return sorted(found)
 
 
-def read_user_file(path: str | os.PathLike[str], what: str) -> str:
-    """The text of a file the user named (a config, an answers file), or a ConfigError naming it."""
-    label = str(path)
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found", file=label) from None
-    except IsADirectoryError:
-        raise ConfigError(f"is a folder, not a {what}", file=label) from None
-    except (PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the {what}: {exc}", file=label) from None
-
-
 def load_config(path: str | os.PathLike[str]) -> Config:
     path = Path(path)
     return parse_config(read_user_file(path, "config file"), str(path), base_dir=path.parent)
@@ -227,60 +156,6 @@ def parse_config(text: str, label: str = "<config>", base_dir: Path | None = Non
     data = _dates_to_text(data)
     _validate(data, node, label)
     return _build(data, node, label, base_dir)
-
-
-def load_yaml(text: str, label: str) -> tuple[yaml.Node | None, Any]:
-    """The composed node tree (for line numbers) and the data of a YAML file, or a ConfigError
-    naming the file and line — also for date-like values that are no date (`2027-13-01`)."""
-    from mlaudit import safe_yaml
-
-    node = None
-    try:
-        node = safe_yaml.compose(text)  # alias bombs and self-containing values are refused
-        data = safe_yaml.construct(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", file=label, line=mark.line + 1 if mark else None) from None
-    except ValueError as exc:  # PyYAML's timestamp constructor rejects impossible dates
-        line, key = _bad_timestamp(node)
-        raise ConfigError(f"not a calendar date: {exc}", file=label, line=line, key=key) from None
-    return node, data
-
-
-def _bad_timestamp(node: yaml.Node | None, path: str = "") -> tuple[int | None, str | None]:
-    """Where the first timestamp-tagged scalar that is not a valid date is."""
-    import datetime as _dt
-
-    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
-        try:
-            _dt.date.fromisoformat(node.value[:10])
-        except ValueError:
-            return node.start_mark.line + 1, path or None
-    elif isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            found = _bad_timestamp(value, f"{path}.{key.value}" if path else str(key.value))
-            if found[0]:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, value in enumerate(node.value):
-            found = _bad_timestamp(value, f"{path}.{i}" if path else str(i))
-            if found[0]:
-                return found
-    return None, None
-
-
-def _dates_to_text(value: Any) -> Any:
-    """YAML reads `2027-01-31` as a date; the schema (and the report) want the ISO text."""
-    import datetime as _dt
-
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _dates_to_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_dates_to_text(v) for v in value]
-    return value
 
 
 def _validate(data: dict[str, Any], node: yaml.Node | None, label: str) -> None:
@@ -306,26 +181,6 @@ def _validate(data: dict[str, Any], node: yaml.Node | None, label: str) -> None:
     elif err.validator == "const" and path == ["version"]:
         message = f"unsupported config version {err.instance!r}; this mlaudit reads version 1"
     raise ConfigError(message, file=label, line=_line_of(node, path), key=key)
-
-
-def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
-    """The 1-based line of the value (or key) at `path` in the composed YAML tree."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    line = key_node.start_mark.line + 1
-                    node = value_node
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
 
 
 def _resolve(base_dir: Path, value: str) -> Path:

@@ -72,7 +72,7 @@ def build_collectors(config: Config) -> list[Collector]:
 
         collectors.append(GxCollector(config.great_expectations))
     if config.survey is not None:
-        from mlaudit.survey import SurveyCollector
+        from mlaudit.collectors.survey.collector import SurveyCollector
 
         collectors.append(SurveyCollector(config.survey))
     return collectors
@@ -242,7 +242,7 @@ def _survey_section(runs: list[CollectorRun], evidence: list[Any], available: se
     run = next((r for r in runs if r.collector.name == "survey"), None)
     if run is None:
         return None
-    from mlaudit.survey import survey_section
+    from mlaudit.checks.survey_claims import survey_section
 
     return survey_section(evidence, available=available, gaps=gaps,
                           target=run.result.targets[0] if run.result.targets else None,

@@ -7,6 +7,7 @@ from itertools import combinations
 
 from mlaudit.checks.base import CheckContext, Verdict, evaluator
 from mlaudit.checks.evaluators.support import (
+    NOT_FRAMEWORKS,
     PASS_SHARE,
     answer_text,
     cite,
@@ -227,24 +228,6 @@ def infrastructure_as_code(ctx: CheckContext) -> Verdict | None:
         f"{len(ctx.repositories())} scanned repositories.",
         cite(ctx.ml_repositories()),
     )
-
-
-#: imported libraries that are data/plotting tools, not ML frameworks, for the stack census
-NOT_FRAMEWORKS = frozenset(
-    {
-        "numpy",
-        "pandas",
-        "scipy",
-        "matplotlib",
-        "seaborn",
-        "plotly",
-        "polars",
-        "pyarrow",
-        "statsmodels",
-        "mlflow",
-        "wandb",
-    }
-)
 
 
 @evaluator("L3.settled-stack")

@@ -35,6 +35,7 @@ from mlaudit.collectors.aws.session import (
     is_denied,
     resolve_account,
 )
+from mlaudit.collectors.aws.settings import AwsSettings
 from mlaudit.collectors.base import (
     CollectContext,
     Collector,
@@ -42,7 +43,6 @@ from mlaudit.collectors.base import (
     CollectorResult,
     TargetError,
 )
-from mlaudit.config import AwsSettings
 
 
 class AwsCollector(Collector):

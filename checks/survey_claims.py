@@ -14,14 +14,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from mlaudit.evidence import EvidenceItem
-from mlaudit.survey import (
-    STALE_AFTER_DAYS,
-    SurveyAnswers,
-    _today,
-    answers_from_evidence,
-    load_questions,
+from mlaudit.checks.base import CheckContext
+from mlaudit.checks.definitions import definitions_by_id
+from mlaudit.checks.evaluators.support import (
+    NOT_FRAMEWORKS,
+    contributor_groups,
+    count,
+    endpoint_in_service,
+    names,
+    production_models,
+    production_observable,
+    strong,
 )
+from mlaudit.checks.runner import implying_evidence
+from mlaudit.evidence import EvidenceItem
+from mlaudit.questions import STALE_AFTER_DAYS, answers_from_evidence, load_questions
+from mlaudit.questions import today as _today
 
 log = logging.getLogger("mlaudit.survey")
 
@@ -45,7 +53,7 @@ class _Check:
 
 def verify_claims(
     evidence: list[EvidenceItem],
-    answers: Mapping[str, Any] | SurveyAnswers,
+    answers: Mapping[str, Any] | Any,
     *,
     available: Iterable[str] | None = None,
     gaps: Mapping[str, str] | None = None,
@@ -57,10 +65,7 @@ def verify_claims(
     `gaps` the signals a source could not read. Observed evidence decides; a claim no source
     that ran can observe is not verifiable.
     """
-    from mlaudit.checks.base import CheckContext
-
-    if isinstance(answers, SurveyAnswers):
-        answers = answers.answers
+    answers = getattr(answers, "answers", answers)  # a SurveyAnswers, or the answers by question
     evidence = [e for e in evidence if e.signal != "survey_answer"]
     letters = (
         set(available)
@@ -127,10 +132,6 @@ def _explain(check: _Check, locator: str) -> str:
 
 
 def _s3_data_audit(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.definitions import definitions_by_id
-    from mlaudit.checks.evaluators.support import strong
-    from mlaudit.checks.runner import implying_evidence
-
     claim = f"the data audit is {value!s}"
     artefacts = strong(ctx.signal("data_audit"))
     # higher practices that imply an audit (the rubric's `implied_by`), as the check reads them
@@ -197,8 +198,6 @@ def _s5_roles(ctx: Any, value: Any) -> _Check:
 
 
 def _s6_production(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.evaluators.support import production_models, production_observable
-
     n = int(value)
     claim = f"{n} model(s) serve production decisions"
     found, items = production_models(ctx)
@@ -217,8 +216,6 @@ def _s6_production(ctx: Any, value: Any) -> _Check:
 def _s6_from_code(ctx: Any, n: int, claim: str) -> _Check:
     """With no endpoints or registry read, code can still show whether any path to production
     exists (as L2.model-in-production reads it), though not how many models take it."""
-    from mlaudit.checks.evaluators.support import strong
-
     ml = sorted({r.subject for r in ctx.ml_repositories()})
     if not ml:
         return _Check(
@@ -247,8 +244,6 @@ def _s6_from_code(ctx: Any, n: int, claim: str) -> _Check:
 
 
 def _s8_pods(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.evaluators.level4 import _contributor_groups
-
     model = value.get("org_model") if isinstance(value, dict) else value
     pods = value.get("pods") if isinstance(value, dict) else None
     if pods is None:
@@ -269,7 +264,7 @@ def _s8_pods(ctx: Any, value: Any) -> _Check:
             "no contributor history or CODEOWNERS of ML repositories was read",
         )
     # the same grouping as L4.multiple-pods: repos linked by shared contributors, or by owner team
-    groups = _contributor_groups(activity)
+    groups = contributor_groups(activity)
     with_people = [g for g in groups if len(g[1]) >= 2]
     team_sets = {frozenset(map(str, o.attributes.get("teams") or [])) for o in owners}
     n = max(len(with_people), len(team_sets - {frozenset()}))
@@ -289,8 +284,6 @@ def _s8_pods(ctx: Any, value: Any) -> _Check:
 
 
 def _s10_platform(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.evaluators.support import count, endpoint_in_service, strong
-
     claim = f"time for long-term platform work: {value}"
     ml = ctx.ml_repositories()
     aws = "A" in ctx.available
@@ -343,8 +336,6 @@ def _s10_platform(ctx: Any, value: Any) -> _Check:
 
 
 def _s13_stack(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.evaluators.level3 import NOT_FRAMEWORKS
-
     standard = value in ("documented standard", "internal platform")
     claim = (
         f"the stack is standardised ({value}): at most two ML frameworks"
@@ -391,8 +382,6 @@ def _tool(item: EvidenceItem) -> str:
 
 
 def _names(values: Iterable[Any], limit: int = 6) -> str:
-    from mlaudit.checks.evaluators.support import names
-
     return names((str(v) for v in values), limit)
 
 
