@@ -97,3 +97,9 @@ def line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
         else:
             return line
     return line
+
+
+def resolve_path(base_dir: Path, value: str) -> Path:
+    """A path from a user's file: `~` and `$VARS` expanded, relative to the file's folder."""
+    p = Path(os.path.expandvars(os.path.expanduser(value)))
+    return p if p.is_absolute() else (base_dir / p)

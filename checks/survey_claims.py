@@ -30,6 +30,7 @@ from mlaudit.checks.runner import implying_evidence
 from mlaudit.evidence import EvidenceItem
 from mlaudit.questions import STALE_AFTER_DAYS, answers_from_evidence, load_questions
 from mlaudit.questions import today as _today
+from mlaudit.sources import letters_of
 
 log = logging.getLogger("mlaudit.survey")
 
@@ -37,8 +38,6 @@ CONFIRMED, CONTRADICTED, NOT_VERIFIABLE = "confirmed", "contradicted", "not_veri
 STATUSES = (CONFIRMED, CONTRADICTED, NOT_VERIFIABLE)
 #: observed items named per verified claim (a bounded sample, as for findings)
 MAX_OBSERVED = 10
-#: collector name -> rubric letter, to tell which sources ran when the caller does not say
-_LETTERS = {"git": "G", "mlflow": "M", "aws": "A", "gx": "X", "survey": "S"}
 
 
 @dataclass
@@ -70,7 +69,7 @@ def verify_claims(
     letters = (
         set(available)
         if available is not None
-        else {_LETTERS.get(e.collector, "") for e in evidence} - {""}
+        else letters_of(e.collector for e in evidence)
     )
     ctx = CheckContext(evidence=evidence, available=letters, gaps=dict(gaps or {}))
     out = []
@@ -286,7 +285,7 @@ def _s8_pods(ctx: Any, value: Any) -> _Check:
 def _s10_platform(ctx: Any, value: Any) -> _Check:
     claim = f"time for long-term platform work: {value}"
     ml = ctx.ml_repositories()
-    aws = "A" in ctx.available
+    aws = ctx.ran("aws")
     if not ml and not aws:
         return _Check(NOT_VERIFIABLE, claim, "no ML repositories or AWS account were read")
     orchestration = strong(ctx.signal("orchestration")) + [

@@ -120,7 +120,7 @@ def model_registry(ctx: CheckContext) -> Verdict | None:
                 Outcome.PASS,
                 f"Models are registered from code ({tools(strong(code))}) in "
                 f"{names(i.subject for i in strong(code))}"
-                + ("; the registry itself was not read." if "M" not in ctx.available else "."),
+                + ("; the registry itself was not read." if not ctx.ran("mlflow") else "."),
                 cite(strong(code)),
             )
         if code:
@@ -132,7 +132,7 @@ def model_registry(ctx: CheckContext) -> Verdict | None:
             )
         if signal_gap(ctx, "registered_model"):
             return None
-        if ctx.available & {"M", "A"}:
+        if ctx.ran("mlflow", "aws"):
             return Verdict(
                 Outcome.FAIL, "The model registry that was read holds no registered models."
             )
@@ -356,7 +356,7 @@ def data_validation(ctx: CheckContext) -> Verdict | None:
             Outcome.FAIL,
             f"No data validation (GX, pandera, deepchecks, TFDV, Soda, dbt tests) in "
             f"{len(ctx.repositories())} scanned repositories"
-            + (" or the GX project" if "X" in ctx.available else "")
+            + (" or the GX project" if ctx.ran("gx") else "")
             + ".",
             cite(ctx.ml_repositories()),
         )

@@ -71,7 +71,7 @@ def orchestration(ctx: CheckContext) -> Verdict | None:
         return Verdict(
             Outcome.FAIL,
             f"No orchestrated pipelines in {len(ctx.repositories())} scanned repositories"
-            + (" and no pipeline executions in AWS" if "A" in ctx.available else "")
+            + (" and no pipeline executions in AWS" if ctx.ran("aws") else "")
             + ".",
             cite(ctx.ml_repositories()),
         )
@@ -282,7 +282,7 @@ def data_catalog(ctx: CheckContext) -> Verdict | None:
             Outcome.FAIL,
             "No data catalogue: no catalogue tool configured in "
             f"{len(ctx.repositories())} scanned repositories"
-            + (" and no Glue catalog tables" if "A" in ctx.available else "")
+            + (" and no Glue catalog tables" if ctx.ran("aws") else "")
             + ".",
             cite(ctx.ml_repositories()),
         )
@@ -373,7 +373,7 @@ def scheduled_retraining(ctx: CheckContext) -> Verdict | None:
         return Verdict(
             Outcome.FAIL,
             f"No scheduled training in {len(ml)} ML repos"
-            + (" or EventBridge rules" if "A" in ctx.available else "")
+            + (" or EventBridge rules" if ctx.ran("aws") else "")
             + ": training runs only by hand.",
             cite(repository_items(ctx, ml)),
         )

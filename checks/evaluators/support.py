@@ -269,7 +269,7 @@ def production_models(ctx: CheckContext) -> tuple[set[str], list[EvidenceItem]]:
 def production_observable(ctx: CheckContext) -> bool:
     """Whether any source that ran can see production models (endpoints or a registry)."""
     return (
-        bool(ctx.available & {"A", "M"}) and signal_gap(ctx, "endpoint", "registered_model") is None
+        ctx.ran("aws", "mlflow") and signal_gap(ctx, "endpoint", "registered_model") is None
     )
 
 
