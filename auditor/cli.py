@@ -156,7 +156,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     if lookback_days is not None:
         config.lookback_days = lookback_days
 
-    if not any((config.git, config.mlflow, config.aws, config.great_expectations, config.survey)):
+    if not config.configured():
         _error(f"nothing to audit: {config.source or 'the configuration'} names no git, mlflow, aws, "
                "great_expectations or survey source; no report written")
         ctx.exit(3)
@@ -318,7 +318,8 @@ def survey(answers_path: Path, respondent: str | None, role: str | None, edit: b
     [brackets], 'skip' leaves a question unanswered, 'back' returns to the previous one. The file
     is saved after every answer, so an interrupted session resumes where it stopped.
     """
-    from mlaudit.survey import SurveyInputEnded, load_questions, run_survey
+    from mlaudit.questions import load_questions
+    from mlaudit.survey_prompt import SurveyInputEnded, run_survey
 
     if sys.stdin is None or sys.stdin.closed:
         raise UsageError("the survey needs keyboard input, and stdin is closed; run it in a "
@@ -371,7 +372,8 @@ def list_checks(as_json: bool, level: int | None) -> None:
 def explain(check_id: str) -> None:
     """Print a check's criterion, sources, framework passage and remediation."""
     from mlaudit.checks import load_definitions
-    from mlaudit.checks.base import COLLECTOR_NAMES, LEVEL_NAMES
+    from mlaudit.checks.base import LEVEL_NAMES
+    from mlaudit.sources import label_of
 
     defs = {d.id: d for d in load_definitions()}
     d = defs.get(check_id)
@@ -384,7 +386,7 @@ def explain(check_id: str) -> None:
     click.echo(f"{d.id} — {d.title}")
     click.echo(f"Level {d.level} ({LEVEL_NAMES[d.level]}), {d.dimension} dimension")
     click.echo(f"\nPasses when: {d.criterion}")
-    click.echo("\nEvidence from: " + "; ".join(COLLECTOR_NAMES[c] for c in d.collectors))
+    click.echo("\nEvidence from: " + "; ".join(label_of(c) for c in d.collectors))
     if d.survey:
         click.echo("Survey questions: " + ", ".join(d.survey))
     click.echo(f"\nRemediation: {d.remediation}")

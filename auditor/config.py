@@ -7,96 +7,35 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlaudit.collectors.aws.settings import AwsAccount, AwsSettings
+from mlaudit.collectors.git.settings import GitSettings, GitTarget, looks_like_url  # noqa: F401
+from mlaudit.collectors.gx.settings import GxSettings
+from mlaudit.collectors.mlflow.settings import (
+    MlflowSettings,
+    MlflowTarget,
+    resolve_uri,
+)
 from mlaudit.errors import ConfigError
+from mlaudit.scoring import DEFAULT_THRESHOLD
+from mlaudit.sources import SOURCES, SectionContext
+from mlaudit.userfiles import dates_to_text as _dates_to_text
+from mlaudit.userfiles import line_of as _line_of
+from mlaudit.userfiles import load_yaml, read_user_file, resolve_path  # noqa: F401 (re-exported)
+
+# the settings types live with their sources; re-exported here as the config's vocabulary
+__all__ = ["AwsAccount", "AwsSettings", "Config", "GitSettings", "GitTarget", "GxSettings",
+           "MlflowSettings", "MlflowTarget", "Waiver", "load_config", "parse_config"]
 
 ENV_CONFIG = "MLAUDIT_CONFIG"
 DEFAULT_LOOKBACK_DAYS = 180
-DEFAULT_THRESHOLD = 0.7  # per-level walk; set by calibration (docs/calibration.md)
 DEFAULT_TIMEOUT_S = 900.0
-DEFAULT_MAX_BLOB = 1024 * 1024
-_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class GitTarget:
-    path: Path | None = None
-    url: str | None = None
-    name: str | None = None
-    branch: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name or self.url or str(self.path)
-
-
-@dataclass
-class GitSettings:
-    targets: list[GitTarget] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    max_blob_bytes: int = DEFAULT_MAX_BLOB
-    max_depth: int = 4
-    cache_dir: Path | None = None
-    workers: int = 4
-    timeout_s: float | None = None
-
-
-DEFAULT_PRODUCTION_ALIASES = ("production", "prod", "champion")
-DEFAULT_PRODUCTION_STAGES = ("Production",)
-
-
-@dataclass(frozen=True)
-class MlflowTarget:
-    uri: str
-    name: str | None = None
-    production_aliases: tuple[str, ...] = DEFAULT_PRODUCTION_ALIASES
-    production_stages: tuple[str, ...] = DEFAULT_PRODUCTION_STAGES
-    ui_url: str | None = None
-    verify_tls: bool | str = True
-
-    @property
-    def label(self) -> str:
-        from mlaudit.redact import redact
-
-        return self.name or redact(self.uri)
-
-
-@dataclass
-class MlflowSettings:
-    targets: list[MlflowTarget] = field(default_factory=list)
-    page_size: int = 1000
-    timeout_s: float | None = None
-
-
-@dataclass(frozen=True)
-class AwsAccount:
-    name: str | None = None
-    profile: str | None = None
-    role_arn: str | None = None
-    external_id: str | None = None
-    regions: tuple[str, ...] | str | None = None  # None: the settings' default; "all": every enabled region
-
-
-@dataclass
-class AwsSettings:
-    accounts: list[AwsAccount] = field(default_factory=lambda: [AwsAccount()])
-    regions: tuple[str, ...] | str | None = None  # None: the credential chain's region
-    max_workers: int = 8
-    timeout_s: float | None = None
-
-
-@dataclass
-class GxSettings:
-    projects: list[Path] = field(default_factory=list)
-    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,15 +65,38 @@ class Config:
     great_expectations: GxSettings | None = None
     survey: Path | None = None
     waivers: list[Waiver] = field(default_factory=list)
+    #: settings of sources without a field of their own (plugins), by source name
+    sources: dict[str, Any] = field(default_factory=dict)
+
+    def settings_of(self, name: str) -> Any:
+        """The settings of the source called `name` (None: not configured). The built-in
+        sources keep a field named by their config key; any other source is in `sources`."""
+        key = SOURCES[name].config_key if name in SOURCES else name
+        if key in _SOURCE_FIELDS:
+            return getattr(self, key)
+        return self.sources.get(name)
+
+    def set_settings(self, name: str, settings: Any) -> None:
+        key = SOURCES[name].config_key if name in SOURCES else name
+        if key in _SOURCE_FIELDS:
+            setattr(self, key, settings)
+        else:
+            self.sources[name] = settings
+
+    def configured(self) -> list[Any]:
+        """The registered sources this config enables, in registry order."""
+        return [s for s in SOURCES.values() if self.settings_of(s.name) is not None]
 
 
-@cache
+_SOURCE_FIELDS = frozenset({"git", "mlflow", "aws", "great_expectations", "survey"})
+
+
 def config_schema() -> dict[str, Any]:
-    return json.loads(resources.files("mlaudit").joinpath("config.schema.json").read_text())
-
-
-def looks_like_url(text: str) -> bool:
-    return bool(_URL.match(text))
+    """config.schema.json with each registered source's section (its settings.schema.json)."""
+    schema = json.loads(resources.files("mlaudit").joinpath("config.schema.json").read_text())
+    for source in SOURCES.values():
+        schema["properties"][source.config_key] = source.schema_fragment()
+    return schema
 
 
 def default_config(scan_path: Path, aws: bool = False) -> Config:
@@ -146,7 +108,7 @@ def default_config(scan_path: Path, aws: bool = False) -> Config:
     cfg = Config(git=GitSettings(targets=[GitTarget(path=scan_path)]))
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
-        cfg.mlflow = MlflowSettings(targets=[MlflowTarget(uri=_mlflow_uri(uri, scan_path))])
+        cfg.mlflow = MlflowSettings(targets=[MlflowTarget(uri=resolve_uri(uri, scan_path))])
     elif (scan_path / "mlflow.db").is_file():
         cfg.mlflow = MlflowSettings(targets=[MlflowTarget(uri=f"sqlite:///{(scan_path / 'mlflow.db').resolve()}")])
     elif (scan_path / "mlruns").is_dir():
@@ -199,19 +161,6 @@ def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
     return sorted(found)
 
 
-def read_user_file(path: str | os.PathLike[str], what: str) -> str:
-    """The text of a file the user named (a config, an answers file), or a ConfigError naming it."""
-    label = str(path)
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found", file=label) from None
-    except IsADirectoryError:
-        raise ConfigError(f"is a folder, not a {what}", file=label) from None
-    except (PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the {what}: {exc}", file=label) from None
-
-
 def load_config(path: str | os.PathLike[str]) -> Config:
     path = Path(path)
     return parse_config(read_user_file(path, "config file"), str(path), base_dir=path.parent)
@@ -227,60 +176,6 @@ def parse_config(text: str, label: str = "<config>", base_dir: Path | None = Non
     data = _dates_to_text(data)
     _validate(data, node, label)
     return _build(data, node, label, base_dir)
-
-
-def load_yaml(text: str, label: str) -> tuple[yaml.Node | None, Any]:
-    """The composed node tree (for line numbers) and the data of a YAML file, or a ConfigError
-    naming the file and line — also for date-like values that are no date (`2027-13-01`)."""
-    from mlaudit import safe_yaml
-
-    node = None
-    try:
-        node = safe_yaml.compose(text)  # alias bombs and self-containing values are refused
-        data = safe_yaml.construct(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", file=label, line=mark.line + 1 if mark else None) from None
-    except ValueError as exc:  # PyYAML's timestamp constructor rejects impossible dates
-        line, key = _bad_timestamp(node)
-        raise ConfigError(f"not a calendar date: {exc}", file=label, line=line, key=key) from None
-    return node, data
-
-
-def _bad_timestamp(node: yaml.Node | None, path: str = "") -> tuple[int | None, str | None]:
-    """Where the first timestamp-tagged scalar that is not a valid date is."""
-    import datetime as _dt
-
-    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
-        try:
-            _dt.date.fromisoformat(node.value[:10])
-        except ValueError:
-            return node.start_mark.line + 1, path or None
-    elif isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            found = _bad_timestamp(value, f"{path}.{key.value}" if path else str(key.value))
-            if found[0]:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, value in enumerate(node.value):
-            found = _bad_timestamp(value, f"{path}.{i}" if path else str(i))
-            if found[0]:
-                return found
-    return None, None
-
-
-def _dates_to_text(value: Any) -> Any:
-    """YAML reads `2027-01-31` as a date; the schema (and the report) want the ISO text."""
-    import datetime as _dt
-
-    if isinstance(value, _dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _dates_to_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_dates_to_text(v) for v in value]
-    return value
 
 
 def _validate(data: dict[str, Any], node: yaml.Node | None, label: str) -> None:
@@ -308,31 +203,6 @@ def _validate(data: dict[str, Any], node: yaml.Node | None, label: str) -> None:
     raise ConfigError(message, file=label, line=_line_of(node, path), key=key)
 
 
-def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
-    """The 1-based line of the value (or key) at `path` in the composed YAML tree."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    line = key_node.start_mark.line + 1
-                    node = value_node
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
-def _resolve(base_dir: Path, value: str) -> Path:
-    p = Path(os.path.expandvars(os.path.expanduser(value)))
-    return p if p.is_absolute() else (base_dir / p)
-
-
 def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) -> Config:
     cfg = Config(source=label)
     cfg.organisation = data.get("organisation")
@@ -340,93 +210,28 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
     cfg.threshold = float(data.get("threshold", DEFAULT_THRESHOLD))
     cfg.fail_under = data.get("fail_under")
     if "output" in data:
-        cfg.output = _resolve(base_dir, data["output"])
+        cfg.output = resolve_path(base_dir, data["output"])
     if "formats" in data:
         cfg.formats = tuple(data["formats"])
     cfg.timeout_s = float(data.get("timeout_s", DEFAULT_TIMEOUT_S))
-    git = data.get("git")
-    if git is not None:
-        settings = GitSettings(
-            exclude=list(git.get("exclude", [])),
-            max_blob_bytes=git.get("max_blob_bytes", DEFAULT_MAX_BLOB),
-            max_depth=git.get("max_depth", 4),
-            workers=git.get("workers", 4),
-            timeout_s=git.get("timeout_s"),
-        )
-        if "cache_dir" in git:
-            settings.cache_dir = _resolve(base_dir, git["cache_dir"])
-        for i, raw in enumerate(git.get("targets", [])):
-            entry = {"path": raw} if isinstance(raw, str) else dict(raw)
-            if isinstance(raw, str) and looks_like_url(raw):
-                entry = {"url": raw}
-            if "path" in entry:
-                target = _resolve(base_dir, entry["path"])
-                if not target.exists():
-                    raise ConfigError(
-                        f"path does not exist: {target}", file=label,
-                        line=_line_of(node, ["git", "targets", i]), key=f"git.targets.{i}",
-                    )
-                settings.targets.append(GitTarget(path=target, name=entry.get("name"),
-                                                  branch=entry.get("branch")))
-            else:
-                from mlaudit.collectors.git.repos import git_url_problem
-
-                if problem := git_url_problem(entry["url"]):
-                    from mlaudit.redact import redact
-
-                    raise ConfigError(
-                        f"{problem}: {redact(entry['url'])}", file=label,
-                        line=_line_of(node, ["git", "targets", i]), key=f"git.targets.{i}",
-                    )
-                settings.targets.append(GitTarget(url=entry["url"], name=entry.get("name"),
-                                                  branch=entry.get("branch")))
-        cfg.git = settings
-    if (ml := data.get("mlflow")) is not None:
-        cfg.mlflow = MlflowSettings(page_size=ml.get("page_size", 1000), timeout_s=ml.get("timeout_s"))
-        for raw in ml.get("targets", []):
-            entry = {"uri": raw} if isinstance(raw, str) else dict(raw)
-            uri = _mlflow_uri(entry["uri"], base_dir)
-            cfg.mlflow.targets.append(MlflowTarget(
-                uri=uri, name=entry.get("name"),
-                production_aliases=tuple(entry.get("production_aliases", DEFAULT_PRODUCTION_ALIASES)),
-                production_stages=tuple(entry.get("production_stages", DEFAULT_PRODUCTION_STAGES)),
-                ui_url=entry.get("ui_url"), verify_tls=entry.get("verify_tls", True),
-            ))
-    if (aws := data.get("aws")) is not None:
-        regions = aws.get("regions")
-        cfg.aws = AwsSettings(
-            regions=tuple(regions) if isinstance(regions, list) else regions,
-            max_workers=aws.get("max_workers", 8), timeout_s=aws.get("timeout_s"),
-        )
-        if "accounts" in aws:
-            cfg.aws.accounts = [
-                AwsAccount(name=a.get("name"), profile=a.get("profile"), role_arn=a.get("role_arn"),
-                           external_id=a.get("external_id"),
-                           regions=tuple(a["regions"]) if isinstance(a.get("regions"), list) else a.get("regions"))
-                for a in aws["accounts"]
-            ]
-    if (gx := data.get("great_expectations")) is not None:
-        cfg.great_expectations = GxSettings(timeout_s=gx.get("timeout_s"))
-        for i, raw in enumerate(gx.get("projects", [])):
-            project = _resolve(base_dir, raw)
-            if not project.exists():
-                raise ConfigError(f"path does not exist: {project}", file=label,
-                                  line=_line_of(node, ["great_expectations", "projects", i]),
-                                  key=f"great_expectations.projects.{i}")
-            cfg.great_expectations.projects.append(project)
+    for source in SOURCES.values():  # each source builds its own section (the registry)
+        if (section := data.get(source.config_key)) is not None:
+            where = SectionContext(source.config_key, label, base_dir, node)
+            cfg.set_settings(source.name, source.build_settings(section, where))
     _add_gx_projects_in_repositories(cfg)
-    if "survey" in data:
-        survey = _resolve(base_dir, data["survey"])
-        if not survey.is_file():
-            raise ConfigError(f"survey answers file not found: {survey}", file=label,
-                              line=_line_of(node, ["survey"]), key="survey")
-        cfg.survey = survey
-    known: set[str] | None = None
-    for i, raw in enumerate(data.get("waivers", [])):
-        if known is None:
-            from mlaudit.checks import load_definitions
+    cfg.waivers = _waivers(data.get("waivers", []), node, label)
+    return cfg
 
-            known = {d.id for d in load_definitions()}
+
+def _waivers(entries: list[dict[str, Any]], node: yaml.Node, label: str) -> list[Waiver]:
+    """The waivers; each must name a check of the rubric."""
+    if not entries:
+        return []
+    from mlaudit.checks import load_definitions
+
+    known = {d.id for d in load_definitions()}
+    out = []
+    for i, raw in enumerate(entries):
         if raw["check"] not in known:
             import difflib
 
@@ -434,19 +239,8 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(f"waiver names an unknown check '{raw['check']}'{hint}", file=label,
                               line=_line_of(node, ["waivers", i, "check"]), key=f"waivers.{i}.check")
-        cfg.waivers.append(Waiver(raw["check"], raw["reason"], raw["owner"], raw["expires"]))
-    return cfg
-
-
-def _mlflow_uri(uri: str, base_dir: Path) -> str:
-    """Relative sqlite/file stores are resolved against the config's folder; servers stay as is."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + str((base_dir / uri[len("sqlite:///"):]).resolve())
-    if uri.startswith("file:") and not uri.startswith("file:/"):
-        return "file://" + str((base_dir / uri[len("file:"):]).resolve())
-    if "://" not in uri and not uri.startswith("file:"):
-        return "file://" + str(_resolve(base_dir, uri).resolve())
-    return uri
+        out.append(Waiver(raw["check"], raw["reason"], raw["owner"], raw["expires"]))
+    return out
 
 
 STARTER_CONFIG = """\

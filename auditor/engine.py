@@ -20,10 +20,11 @@ from mlaudit.collectors.base import CollectContext, Collector, CollectorError, C
 from mlaudit.config import Config
 from mlaudit.evidence import Finding, now_iso
 from mlaudit.redact import redact
+from mlaudit.reports.json_report import SCHEMA_VERSION
+from mlaudit.sources import source_letters
 
 log = logging.getLogger("mlaudit")
 
-SCHEMA_VERSION = "2.0"
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
@@ -53,29 +54,9 @@ class CollectorRun:
 
 
 def build_collectors(config: Config) -> list[Collector]:
-    """One collector per configured source; each module is imported only when configured."""
-    collectors: list[Collector] = []
-    if config.git is not None:
-        from mlaudit.collectors.git.collector import GitCollector
-
-        collectors.append(GitCollector(config.git))
-    if config.mlflow is not None:
-        from mlaudit.collectors.mlflow.collector import MlflowCollector
-
-        collectors.append(MlflowCollector(config.mlflow))
-    if config.aws is not None:
-        from mlaudit.collectors.aws.collector import AwsCollector
-
-        collectors.append(AwsCollector(config.aws))
-    if config.great_expectations is not None:
-        from mlaudit.collectors.gx.collector import GxCollector
-
-        collectors.append(GxCollector(config.great_expectations))
-    if config.survey is not None:
-        from mlaudit.survey import SurveyCollector
-
-        collectors.append(SurveyCollector(config.survey))
-    return collectors
+    """One collector per configured source (the registry); each module is imported only when
+    its source is configured."""
+    return [source.create(config.settings_of(source.name)) for source in config.configured()]
 
 
 @dataclass
@@ -242,7 +223,7 @@ def _survey_section(runs: list[CollectorRun], evidence: list[Any], available: se
     run = next((r for r in runs if r.collector.name == "survey"), None)
     if run is None:
         return None
-    from mlaudit.survey import survey_section
+    from mlaudit.checks.survey_claims import survey_section
 
     return survey_section(evidence, available=available, gaps=gaps,
                           target=run.result.targets[0] if run.result.targets else None,
@@ -272,11 +253,8 @@ def _waivers_section(config: Config, findings: list[Finding],
     return out
 
 
-_ALL_SOURCES = {"git": "G", "mlflow": "M", "aws": "A", "gx": "X", "survey": "S"}
-
-
 def _not_configured(runs: list[CollectorRun]) -> list[dict[str, Any]]:
     have = {run.collector.name for run in runs}
     return [{"name": name, "letter": letter, "status": "not_configured", "duration_s": 0.0,
              "targets": [], "errors": [], "warnings": [], "gaps": {}, "evidence_count": 0}
-            for name, letter in _ALL_SOURCES.items() if name not in have]
+            for name, letter in source_letters().items() if name not in have]

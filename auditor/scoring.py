@@ -30,9 +30,9 @@ from typing import Any
 
 from mlaudit.checks.base import DIMENSIONS, LEVEL_NAMES, CheckContext, CheckDef
 from mlaudit.checks.runner import assess_with, first_sentence
-from mlaudit.config import DEFAULT_THRESHOLD
 from mlaudit.evidence import EvidenceItem, Finding, Outcome, Provenance
 
+DEFAULT_THRESHOLD = 0.7  # per-level walk; set by calibration (docs/calibration.md)
 SCORES = {Outcome.PASS: 1.0, Outcome.PARTIAL: 0.5, Outcome.FAIL: 0.0}
 LEVELS = (1, 2, 3, 4, 5)
 WALKS = ("per-level", "cumulative")

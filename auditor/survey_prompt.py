@@ -9,15 +9,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mlaudit.survey import (
+from mlaudit.collectors.survey.collector import (
     Question,
     SurveyAnswers,
-    _today,
     load_answers,
     load_questions,
     match_option,
     save_answers,
 )
+from mlaudit.questions import today as _today
 
 
 class SurveyInputEnded(Exception):

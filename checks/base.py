@@ -13,20 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlaudit.evidence import EvidenceItem, Outcome
+from mlaudit.sources import source_letters
 
 DIMENSIONS = ("product", "process", "technical", "organizational")
 #: at most this many evidence items are cited per finding (a bounded sample)
 MAX_CITED = 10
 LEVEL_NAMES = {1: "Getting Started", 2: "Exploring", 3: "Building", 4: "Scaling", 5: "Advanced"}
-COLLECTOR_NAMES = {
-    "G": "git repositories",
-    "M": "MLflow tracking/registry",
-    "A": "AWS",
-    "X": "Great Expectations projects",
-    "S": "the survey",
-}
-
-
 @dataclass(frozen=True)
 class Implication:
     """Evidence of a higher practice that implies this check's practice (rubric `implied_by`)."""
@@ -97,7 +89,8 @@ class CheckContext:
     """Everything an evaluator may look at."""
 
     evidence: list[EvidenceItem]
-    #: rubric letters of the sources that ran and produced results (G, M, A, X, S)
+    #: rubric letters of the sources that ran and produced results (G, M, A, X, S); evaluators
+    #: ask `ran("mlflow")` rather than test letters
     available: set[str]
     #: letters of sources that were configured but failed, with why
     failed: dict[str, str] = field(default_factory=dict)
@@ -126,6 +119,11 @@ class CheckContext:
     def ml_repositories(self) -> list[EvidenceItem]:
         return [r for r in self.repositories() if r.attributes.get("is_ml")]
 
+    def ran(self, *sources: str) -> bool:
+        """Whether any of the named sources ("mlflow", "aws", ...) ran and produced results."""
+        letters = source_letters()
+        return any(letters.get(name) in self.available for name in sources)
+
 
 def is_weak(item: EvidenceItem) -> bool:
     """Notebook-only or opt-in evidence: present, but weaker than a module or live config."""
@@ -146,3 +144,4 @@ def evaluator(check_id: str) -> Callable[[Evaluator], Evaluator]:
         return fn
 
     return register
+

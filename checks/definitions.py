@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from mlaudit.checks.base import COLLECTOR_NAMES, DIMENSIONS, EVALUATORS, CheckDef, Implication
+from mlaudit.checks.base import DIMENSIONS, EVALUATORS, CheckDef, Implication
+from mlaudit.sources import source_letters
 
 RUBRIC_PATH = Path(str(resources.files("mlaudit.checks").joinpath("rubric.yaml")))
 _ID = re.compile(r"^L([1-5])\.[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -81,10 +82,11 @@ def parse_definitions(raw: Any, source: str = "rubric.yaml") -> list[CheckDef]:
                 f"{where}: dimension {entry['dimension']!r} is not one of {', '.join(DIMENSIONS)}"
             )
         collectors = tuple(str(c) for c in entry["collectors"])
-        unknown = [c for c in collectors if c not in COLLECTOR_NAMES]
+        letters = "".join(source_letters().values())
+        unknown = [c for c in collectors if c not in letters]
         if unknown or len(set(collectors)) != len(collectors):
             raise RubricError(
-                f"{where}: collectors must be distinct letters of {''.join(COLLECTOR_NAMES)}"
+                f"{where}: collectors must be distinct letters of {letters}"
             )
         survey = tuple(str(q) for q in entry.get("survey") or ())
         if any(not _QUESTION.match(q) for q in survey):

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from mlaudit.checks.base import (
-    COLLECTOR_NAMES,
     EVALUATORS,
     MAX_CITED,
     CheckContext,
@@ -22,18 +21,9 @@ from mlaudit.checks.base import (
     is_weak,
 )
 from mlaudit.evidence import EvidenceItem, Finding, Outcome, Provenance
+from mlaudit.sources import by_letter, label_of
 
 log = logging.getLogger("mlaudit.checks")
-
-#: what a user does to make a source available, by rubric letter (config key in parentheses)
-ENABLE = {
-    "G": "add git repositories to scan (git:)",
-    "M": "configure MLflow tracking (mlflow:)",
-    "A": "configure AWS access (aws:)",
-    "X": "configure a Great Expectations project (gx:)",
-    "S": "answer the survey (mlaudit survey)",
-}
-
 
 def assess_with(defn: CheckDef, exclude: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """What would assess `defn`: a step per source letter not in `exclude`, survey per question."""
@@ -44,12 +34,13 @@ def assess_with(defn: CheckDef, exclude: set[str] | frozenset[str] = frozenset()
         if letter == "S" and defn.survey:
             out.extend(f"answer survey question {q}" for q in defn.survey)
         else:
-            out.append(ENABLE.get(letter, f"configure {COLLECTOR_NAMES.get(letter, letter)}"))
+            source = by_letter(letter)
+            out.append(source.enable if source else f"configure {letter}")
     return out
 
 
 def _sources(letters: list[str]) -> str:
-    return " or ".join(COLLECTOR_NAMES.get(x, x) for x in dict.fromkeys(letters)) or "none"
+    return " or ".join(label_of(x) for x in dict.fromkeys(letters)) or "none"
 
 
 def run_checks(
@@ -119,10 +110,10 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
     ran = [x for x in letters if x in ctx.available]
     failed = {x: ctx.failed[x] for x in letters if x in ctx.failed}
     failures = "; ".join(
-        f"{COLLECTOR_NAMES.get(x, x)} failed: {why}" for x, why in sorted(failed.items())
+        f"{label_of(x)} failed: {why}" for x, why in sorted(failed.items())
     )
     fix_failed = [
-        f"fix the {COLLECTOR_NAMES.get(x, x)} source ({why})" for x, why in sorted(failed.items())
+        f"fix the {label_of(x)} source ({why})" for x, why in sorted(failed.items())
     ]
 
     def unknown(explanation: str, exclude: set[str]) -> Finding:

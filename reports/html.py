@@ -22,6 +22,7 @@ from mlaudit.reports.json_report import (
     coverage_text,
     total_coverage,
 )
+from mlaudit.sources import SOURCES
 
 TEMPLATE = "report.html.j2"
 #: evidence items listed under one finding; the rest are counted (all are in report.json)
@@ -387,15 +388,6 @@ def _why(report: dict[str, Any]) -> list[str]:
     return sentences
 
 
-_SCOPE_NOUNS = {
-    "git": ("git repository", "git repositories"),
-    "mlflow": ("MLflow store", "MLflow stores"),
-    "aws": ("AWS account", "AWS accounts"),
-    "gx": ("Great Expectations project", "Great Expectations projects"),
-    "survey": ("survey answers file", "survey answers files"),
-}
-
-
 def _scope(collectors: list[dict[str, Any]]) -> list[str]:
     """What was read, in words: "3 git repositories", "1 AWS account", ..."""
     out = []
@@ -403,7 +395,8 @@ def _scope(collectors: list[dict[str, Any]]) -> list[str]:
         if col["status"] == "not_configured":
             continue
         n = len(col["targets"])
-        one, many = _SCOPE_NOUNS.get(col["name"], (f"{col['name']} target", f"{col['name']} targets"))
+        source = SOURCES.get(col["name"])
+        one, many = source.noun if source else (f"{col['name']} target", f"{col['name']} targets")
         out.append(f"{n} {one if n == 1 else many}")
     return out
 

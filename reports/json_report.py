@@ -15,20 +15,13 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from mlaudit.checks.base import DIMENSIONS  # noqa: F401 (renderers import it from here)
+from mlaudit.checks.base import LEVEL_NAMES as RUBRIC_LEVEL_NAMES
 from mlaudit.errors import MlauditError
 
 SCHEMA_VERSION = "2.0"
-#: the rubric's dimensions, in the order every renderer shows them
-DIMENSIONS = ("product", "process", "technical", "organizational")
-#: level names of the framework; renderers label ladder rows with them
-LEVEL_NAMES = {
-    0: "Not started",
-    1: "Getting Started",
-    2: "Exploring",
-    3: "Building",
-    4: "Scaling",
-    5: "Advanced",
-}
+#: level names as renderers label ladder rows (0: no level reached)
+LEVEL_NAMES = {0: "Not started", **RUBRIC_LEVEL_NAMES}
 OUTCOMES = ("pass", "partial", "fail", "unknown", "waived")
 #: most schema errors to list in one message; the first is the most useful
 _MAX_ERRORS = 5

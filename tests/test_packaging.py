@@ -31,6 +31,9 @@ def test_the_wheel_holds_only_mlaudit(wheel: Path) -> None:
                  "mlaudit/checks/rubric.yaml", "mlaudit/reports/report.schema.json",
                  "mlaudit/reports/templates/report.html.j2"):
         assert data in names, data
+    # each source's config section schema travels with its collector
+    for fragment in (ROOT / "collectors").glob("*/settings.schema.json"):
+        assert f"mlaudit/collectors/{fragment.parent.name}/settings.schema.json" in names, fragment
     # every folder of the card with Python in it is in the wheel
     for folder, package in (("auditor", "mlaudit"), ("checks", "mlaudit/checks"),
                             ("collectors", "mlaudit/collectors"), ("reports", "mlaudit/reports")):

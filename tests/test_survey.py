@@ -19,9 +19,7 @@ from click.testing import CliRunner
 from mlaudit.checks import load_definitions
 from mlaudit.cli import cli
 from mlaudit.collectors.base import CollectContext
-from mlaudit.errors import ConfigError, UsageError
-from mlaudit.evidence import Provenance
-from mlaudit.survey import (
+from mlaudit.collectors.survey.collector import (
     STALE_AFTER_DAYS,
     SurveyAnswers,
     SurveyCollector,
@@ -32,6 +30,8 @@ from mlaudit.survey import (
     load_questions,
     parse_answers,
 )
+from mlaudit.errors import ConfigError, UsageError
+from mlaudit.evidence import Provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 MLAUDIT = shutil.which("mlaudit", path=str(Path(sys.executable).parent)) or "mlaudit"

@@ -12,11 +12,11 @@ from gitutil import commit_files, make_repo
 from mlaudit.checks import run_checks
 from mlaudit.checks.base import CheckContext
 from mlaudit.checks.definitions import load_definitions
+from mlaudit.checks.survey_claims import CONFIRMED, CONTRADICTED, NOT_VERIFIABLE, verify_claims
 from mlaudit.collectors.base import CollectContext
 from mlaudit.collectors.git.collector import GitCollector
 from mlaudit.config import GitSettings, GitTarget
 from mlaudit.evidence import EvidenceItem, Outcome
-from mlaudit.survey import CONFIRMED, CONTRADICTED, NOT_VERIFIABLE, verify_claims
 
 FOUR_FRAMEWORKS = "import torch\nimport sklearn\nimport xgboost\nimport lightgbm\n\n\ndef train():\n    return 1\n"
 TORCH = "import torch\n\n\ndef train():\n    return torch.zeros(1)\n"

@@ -97,7 +97,7 @@ def experiment_tracking(ctx: CheckContext) -> Verdict | None:
         )
     if code:
         repos = by_subject(code)
-        tracker_read = bool(runs) or "M" in ctx.available
+        tracker_read = bool(runs) or ctx.ran("mlflow")
         text = (
             f"Tracking calls ({tools(code)}) in code of {len(repos)} of {len(ml)} ML repos: "
             f"{names(repos)}"
@@ -118,7 +118,7 @@ def experiment_tracking(ctx: CheckContext) -> Verdict | None:
             "look-back window, and no ML repo logs to a tracker.",
             cite(runs),
         )
-    tracker_read = "M" in ctx.available and signal_gap(ctx, "experiment_runs") is None
+    tracker_read = ctx.ran("mlflow") and signal_gap(ctx, "experiment_runs") is None
     if ml or tracker_read:
         looked = []
         if ml:
@@ -176,7 +176,7 @@ def data_pipeline(ctx: CheckContext) -> Verdict | None:
         return Verdict(
             Outcome.FAIL,
             f"No ETL or pipeline code (Glue, dbt, Spark, orchestrated pipelines) in {len(repos)} scanned "
-            "repositories" + (" and no Glue jobs with runs" if "A" in ctx.available else "") + ".",
+            "repositories" + (" and no Glue jobs with runs" if ctx.ran("aws") else "") + ".",
             cite(ctx.ml_repositories() or ctx.repositories()),
         )
     return None
@@ -284,7 +284,7 @@ def cloud_compute(ctx: CheckContext) -> Verdict | None:
         return Verdict(
             Outcome.FAIL,
             f"No training infrastructure in code in {len(ml)} ML repos ({names(ml)})"
-            + (" and no cloud training jobs in the window" if "A" in ctx.available else "")
+            + (" and no cloud training jobs in the window" if ctx.ran("aws") else "")
             + ".",
             cite(repository_items(ctx, ml)),
         )

@@ -7,6 +7,7 @@ from itertools import combinations
 
 from mlaudit.checks.base import CheckContext, Verdict, evaluator
 from mlaudit.checks.evaluators.support import (
+    NOT_FRAMEWORKS,
     PASS_SHARE,
     answer_text,
     cite,
@@ -119,7 +120,7 @@ def model_registry(ctx: CheckContext) -> Verdict | None:
                 Outcome.PASS,
                 f"Models are registered from code ({tools(strong(code))}) in "
                 f"{names(i.subject for i in strong(code))}"
-                + ("; the registry itself was not read." if "M" not in ctx.available else "."),
+                + ("; the registry itself was not read." if not ctx.ran("mlflow") else "."),
                 cite(strong(code)),
             )
         if code:
@@ -131,7 +132,7 @@ def model_registry(ctx: CheckContext) -> Verdict | None:
             )
         if signal_gap(ctx, "registered_model"):
             return None
-        if ctx.available & {"M", "A"}:
+        if ctx.ran("mlflow", "aws"):
             return Verdict(
                 Outcome.FAIL, "The model registry that was read holds no registered models."
             )
@@ -227,24 +228,6 @@ def infrastructure_as_code(ctx: CheckContext) -> Verdict | None:
         f"{len(ctx.repositories())} scanned repositories.",
         cite(ctx.ml_repositories()),
     )
-
-
-#: imported libraries that are data/plotting tools, not ML frameworks, for the stack census
-NOT_FRAMEWORKS = frozenset(
-    {
-        "numpy",
-        "pandas",
-        "scipy",
-        "matplotlib",
-        "seaborn",
-        "plotly",
-        "polars",
-        "pyarrow",
-        "statsmodels",
-        "mlflow",
-        "wandb",
-    }
-)
 
 
 @evaluator("L3.settled-stack")
@@ -373,7 +356,7 @@ def data_validation(ctx: CheckContext) -> Verdict | None:
             Outcome.FAIL,
             f"No data validation (GX, pandera, deepchecks, TFDV, Soda, dbt tests) in "
             f"{len(ctx.repositories())} scanned repositories"
-            + (" or the GX project" if "X" in ctx.available else "")
+            + (" or the GX project" if ctx.ran("gx") else "")
             + ".",
             cite(ctx.ml_repositories()),
         )

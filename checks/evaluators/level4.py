@@ -8,6 +8,7 @@ from mlaudit.checks.evaluators.support import (
     answer_text,
     by_subject,
     cite,
+    contributor_groups,
     count,
     endpoint_in_service,
     etl_evidence,
@@ -70,7 +71,7 @@ def orchestration(ctx: CheckContext) -> Verdict | None:
         return Verdict(
             Outcome.FAIL,
             f"No orchestrated pipelines in {len(ctx.repositories())} scanned repositories"
-            + (" and no pipeline executions in AWS" if "A" in ctx.available else "")
+            + (" and no pipeline executions in AWS" if ctx.ran("aws") else "")
             + ".",
             cite(ctx.ml_repositories()),
         )
@@ -281,7 +282,7 @@ def data_catalog(ctx: CheckContext) -> Verdict | None:
             Outcome.FAIL,
             "No data catalogue: no catalogue tool configured in "
             f"{len(ctx.repositories())} scanned repositories"
-            + (" and no Glue catalog tables" if "A" in ctx.available else "")
+            + (" and no Glue catalog tables" if ctx.ran("aws") else "")
             + ".",
             cite(ctx.ml_repositories()),
         )
@@ -372,7 +373,7 @@ def scheduled_retraining(ctx: CheckContext) -> Verdict | None:
         return Verdict(
             Outcome.FAIL,
             f"No scheduled training in {len(ml)} ML repos"
-            + (" or EventBridge rules" if "A" in ctx.available else "")
+            + (" or EventBridge rules" if ctx.ran("aws") else "")
             + ": training runs only by hand.",
             cite(repository_items(ctx, ml)),
         )
@@ -391,7 +392,7 @@ def multiple_pods(ctx: CheckContext) -> Verdict | None:
     owners = ctx.signal("code_ownership", ml)
     observed = None
     if activity or owners:
-        groups = _contributor_groups(activity)
+        groups = contributor_groups(activity)
         pods = [g for g in groups if len(g[1]) >= 2]
         teams = sorted({str(t) for o in owners for t in o.attributes.get("teams") or []})
         # repos owned by different team sets are owned by different pods
@@ -428,23 +429,6 @@ def multiple_pods(ctx: CheckContext) -> Verdict | None:
         )
     # contributor groups in git support the check; the survey decides the pod count
     return with_survey(observed, claimed, "S8", observed_decides=False)
-
-
-def _contributor_groups(activity: list[EvidenceItem]) -> list[tuple[list[str], set[str]]]:
-    """Connected components of repos linked by a shared contributor: [(repos, contributors)]."""
-    groups: list[tuple[list[str], set[str]]] = []
-    for item in sorted(activity, key=lambda a: a.subject):
-        people = {str(c) for c in item.attributes.get("contributor_ids") or []}
-        repos = [item.subject]
-        rest = []
-        for g_repos, g_people in groups:
-            if g_people & people:
-                repos += g_repos
-                people |= g_people
-            else:
-                rest.append((g_repos, g_people))
-        groups = [*rest, (sorted(set(repos)), people)]
-    return sorted(groups, key=lambda g: g[0])
 
 
 @evaluator("L4.org-model")

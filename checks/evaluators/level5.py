@@ -56,7 +56,7 @@ def feature_store(ctx: CheckContext) -> Verdict | None:
         return Verdict(
             Outcome.FAIL,
             f"No feature store in {len(ctx.repositories())} scanned "
-            "repositories" + (" or AWS" if "A" in ctx.available else "") + ".",
+            "repositories" + (" or AWS" if ctx.ran("aws") else "") + ".",
             cite(ctx.ml_repositories()),
         )
     return None
@@ -183,7 +183,7 @@ def lineage(ctx: CheckContext) -> Verdict | None:
         return Verdict(
             Outcome.PARTIAL, "; ".join(parts).capitalize() + ".", cite(items, inputs, meta)
         )
-    tracker_read = "M" in ctx.available and not signal_gap(ctx, "experiment_runs")
+    tracker_read = ctx.ran("mlflow") and not signal_gap(ctx, "experiment_runs")
     if ctx.repositories() or tracker_read:
         return Verdict(
             Outcome.FAIL,

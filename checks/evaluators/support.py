@@ -269,7 +269,7 @@ def production_models(ctx: CheckContext) -> tuple[set[str], list[EvidenceItem]]:
 def production_observable(ctx: CheckContext) -> bool:
     """Whether any source that ran can see production models (endpoints or a registry)."""
     return (
-        bool(ctx.available & {"A", "M"}) and signal_gap(ctx, "endpoint", "registered_model") is None
+        ctx.ran("aws", "mlflow") and signal_gap(ctx, "endpoint", "registered_model") is None
     )
 
 
@@ -302,3 +302,38 @@ def _count_outcome(n: int, needed: int) -> Outcome:
     if n >= needed:
         return Outcome.PASS
     return Outcome.PARTIAL if n > 0 and n * 2 >= needed else Outcome.FAIL
+
+
+#: imported libraries that are data/plotting tools, not ML frameworks, for the stack census
+NOT_FRAMEWORKS = frozenset(
+    {
+        "numpy",
+        "pandas",
+        "scipy",
+        "matplotlib",
+        "seaborn",
+        "plotly",
+        "polars",
+        "pyarrow",
+        "statsmodels",
+        "mlflow",
+        "wandb",
+    }
+)
+
+
+def contributor_groups(activity: list[EvidenceItem]) -> list[tuple[list[str], set[str]]]:
+    """Connected components of repos linked by a shared contributor: [(repos, contributors)]."""
+    groups: list[tuple[list[str], set[str]]] = []
+    for item in sorted(activity, key=lambda a: a.subject):
+        people = {str(c) for c in item.attributes.get("contributor_ids") or []}
+        repos = [item.subject]
+        rest = []
+        for g_repos, g_people in groups:
+            if g_people & people:
+                repos += g_repos
+                people |= g_people
+            else:
+                rest.append((g_repos, g_people))
+        groups = [*rest, (sorted(set(repos)), people)]
+    return sorted(groups, key=lambda g: g[0])

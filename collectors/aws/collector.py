@@ -36,6 +36,7 @@ from mlaudit.collectors.aws.session import (
     is_denied,
     resolve_account,
 )
+from mlaudit.collectors.aws.settings import AwsSettings
 from mlaudit.collectors.base import (
     CollectContext,
     Collector,
@@ -43,7 +44,6 @@ from mlaudit.collectors.base import (
     CollectorResult,
     TargetError,
 )
-from mlaudit.config import AwsSettings
 
 #: after this many operations of one service in one account and region gave up throttled, with
 #: none succeeding, its readers still waiting there are not started: each would wait out every

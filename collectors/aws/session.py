@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlaudit.collectors.aws.guard import ReadOnlyGuard, iam_action
-from mlaudit.config import AwsAccount
+from mlaudit.collectors.aws.settings import AwsAccount
 
 #: adaptive retries (client-side rate limiting) for throttling; generous for big estates
 MAX_ATTEMPTS = 8

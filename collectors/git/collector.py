@@ -40,8 +40,8 @@ from mlaudit.collectors.git.repos import (
     repo_name,
     web_url,
 )
+from mlaudit.collectors.git.settings import GitSettings, GitTarget
 from mlaudit.collectors.git.view import RepoView, TreeEntry
-from mlaudit.config import GitSettings, GitTarget
 from mlaudit.evidence import EvidenceItem
 from mlaudit.redact import redact
 

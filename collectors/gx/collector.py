@@ -22,7 +22,7 @@ from mlaudit.collectors.base import (
 )
 from mlaudit.collectors.gx.project import GxProject, ProjectError, load_project, locate
 from mlaudit.collectors.gx.scan import ProjectReader, ProjectScan
-from mlaudit.config import GxSettings
+from mlaudit.collectors.gx.settings import GxSettings
 
 
 class GxCollector(Collector):

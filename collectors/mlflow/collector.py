@@ -18,13 +18,13 @@ from mlaudit.collectors.base import (
     CollectorResult,
     TargetError,
 )
+from mlaudit.collectors.mlflow.settings import MlflowSettings, MlflowTarget
 from mlaudit.collectors.mlflow.stores import (
     StoreError,
     describe_http_error,
     open_source,
     strip_credentials,
 )
-from mlaudit.config import MlflowSettings, MlflowTarget
 from mlaudit.redact import redact
 
 

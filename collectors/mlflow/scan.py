@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from mlaudit.collectors.mlflow.settings import MlflowTarget
 from mlaudit.collectors.mlflow.stores import Source
-from mlaudit.config import MlflowTarget
 from mlaudit.evidence import EvidenceItem
 
 COLLECTOR = "mlflow"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from mlaudit.config import MlflowTarget
+from mlaudit.collectors.mlflow.settings import MlflowTarget
 from mlaudit.redact import redact
 
 # Bounded retries for servers, unless the user chose their own (MLflow's default is 7 retries

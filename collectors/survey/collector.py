@@ -1,10 +1,9 @@
-"""The survey: questions as data, the answers file, survey evidence, and claims checked against
-what the systems show.
+"""The survey source: the answers file and survey evidence.
 
 Answers are self-reported. `SurveyCollector` turns an answers file into `survey_answer` evidence
-(provenance self-reported, locator `survey:S5`); `verify_claims` compares each answer that implies
-something a collector can observe with that evidence — observed evidence decides, and a claim
-nothing configured can observe is "not verifiable", never "confirmed".
+(provenance self-reported, locator `survey:S5`). The questions are data (`mlaudit.questions`);
+claims are checked against observed evidence in `mlaudit.checks.survey_claims`, and the
+interactive questioning lives with the CLI (`mlaudit.survey_prompt`).
 """
 
 from __future__ import annotations
@@ -12,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -25,58 +24,17 @@ import yaml
 from mlaudit.collectors.base import CollectContext, Collector, CollectorResult
 from mlaudit.errors import ConfigError
 from mlaudit.evidence import EvidenceItem, Provenance
-
-STALE_AFTER_DAYS = 120
-
+from mlaudit.questions import (
+    STALE_AFTER_DAYS,
+    Question,
+    answers_from_evidence,
+    load_questions,
+    match_option,
+    questions_by_id,
+)
+from mlaudit.questions import today as _today
 
 # ------------------------------------------------------------------------------ questions
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    text: str
-    kind: str  # single | multi | number | compound
-    options: tuple[str, ...]
-    default: Any
-    informs: tuple[str, ...]
-
-    def display(self, value: Any) -> str:
-        """An answer as one line of text: `written`, `ML scientist; ML engineer`, `hybrid; 2 pods`."""
-        if value is None:
-            return "unanswered"
-        if self.kind == "multi":
-            return "; ".join(value) if value else "none"
-        if self.kind == "compound":
-            pods = value.get("pods")
-            return str(value.get("org_model")) + (f"; {pods} pod(s)" if pods is not None else "")
-        return str(value)
-
-
-@cache
-def _questions_data() -> dict[str, Any]:
-    text = resources.files("mlaudit").joinpath("survey_questions.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
-@cache
-def load_questions() -> tuple[Question, ...]:
-    """S1..S13 in order, from survey_questions.yaml."""
-    return tuple(
-        Question(
-            id=q["id"],
-            text=q["text"],
-            kind=q["kind"],
-            options=tuple(q.get("options") or ()),
-            default=q.get("default"),
-            informs=tuple(q.get("informs") or ()),
-        )
-        for q in _questions_data()["questions"]
-    )
-
-
-def questions_by_id() -> dict[str, Question]:
-    return {q.id: q for q in load_questions()}
 
 
 @cache
@@ -118,19 +76,17 @@ class SurveyAnswers:
         return out
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 def load_answers(path: str | os.PathLike[str]) -> SurveyAnswers:
     """Read and validate an answers file; ConfigError names the file, line and key."""
-    from mlaudit.config import read_user_file
+    from mlaudit.userfiles import read_user_file
 
     return parse_answers(read_user_file(path, "survey answers file"), str(path))
 
 
 def parse_answers(text: str, label: str = "<survey>") -> SurveyAnswers:
-    from mlaudit.config import _dates_to_text, _line_of, load_yaml
+    from mlaudit.userfiles import dates_to_text as _dates_to_text
+    from mlaudit.userfiles import line_of as _line_of
+    from mlaudit.userfiles import load_yaml
 
     node, data = load_yaml(text, label)
     if not isinstance(data, dict):
@@ -163,20 +119,6 @@ def parse_answers(text: str, label: str = "<survey>") -> SurveyAnswers:
         organisation=data.get("organisation"),
         source=label,
     )
-
-
-_SPELLINGS = {"centralised": "centralized", "decentralised": "decentralized"}
-
-
-def match_option(question: Question, text: str) -> str | None:
-    """The option `text` names: exact, case-insensitive, British spelling, or a unique prefix."""
-    want = " ".join(str(text).split()).casefold()
-    want = _SPELLINGS.get(want, want)
-    by_fold = {o.casefold(): o for o in question.options}
-    if want in by_fold:
-        return by_fold[want]
-    starts = [o for fold, o in by_fold.items() if want and fold.startswith(want)]
-    return starts[0] if len(starts) == 1 else None
 
 
 def _normalise(question: Question | None, value: Any) -> Any:
@@ -328,24 +270,6 @@ def answer_evidence(answers: SurveyAnswers, today: date | None = None) -> list[E
     return items
 
 
-def answers_from_evidence(evidence: Iterable[EvidenceItem]) -> dict[str, Any]:
-    """The answers (in the file's shape) carried by `survey_answer` items."""
-    qs = questions_by_id()
-    out: dict[str, Any] = {}
-    for item in evidence:
-        if item.signal != "survey_answer":
-            continue
-        qid = str(item.attributes.get("question"))
-        q = qs.get(qid)
-        if q is None:
-            continue
-        value = item.attributes.get("answer")
-        if q.kind == "compound":
-            value = {"org_model": value, "pods": item.attributes.get("pods")}
-        out[qid] = value
-    return out
-
-
 class SurveyCollector(Collector):
     """Reads an answers file into `survey_answer` evidence. The file is read and validated when
     the collector is built, so a malformed file is a config error (exit 2), not a failed source."""
@@ -390,35 +314,19 @@ class SurveyCollector(Collector):
         return result
 
 
-# The claims check and the questioning live beside this module; these names are the interface.
-from mlaudit.survey_claims import (  # noqa: E402
-    CONFIRMED,
-    CONTRADICTED,
-    NOT_VERIFIABLE,
-    STATUSES,
-    survey_section,
-    verify_claims,
-)
-from mlaudit.survey_prompt import SurveyInputEnded, run_survey  # noqa: E402
-
 __all__ = [
-    "CONFIRMED",
-    "CONTRADICTED",
-    "NOT_VERIFIABLE",
     "STALE_AFTER_DAYS",
-    "STATUSES",
     "Question",
     "SurveyAnswers",
     "SurveyCollector",
-    "SurveyInputEnded",
     "answer_evidence",
     "answers_from_evidence",
+    "answers_schema",
     "dump_answers",
     "load_answers",
     "load_questions",
+    "match_option",
     "parse_answers",
-    "run_survey",
+    "questions_by_id",
     "save_answers",
-    "survey_section",
-    "verify_claims",
 ]

@@ -14,14 +14,23 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from mlaudit.evidence import EvidenceItem
-from mlaudit.survey import (
-    STALE_AFTER_DAYS,
-    SurveyAnswers,
-    _today,
-    answers_from_evidence,
-    load_questions,
+from mlaudit.checks.base import CheckContext
+from mlaudit.checks.definitions import definitions_by_id
+from mlaudit.checks.evaluators.support import (
+    NOT_FRAMEWORKS,
+    contributor_groups,
+    count,
+    endpoint_in_service,
+    names,
+    production_models,
+    production_observable,
+    strong,
 )
+from mlaudit.checks.runner import implying_evidence
+from mlaudit.evidence import EvidenceItem
+from mlaudit.questions import STALE_AFTER_DAYS, answers_from_evidence, load_questions
+from mlaudit.questions import today as _today
+from mlaudit.sources import letters_of
 
 log = logging.getLogger("mlaudit.survey")
 
@@ -29,8 +38,6 @@ CONFIRMED, CONTRADICTED, NOT_VERIFIABLE = "confirmed", "contradicted", "not_veri
 STATUSES = (CONFIRMED, CONTRADICTED, NOT_VERIFIABLE)
 #: observed items named per verified claim (a bounded sample, as for findings)
 MAX_OBSERVED = 10
-#: collector name -> rubric letter, to tell which sources ran when the caller does not say
-_LETTERS = {"git": "G", "mlflow": "M", "aws": "A", "gx": "X", "survey": "S"}
 
 
 @dataclass
@@ -45,7 +52,7 @@ class _Check:
 
 def verify_claims(
     evidence: list[EvidenceItem],
-    answers: Mapping[str, Any] | SurveyAnswers,
+    answers: Mapping[str, Any] | Any,
     *,
     available: Iterable[str] | None = None,
     gaps: Mapping[str, str] | None = None,
@@ -57,15 +64,12 @@ def verify_claims(
     `gaps` the signals a source could not read. Observed evidence decides; a claim no source
     that ran can observe is not verifiable.
     """
-    from mlaudit.checks.base import CheckContext
-
-    if isinstance(answers, SurveyAnswers):
-        answers = answers.answers
+    answers = getattr(answers, "answers", answers)  # a SurveyAnswers, or the answers by question
     evidence = [e for e in evidence if e.signal != "survey_answer"]
     letters = (
         set(available)
         if available is not None
-        else {_LETTERS.get(e.collector, "") for e in evidence} - {""}
+        else letters_of(e.collector for e in evidence)
     )
     ctx = CheckContext(evidence=evidence, available=letters, gaps=dict(gaps or {}))
     out = []
@@ -127,10 +131,6 @@ def _explain(check: _Check, locator: str) -> str:
 
 
 def _s3_data_audit(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.definitions import definitions_by_id
-    from mlaudit.checks.evaluators.support import strong
-    from mlaudit.checks.runner import implying_evidence
-
     claim = f"the data audit is {value!s}"
     artefacts = strong(ctx.signal("data_audit"))
     # higher practices that imply an audit (the rubric's `implied_by`), as the check reads them
@@ -197,8 +197,6 @@ def _s5_roles(ctx: Any, value: Any) -> _Check:
 
 
 def _s6_production(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.evaluators.support import production_models, production_observable
-
     n = int(value)
     claim = f"{n} model(s) serve production decisions"
     found, items = production_models(ctx)
@@ -217,8 +215,6 @@ def _s6_production(ctx: Any, value: Any) -> _Check:
 def _s6_from_code(ctx: Any, n: int, claim: str) -> _Check:
     """With no endpoints or registry read, code can still show whether any path to production
     exists (as L2.model-in-production reads it), though not how many models take it."""
-    from mlaudit.checks.evaluators.support import strong
-
     ml = sorted({r.subject for r in ctx.ml_repositories()})
     if not ml:
         return _Check(
@@ -247,8 +243,6 @@ def _s6_from_code(ctx: Any, n: int, claim: str) -> _Check:
 
 
 def _s8_pods(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.evaluators.level4 import _contributor_groups
-
     model = value.get("org_model") if isinstance(value, dict) else value
     pods = value.get("pods") if isinstance(value, dict) else None
     if pods is None:
@@ -269,7 +263,7 @@ def _s8_pods(ctx: Any, value: Any) -> _Check:
             "no contributor history or CODEOWNERS of ML repositories was read",
         )
     # the same grouping as L4.multiple-pods: repos linked by shared contributors, or by owner team
-    groups = _contributor_groups(activity)
+    groups = contributor_groups(activity)
     with_people = [g for g in groups if len(g[1]) >= 2]
     team_sets = {frozenset(map(str, o.attributes.get("teams") or [])) for o in owners}
     n = max(len(with_people), len(team_sets - {frozenset()}))
@@ -289,11 +283,9 @@ def _s8_pods(ctx: Any, value: Any) -> _Check:
 
 
 def _s10_platform(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.evaluators.support import count, endpoint_in_service, strong
-
     claim = f"time for long-term platform work: {value}"
     ml = ctx.ml_repositories()
-    aws = "A" in ctx.available
+    aws = ctx.ran("aws")
     if not ml and not aws:
         return _Check(NOT_VERIFIABLE, claim, "no ML repositories or AWS account were read")
     orchestration = strong(ctx.signal("orchestration")) + [
@@ -343,8 +335,6 @@ def _s10_platform(ctx: Any, value: Any) -> _Check:
 
 
 def _s13_stack(ctx: Any, value: Any) -> _Check:
-    from mlaudit.checks.evaluators.level3 import NOT_FRAMEWORKS
-
     standard = value in ("documented standard", "internal platform")
     claim = (
         f"the stack is standardised ({value}): at most two ML frameworks"
@@ -391,8 +381,6 @@ def _tool(item: EvidenceItem) -> str:
 
 
 def _names(values: Iterable[Any], limit: int = 6) -> str:
-    from mlaudit.checks.evaluators.support import names
-
     return names((str(v) for v in values), limit)
 
 

@@ -1,0 +1,1 @@
+"""The survey source: an answers file read into self-reported evidence."""
