@@ -126,6 +126,8 @@ class Config:
     great_expectations: GxSettings | None = None
     survey: Path | None = None
     waivers: list[Waiver] = field(default_factory=list)
+    history: str | None = None  # a folder or s3://bucket/prefix (mlaudit.history)
+    history_keep: int | None = None  # runs retained; None keeps all
 
 
 @cache
@@ -435,7 +437,18 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
             raise ConfigError(f"waiver names an unknown check '{raw['check']}'{hint}", file=label,
                               line=_line_of(node, ["waivers", i, "check"]), key=f"waivers.{i}.check")
         cfg.waivers.append(Waiver(raw["check"], raw["reason"], raw["owner"], raw["expires"]))
+    _build_history(cfg, data.get("history"), base_dir)
     return cfg
+
+
+def _build_history(cfg: Config, raw: str | dict[str, Any] | None, base_dir: Path) -> None:
+    """`history: LOCATION` or `history: {location, keep}`; a relative folder is the config's."""
+    if raw is None:
+        return
+    entry = {"location": raw} if isinstance(raw, str) else raw
+    location = entry["location"]
+    cfg.history = location if "://" in location else str(_resolve(base_dir, location))
+    cfg.history_keep = entry.get("keep")
 
 
 def _mlflow_uri(uri: str, base_dir: Path) -> str:
