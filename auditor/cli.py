@@ -169,18 +169,19 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         ctx.exit(3)
 
     from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL, audit
-    from mlaudit.history_cli import after_write, before_write, run_backfill
+    from mlaudit.history_cli import after_write, before_write, open_history, run_backfill
     from mlaudit.reports import write_reports
 
     progress = sys.stderr.isatty() and not quiet and ctx.obj.get("log_format") != "json"
     config.history, config.history_keep = history or config.history, history_keep or config.history_keep
+    history_store = open_history(config)
     if backfill:
         for line in run_backfill(config, backfill):
             log.info("backfill %s", line)
     if progress:
         click.echo("mlaudit: scanning…", err=True)
     result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
-    recording = before_write(result, config)
+    recording = before_write(result, config, history_store)
     try:
         written = write_reports(result.report, Path(config.output), formats=config.formats,
                                 extra=recording.extra if "json" in config.formats else None)

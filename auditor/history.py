@@ -481,6 +481,7 @@ class Recording:
     evidence_data: bytes
     store: Store | None
     keep: int | None = None
+    problem: str | None = None  # why the history could not be used (the scan says so, exits 3)
 
     @property
     def extra(self) -> dict[str, bytes]:

@@ -31,14 +31,25 @@ def _store_failure(exc: BaseException, location: str) -> UsageError:
     return UsageError(f"history {redact(location)}: {redact(str(exc))}")
 
 
-def before_write(result: Any, config: Any) -> Any:
-    """The run's evidence file and (with a history) its trend; call before write_reports."""
+def open_history(config: Any) -> Any:
+    """The configured history store (None without one); a bad LOCATION is a usage error before
+    anything is scanned."""
+    return store_of(config.history)
+
+
+def before_write(result: Any, config: Any, store: Any) -> Any:
+    """The run's evidence file and (with a history) its trend; call before write_reports. A
+    history that cannot be read leaves the report without a trend and is reported after it."""
     from mlaudit.history import record, store_errors
+    from mlaudit.redact import redact
 
     try:
-        return record(result, config, store_of(config.history), keep=config.history_keep)
+        return record(result, config, store, keep=config.history_keep)
     except store_errors() as exc:
-        raise _store_failure(exc, config.history) from None
+        recording = record(result, config, None)
+        recording.problem = (f"history {redact(store.location)} cannot be read: {redact(str(exc))}; "
+                             "the report is written without its trend and the run is not stored")
+        return recording
 
 
 def after_write(recording: Any, report: dict[str, Any]) -> str | None:
@@ -46,8 +57,8 @@ def after_write(recording: Any, report: dict[str, Any]) -> str | None:
     from mlaudit.history import store_errors
     from mlaudit.redact import redact
 
-    if recording.store is None:
-        return None
+    if recording.problem or recording.store is None:
+        return recording.problem
     try:
         recording.save(report)
     except store_errors() as exc:
