@@ -27,7 +27,7 @@ SERIES = (
     ("technical", "Technical", "#1e7b3c", "10 3 2 3", "triangle", 2.0),
     ("organizational", "Organizational", "#7a2e8c", "1 2", "cross", 2.0),
 )
-W, LEFT, RIGHT, TOP, ROW, BOTTOM = 680, 128, 24, 16, 30, 58
+W, LEFT, RIGHT, TOP, ROW, BOTTOM = 720, 128, 56, 16, 30, 58
 
 
 def level_text(v: int | None) -> str:
@@ -101,8 +101,8 @@ def trend_svg(points: list[dict[str, Any]]) -> dict[str, Any]:
     rows = [{"y": y_of(lv, 0), "label": f"{lv} {LEVEL_NAMES[lv]}" if lv is not None else "not assessed"}
             for lv in (5, 4, 3, 2, 1, 0, None)]
     legend = [{"label": s["label"], "colour": s["colour"], "dash": s["dash"], "width": s["width"],
-               "marker": _marker(s["shape"], 14 + 150 * i + 12, height - 14),
-               "x": 14 + 150 * i, "text_x": 14 + 150 * i + 30}
+               "marker": _marker(s["shape"], 14 + 140 * i + 12, height - 14),
+               "x": 14 + 140 * i, "text_x": 14 + 140 * i + 30}
               for i, s in enumerate(series)]
     return {"width": W, "height": height, "left": LEFT, "right": W - RIGHT, "top": TOP,
             "axis_y": TOP + 7 * ROW, "rows": rows, "columns": columns, "series": series,

@@ -245,6 +245,8 @@ def test_bad_history_input_is_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "not a folder" in out.stderr and "Traceback" not in out.stderr
     out = mlaudit("scan", str(org), "--history", "ftp://x/y", "-o", str(tmp_path / "r"))
     assert out.returncode == 2 and "unsupported location" in out.stderr
+    out = mlaudit("scan", str(org), "--backfill", "2", "-o", str(tmp_path / "r"))
+    assert out.returncode == 2 and "--backfill needs a history" in out.stderr
     hist = tmp_path / "hist"
     assert mlaudit("-q", "scan", str(org), "--history", str(hist), "-o", str(tmp_path / "r")).returncode == 0
     out = mlaudit("diff", "nosuchrun", "latest", "--history", str(hist))
@@ -305,3 +307,32 @@ def test_backfill_gives_one_point_per_quarter_read_at_that_date(tmp_path: Path) 
     # a second backfill adds nothing already there
     again = mlaudit("history", "backfill", str(tmp_path / "org"), "--history", str(hist), "--quarters", "8")
     assert again.returncode == 0 and again.stdout.count("already in the history") == 8
+
+
+def test_backfilled_points_mark_live_sources_unknown(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    org = build_org(tmp_path / "org")
+    hist = tmp_path / "hist"
+    out = mlaudit("scan", str(org), "--survey", str(root / "examples" / "survey-answers.yaml"),
+                  "--history", str(hist), "--backfill", "2", "-o", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    from mlaudit.history import open_store
+
+    store = open_store(hist)
+    past, now = store.runs()[:-1], store.runs()[-1]
+    assert len(past) == 2 and all(r.manifest["unread_sources"] == ["survey"] for r in past)
+    assert now.manifest["unread_sources"] == []
+    survey = next(c for c in store.report(past[0])["collectors"] if c["name"] == "survey")
+    assert survey["status"] == "failed" and "not readable as of" in survey["errors"][0]["message"]
+    # the survey-only checks are unknown in the past, assessed now
+    s_only = {f["check_id"] for f in store.report(now)["findings"] if f["outcome"] != "unknown"
+              and all(e.startswith("ev-") for e in f["evidence"]) and f["provenance"] == "self-reported"}
+    assert s_only
+    for check in s_only:
+        assert next(f["outcome"] for f in store.report(past[0])["findings"] if f["check_id"] == check) == "unknown"
+    html = (tmp_path / "r" / "report.html").read_text()
+    trend = html.split('id="trend"')[1].split("</section>")[0]
+    assert trend.count('fill="url(#tr-unread)"') == 2 and "†" in trend
+    assert "not readable then: survey" in trend
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "† Sources not readable at that date" in md
