@@ -120,11 +120,12 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--history-keep", type=click.IntRange(1), help="Runs the history retains [default: all].")
 @click.option("--backfill", type=click.IntRange(1, 40), metavar="QUARTERS",
               help="First store the past QUARTERS quarter ends, audited from git history.")
+@click.option("--team", help="Scope the run to one team (config `teams:` or CODEOWNERS).")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
          with_aws: bool, survey_path: Path | None, as_json: bool, history: str | None = None,
-         history_keep: int | None = None, backfill: int | None = None) -> None:
+         history_keep: int | None = None, backfill: int | None = None, team: str | None = None) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -181,7 +182,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     if progress:
         click.echo("mlaudit: scanning…", err=True)
     result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
-    recording = before_write(result, config, history_store)
+    recording = before_write(result, config, history_store, team)
     try:
         written = write_reports(result.report, Path(config.output), formats=config.formats,
                                 extra=recording.extra if "json" in config.formats else None)

@@ -128,6 +128,7 @@ class Config:
     waivers: list[Waiver] = field(default_factory=list)
     history: str | None = None  # a folder or s3://bucket/prefix (mlaudit.history)
     history_keep: int | None = None  # runs retained; None keeps all
+    teams: Any = None  # mlaudit.teams: a list of Team, "codeowners", or None
 
 
 @cache
@@ -438,6 +439,10 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
                               line=_line_of(node, ["waivers", i, "check"]), key=f"waivers.{i}.check")
         cfg.waivers.append(Waiver(raw["check"], raw["reason"], raw["owner"], raw["expires"]))
     _build_history(cfg, data.get("history"), base_dir)
+    if data.get("teams") is not None:
+        from mlaudit.teams import parse_teams
+
+        cfg.teams = parse_teams(data["teams"])
     return cfg
 
 

@@ -622,6 +622,9 @@ def backfill(config: Any, store: Store, quarters: int, today: date | None = None
         if progress:
             progress(f"backfilling {end.isoformat()}")
         result = audit(config, collectors=as_of_collectors(config, end), today=end)
+        from mlaudit.teams import attach
+
+        attach(result, config)
         rec = record(result, config, store, as_of=end)
         rec.save(result.report)
         done.append((end, rec.run_id))

@@ -37,12 +37,15 @@ def open_history(config: Any) -> Any:
     return store_of(config.history)
 
 
-def before_write(result: Any, config: Any, store: Any) -> Any:
-    """The run's evidence file and (with a history) its trend; call before write_reports. A
-    history that cannot be read leaves the report without a trend and is reported after it."""
+def before_write(result: Any, config: Any, store: Any, team: str | None = None) -> Any:
+    """The run scoped to `team` (if given) with its team matrix, its evidence file and (with a
+    history) its trend; call before write_reports. A history that cannot be read leaves the
+    report without a trend and is reported after it."""
     from mlaudit.history import record, store_errors
     from mlaudit.redact import redact
+    from mlaudit.teams import attach
 
+    attach(result, config, team)
     try:
         return record(result, config, store, keep=config.history_keep)
     except store_errors() as exc:

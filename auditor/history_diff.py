@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from mlaudit.reports.json_report import DIMENSIONS
+from mlaudit.teams import team_changes
 
 #: outcome order for improvement: higher is better; unknown and waived are apart
 RANK = {"fail": 0, "partial": 1, "pass": 2}
@@ -143,6 +144,7 @@ def diff_runs(a: dict[str, Any], b: dict[str, Any], bundle_a: dict[str, Any] | N
         "checks": checks,
         "definitions": definitions,
         "repositories": repositories,
+        "teams": team_changes(a, b),
         "evidence": evidence,
         "evidence_compared": "all" if bundle_a is not None and bundle_b is not None else "cited",
         "regression": regressions,
@@ -179,6 +181,12 @@ def render_text(diff: dict[str, Any]) -> str:
         out.append("Repositories:")
         out += [f"  {r['name']}: {level_text(r['from'])} → {level_text(r['to'])}"
                 + (f" ({r['status']})" if r["status"] != "kept" else "") for r in diff["repositories"]]
+    moved = [t for t in diff.get("teams", []) if t["from"] != t["to"] or t["dimensions"]]
+    if moved:
+        out.append("Teams:")
+        out += [f"  {t['name']}: {level_text(t['from'])} → {level_text(t['to'])}"
+                + "".join(f"; {d} {level_text(v['from'])} → {level_text(v['to'])}" for d, v in t["dimensions"].items())
+                for t in moved]
     if diff["evidence"]:
         out.append(f"Evidence ({diff['evidence_compared']} items compared):")
         for e in diff["evidence"]:

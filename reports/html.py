@@ -22,7 +22,7 @@ from mlaudit.reports.json_report import (
     coverage_text,
     total_coverage,
 )
-from mlaudit.reports.trend import history_view
+from mlaudit.reports.trend import history_view, teams_view
 
 TEMPLATE = "report.html.j2"
 #: evidence items listed under one finding; the rest are counted (all are in report.json)
@@ -555,6 +555,7 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
         "status_legend": list(STATUS_LABELS.values()),
         "outcome_legend": list(OUTCOME_SYMBOLS.items()),
         "history": history_view(report.get("history")),
+        "teams": teams_view(report),
     }
 
 

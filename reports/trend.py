@@ -164,11 +164,12 @@ def since_markdown(diff: dict[str, Any], heading: str = "##") -> list[str]:
         out += [f"- {md_code(d['check_id'])} {md_text(d['field'])}: {md_text(d['from'])} → {md_text(d['to'])}"
                 for d in diff["definitions"]]
         out.append("")
-    if diff["repositories"]:
-        out += ["| Repository | Before | After |", "|---|---|---|"]
-        out += [f"| {md_text(r['name'])} | {level_text(r['from'])} | {level_text(r['to'])} |"
-                for r in diff["repositories"]]
-        out.append("")
+    for title, rows in (("Repository", diff["repositories"]),
+                        ("Team", [t for t in diff.get("teams", []) if t["from"] != t["to"] or t["dimensions"]])):
+        if rows:
+            out += [f"| {title} | Before | After |", "|---|---|---|"]
+            out += [f"| {md_text(r['name'])} | {level_text(r['from'])} | {level_text(r['to'])} |" for r in rows]
+            out.append("")
     if diff["evidence"]:
         out += ["| Subject | New evidence | Lost evidence |", "|---|---|---|"]
         out += [f"| {md_text(e['subject'])} | {md_text('; '.join(e['new'][:10]) or '—')} | "
@@ -196,3 +197,45 @@ def history_markdown(report: dict[str, Any]) -> list[str]:
                   "in the past); their checks are unknown there.", ""]
     since = history.get("since_last_review")
     return lines + (since_markdown(since) if since else ["## Since last review", "", "First run in this history.", ""])
+
+
+def _team_change(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    since = (report.get("history") or {}).get("since_last_review") or {}
+    return {t["name"]: t for t in since.get("teams") or []}
+
+
+def teams_view(report: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The team × dimension matrix: each team's level, its change since the last run and its top
+    next step (None without teams)."""
+    teams = report.get("teams")
+    if not teams:
+        return None
+    changes = _team_change(report)
+    out = []
+    for t in teams:
+        ch = changes.get(t["name"])
+        change = None
+        if ch and ch["from"] != ch["to"]:
+            change = f"{level_text(ch['from'])} → {level_text(ch['to'])}"
+        elif ch and ch["dimensions"]:
+            change = "; ".join(f"{d} {level_text(v['from'])} → {level_text(v['to'])}" for d, v in ch["dimensions"].items())
+        elif ch:
+            change = "unchanged"
+        out.append({**t, "cells": [t["dimensions"].get(d) for d in DIMENSIONS], "change": change})
+    return out
+
+
+def teams_markdown(report: dict[str, Any]) -> list[str]:
+    from mlaudit.reports.markdown import md_code, md_text
+
+    teams = teams_view(report)
+    if not teams:
+        return []
+    lines = ["## Teams", "", "| Team | Level | " + " | ".join(d.capitalize() for d in DIMENSIONS)
+             + " | Since last run | Top next step |", "|---|---|" + "---|" * len(DIMENSIONS) + "---|---|"]
+    for t in teams:
+        cells = " | ".join("–" if v is None else str(v) for v in t["cells"])
+        step = f"{md_code(t['next_step']['check_id'])} {md_text(t['next_step']['title'] or '')}" if t["next_step"] else "—"
+        lines.append(f"| {md_text(t['name'])} | {'–' if t['level'] is None else t['level']} | {cells} | "
+                     f"{md_text(t['change'] or '—')} | {step} |")
+    return [*lines, ""]

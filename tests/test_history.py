@@ -336,3 +336,54 @@ def test_backfilled_points_mark_live_sources_unknown(tmp_path: Path) -> None:
     assert "not readable then: survey" in trend
     md = (tmp_path / "r" / "report.md").read_text()
     assert "† Sources not readable at that date" in md
+
+
+def _levels(summary: dict) -> dict:
+    return {k: (v["level"] if v["assessed"] else None) for k, v in summary["dimensions"].items()}
+
+
+def test_teams_matrix_scoped_runs_and_codeowners(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    commit_files(org / "churn", {".github/workflows/ci.yml": CI, "CODEOWNERS": "* @acme/ml-platform\n"}, days_ago=2)
+    make_repo(org / "notebooks", {"explore.ipynb": json.dumps({"cells": [{"cell_type": "code", "source": ["import pandas\n"]}]})},
+              days_ago=5)
+    cfg = tmp_path / "mlaudit.yaml"
+    cfg.write_text(f"output: {tmp_path / 'r'}\ngit:\n  targets: [org]\nteams:\n"
+                   "  platform:\n    repositories: [churn, pricing]\n  research:\n    repositories: [notebooks]\n")
+    out = mlaudit("scan", "--config", str(cfg), "--history", str(tmp_path / "hist"))
+    assert out.returncode == 0, out.stderr
+    teams = {t["name"]: t for t in report_of(tmp_path / "r")["teams"]}
+    assert teams["platform"]["repositories"] == ["churn", "pricing"]
+    assert teams["research"]["repositories"] == ["notebooks"]
+    # a team's row is what an audit of its repositories alone gives
+    only = tmp_path / "only.yaml"
+    only.write_text(f"output: {tmp_path / 'only'}\ngit:\n  targets: [org/churn, org/pricing]\n")
+    assert mlaudit("-q", "scan", "--config", str(only)).returncode == 0
+    alone = report_of(tmp_path / "only")["summary"]
+    assert teams["platform"]["dimensions"] == _levels(alone)
+    assert teams["platform"]["level"] == alone["overall"]["level"]
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert 'id="teams"' in html and "platform" in html.split('id="teams"')[1].split("</section>")[0]
+    assert "## Teams" in (tmp_path / "r" / "report.md").read_text()
+    # --team scopes the whole run
+    scoped = mlaudit("scan", "--config", str(cfg), "--team", "research", "-o", str(tmp_path / "s"))
+    assert scoped.returncode == 0, scoped.stderr
+    rep = report_of(tmp_path / "s")
+    assert [r["name"] for r in rep["repositories"]] == ["notebooks"] and rep["run"]["team"] == "research"
+    assert _levels(rep["summary"]) == teams["research"]["dimensions"]
+    bad = mlaudit("scan", "--config", str(cfg), "--team", "nobody", "-o", str(tmp_path / "b"))
+    assert bad.returncode == 2 and "no team named 'nobody' (teams: platform, research)" in bad.stderr
+    # teams from CODEOWNERS
+    co = mlaudit("scan", str(org), "--team", "@acme/ml-platform", "-o", str(tmp_path / "co"))
+    assert co.returncode == 0, co.stderr
+    rep = report_of(tmp_path / "co")
+    assert [r["name"] for r in rep["repositories"]] == ["churn"]
+    assert rep["teams"][0]["source"] == "codeowners"
+    # a team's level change shows in the next run's diff
+    commit_files(org / "notebooks", {"tests/test_x.py": "import pandas\n\ndef test_x():\n    assert pandas\n",
+                                     ".github/workflows/ci.yml": CI}, days_ago=0.1)
+    again = mlaudit("scan", "--config", str(cfg), "--history", str(tmp_path / "hist"))
+    assert again.returncode == 0, again.stderr
+    since = report_of(tmp_path / "r")["history"]["since_last_review"]
+    assert {t["name"] for t in since["teams"]} == {"platform", "research"}
+    assert next(t for t in since["teams"] if t["name"] == "platform")["dimensions"] == {}
