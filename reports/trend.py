@@ -137,7 +137,25 @@ def history_view(history: dict[str, Any] | None) -> dict[str, Any] | None:
         "level_lines": level_lines(since) if since else [],
         "check_groups": [(title, since["checks"][k]) for k, title in CHECK_HEADINGS.items()
                          if since and since["checks"].get(k)],
+        "evidence_rows": _evidence_rows(since["evidence"] if since else []),
     }
+
+
+#: evidence keys listed in the HTML's "since last review" (all of them are in report.json)
+EVIDENCE_KEYS_SHOWN = 120
+
+
+def _evidence_rows(moves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per subject its counts, and its keys while the page's budget lasts (a 200-repository
+    estate stays a readable page; the rest is counted)."""
+    budget, rows = EVIDENCE_KEYS_SHOWN, []
+    for e in moves:
+        keys = [("+", k) for k in e["new"]] + [("−", k) for k in e["lost"]]
+        shown = keys[: max(0, min(budget, 20))]
+        budget -= len(shown)
+        rows.append({"subject": e["subject"], "new": len(e["new"]), "lost": len(e["lost"]),
+                     "shown": shown, "more": len(keys) - len(shown)})
+    return rows
 
 
 def since_markdown(diff: dict[str, Any], heading: str = "##") -> list[str]:
