@@ -519,8 +519,8 @@ def record(result: Any, config: Any, store: Store | None, as_of: date | None = N
         prev = earlier[-1]
         try:
             since = diff_runs(store.report(prev), report, store.bundle(prev), bundle, id_a=prev.run_id, id_b=rec.run_id)
-        except UsageError as exc:
-            log.warning("history %s: the previous run cannot be compared: %s", store.location, exc)
+        except (UsageError, *store_errors()) as exc:  # e.g. pruned meanwhile by a concurrent run
+            log.warning("history %s: the previous run cannot be compared: %s", redact(store.location), exc)
     report["history"] = {
         "location": redact(store.location),
         "run_id": rec.run_id,

@@ -387,3 +387,19 @@ def test_teams_matrix_scoped_runs_and_codeowners(tmp_path: Path) -> None:
     since = report_of(tmp_path / "r")["history"]["since_last_review"]
     assert {t["name"] for t in since["teams"]} == {"platform", "research"}
     assert next(t for t in since["teams"] if t["name"] == "platform")["dimensions"] == {}
+
+
+def test_config_fingerprint_never_holds_or_depends_on_a_secret(tmp_path: Path) -> None:
+    from mlaudit.config import parse_config
+    from mlaudit.history import _plain, config_fingerprint
+
+    def cfg(token: str, threshold: float = 0.7) -> object:
+        return parse_config(f"threshold: {threshold}\nmlflow:\n  targets:\n"
+                            f"    - uri: https://ml:{token}@mlflow.example.com\n", base_dir=tmp_path)
+
+    a, b = cfg("s3cr3t-one-XYZ"), cfg("s3cr3t-two-XYZ")
+    assert config_fingerprint(a) == config_fingerprint(b)
+    assert config_fingerprint(cfg("s3cr3t-one-XYZ", 0.8)) != config_fingerprint(a)
+    # what is hashed is the redacted config
+    hashed = json.dumps(_plain(a))
+    assert "mlflow.example.com" in hashed and "s3cr3t" not in hashed
