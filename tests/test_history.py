@@ -109,6 +109,9 @@ def test_history_store_layout_and_manifest(two_scans: dict[str, Path]) -> None:
     assert len(runs) == 2
     for run in runs:
         assert sorted(p.name for p in run.iterdir()) == ["evidence.json.gz", "manifest.json", "report.json.gz"]
+        mask = os.umask(0o022)
+        os.umask(mask)
+        assert all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in run.iterdir())
         manifest = json.loads((run / "manifest.json").read_text())
         assert manifest["tool_version"] and manifest["rubric_version"].startswith("sha256:")
         assert manifest["config_fingerprint"].startswith("sha256:")
