@@ -321,6 +321,24 @@ class Store:
         return check_bundle(read_gz_json(self._object(run, EVIDENCE_OBJECT), f"history run {run.run_id} evidence"),
                             f"history run {run.run_id} evidence")
 
+    def sweep(self, older_than_s: float = 3600.0) -> list[str]:
+        """Remove what killed runs left: objects of a run that never got its manifest, once its
+        id (its start time) is older than `older_than_s` — never a run still being written."""
+        now = datetime.now(UTC).timestamp()
+        by_run: dict[str, list[str]] = {}
+        for key in self.list("runs/"):
+            parts = key.split("/")
+            if len(parts) == 3 and _RUN_ID.match(parts[1]):
+                by_run.setdefault(parts[1], []).append(parts[2])
+        swept = []
+        for run_id, names in by_run.items():
+            started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+            if MANIFEST_OBJECT not in names and now - started > older_than_s:
+                for name in names:
+                    self.delete(f"runs/{run_id}/{name}")
+                swept.append(run_id)
+        return swept
+
     def prune(self, keep: int) -> list[str]:
         """Remove all but the newest `keep` runs (manifest first: a run being removed is never
         read half-gone). Returns the removed run ids."""
@@ -367,6 +385,17 @@ class LocalStore(Store):
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def sweep(self, older_than_s: float = 3600.0) -> list[str]:
+        import time
+
+        for tmp in self._path("runs").glob("*/.*.tmp"):
+            try:
+                if time.time() - tmp.stat().st_mtime > older_than_s:
+                    tmp.unlink()
+            except OSError:
+                pass
+        return super().sweep(older_than_s)
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/"))
@@ -500,6 +529,7 @@ class Recording:
         if self.store is None:
             return []
         self.store.save_run(report, self.bundle, self.evidence_data, run_id=self.run_id)
+        self.store.sweep()
         return self.store.prune(self.keep) if self.keep else []
 
 

@@ -234,10 +234,42 @@ def test_sigkill_while_writing_history_keeps_previous_runs_readable(tmp_path: Pa
         assert before <= {r.run_id for r in runs}, seed
         for run in runs:  # every listed run reads back whole
             assert store.report(run)["findings"] and store.bundle(run)["sources"], seed
-    # and a real scan still adds to it afterwards
+    # a real scan still adds to it afterwards, and sweeps what killed runs left over an hour ago
+    stale = hist / "runs" / "20000101T000000Z-00000000"
+    stale.mkdir()
+    (stale / "report.json.gz").write_bytes(b"half")
+    (stale / ".manifest.json.x.tmp").write_bytes(b"half")
+    os.utime(stale / ".manifest.json.x.tmp", (0, 0))
     out = mlaudit("scan", str(org), "--history", str(hist), "-o", str(tmp_path / "after"))
     assert out.returncode == 0, out.stderr
     assert report_of(tmp_path / "after")["history"]["since_last_review"] is not None
+    assert not stale.exists()
+    assert before <= {r.run_id for r in open_store(hist).runs()}
+
+
+def test_sigkill_of_real_scans_writing_history(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    hist = tmp_path / "hist"
+    started = time.monotonic()
+    assert mlaudit("-q", "scan", str(org), "--history", str(hist), "-o", str(tmp_path / "r")).returncode == 0
+    duration = time.monotonic() - started
+    from mlaudit.history import open_store
+
+    seed = random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    complete = {r.run_id for r in open_store(hist).runs()}
+    for _ in range(5):
+        proc = subprocess.Popen([PY, "-m", "mlaudit.cli", "-q", "scan", str(org), "--history", str(hist),
+                                 "-o", str(tmp_path / "r")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(duration * rnd.uniform(0.6, 1.1))  # most kills late, where history is written
+        proc.kill()
+        proc.wait()
+        store = open_store(hist)
+        runs = {r.run_id for r in store.runs()}
+        assert complete <= runs, seed
+        for run in store.runs():
+            assert store.report(run)["findings"] and store.bundle(run)["sources"], seed
+        complete = runs
 
 
 def test_bad_history_input_is_one_line(tmp_path: Path) -> None:
