@@ -233,7 +233,9 @@ def history_list(history: str | None, as_json: bool) -> None:
         return
     for r in runs:
         m = r.manifest
-        dims = " ".join(f"{k[:4]}={'-' if v is None else v}" for k, v in m["dimensions"].items())
+        from mlaudit.reports.json_report import DIMENSIONS
+
+        dims = " ".join(f"{k[:4]}={'-' if m['dimensions'].get(k) is None else m['dimensions'][k]}" for k in DIMENSIONS)
         note = " backfilled" + (f", unread: {','.join(m['unread_sources'])}" if m["unread_sources"] else "") \
             if m.get("backfilled") else ""
         _emit(f"{r.run_id}  {r.date}  overall={'-' if m['overall'] is None else m['overall']}  {dims}{note}\n")
