@@ -251,20 +251,20 @@ class Store:
         objects = {REPORT_OBJECT: gz_json(stored), EVIDENCE_OBJECT: evidence_data or gz_json(bundle)}
         for name, data in objects.items():
             self.put(f"runs/{run_id}/{name}", data)
-        summary = report["summary"]
+        point = trend_point(run_id, report, bundle.get("as_of"))
         manifest = {
             "format": MANIFEST_FORMAT,
             "run_id": run_id,
             "generated_at": report["generated_at"],
             "as_of": bundle.get("as_of"),
-            "backfilled": bundle.get("as_of") is not None,
+            "backfilled": point["backfilled"],
             "tool_version": __version__,
             "rubric_version": bundle["rubric_version"],
             "config_fingerprint": bundle["config_fingerprint"],
             "organisation": report.get("organisation"),
-            "overall": summary["overall"]["level"],
-            "dimensions": {k: (v["level"] if v["assessed"] else None) for k, v in summary["dimensions"].items()},
-            "unread_sources": sorted(c["name"] for c in report["collectors"] if c["status"] in ("failed", "timeout")),
+            "overall": point["overall"],
+            "dimensions": point["dimensions"],
+            "unread_sources": point["unread_sources"],
             "objects": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                         for name, data in objects.items()},
         }
@@ -487,6 +487,11 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
+def dimension_levels(summary: dict[str, Any]) -> dict[str, int | None]:
+    """Each dimension's level, None when not assessed (never 0 for "no evidence")."""
+    return {k: (v["level"] if v["assessed"] else None) for k, v in summary["dimensions"].items()}
+
+
 def trend_point(run_id: str | None, report: dict[str, Any], as_of: str | None, current: bool = False) -> dict[str, Any]:
     summary = report["summary"]
     return {
@@ -496,7 +501,7 @@ def trend_point(run_id: str | None, report: dict[str, Any], as_of: str | None, c
         "backfilled": as_of is not None,
         "current": current,
         "overall": summary["overall"]["level"],
-        "dimensions": {k: (v["level"] if v["assessed"] else None) for k, v in summary["dimensions"].items()},
+        "dimensions": dimension_levels(summary),
         "unread_sources": sorted(c["name"] for c in report["collectors"] if c["status"] in ("failed", "timeout")),
     }
 

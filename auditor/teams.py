@@ -99,6 +99,8 @@ def score_team(team: Team, result: Any, config: Any) -> Any:
 
 def team_section(result: Any, config: Any, teams: list[Team]) -> list[dict[str, Any]]:
     """The report's `teams`: per team its level, each dimension's level and its top next step."""
+    from mlaudit.history import dimension_levels
+
     out = []
     for team in teams:
         scored = score_team(team, result, config).report
@@ -111,7 +113,7 @@ def team_section(result: Any, config: Any, teams: list[Team]) -> list[dict[str, 
                                     for t in c["targets"]}),
             "sources": sorted(team.patterns),
             "level": summary["overall"]["level"],
-            "dimensions": {k: (v["level"] if v["assessed"] else None) for k, v in summary["dimensions"].items()},
+            "dimensions": dimension_levels(summary),
             "next_step": {k: step[k] for k in ("check_id", "title", "reason")} if step else None,
         })
     return out
