@@ -114,10 +114,18 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--survey", "survey_path", type=click.Path(path_type=Path),
               help="Survey answers file (from `mlaudit survey`); overrides the config's.")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@click.option("--history", "history", metavar="LOCATION",
+              help="Keep this run in a history (a folder or s3://bucket/prefix); the report then "
+                   "shows the trend and what changed since the previous run.")
+@click.option("--history-keep", type=click.IntRange(1), help="Runs the history retains [default: all].")
+@click.option("--backfill", type=click.IntRange(1, 40), metavar="QUARTERS",
+              help="First store the past QUARTERS quarter ends, audited from git history.")
+@click.option("--team", help="Scope the run to one team (config `teams:` or CODEOWNERS).")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
-         with_aws: bool, survey_path: Path | None, as_json: bool) -> None:
+         with_aws: bool, survey_path: Path | None, as_json: bool, history: str | None = None,
+         history_keep: int | None = None, backfill: int | None = None, team: str | None = None) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -162,18 +170,29 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         ctx.exit(3)
 
     from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL, audit
+    from mlaudit.history_cli import after_write, before_write, open_history, run_backfill
     from mlaudit.reports import write_reports
 
     progress = sys.stderr.isatty() and not quiet and ctx.obj.get("log_format") != "json"
+    config.history, config.history_keep = history or config.history, history_keep or config.history_keep
+    history_store = open_history(config)
+    if backfill:
+        for line in run_backfill(config, backfill):
+            log.info("backfill %s", line)
     if progress:
         click.echo("mlaudit: scanning…", err=True)
     result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
+    recording = before_write(result, config, history_store, team)
     try:
-        written = write_reports(result.report, Path(config.output), formats=config.formats)
+        written = write_reports(result.report, Path(config.output), formats=config.formats,
+                                extra=recording.extra if "json" in config.formats else None)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {config.output} (any previous report there "
                          f"is kept): {_os_error(exc)}") from None
     _collector_diagnostics(result.report)
+    history_problem = after_write(recording, result.report)
+    if history_problem:
+        _error(history_problem)
     try:
         if as_json:
             from mlaudit.reports.json_report import render_json
@@ -193,7 +212,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         overall = result.report["summary"]["overall"]["level"]
         got = "no level (nothing assessed)" if overall is None else f"level {overall}"
         _error(f"{got} < {config.fail_under} (--fail-under {config.fail_under})")
-    ctx.exit(result.exit_code)
+    ctx.exit(EXIT_PARTIAL if history_problem and result.exit_code == 0 else result.exit_code)
 
 
 def _echo(text: str, nl: bool = True, err: bool = False) -> None:
@@ -544,6 +563,14 @@ def _kill_children(exclude: set[int] = frozenset()) -> None:
         except OSError:
             pass
 
+
+def _register_history() -> None:
+    from mlaudit.history_cli import register
+
+    register(cli)
+
+
+_register_history()
 
 if __name__ == "__main__":
     main()

@@ -65,6 +65,9 @@ class Config:
     great_expectations: GxSettings | None = None
     survey: Path | None = None
     waivers: list[Waiver] = field(default_factory=list)
+    history: str | None = None  # a folder or s3://bucket/prefix (mlaudit.history)
+    history_keep: int | None = None  # runs retained; None keeps all
+    teams: Any = None  # mlaudit.teams: a list of Team, "codeowners", or None
     #: settings of sources without a field of their own (plugins), by source name
     sources: dict[str, Any] = field(default_factory=dict)
 
@@ -220,7 +223,22 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
             cfg.set_settings(source.name, source.build_settings(section, where))
     _add_gx_projects_in_repositories(cfg)
     cfg.waivers = _waivers(data.get("waivers", []), node, label)
+    _build_history(cfg, data.get("history"), base_dir)
+    if data.get("teams") is not None:
+        from mlaudit.teams import parse_teams
+
+        cfg.teams = parse_teams(data["teams"])
     return cfg
+
+
+def _build_history(cfg: Config, raw: str | dict[str, Any] | None, base_dir: Path) -> None:
+    """`history: LOCATION` or `history: {location, keep}`; a relative folder is the config's."""
+    if raw is None:
+        return
+    entry = {"location": raw} if isinstance(raw, str) else raw
+    location = entry["location"]
+    cfg.history = location if "://" in location else str(resolve_path(base_dir, location))
+    cfg.history_keep = entry.get("keep")
 
 
 def _waivers(entries: list[dict[str, Any]], node: yaml.Node, label: str) -> list[Waiver]:

@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -124,21 +125,26 @@ class Audit:
     report: dict[str, Any]
     findings: list[Finding]
     exit_code: int
+    runs: list[CollectorRun] = field(default_factory=list)  # history: every evidence item kept
 
 
 def audit(config: Config, scan_path: Path | None = None,
-          collectors: list[Collector] | None = None) -> Audit:
-    """Run a whole audit and return the report dict (the source of truth for every renderer)."""
+          collectors: list[Collector] | None = None,
+          runs: list[CollectorRun] | None = None, today: date | None = None) -> Audit:
+    """Run a whole audit and return the report dict (the source of truth for every renderer).
+
+    `runs` (history: a stored run replayed) skips collection; `today` dates waiver expiry."""
     from mlaudit.checks import load_definitions, run_checks
     from mlaudit.checks.base import CheckContext
     from mlaudit.scoring import methodology, next_steps, score, score_repositories
 
     started_at, t0 = now_iso(), time.perf_counter()
     defs = load_definitions()
-    collectors = build_collectors(config) if collectors is None else collectors
-    ctx = CollectContext(lookback_days=config.lookback_days)
-    timeouts = {c.name: float(c.timeout_s or config.timeout_s) for c in collectors}
-    runs = run_collectors(collectors, ctx, timeouts)
+    if runs is None:
+        collectors = build_collectors(config) if collectors is None else collectors
+        ctx = CollectContext(lookback_days=config.lookback_days)
+        timeouts = {c.name: float(c.timeout_s or config.timeout_s) for c in collectors}
+        runs = run_collectors(collectors, ctx, timeouts)
 
     evidence = [item for run in runs if run.status in ("ok", "partial") for item in run.result.evidence]
     available = {run.collector.letter for run in runs if run.status in ("ok", "partial")}
@@ -147,7 +153,7 @@ def audit(config: Config, scan_path: Path | None = None,
     gaps = {sig: why for run in runs for sig, why in run.result.gaps.items()}
     check_ctx = CheckContext(evidence=evidence, available=available, failed=failed, gaps=gaps,
                              settings={"threshold": config.threshold, "lookback_days": config.lookback_days})
-    findings = run_checks(check_ctx, waivers={w.check: w.to_dict() for w in config.waivers})
+    findings = run_checks(check_ctx, waivers={w.check: w.to_dict() for w in config.waivers}, today=today)
     scores = score(findings, defs, threshold=config.threshold)
     steps = next_steps(findings, defs, scores)
 
@@ -202,7 +208,7 @@ def audit(config: Config, scan_path: Path | None = None,
         "survey": survey,
         "waivers": _waivers_section(config, findings, by_id),
     }
-    return Audit(report=report, findings=findings, exit_code=exit_code)
+    return Audit(report=report, findings=findings, exit_code=exit_code, runs=runs)
 
 
 def _finding_dict(finding: Finding, definition: dict[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,8 @@ FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
 
 
 def write_reports(
-    report: dict[str, Any], out_dir: Path, formats: Iterable[str] = ("json", "html", "md")
+    report: dict[str, Any], out_dir: Path, formats: Iterable[str] = ("json", "html", "md"),
+    extra: dict[str, bytes] | None = None,
 ) -> dict[str, Path]:
     """Validate `report`, then write one file per format into `out_dir` (created if missing).
 
@@ -56,6 +57,8 @@ def write_reports(
     the two folders (Linux `renameat2`), or moved in one by one where that is not possible. Until
     then a failure (disk full, read-only folder, a signal, `kill -9`) leaves the previous report
     untouched; afterwards the folder holds the whole new set.
+
+    `extra` ({file name: bytes}, e.g. evidence.json.gz) joins the set as is.
     """
     wanted = list(dict.fromkeys(formats))
     unknown = [f for f in wanted if f not in FORMATS]
@@ -65,7 +68,8 @@ def write_reports(
         )
     validate_report(report)
     # render everything before writing, so a renderer bug never leaves a half-written set
-    rendered = {FORMATS[fmt][0]: FORMATS[fmt][1](report) for fmt in wanted}
+    rendered: dict[str, str | bytes] = {FORMATS[fmt][0]: FORMATS[fmt][1](report) for fmt in wanted}
+    rendered.update(extra or {})
     out = Path(out_dir).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_stages(out)
@@ -78,8 +82,9 @@ def write_reports(
         umask = _umask()
         for name, text in rendered.items():
             # a name that slipped through with a non-UTF-8 byte is written escaped, never a crash
-            with open(stage / name, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as fh:
-                fh.write(text)
+            data = text if isinstance(text, bytes) else text.encode("utf-8", errors="backslashreplace")
+            with open(stage / name, "wb") as fh:
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(stage / name, 0o666 & ~umask)
@@ -87,7 +92,8 @@ def write_reports(
         _install(stage, out, set(rendered), umask)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return {fmt: out / FORMATS[fmt][0] for fmt in wanted}
+    written = {fmt: out / FORMATS[fmt][0] for fmt in wanted}
+    return written | {name: out / name for name in extra or {}}
 
 
 _STAGE_SUFFIX = ".mlaudit-tmp"

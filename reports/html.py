@@ -22,6 +22,7 @@ from mlaudit.reports.json_report import (
     coverage_text,
     total_coverage,
 )
+from mlaudit.reports.trend import history_view, teams_view
 from mlaudit.sources import SOURCES
 
 TEMPLATE = "report.html.j2"
@@ -546,6 +547,8 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
         "sources": [(s, safe_url(s)) for s in report["methodology"]["sources"]],
         "status_legend": list(STATUS_LABELS.values()),
         "outcome_legend": list(OUTCOME_SYMBOLS.items()),
+        "history": history_view(report.get("history")),
+        "teams": teams_view(report),
     }
 
 

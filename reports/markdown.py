@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from mlaudit.reports.json_report import DIMENSIONS, OUTCOMES
+from mlaudit.reports.trend import history_markdown, teams_markdown
 
 #: next steps listed in full; the rest are counted and left to report.html
 TOP_STEPS = 5
@@ -271,6 +272,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     )
     lines = [
         *_header(report),
+        *history_markdown(report),
+        *teams_markdown(report),
         *_dimension_table(report),
         *_repository_table(report),
         *_next_steps(report),

@@ -48,7 +48,7 @@ def test_scan_example_org_writes_three_reports(example_org: Path, tmp_path: Path
     out_dir = tmp_path / "report"
     out = run("scan", str(example_org), "--out", str(out_dir))
     assert out.returncode == 0, out.stderr
-    assert {p.name for p in out_dir.iterdir()} == {"report.json", "report.html", "report.md"}
+    assert {p.name for p in out_dir.iterdir()} == {"report.json", "report.html", "report.md", "evidence.json.gz"}
     report = json.loads((out_dir / "report.json").read_text())
     assert report["schema_version"] == "2.0"
     names = {t["name"] for c in report["collectors"] if c["name"] == "git" for t in c["targets"]}
@@ -65,7 +65,7 @@ def test_scan_json_to_stdout_only_when_asked(example_org: Path, tmp_path: Path) 
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["schema_version"] == "2.0"
-    assert [p.name for p in (tmp_path / "r").iterdir()] == ["report.json"]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["evidence.json.gz", "report.json"]
     quiet = run("-q", "scan", str(example_org), "--out", str(tmp_path / "q"))
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
 

@@ -219,8 +219,12 @@ def test_a_signal_stops_the_scan_and_keeps_the_previous_report(org: Path, tmp_pa
 def _report_set(out: Path) -> str | None:
     """The organisation named by a complete, consistent report set in `out`, else fail."""
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["report.html", "report.json", "report.md"], names
+    assert names == ["evidence.json.gz", "report.html", "report.json", "report.md"], names
     report = json.loads((out / "report.json").read_text())
+    # the evidence file beside it is the one this report references (same run)
+    import hashlib
+
+    assert hashlib.sha256((out / "evidence.json.gz").read_bytes()).hexdigest() == report["evidence_file"]["sha256"]
     org = report["organisation"]
     if org is not None:
         assert org in (out / "report.md").read_text()

@@ -45,8 +45,12 @@ TOP_LEVEL = {
     "mlaudit.engine": "app",
     "mlaudit.demo": "app",
     "mlaudit.demo_org": "app",
+    "mlaudit.history": "app",
+    "mlaudit.history_diff": "app",
+    "mlaudit.teams": "app",
     "mlaudit.cli": "cli",
     "mlaudit.survey_prompt": "cli",
+    "mlaudit.history_cli": "cli",
 }
 
 

@@ -1,0 +1,673 @@
+"""Run history: every scan kept (all evidence, findings, scores), re-scorable and comparable.
+
+A history LOCATION is a local folder or an S3 prefix (`s3://bucket/prefix`, boto3 imported only
+then, through the normal credential chain). Each run is a folder `runs/<run id>/` of three
+objects: `report.json.gz` (the report), `evidence.json.gz` (every evidence item the collectors
+produced, with what is needed to score it again: see evidence.schema.json) and `manifest.json`,
+written **last**. Readers list manifests only, and check each object's sha256 against its
+manifest, so a run killed half-way is never read back. Every object is written whole (a temp file
+renamed into place; one PUT per object on S3) and run ids are unique (time + random), so
+concurrent scans never touch each other's objects. Retention removes the oldest runs, manifest
+first.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mlaudit import __version__
+from mlaudit.errors import UsageError
+from mlaudit.redact import redact
+
+log = logging.getLogger("mlaudit")
+
+EVIDENCE_FILE = "evidence.json.gz"
+EVIDENCE_FORMAT = "mlaudit-evidence/1"
+MANIFEST_FORMAT = "mlaudit-history-run/1"
+REPORT_OBJECT, EVIDENCE_OBJECT, MANIFEST_OBJECT = "report.json.gz", EVIDENCE_FILE, "manifest.json"
+_RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+
+
+# -- what a run is made of ---------------------------------------------------------------------
+def rubric_version() -> str:
+    """The rubric's identity: the sha256 of the rubric data the checks were run with."""
+    from mlaudit.checks.definitions import RUBRIC_PATH
+
+    return "sha256:" + hashlib.sha256(Path(RUBRIC_PATH).read_bytes()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """Config values as JSON (dataclasses, paths, tuples), every string redacted."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return redact(str(value))
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+#: config keys that change where reports go, not what is audited or how it is scored
+_NOT_FINGERPRINTED = ("source", "output", "formats", "history", "history_keep")
+
+
+def config_fingerprint(config: Any) -> str:
+    """A stable hash of what the config audits and how it scores (secrets redacted first, so the
+    fingerprint never depends on, nor reveals, a credential)."""
+    data = {k: v for k, v in _plain(config).items() if k not in _NOT_FINGERPRINTED}
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def gz_json(data: Any) -> bytes:
+    """Deterministic gzipped JSON (no timestamp in the gzip header)."""
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return gzip.compress(raw.encode("utf-8"), mtime=0)
+
+
+def read_gz_json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(gzip.decompress(data).decode("utf-8"))
+    except (OSError, EOFError, ValueError) as exc:
+        raise UsageError(f"{what} is not gzipped JSON: {exc}") from None
+
+
+@cache
+def evidence_schema() -> dict[str, Any]:
+    return json.loads(resources.files("mlaudit").joinpath("evidence.schema.json").read_text())
+
+
+def evidence_bundle(audit: Any, config: Any, as_of: date | None = None) -> dict[str, Any]:
+    """Everything a run saw, in the order it saw it: per source its status and every evidence
+    item, plus the settings scoring used. `rescore` rebuilds the whole run from this alone."""
+    report = audit.report
+    return {
+        "format": EVIDENCE_FORMAT,
+        "tool": {"name": "mlaudit", "version": __version__},
+        "rubric_version": rubric_version(),
+        "generated_at": report["generated_at"],
+        "audit_date": (as_of.isoformat() if as_of else report["generated_at"][:10]),
+        "as_of": as_of.isoformat() if as_of else None,
+        "config_fingerprint": config_fingerprint(config),
+        "settings": {
+            "organisation": config.organisation,
+            "threshold": config.threshold,
+            "lookback_days": config.lookback_days,
+            "fail_under": config.fail_under,
+            "timeout_s": config.timeout_s,
+            "config_file": report["run"]["config_file"],
+            "scan_path": report["run"]["scan_path"],
+            "waivers": [w.to_dict() for w in config.waivers],
+        },
+        "sources": [
+            {
+                "name": run.collector.name,
+                "letter": run.collector.letter,
+                "status": run.status,
+                "error": run.error,
+                "duration_s": round(run.duration_s, 3),
+                "targets": run.result.targets,
+                "errors": [e.to_dict() for e in run.result.errors],
+                "warnings": run.result.warnings,
+                "gaps": run.result.gaps,
+                "evidence": [item.to_dict() for item in run.result.evidence],
+            }
+            for run in audit.runs
+        ],
+    }
+
+
+def evidence_reference(bundle: dict[str, Any], data: bytes) -> dict[str, Any]:
+    """What report.json says about its sibling evidence file."""
+    return {
+        "path": EVIDENCE_FILE,
+        "format": EVIDENCE_FORMAT,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "items": sum(len(s["evidence"]) for s in bundle["sources"]),
+        "rubric_version": bundle["rubric_version"],
+        "config_fingerprint": bundle["config_fingerprint"],
+    }
+
+
+def check_bundle(bundle: Any, what: str) -> dict[str, Any]:
+    """The bundle when it matches evidence.schema.json, else one clear UsageError."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(evidence_schema())
+    error = next(iter(sorted(validator.iter_errors(bundle), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise UsageError(f"{what} is not an mlaudit evidence file ({where}: {error.message})")
+    return bundle
+
+
+# -- replaying a stored run --------------------------------------------------------------------
+class StoredSource:
+    """A source as a stored run recorded it: its name and rubric letter (what CollectorRun needs
+    to name it); it reads nothing."""
+
+    def __init__(self, name: str, letter: str) -> None:
+        self.name, self.letter = name, letter
+
+
+def replay_runs(bundle: dict[str, Any]) -> list[Any]:
+    """The collector runs of a stored bundle, exactly as they ended (status, error, evidence)."""
+    from mlaudit.collectors.base import CollectorResult, TargetError
+    from mlaudit.engine import CollectorRun
+    from mlaudit.evidence import EvidenceItem
+
+    runs = []
+    for s in bundle["sources"]:
+        result = CollectorResult(
+            evidence=[EvidenceItem.from_dict(e) for e in s["evidence"]],
+            targets=s["targets"],
+            errors=[TargetError(e["target"], e["message"]) for e in s["errors"]],
+            warnings=list(s["warnings"]),
+            gaps=dict(s["gaps"]),
+        )
+        runs.append(CollectorRun(StoredSource(s["name"], s["letter"]), status=s["status"],  # type: ignore[arg-type]
+                                 result=result, error=s["error"], duration_s=s["duration_s"]))
+    return runs
+
+
+def bundle_config(bundle: dict[str, Any]) -> Any:
+    """The scoring settings of a stored run as a Config (no source is configured: nothing is read)."""
+    from mlaudit.config import Config, Waiver
+
+    s = bundle["settings"]
+    return Config(source=s.get("config_file"), organisation=s.get("organisation"),
+                  lookback_days=s["lookback_days"], threshold=s["threshold"], fail_under=s.get("fail_under"),
+                  timeout_s=s.get("timeout_s", 900.0),
+                  waivers=[Waiver(w["check"], w["reason"], w["owner"], w["expires"]) for w in s.get("waivers", [])])
+
+
+def rescore_bundle(bundle: dict[str, Any]) -> Any:
+    """The run scored again from its stored evidence with the installed rubric, as of its date."""
+    from mlaudit.engine import audit
+
+    scan_path = bundle["settings"].get("scan_path")
+    return audit(bundle_config(bundle), scan_path=Path(scan_path) if scan_path else None,
+                 runs=replay_runs(bundle), today=date.fromisoformat(bundle["audit_date"][:10]))
+
+
+# -- the store ---------------------------------------------------------------------------------
+@dataclass
+class StoredRun:
+    """One run as its manifest describes it."""
+
+    run_id: str
+    manifest: dict[str, Any]
+
+    @property
+    def date(self) -> str:
+        """The date the run describes: its as-of date when backfilled, else its audit day."""
+        return self.manifest.get("as_of") or self.manifest["generated_at"][:10]
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.date, self.manifest["generated_at"], self.run_id)
+
+
+class Store:
+    """Whole objects under a root: put, get, list, delete. Subclasses say where."""
+
+    location: str
+
+    def put(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> list[str]:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    # -- runs --------------------------------------------------------------------------------
+    def save_run(self, report: dict[str, Any], bundle: dict[str, Any], evidence_data: bytes | None = None,
+                 run_id: str | None = None) -> str:
+        """Store one run; the manifest is written last, so the run exists only once complete."""
+        run_id = run_id or new_run_id()
+        stored = {k: v for k, v in report.items() if k != "history"}
+        objects = {REPORT_OBJECT: gz_json(stored), EVIDENCE_OBJECT: evidence_data or gz_json(bundle)}
+        for name, data in objects.items():
+            self.put(f"runs/{run_id}/{name}", data)
+        point = trend_point(run_id, report, bundle.get("as_of"))
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "run_id": run_id,
+            "generated_at": report["generated_at"],
+            "as_of": bundle.get("as_of"),
+            "backfilled": point["backfilled"],
+            "tool_version": __version__,
+            "rubric_version": bundle["rubric_version"],
+            "config_fingerprint": bundle["config_fingerprint"],
+            "organisation": report.get("organisation"),
+            "overall": point["overall"],
+            "dimensions": point["dimensions"],
+            "unread_sources": point["unread_sources"],
+            "objects": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                        for name, data in objects.items()},
+        }
+        self.put(f"runs/{run_id}/{MANIFEST_OBJECT}",
+                 json.dumps(manifest, sort_keys=True, indent=2).encode("utf-8"))
+        return run_id
+
+    def runs(self) -> list[StoredRun]:
+        """Every complete run, oldest first (by the date it describes)."""
+        out = []
+        for key in self.list("runs/"):
+            parts = key.split("/")
+            if len(parts) != 3 or parts[2] != MANIFEST_OBJECT or not _RUN_ID.match(parts[1]):
+                continue
+            try:
+                manifest = json.loads(self.get(key))
+                if manifest.get("format") != MANIFEST_FORMAT or manifest.get("run_id") != parts[1]:
+                    raise ValueError("not an mlaudit run manifest")
+            except (ValueError, KeyError, OSError) as exc:
+                log.warning("history %s: run %s skipped: %s", self.location, parts[1], exc)
+                continue
+            out.append(StoredRun(parts[1], manifest))
+        return sorted(out, key=lambda r: r.sort_key)
+
+    def find(self, ref: str) -> StoredRun:
+        """A run by id (a unique prefix will do), or `latest` / `previous`."""
+        runs = self.runs()
+        if not runs:
+            raise UsageError(f"no runs in the history at {self.location}")
+        if ref in ("latest", "last"):
+            return runs[-1]
+        if ref == "previous":
+            if len(runs) < 2:
+                raise UsageError(f"the history at {self.location} holds only one run")
+            return runs[-2]
+        matches = [r for r in runs if r.run_id.startswith(ref)]
+        if len(matches) != 1:
+            found = "no run" if not matches else f"{len(matches)} runs"
+            raise UsageError(f"{found} in the history at {self.location} match {ref!r} "
+                             "(see `mlaudit history list`)")
+        return matches[0]
+
+    def _object(self, run: StoredRun, name: str) -> bytes:
+        data = self.get(f"runs/{run.run_id}/{name}")
+        expected = run.manifest["objects"][name]["sha256"]
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise UsageError(f"history run {run.run_id}: {name} does not match its manifest (damaged)")
+        return data
+
+    def report(self, run: StoredRun) -> dict[str, Any]:
+        return read_gz_json(self._object(run, REPORT_OBJECT), f"history run {run.run_id} report")
+
+    def bundle(self, run: StoredRun) -> dict[str, Any]:
+        return check_bundle(read_gz_json(self._object(run, EVIDENCE_OBJECT), f"history run {run.run_id} evidence"),
+                            f"history run {run.run_id} evidence")
+
+    def sweep(self, older_than_s: float = 3600.0) -> list[str]:
+        """Remove what killed runs left: objects of a run that never got its manifest, once its
+        id (its start time) is older than `older_than_s` — never a run still being written."""
+        now = datetime.now(UTC).timestamp()
+        by_run: dict[str, list[str]] = {}
+        for key in self.list("runs/"):
+            parts = key.split("/")
+            if len(parts) == 3 and _RUN_ID.match(parts[1]):
+                by_run.setdefault(parts[1], []).append(parts[2])
+        swept = []
+        for run_id, names in by_run.items():
+            started = datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+            if MANIFEST_OBJECT not in names and now - started > older_than_s:
+                for name in names:
+                    self.delete(f"runs/{run_id}/{name}")
+                swept.append(run_id)
+        return swept
+
+    def prune(self, keep: int) -> list[str]:
+        """Remove all but the newest `keep` runs (manifest first: a run being removed is never
+        read half-gone). Returns the removed run ids."""
+        runs = self.runs()
+        removed = []
+        for run in runs[: max(0, len(runs) - keep)]:
+            self.delete(f"runs/{run.run_id}/{MANIFEST_OBJECT}")
+            for name in run.manifest.get("objects", {}):
+                self.delete(f"runs/{run.run_id}/{name}")
+            removed.append(run.run_id)
+        return removed
+
+
+class LocalStore(Store):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*key.split("/"))
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # as any file the user writes (mkstemp makes 0600)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        try:
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError:
+            pass
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def sweep(self, older_than_s: float = 3600.0) -> list[str]:
+        import time
+
+        for tmp in self._path("runs").glob("*/.*.tmp"):
+            try:
+                if time.time() - tmp.stat().st_mtime > older_than_s:
+                    tmp.unlink()
+            except OSError:
+                pass
+        return super().sweep(older_than_s)
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*")
+                      if p.is_file() and not p.name.endswith(".tmp"))
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass  # not empty yet, or gone
+
+
+class S3Store(Store):
+    """An S3 prefix through boto3 and the normal credential chain (AWS_ENDPOINT_URL honoured)."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        import boto3  # only when an S3 history is used
+
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.location = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.client = boto3.client("s3")
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+                               ChecksumAlgorithm="SHA256")
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def list(self, prefix: str) -> list[str]:
+        full = self._key(prefix)
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        keys: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(obj["Key"][cut:] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def open_store(location: str | os.PathLike[str]) -> Store:
+    """The store at LOCATION: `s3://bucket/prefix` or a local folder (created when first written)."""
+    text = str(location)
+    if text.startswith("s3://"):
+        bucket, _, prefix = text[len("s3://"):].partition("/")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            raise UsageError(f"--history: not an S3 bucket name in {redact(text)!r} (expected s3://bucket/prefix)")
+        return S3Store(bucket, prefix)
+    if "://" in text:
+        raise UsageError(f"--history: unsupported location {redact(text)!r} (a folder or s3://bucket/prefix)")
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--history: not a folder: {path}")
+    return LocalStore(path)
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """What a store raises when it cannot be read or written (OS errors, and boto's when loaded)."""
+    import sys
+
+    errors: list[type[BaseException]] = [OSError]
+    if "botocore" in sys.modules:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    return tuple(errors)
+
+
+# -- a scan with history -----------------------------------------------------------------------
+TREND_POINTS = 8
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def dimension_levels(summary: dict[str, Any]) -> dict[str, int | None]:
+    """Each dimension's level, None when not assessed (never 0 for "no evidence")."""
+    return {k: (v["level"] if v["assessed"] else None) for k, v in summary["dimensions"].items()}
+
+
+def trend_point(run_id: str | None, report: dict[str, Any], as_of: str | None, current: bool = False) -> dict[str, Any]:
+    summary = report["summary"]
+    return {
+        "run_id": run_id,
+        "date": as_of or report["generated_at"][:10],
+        "generated_at": report["generated_at"],
+        "backfilled": as_of is not None,
+        "current": current,
+        "overall": summary["overall"]["level"],
+        "dimensions": dimension_levels(summary),
+        "unread_sources": sorted(c["name"] for c in report["collectors"] if c["status"] in ("failed", "timeout")),
+    }
+
+
+def _manifest_point(run: StoredRun) -> dict[str, Any]:
+    m = run.manifest
+    return {"run_id": run.run_id, "date": run.date, "generated_at": m["generated_at"],
+            "backfilled": bool(m.get("backfilled")), "current": False, "overall": m.get("overall"),
+            "dimensions": m.get("dimensions") or {}, "unread_sources": m.get("unread_sources") or []}
+
+
+@dataclass
+class Recording:
+    """A run on its way into the history: its evidence file, and where it goes."""
+
+    run_id: str
+    bundle: dict[str, Any]
+    evidence_data: bytes
+    store: Store | None
+    keep: int | None = None
+    problem: str | None = None  # why the history could not be used (the scan says so, exits 3)
+
+    @property
+    def extra(self) -> dict[str, bytes]:
+        """Files written beside report.json."""
+        return {EVIDENCE_FILE: self.evidence_data}
+
+    def save(self, report: dict[str, Any]) -> list[str]:
+        """Add the run to the store, then apply retention; returns the pruned run ids."""
+        if self.store is None:
+            return []
+        self.store.save_run(report, self.bundle, self.evidence_data, run_id=self.run_id)
+        self.store.sweep()
+        return self.store.prune(self.keep) if self.keep else []
+
+
+def record(result: Any, config: Any, store: Store | None, as_of: date | None = None,
+           keep: int | None = None) -> Recording:
+    """Before the reports are written: the evidence file is referenced from the report and, with
+    a history, the report gets its trend and its "since last review" (against the latest stored
+    run dated before this one)."""
+    from mlaudit.history_diff import diff_runs
+
+    bundle = evidence_bundle(result, config, as_of)
+    data = gz_json(bundle)
+    report = result.report
+    report["evidence_file"] = evidence_reference(bundle, data)
+    if as_of is not None:
+        report["run"]["as_of"] = as_of.isoformat()
+    rec = Recording(new_run_id(), bundle, data, store, keep)
+    if store is None:
+        return rec
+    here = trend_point(rec.run_id, report, bundle["as_of"], current=True)
+    earlier = [r for r in store.runs() if r.date <= here["date"]]
+    since = None
+    if earlier:
+        prev = earlier[-1]
+        try:
+            since = diff_runs(store.report(prev), report, store.bundle(prev), bundle, id_a=prev.run_id, id_b=rec.run_id)
+        except (UsageError, *store_errors()) as exc:  # e.g. pruned meanwhile by a concurrent run
+            log.warning("history %s: the previous run cannot be compared: %s", redact(store.location), exc)
+    report["history"] = {
+        "location": redact(store.location),
+        "run_id": rec.run_id,
+        "trend": [_manifest_point(r) for r in earlier[-(TREND_POINTS - 1):]] + [here],
+        "since_last_review": since,
+    }
+    return rec
+
+
+# -- backfill from git -------------------------------------------------------------------------
+def quarter_ends(count: int, before: date) -> list[date]:
+    """The last `count` calendar quarter ends strictly before `before`, oldest first."""
+    ends: list[date] = []
+    year, month = before.year, ((before.month - 1) // 3) * 3  # the quarter before this one ends in `month`
+    while len(ends) < count:
+        if month == 0:
+            year, month = year - 1, 12
+        last_day = 31 if month in (3, 12) else 30
+        ends.append(date(year, month, last_day))
+        month -= 3
+    return sorted(ends)
+
+
+def as_of_collectors(config: Any, as_of: date) -> list[Any]:
+    """The collectors of a past run: git read at the last commit on or before `as_of` (end of
+    day, UTC); every live source (MLflow, AWS, GX, survey) shows only its present state, so it
+    is reported as not readable for that date and its checks come out unknown."""
+    from mlaudit.collectors.base import Collector, CollectorError
+    from mlaudit.engine import build_collectors
+
+    past: list[Any] = []
+    for collector in build_collectors(config):
+        if collector.name == "git":
+            past.append(_as_of_git(config.git, as_of))
+            continue
+
+        class Unreadable(Collector):
+            name, letter = collector.name, collector.letter
+
+            def collect(self, ctx: Any) -> Any:
+                raise CollectorError(f"not readable as of {as_of.isoformat()}: a live source "
+                                     "shows only its present state")
+
+        past.append(Unreadable())
+    return past
+
+
+def _as_of_git(settings: Any, as_of: date) -> Any:
+    """A git collector that reads each repository at its last commit on or before `as_of`.
+    (To be unified with the git collector's own `--as-of` when both land.)"""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import time as dtime
+    from datetime import timedelta
+
+    from mlaudit.collectors.git.blobs import ObjectStore
+    from mlaudit.collectors.git.collector import GitCollector
+    from mlaudit.collectors.git.repos import RepoError
+
+    until = datetime.combine(as_of, dtime(23, 59, 59), UTC)
+
+    class AsOfGitCollector(GitCollector):
+        def _head(self, repo: Any, ref: Any) -> tuple[str | None, str | None]:
+            sha, branch = super()._head(repo, ref)
+            if sha is None:
+                return None, None
+            store = ObjectStore(ref.git_dir)
+            try:
+                past = store.run("rev-list", "-1", f"--before={int(until.timestamp())}", sha, "--").strip()
+            except RepoError:
+                past = ""
+            finally:
+                store.close()
+            return (past or None), branch
+
+        def _scan_all(self, refs: list[Any], since: datetime, ctx: Any) -> list[Any]:
+            since = until - timedelta(days=ctx.lookback_days)  # the window ends at the as-of date
+            with ThreadPoolExecutor(max_workers=max(1, self.settings.workers)) as pool:
+                return list(pool.map(lambda r: self._scan_one(r, since, ctx), refs))
+
+    return AsOfGitCollector(settings)
+
+
+def backfill(config: Any, store: Store, quarters: int, today: date | None = None,
+             progress: Any = None) -> list[tuple[date, str | None]]:
+    """One stored run per past quarter end not yet in the history (same config), oldest first.
+    Returns (date, run id or None when already there)."""
+    from mlaudit.engine import audit
+
+    if config.git is None:
+        raise UsageError("backfill reads the past from git: configure git repositories to scan")
+    fingerprint = config_fingerprint(config)
+    have = {r.manifest.get("as_of") for r in store.runs()
+            if r.manifest.get("backfilled") and r.manifest.get("config_fingerprint") == fingerprint}
+    done: list[tuple[date, str | None]] = []
+    for end in quarter_ends(quarters, today or datetime.now(UTC).date()):
+        if end.isoformat() in have:
+            done.append((end, None))
+            continue
+        if progress:
+            progress(f"backfilling {end.isoformat()}")
+        result = audit(config, collectors=as_of_collectors(config, end), today=end)
+        from mlaudit.teams import attach
+
+        attach(result, config)
+        rec = record(result, config, store, as_of=end)
+        rec.save(result.report)
+        done.append((end, rec.run_id))
+    return done

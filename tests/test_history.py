@@ -1,0 +1,440 @@
+"""Run history (issue 15): real scans of real git repositories kept in a history, compared,
+re-scored, killed mid-write, run concurrently and backfilled from dated commits."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from gitutil import commit_files, git, make_repo
+
+PY = sys.executable
+
+ML_CODE = ("import sklearn\nfrom sklearn.linear_model import LogisticRegression\n\n"
+           "def train(x, y):\n    model = LogisticRegression()\n    model.fit(x, y)\n    return model\n")
+TESTS = "from churn.train import train\n\ndef test_train():\n    assert train([[0], [1]], [0, 1])\n"
+CI = ("on: [push, pull_request]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+      "      - uses: actions/checkout@v4\n      - run: pip install -r requirements.txt\n      - run: pytest\n")
+
+
+def mlaudit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLAUDIT_CONFIG", "MLAUDIT_HISTORY")}
+    return subprocess.run([PY, "-m", "mlaudit.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+
+
+def build_org(root: Path) -> Path:
+    make_repo(root / "churn", {"churn/train.py": ML_CODE, "requirements.txt": "scikit-learn==1.4.0\n",
+                               "tests/test_train.py": TESTS}, days_ago=30)
+    make_repo(root / "pricing", {"pricing/model.py": ML_CODE.replace("train", "fit_price"),
+                                 "requirements.txt": "scikit-learn==1.4.0\n"}, days_ago=20)
+    return root
+
+
+def report_of(folder: Path) -> dict:
+    return json.loads((folder / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def two_scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two scans of one organisation into one history, a CI workflow added to one repository
+    in between."""
+    tmp = tmp_path_factory.mktemp("history")
+    org = build_org(tmp / "org")
+    hist = tmp / "hist"
+    first = mlaudit("scan", str(org), "--history", str(hist), "-o", str(tmp / "r1"))
+    assert first.returncode == 0, first.stderr
+    commit_files(org / "churn", {".github/workflows/ci.yml": CI}, message="CI", days_ago=0.1)
+    second = mlaudit("scan", str(org), "--history", str(hist), "-o", str(tmp / "r2"))
+    assert second.returncode == 0, second.stderr
+    return {"org": org, "hist": hist, "r1": tmp / "r1", "r2": tmp / "r2", "tmp": tmp}
+
+
+def test_since_last_review_names_exactly_the_change(two_scans: dict[str, Path]) -> None:
+    r1, r2 = report_of(two_scans["r1"]), report_of(two_scans["r2"])
+    assert "history" not in r1 or r1["history"]["since_last_review"] is None
+    since = r2["history"]["since_last_review"]
+    assert [c["check_id"] for c in since["checks"]["improved"]] == ["L3.ci-tests"]
+    assert since["checks"]["improved"][0]["from"] == "fail" and since["checks"]["improved"][0]["to"] == "partial"
+    assert not since["checks"]["regressed"] and not since["checks"]["new_unknown"]
+    # new evidence: the workflow in churn, nothing else (unchanged files are not churn)
+    assert [e["subject"] for e in since["evidence"]] == ["churn"]
+    assert since["evidence"][0]["lost"] == []
+    assert all(".github/workflows/ci.yml" in k for k in since["evidence"][0]["new"]), since["evidence"]
+    assert since["evidence_compared"] == "all"
+    # its effect on the levels is what the two reports' summaries say
+    for dim, change in since["dimensions"].items():
+        before, after = r1["summary"]["dimensions"][dim], r2["summary"]["dimensions"][dim]
+        assert change["from"] == (before["level"] if before["assessed"] else None)
+        assert change["to"] == (after["level"] if after["assessed"] else None)
+    assert since["overall"]["to"] == r2["summary"]["overall"]["level"]
+    # the trend: both runs, the current one last
+    trend = r2["history"]["trend"]
+    assert len(trend) == 2 and trend[-1]["current"] and trend[-1]["run_id"] == r2["history"]["run_id"]
+    # HTML and Markdown carry the same
+    html = (two_scans["r2"] / "report.html").read_text()
+    assert "Since last review" in html and "L3.ci-tests" in html and 'id="trend"' in html
+    assert "<svg" in html.split('id="trend"')[1].split("</section>")[0]
+    md = (two_scans["r2"] / "report.md").read_text()
+    assert "Since last review" in md and "L3.ci-tests" in md
+
+
+def test_diff_prints_the_same_and_gates_regressions(two_scans: dict[str, Path]) -> None:
+    hist = str(two_scans["hist"])
+    out = mlaudit("diff", "previous", "latest", "--history", hist, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    printed = json.loads(out.stdout)
+    stored = report_of(two_scans["r2"])["history"]["since_last_review"]
+    assert printed["checks"] == stored["checks"] and printed["evidence"] == stored["evidence"]
+    text = mlaudit("diff", "previous", "latest", "--history", hist, "--fail-on-regression", "check")
+    assert text.returncode == 0 and "L3.ci-tests: fail → partial" in text.stdout
+    md = mlaudit("diff", str(two_scans["r1"]), str(two_scans["r2"]), "--format", "md")
+    assert md.returncode == 0 and md.stdout.startswith("# Since last review") and "L3.ci-tests" in md.stdout
+    # backwards, the same change is a regression: the gate turns it into exit 1
+    back = mlaudit("diff", "latest", "previous", "--history", hist, "--fail-on-regression", "check")
+    assert back.returncode == 1 and "L3.ci-tests: partial → fail" in back.stdout
+    assert "regression (check)" in back.stderr
+    assert mlaudit("diff", "latest", "previous", "--history", hist).returncode == 0
+
+
+def test_history_store_layout_and_manifest(two_scans: dict[str, Path]) -> None:
+    runs = sorted((two_scans["hist"] / "runs").iterdir())
+    assert len(runs) == 2
+    for run in runs:
+        assert sorted(p.name for p in run.iterdir()) == ["evidence.json.gz", "manifest.json", "report.json.gz"]
+        mask = os.umask(0o022)
+        os.umask(mask)
+        assert all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in run.iterdir())
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert manifest["tool_version"] and manifest["rubric_version"].startswith("sha256:")
+        assert manifest["config_fingerprint"].startswith("sha256:")
+        assert manifest["run_id"] == run.name and manifest["backfilled"] is False
+    listing = mlaudit("history", "list", "--history", str(two_scans["hist"]))
+    assert listing.returncode == 0 and len(listing.stdout.splitlines()) == 2
+
+
+def test_evidence_file_holds_every_item_with_a_schema(two_scans: dict[str, Path]) -> None:
+    import jsonschema
+
+    from mlaudit.history import evidence_schema
+
+    report = report_of(two_scans["r2"])
+    bundle = json.loads(gzip.decompress((two_scans["r2"] / "evidence.json.gz").read_bytes()))
+    jsonschema.validate(bundle, evidence_schema())
+    items = [e for s in bundle["sources"] for e in s["evidence"]]
+    assert report["evidence_file"]["items"] == len(items)
+    # more than the report keeps: the report holds only what findings cite
+    assert {e["id"] for e in report["evidence"]} < {e["id"] for e in items}
+    assert sum(c["evidence_count"] for c in report["collectors"]) == len(items)
+
+
+def test_rescore_with_the_same_rubric_is_byte_identical(two_scans: dict[str, Path]) -> None:
+    out = mlaudit("rescore", str(two_scans["r2"]), "--out", str(two_scans["tmp"] / "rescored"))
+    assert out.returncode == 0, out.stderr
+    assert "Findings identical to the stored run (byte for byte)" in out.stdout
+    a = report_of(two_scans["r2"])["findings"]
+    b = report_of(two_scans["tmp"] / "rescored")["findings"]
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    stored = mlaudit("rescore", "latest", "--history", str(two_scans["hist"]), "--json")
+    assert json.loads(stored.stdout)["findings_identical"] is True
+
+
+def test_rescore_with_an_edited_rubric_explains_each_change(two_scans: dict[str, Path], tmp_path: Path) -> None:
+    from mlaudit.checks.definitions import RUBRIC_PATH
+
+    text = Path(RUBRIC_PATH).read_text()
+    # the CI-tests check is now assessable from MLflow alone (a rubric edit, not a code change)
+    head, rest = text.split("- id: L3.ci-tests\n", 1)
+    rest = rest.replace("  collectors: [G]\n  decides: [G]\n", "  collectors: [M]\n  decides: [M]\n", 1)
+    edited = head + "- id: L3.ci-tests\n" + rest
+    assert edited != text
+    rubric = tmp_path / "rubric.yaml"
+    rubric.write_text(edited)
+    code = ("import sys, mlaudit.checks.definitions as d\n"
+            f"d.RUBRIC_PATH = {str(rubric)!r}\n"
+            "from mlaudit.cli import main\nmain(sys.argv[1:])\n")
+    out = subprocess.run([PY, "-c", code, "rescore", str(two_scans["r2"])], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "(stored run: sha256:" in out.stdout
+    assert "Findings identical" not in out.stdout
+    # the one check whose definition changed moved, and says why
+    assert "Newly unknown (no longer assessed) (1):" in out.stdout
+    assert "L3.ci-tests: partial → unknown: Not assessed: nothing that could assess it ran (it needs MLflow" in out.stdout
+    assert "improved" not in out.stdout.lower() and "Regressed" not in out.stdout
+
+
+def test_retention_keeps_the_newest_runs(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    hist = tmp_path / "hist"
+    for i in range(3):
+        assert mlaudit("-q", "scan", str(org), "--history", str(hist), "--history-keep", "2",
+                       "-o", str(tmp_path / f"r{i}")).returncode == 0
+    kept = sorted(p.name for p in (hist / "runs").iterdir())
+    assert len(kept) == 2
+    ids = [report_of(tmp_path / f"r{i}")["history"]["run_id"] for i in range(3)]
+    assert kept == sorted(ids[1:])
+    # the config key does the same
+    cfg = tmp_path / "mlaudit.yaml"
+    cfg.write_text(f"output: {tmp_path / 'rc'}\nhistory:\n  location: hist\n  keep: 1\ngit:\n  targets: [org]\n")
+    assert mlaudit("-q", "scan", "--config", str(cfg)).returncode == 0
+    assert len(list((hist / "runs").iterdir())) == 1
+
+
+def test_concurrent_scans_into_one_history_both_stored(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    hist = tmp_path / "hist"
+    procs = [subprocess.Popen([PY, "-m", "mlaudit.cli", "-q", "scan", str(org), "--history", str(hist),
+                               "-o", str(tmp_path / f"r{i}")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(2)]
+    results = [(p.wait(timeout=180), p.stderr.read() if p.stderr else "") for p in procs]
+    assert [r[0] for r in results] == [0, 0], results
+    from mlaudit.history import open_store
+
+    store = open_store(hist)
+    runs = store.runs()
+    assert len(runs) == 2
+    for run in runs:
+        assert store.report(run)["summary"] and store.bundle(run)["sources"]
+
+
+def test_sigkill_while_writing_history_keeps_previous_runs_readable(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    hist = tmp_path / "hist"
+    for _ in range(2):
+        assert mlaudit("-q", "scan", str(org), "--history", str(hist), "-o", str(tmp_path / "r")).returncode == 0
+    from mlaudit.history import open_store
+
+    before = {r.run_id for r in open_store(hist).runs()}
+    # a writer that stores runs with a large evidence file, killed at random moments
+    writer = (
+        "import json, sys, gzip, os\nfrom mlaudit.history import open_store, read_gz_json\n"
+        "store = open_store(sys.argv[1]); run = store.runs()[-1]\n"
+        "report, bundle = store.report(run), store.bundle(run)\n"
+        "bundle['sources'][0]['warnings'] = [os.urandom(64).hex() for _ in range(200000)]\n"
+        "print('ready', flush=True)\n"
+        "while True:\n    store.save_run(report, bundle)\n"
+    )
+    seed = random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    for _ in range(6):
+        proc = subprocess.Popen([PY, "-c", writer, str(hist)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        time.sleep(rnd.uniform(0.0, 1.5))
+        proc.kill()
+        proc.wait()
+        store = open_store(hist)
+        runs = store.runs()
+        assert before <= {r.run_id for r in runs}, seed
+        for run in runs:  # every listed run reads back whole
+            assert store.report(run)["findings"] and store.bundle(run)["sources"], seed
+    # a real scan still adds to it afterwards, and sweeps what killed runs left over an hour ago
+    stale = hist / "runs" / "20000101T000000Z-00000000"
+    stale.mkdir()
+    (stale / "report.json.gz").write_bytes(b"half")
+    (stale / ".manifest.json.x.tmp").write_bytes(b"half")
+    os.utime(stale / ".manifest.json.x.tmp", (0, 0))
+    out = mlaudit("scan", str(org), "--history", str(hist), "-o", str(tmp_path / "after"))
+    assert out.returncode == 0, out.stderr
+    assert report_of(tmp_path / "after")["history"]["since_last_review"] is not None
+    assert not stale.exists()
+    assert before <= {r.run_id for r in open_store(hist).runs()}
+
+
+def test_sigkill_of_real_scans_writing_history(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    hist = tmp_path / "hist"
+    started = time.monotonic()
+    assert mlaudit("-q", "scan", str(org), "--history", str(hist), "-o", str(tmp_path / "r")).returncode == 0
+    duration = time.monotonic() - started
+    from mlaudit.history import open_store
+
+    seed = random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    complete = {r.run_id for r in open_store(hist).runs()}
+    for _ in range(5):
+        proc = subprocess.Popen([PY, "-m", "mlaudit.cli", "-q", "scan", str(org), "--history", str(hist),
+                                 "-o", str(tmp_path / "r")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(duration * rnd.uniform(0.6, 1.1))  # most kills late, where history is written
+        proc.kill()
+        proc.wait()
+        store = open_store(hist)
+        runs = {r.run_id for r in store.runs()}
+        assert complete <= runs, seed
+        for run in store.runs():
+            assert store.report(run)["findings"] and store.bundle(run)["sources"], seed
+        complete = runs
+
+
+def test_bad_history_input_is_one_line(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    out = mlaudit("scan", str(org), "--history", str(afile), "-o", str(tmp_path / "r"))
+    assert out.returncode == 2 and "not a folder" in out.stderr and "Traceback" not in out.stderr
+    out = mlaudit("scan", str(org), "--history", "ftp://x/y", "-o", str(tmp_path / "r"))
+    assert out.returncode == 2 and "unsupported location" in out.stderr
+    out = mlaudit("scan", str(org), "--backfill", "2", "-o", str(tmp_path / "r"))
+    assert out.returncode == 2 and "--backfill needs a history" in out.stderr
+    hist = tmp_path / "hist"
+    assert mlaudit("-q", "scan", str(org), "--history", str(hist), "-o", str(tmp_path / "r")).returncode == 0
+    out = mlaudit("diff", "nosuchrun", "latest", "--history", str(hist))
+    assert out.returncode == 2 and "no run in the history" in out.stderr and len(out.stderr.splitlines()) == 1
+    out = mlaudit("diff", "latest", "latest")
+    assert out.returncode == 2 and "--history" in out.stderr
+    # a damaged object is named, never read as if whole
+    run = next((hist / "runs").iterdir())
+    (run / "evidence.json.gz").write_bytes(b"garbage")
+    out = mlaudit("rescore", "latest", "--history", str(hist))
+    assert out.returncode == 2 and "does not match its manifest" in out.stderr and "Traceback" not in out.stderr
+
+
+def _dated_commit(repo: Path, files: dict[str, str], when: str, message: str) -> None:
+    for rel, content in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(content)
+        git(repo, "add", "--", rel)
+    env = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
+    git(repo, "commit", "-q", "-m", message, env=env)
+
+
+def test_backfill_gives_one_point_per_quarter_read_at_that_date(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from mlaudit.history import quarter_ends
+
+    ends = quarter_ends(8, datetime.now(UTC).date())
+    repo = tmp_path / "org" / "churn"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    # two years of dated history: ML code first, tests a year later, CI in the last two quarters
+    _dated_commit(repo, {"churn/train.py": ML_CODE, "requirements.txt": "scikit-learn==1.4.0\n"},
+                  f"{ends[0].isoformat()}T10:00:00+0000", "start")
+    _dated_commit(repo, {"tests/test_train.py": TESTS}, f"{ends[3].isoformat()}T10:00:00+0000", "tests")
+    _dated_commit(repo, {".github/workflows/ci.yml": CI}, f"{ends[6].isoformat()}T10:00:00+0000", "ci")
+    hist = tmp_path / "hist"
+    out = mlaudit("scan", str(tmp_path / "org"), "--history", str(hist), "--backfill", "8",
+                  "-o", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    from mlaudit.history import open_store
+
+    store = open_store(hist)
+    runs = store.runs()
+    assert [r.manifest["as_of"] for r in runs[:-1]] == [e.isoformat() for e in ends]
+    assert all(r.manifest["backfilled"] for r in runs[:-1]) and not runs[-1].manifest["backfilled"]
+    ci = {r.manifest["as_of"]: next(f["outcome"] for f in store.report(r)["findings"] if f["check_id"] == "L3.ci-tests")
+          for r in runs[:-1]}
+    assert [ci[e.isoformat()] for e in ends] == ["fail"] * 6 + ["pass"] * 2
+    # each point read git at the last commit on or before its date
+    for r in runs[:-1]:
+        commit = next(t["commit"] for c in store.report(r)["collectors"] if c["name"] == "git" for t in c["targets"])
+        expected = git(repo, "rev-list", "-1", f"--before={r.manifest['as_of']}T23:59:59+0000", "main").strip()
+        assert commit == expected
+    # the report's trend has the eight quarters and the scan
+    trend = report_of(tmp_path / "r")["history"]["trend"]
+    assert len(trend) == 8 and trend[-1]["current"]
+    # a second backfill adds nothing already there
+    again = mlaudit("history", "backfill", str(tmp_path / "org"), "--history", str(hist), "--quarters", "8")
+    assert again.returncode == 0 and again.stdout.count("already in the history") == 8
+
+
+def test_backfilled_points_mark_live_sources_unknown(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    org = build_org(tmp_path / "org")
+    hist = tmp_path / "hist"
+    out = mlaudit("scan", str(org), "--survey", str(root / "examples" / "survey-answers.yaml"),
+                  "--history", str(hist), "--backfill", "2", "-o", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    from mlaudit.history import open_store
+
+    store = open_store(hist)
+    past, now = store.runs()[:-1], store.runs()[-1]
+    assert len(past) == 2 and all(r.manifest["unread_sources"] == ["survey"] for r in past)
+    assert now.manifest["unread_sources"] == []
+    survey = next(c for c in store.report(past[0])["collectors"] if c["name"] == "survey")
+    assert survey["status"] == "failed" and "not readable as of" in survey["errors"][0]["message"]
+    # the survey-only checks are unknown in the past, assessed now
+    s_only = {f["check_id"] for f in store.report(now)["findings"] if f["outcome"] != "unknown"
+              and all(e.startswith("ev-") for e in f["evidence"]) and f["provenance"] == "self-reported"}
+    assert s_only
+    for check in s_only:
+        assert next(f["outcome"] for f in store.report(past[0])["findings"] if f["check_id"] == check) == "unknown"
+    html = (tmp_path / "r" / "report.html").read_text()
+    trend = html.split('id="trend"')[1].split("</section>")[0]
+    assert trend.count('fill="url(#tr-unread)"') == 2 and "†" in trend
+    assert "not readable then: survey" in trend
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "† Sources not readable at that date" in md
+
+
+def _levels(summary: dict) -> dict:
+    return {k: (v["level"] if v["assessed"] else None) for k, v in summary["dimensions"].items()}
+
+
+def test_teams_matrix_scoped_runs_and_codeowners(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    commit_files(org / "churn", {".github/workflows/ci.yml": CI, "CODEOWNERS": "* @acme/ml-platform\n"}, days_ago=2)
+    make_repo(org / "notebooks", {"explore.ipynb": json.dumps({"cells": [{"cell_type": "code", "source": ["import pandas\n"]}]})},
+              days_ago=5)
+    cfg = tmp_path / "mlaudit.yaml"
+    cfg.write_text(f"output: {tmp_path / 'r'}\ngit:\n  targets: [org]\nteams:\n"
+                   "  platform:\n    repositories: [churn, pricing]\n  research:\n    repositories: [notebooks]\n")
+    out = mlaudit("scan", "--config", str(cfg), "--history", str(tmp_path / "hist"))
+    assert out.returncode == 0, out.stderr
+    teams = {t["name"]: t for t in report_of(tmp_path / "r")["teams"]}
+    assert teams["platform"]["repositories"] == ["churn", "pricing"]
+    assert teams["research"]["repositories"] == ["notebooks"]
+    # a team's row is what an audit of its repositories alone gives
+    only = tmp_path / "only.yaml"
+    only.write_text(f"output: {tmp_path / 'only'}\ngit:\n  targets: [org/churn, org/pricing]\n")
+    assert mlaudit("-q", "scan", "--config", str(only)).returncode == 0
+    alone = report_of(tmp_path / "only")["summary"]
+    assert teams["platform"]["dimensions"] == _levels(alone)
+    assert teams["platform"]["level"] == alone["overall"]["level"]
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert 'id="teams"' in html and "platform" in html.split('id="teams"')[1].split("</section>")[0]
+    assert "## Teams" in (tmp_path / "r" / "report.md").read_text()
+    # --team scopes the whole run
+    scoped = mlaudit("scan", "--config", str(cfg), "--team", "research", "-o", str(tmp_path / "s"))
+    assert scoped.returncode == 0, scoped.stderr
+    rep = report_of(tmp_path / "s")
+    assert [r["name"] for r in rep["repositories"]] == ["notebooks"] and rep["run"]["team"] == "research"
+    assert _levels(rep["summary"]) == teams["research"]["dimensions"]
+    bad = mlaudit("scan", "--config", str(cfg), "--team", "nobody", "-o", str(tmp_path / "b"))
+    assert bad.returncode == 2 and "no team named 'nobody' (teams: platform, research)" in bad.stderr
+    # teams from CODEOWNERS
+    co = mlaudit("scan", str(org), "--team", "@acme/ml-platform", "-o", str(tmp_path / "co"))
+    assert co.returncode == 0, co.stderr
+    rep = report_of(tmp_path / "co")
+    assert [r["name"] for r in rep["repositories"]] == ["churn"]
+    assert rep["teams"][0]["source"] == "codeowners"
+    # a team's level change shows in the next run's diff
+    commit_files(org / "notebooks", {"tests/test_x.py": "import pandas\n\ndef test_x():\n    assert pandas\n",
+                                     ".github/workflows/ci.yml": CI}, days_ago=0.1)
+    again = mlaudit("scan", "--config", str(cfg), "--history", str(tmp_path / "hist"))
+    assert again.returncode == 0, again.stderr
+    since = report_of(tmp_path / "r")["history"]["since_last_review"]
+    assert {t["name"] for t in since["teams"]} == {"platform", "research"}
+    assert next(t for t in since["teams"] if t["name"] == "platform")["dimensions"] == {}
+
+
+def test_config_fingerprint_never_holds_or_depends_on_a_secret(tmp_path: Path) -> None:
+    from mlaudit.config import parse_config
+    from mlaudit.history import _plain, config_fingerprint
+
+    def cfg(token: str, threshold: float = 0.7) -> object:
+        return parse_config(f"threshold: {threshold}\nmlflow:\n  targets:\n"
+                            f"    - uri: https://ml:{token}@mlflow.example.com\n", base_dir=tmp_path)
+
+    a, b = cfg("s3cr3t-one-XYZ"), cfg("s3cr3t-two-XYZ")
+    assert config_fingerprint(a) == config_fingerprint(b)
+    assert config_fingerprint(cfg("s3cr3t-one-XYZ", 0.8)) != config_fingerprint(a)
+    # what is hashed is the redacted config
+    hashed = json.dumps(_plain(a))
+    assert "mlflow.example.com" in hashed and "s3cr3t" not in hashed
