@@ -192,6 +192,11 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
     )
     if finding.outcome is Outcome.FAIL and finding.provenance == str(Provenance.SELF_REPORTED):
         return _implied(defn, ctx, finding)  # observed (inferred) evidence outweighs a claim
+    if finding.outcome is Outcome.PARTIAL and not deciders_read(defn, ctx):
+        # partial support from sources that do not decide the check never outranks a higher
+        # practice that implies it (a catalogue alone is "some support" for a data audit, but
+        # the data validation beside it implies the audit was done)
+        return _implied(defn, ctx, finding)
     return finding
 
 
@@ -233,8 +238,8 @@ def implying_evidence(defn: CheckDef, ctx: CheckContext) -> list[tuple[EvidenceI
 
 
 def _implied(defn: CheckDef, ctx: CheckContext, finding: Finding) -> Finding:
-    """An unknown (or a self-reported fail) becomes an inferred pass when a higher practice that
-    implies this one was observed; the implying evidence is cited with provenance `inferred`."""
+    """An unknown, a self-reported fail or a partial resting only on supporting sources becomes an
+    inferred pass when a higher practice that implies this one was observed; the implying evidence is cited with provenance `inferred`."""
     found = implying_evidence(defn, ctx)
     if not found:
         return finding
@@ -274,6 +279,9 @@ def _implied(defn: CheckDef, ctx: CheckContext, finding: Finding) -> Finding:
         cited = cited[: MAX_CITED - len(finding.evidence)] + list(finding.evidence)
     else:
         text += f" ({first_sentence(finding.explanation)}.)"
+        if finding.outcome is Outcome.PARTIAL:  # the partial support stays cited beside it
+            own = [e for e in finding.evidence if e.locator not in {c.locator for c in cited}]
+            cited = cited[: MAX_CITED - len(own)] + own
     return Finding(
         check_id=defn.id,
         outcome=Outcome.PASS,
