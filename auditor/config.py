@@ -9,6 +9,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -126,6 +127,7 @@ class Config:
     great_expectations: GxSettings | None = None
     survey: Path | None = None
     waivers: list[Waiver] = field(default_factory=list)
+    as_of: date | None = None  # `scan --as-of`: audit the organisation as it was that day
 
 
 @cache

@@ -25,6 +25,10 @@ from mlaudit.evidence import EvidenceItem, Finding, Outcome, Provenance
 
 log = logging.getLogger("mlaudit.checks")
 
+#: why a configured source was not read in an as-of audit (`scan --as-of`): its checks are
+#: unknown, and the step that would assess them is an audit of today
+NOT_READ = "as-of audit: live sources show today"
+
 #: what a user does to make a source available, by rubric letter (config key in parentheses)
 ENABLE = {
     "G": "add git repositories to scan (git:)",
@@ -119,10 +123,16 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
     ran = [x for x in letters if x in ctx.available]
     failed = {x: ctx.failed[x] for x in letters if x in ctx.failed}
     failures = "; ".join(
-        f"{COLLECTOR_NAMES.get(x, x)} failed: {why}" for x, why in sorted(failed.items())
+        f"{COLLECTOR_NAMES.get(x, x)} not read ({why})"
+        if why.startswith(NOT_READ)
+        else f"{COLLECTOR_NAMES.get(x, x)} failed: {why}"
+        for x, why in sorted(failed.items())
     )
     fix_failed = [
-        f"fix the {COLLECTOR_NAMES.get(x, x)} source ({why})" for x, why in sorted(failed.items())
+        f"audit without --as-of to read {COLLECTOR_NAMES.get(x, x)} ({why})"
+        if why.startswith(NOT_READ)
+        else f"fix the {COLLECTOR_NAMES.get(x, x)} source ({why})"
+        for x, why in sorted(failed.items())
     ]
 
     def unknown(explanation: str, exclude: set[str]) -> Finding:
