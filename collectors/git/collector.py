@@ -35,6 +35,7 @@ from mlaudit.collectors.git.repos import (
     RepoError,
     RepoRef,
     discover,
+    enclosing_git_dir,
     git_dir_of,
     mirror,
     repo_name,
@@ -116,6 +117,13 @@ class GitCollector(Collector):
         found = [RepoRef(gd, repo_name(gd, path), branch=target.branch)
                  for gd in discover(path, self.settings.max_depth)]
         if not found:
+            outer = enclosing_git_dir(path)
+            if outer is not None:  # a folder inside a repository: audit that repository
+                git_dir, root = outer
+                result.warnings.append(f"{path} lies inside the repository {root}; auditing that "
+                                       "repository as a whole")
+                return [RepoRef(git_dir, target.name or repo_name(git_dir, root.parent),
+                                branch=target.branch)]
             result.warnings.append(f"no git repositories found at or under {path}")
         return found
 
