@@ -98,6 +98,24 @@ def test_just_recipes_and_their_decoys() -> None:
     assert attrs["runs_tests"] is False
 
 
+def test_a_shell_script_the_ci_runs_and_its_decoys() -> None:
+    script = "#!/usr/bin/env bash\nset -euo pipefail\nexport PYTHONPATH=.\npython -m pytest tests/model --verbose\n"
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("bash deploy/jobs/workloads.sh")),
+                    "deploy/jobs/workloads.sh": script})
+    assert attrs["runs_tests"] is True and attrs["tests_via"] == "script deploy/jobs/workloads.sh"
+    # from a working directory
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("./run.sh", "integration")),
+                    "integration/run.sh": script})
+    assert attrs["runs_tests"] is True
+    decoy = "#!/bin/sh\necho 'pytest runs in CI'\n# python -m pytest tests\ndocker build -t churn .\n"
+    for files in (
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("bash build.sh")), "build.sh": decoy},
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("bash missing.sh")), "README.md": script},
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("python build.py")), "test.sh": script},
+    ):
+        assert the_ci(files)["runs_tests"] is False, files
+
+
 # ------------------------------------------------------------------------------- Taskcluster
 def task(name: str, command: str) -> str:
     return f"""      - taskId: {{$eval: as_slugid("{name}")}}

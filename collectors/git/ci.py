@@ -431,13 +431,22 @@ _MAX_DEPTH = 4
 
 def tests_via_targets(view: RepoView, cmds: Commands) -> str | None:
     """`make X` / `just X` steps whose recipe (with its prerequisites and the targets it calls,
-    a few levels deep) runs tests, read from the repository's Makefiles and justfiles; the
-    first found, as "make X (path)". A target no file defines proves nothing."""
+    a few levels deep) runs tests, read from the repository's Makefiles and justfiles, or
+    `bash script.sh` steps whose script runs tests; the first found, as "make X (path)" or
+    "script path". A target no file defines, or a script not in the repository, proves nothing."""
     for seg in cmds.segments:
         call = _runner_call(seg)
         if call is None:
             continue
         tool, folder, targets = call
+        if tool == "sh":
+            script = _script_entry(view, targets[0])
+            if script is not None:
+                body = Commands()
+                body.add((view.text(script) or "").splitlines())
+                if body.runs_tests:
+                    return f"script {script}"
+            continue
         names = _MAKE_FILES if tool == "make" else _JUST_FILES
         files = [e.path for e in view.named(*names) if not VENDORED.search(e.path)]
         if folder:  # `make -C dir`: only that folder's file
@@ -451,8 +460,22 @@ def tests_via_targets(view: RepoView, cmds: Commands) -> str | None:
     return None
 
 
+def _script_entry(view: RepoView, path: str) -> str | None:
+    """The repository file a CI step's `bash path.sh` names: from the top, else the one file
+    whose path ends so (the step ran in a working directory)."""
+    path = path.removeprefix("./")
+    if path in view.entries:
+        return path
+    found = [p for p in view.entries if p.endswith("/" + path)]
+    return found[0] if len(found) == 1 else None
+
+
 def _runner_call(seg: str) -> tuple[str, str | None, list[str]] | None:
     words = _RUNNER_PREFIX.sub("", seg.strip()).split()
+    if len(words) >= 2 and words[0] in ("bash", "sh") and words[1].endswith(".sh"):
+        return "sh", None, [words[1]]
+    if words and words[0].startswith("./") and words[0].endswith(".sh"):
+        return "sh", None, [words[0]]
     if not words or words[0] not in ("make", "gmake", "$(MAKE)", "${MAKE}", "just"):
         return None
     tool = "just" if words[0] == "just" else "make"
