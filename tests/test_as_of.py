@@ -19,6 +19,7 @@ from test_cli import run
 
 from mlaudit.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
 from mlaudit.engine import audit
+from mlaudit.reports.json_report import validate_report
 
 AS_OF = "2025-06-30"
 
@@ -127,6 +128,7 @@ def test_a_repository_younger_than_the_date_is_skipped_and_said_so(past) -> None
 
 
 def test_live_sources_are_not_read(past) -> None:
+    validate_report(past.report)
     assert past.exit_code == 0  # not reading a live source on purpose is no failure
     assert past.report["run"]["as_of"] == AS_OF
     [mlflow] = [c for c in past.report["collectors"] if c["name"] == "mlflow"]
