@@ -120,12 +120,16 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--history-keep", type=click.IntRange(1), help="Runs the history retains [default: all].")
 @click.option("--backfill", type=click.IntRange(1, 40), metavar="QUARTERS",
               help="First store the past QUARTERS quarter ends, audited from git history.")
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="Audit as of DATE (YYYY-MM-DD): git at the last commit on or before it, windows "
+                   "counted back from it; live sources (MLflow, AWS, GX) are not read.")
 @click.option("--team", help="Scope the run to one team (config `teams:` or CODEOWNERS).")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
          with_aws: bool, survey_path: Path | None, as_json: bool, history: str | None = None,
-         history_keep: int | None = None, backfill: int | None = None, team: str | None = None) -> None:
+         history_keep: int | None = None, backfill: int | None = None, team: str | None = None,
+         as_of: str | None = None) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -163,6 +167,8 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         config.fail_under = level
     if lookback_days is not None:
         config.lookback_days = lookback_days
+    if as_of is not None:
+        config.as_of = _parse_as_of(as_of)
 
     if not config.configured():
         _error(f"nothing to audit: {config.source or 'the configuration'} names no git, mlflow, aws, "
@@ -249,6 +255,19 @@ def _collector_diagnostics(report: dict) -> None:
             log.warning("%s", message, extra={"collector": c["name"], "repository": target})
 
 
+def _parse_as_of(text: str):
+    """--as-of DATE: an ISO date, not in the future."""
+    from datetime import UTC, date, datetime
+
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--as-of wants a date as YYYY-MM-DD, got {text!r}") from None
+    if day > datetime.now(UTC).date():
+        raise UsageError(f"--as-of {day} is in the future; give today or an earlier date")
+    return day
+
+
 def summary_text(report: dict, written: dict[str, Path]) -> str:
     from mlaudit.reports.json_report import coverage_text, total_coverage
 
@@ -258,6 +277,9 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
         return "not assessed" if entry["level"] is None else f"level {entry['level']} ({entry['name']})"
 
     lines = [f"Overall: {level(overall)} — {overall['statement']}"]
+    if report["run"].get("as_of"):
+        lines.insert(0, f"As of {report['run']['as_of']}: git read at the last commit on or before "
+                        "that date, windows counted back from it; live sources not read.")
     for dim, d in s["dimensions"].items():
         lines.append(f"  {dim:<15} {level(d)}: {d['explanation']}")
     conf = s["confidence"]

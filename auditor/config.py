@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class Config:
     history: str | None = None  # a folder or s3://bucket/prefix (mlaudit.history)
     history_keep: int | None = None  # runs retained; None keeps all
     teams: Any = None  # mlaudit.teams: a list of Team, "codeowners", or None
+    as_of: date | None = None  # `scan --as-of`: audit the organisation as it was that day
     #: settings of sources without a field of their own (plugins), by source name
     sources: dict[str, Any] = field(default_factory=dict)
 

@@ -12,7 +12,8 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,21 @@ log = logging.getLogger("mlaudit")
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
+#: sources that show only their present state (`scan --as-of` cannot read them for a past date)
+LIVE_SOURCES = ("mlflow", "aws", "gx")
+
+
+def as_of_moment(day: date | None) -> datetime | None:
+    """The end of the as-of day (UTC): commits made that day still count."""
+    if day is None:
+        return None
+    return datetime.combine(day, dt_time(23, 59, 59), tzinfo=UTC)
+
+
 @dataclass
 class CollectorRun:
     collector: Collector
-    status: str = "pending"  # ok | partial | failed | timeout
+    status: str = "pending"  # ok | partial | failed | timeout | not_read (as-of audit)
     result: CollectorResult = field(default_factory=CollectorResult)
     error: str | None = None
     duration_s: float = 0.0
@@ -136,20 +148,27 @@ def audit(config: Config, scan_path: Path | None = None,
     `runs` (history: a stored run replayed) skips collection; `today` dates waiver expiry."""
     from mlaudit.checks import load_definitions, run_checks
     from mlaudit.checks.base import CheckContext
+    from mlaudit.checks.runner import NOT_READ
     from mlaudit.scoring import methodology, next_steps, score, score_repositories
 
     started_at, t0 = now_iso(), time.perf_counter()
     defs = load_definitions()
     if runs is None:
         collectors = build_collectors(config) if collectors is None else collectors
-        ctx = CollectContext(lookback_days=config.lookback_days)
+        as_of = as_of_moment(config.as_of)
+        ctx = CollectContext(lookback_days=config.lookback_days, as_of=as_of)
+        # live sources show today's state: an as-of audit cannot read them for a past date
+        live = [c for c in collectors if as_of is not None and c.name in LIVE_SOURCES]
         timeouts = {c.name: float(c.timeout_s or config.timeout_s) for c in collectors}
-        runs = run_collectors(collectors, ctx, timeouts)
+        runs = run_collectors([c for c in collectors if c not in live], ctx, timeouts)
+        runs += [CollectorRun(c, status="not_read", error=f"{NOT_READ}, not {config.as_of}")
+                 for c in live]
 
     evidence = [item for run in runs if run.status in ("ok", "partial") for item in run.result.evidence]
     available = {run.collector.letter for run in runs if run.status in ("ok", "partial")}
     failed = {run.collector.letter: f"the {run.collector.name} collector {run.status}: {run.error}"
               for run in runs if run.status in ("failed", "timeout")}
+    failed |= {run.collector.letter: str(run.error) for run in runs if run.status == "not_read"}
     gaps = {sig: why for run in runs for sig, why in run.result.gaps.items()}
     check_ctx = CheckContext(evidence=evidence, available=available, failed=failed, gaps=gaps,
                              settings={"threshold": config.threshold, "lookback_days": config.lookback_days})
@@ -158,7 +177,7 @@ def audit(config: Config, scan_path: Path | None = None,
     steps = next_steps(findings, defs, scores)
 
     exit_code = EXIT_OK
-    if any(run.status != "ok" for run in runs):
+    if any(run.status not in ("ok", "not_read") for run in runs):
         exit_code = EXIT_PARTIAL
     elif config.fail_under is not None and (scores["overall"]["level"] or 0) < config.fail_under:
         exit_code = EXIT_BELOW  # no level at all is below any threshold
@@ -192,6 +211,7 @@ def audit(config: Config, scan_path: Path | None = None,
             "finished_at": now_iso(),
             "duration_s": round(time.perf_counter() - t0, 3),
             "lookback_days": config.lookback_days,
+            "as_of": config.as_of.isoformat() if config.as_of else None,
             "threshold": config.threshold,
             "config_file": config.source,
             "scan_path": str(scan_path) if scan_path else None,

@@ -96,33 +96,12 @@ def level_of(report: dict, repo: str) -> tuple[int | None, str]:
     return level, " | ".join(parts)
 
 
-def readable_git_dir(git_dir: Path, tmp: Path) -> Path:
-    """A bare git dir GitPython can open. Snapshots without a ``config`` file are not recognised
-    as bare, so such a mirror is read through a throw-away bare repository whose objects are the
-    mirror's (``objects/info/alternates``); the mirror itself is never written to."""
-    if (git_dir / "config").is_file():
-        return git_dir
-    shadow = tmp / "repo.git"
-    subprocess.run(["git", "init", "--bare", "--quiet", str(shadow)], check=True)
-    (shadow / "objects" / "info" / "alternates").write_text(f"{git_dir / 'objects'}\n")
-    for name in ("HEAD", "packed-refs"):
-        if (git_dir / name).is_file():
-            (shadow / name).write_bytes((git_dir / name).read_bytes())
-    refs = git_dir / "refs"
-    for ref in refs.rglob("*") if refs.is_dir() else ():
-        if ref.is_file():
-            dest = shadow / ref.relative_to(git_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(ref.read_bytes())
-    return shadow
-
-
 def scan(git_dir: Path, mlaudit: list[str], timeout: int,
          keep: Path | None = None) -> tuple[dict | None, str]:
     with tempfile.TemporaryDirectory(prefix="mlaudit-cal-") as tmp:
-        target = readable_git_dir(git_dir, Path(tmp))
         out = Path(tmp) / "out"
-        cmd = [*mlaudit, "scan", str(target), "--out", str(out), "--format", "json"]
+        # the git collector reads a bare mirror directly, with or without a `config` file
+        cmd = [*mlaudit, "scan", str(git_dir), "--out", str(out), "--format", "json"]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp)
         except subprocess.TimeoutExpired:

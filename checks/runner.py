@@ -25,6 +25,10 @@ from mlaudit.sources import by_letter, label_of
 
 log = logging.getLogger("mlaudit.checks")
 
+#: why a configured source was not read in an as-of audit (`scan --as-of`): its checks are
+#: unknown, and the step that would assess them is an audit of today
+NOT_READ = "as-of audit: live sources show today"
+
 def assess_with(defn: CheckDef, exclude: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """What would assess `defn`: a step per source letter not in `exclude`, survey per question."""
     out: list[str] = []
@@ -110,10 +114,16 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
     ran = [x for x in letters if x in ctx.available]
     failed = {x: ctx.failed[x] for x in letters if x in ctx.failed}
     failures = "; ".join(
-        f"{label_of(x)} failed: {why}" for x, why in sorted(failed.items())
+        f"{label_of(x)} not read ({why})"
+        if why.startswith(NOT_READ)
+        else f"{label_of(x)} failed: {why}"
+        for x, why in sorted(failed.items())
     )
     fix_failed = [
-        f"fix the {label_of(x)} source ({why})" for x, why in sorted(failed.items())
+        f"audit without --as-of to read {label_of(x)} ({why})"
+        if why.startswith(NOT_READ)
+        else f"fix the {label_of(x)} source ({why})"
+        for x, why in sorted(failed.items())
     ]
 
     def unknown(explanation: str, exclude: set[str]) -> Finding:
@@ -183,6 +193,11 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
     )
     if finding.outcome is Outcome.FAIL and finding.provenance == str(Provenance.SELF_REPORTED):
         return _implied(defn, ctx, finding)  # observed (inferred) evidence outweighs a claim
+    if finding.outcome is Outcome.PARTIAL and not deciders_read(defn, ctx):
+        # partial support from sources that do not decide the check never outranks a higher
+        # practice that implies it (a catalogue alone is "some support" for a data audit, but
+        # the data validation beside it implies the audit was done)
+        return _implied(defn, ctx, finding)
     return finding
 
 
@@ -224,8 +239,8 @@ def implying_evidence(defn: CheckDef, ctx: CheckContext) -> list[tuple[EvidenceI
 
 
 def _implied(defn: CheckDef, ctx: CheckContext, finding: Finding) -> Finding:
-    """An unknown (or a self-reported fail) becomes an inferred pass when a higher practice that
-    implies this one was observed; the implying evidence is cited with provenance `inferred`."""
+    """An unknown, a self-reported fail or a partial resting only on supporting sources becomes an
+    inferred pass when a higher practice that implies this one was observed; the implying evidence is cited with provenance `inferred`."""
     found = implying_evidence(defn, ctx)
     if not found:
         return finding
@@ -265,6 +280,9 @@ def _implied(defn: CheckDef, ctx: CheckContext, finding: Finding) -> Finding:
         cited = cited[: MAX_CITED - len(finding.evidence)] + list(finding.evidence)
     else:
         text += f" ({first_sentence(finding.explanation)}.)"
+        if finding.outcome is Outcome.PARTIAL:  # the partial support stays cited beside it
+            own = [e for e in finding.evidence if e.locator not in {c.locator for c in cited}]
+            cited = cited[: MAX_CITED - len(own)] + own
     return Finding(
         check_id=defn.id,
         outcome=Outcome.PASS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from mlaudit.evidence import EvidenceItem
@@ -46,7 +47,16 @@ class CollectContext:
 
     lookback_days: int = 180
     cache_dir: str | None = None
+    #: the audit's date when it is not now (`scan --as-of`): git is read at the last commit on or
+    #: before it and windows count back from it; live sources cannot show a past date
+    as_of: datetime | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("mlaudit"))
+
+    def now(self) -> datetime:
+        """The moment windows count back from: the as-of date, else now."""
+        from datetime import UTC
+
+        return self.as_of or datetime.now(UTC)
 
 
 class Collector(ABC):

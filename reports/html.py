@@ -43,6 +43,7 @@ COLLECTOR_STATUS = {
     "failed": ("✘", "Failed"),
     "timeout": ("⌛", "Timed out"),
     "not_configured": ("–", "Not configured"),
+    "not_read": ("⏸", "Not read (as-of audit)"),
 }
 
 _COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}$")

@@ -55,6 +55,12 @@ def _level_label(level: int, name: str) -> str:
     return f"Level {level} — {md_text(name)}"
 
 
+_AS_OF_NOTE = (
+    "git read at the last commit on or before that date; every window counts back from it; "
+    "live sources (MLflow, AWS, Great Expectations) were not read."
+)
+
+
 def _header(report: dict[str, Any]) -> list[str]:
     overall = report["summary"]["overall"]
     org = report.get("organisation")
@@ -66,6 +72,9 @@ def _header(report: dict[str, Any]) -> list[str]:
         else "not assessed"
     )
     lines = [f"# ML maturity{of}: {verdict}", ""]
+    as_of = report["run"].get("as_of")
+    if as_of:
+        lines += [f"**As of {md_text(as_of)}:** {_AS_OF_NOTE}", ""]
     if overall["statement"]:
         lines += [md_line(overall["statement"]), ""]
     if overall["not_assessed"]:

@@ -240,7 +240,11 @@ def test_data_audit():
     assert run("L1.data-audit", ev("data_audit", kind="data dictionary")).outcome == Outcome.PASS
     weak = run("L1.data-audit", ev("data_audit", kind="profiling", notebook_only=True))
     assert weak.outcome == Outcome.PARTIAL and "notebook-only" in weak.explanation
-    assert run("L1.data-audit", ev("data_catalog", tool="datahub")).outcome == Outcome.PARTIAL
+    # a catalogue alone is partial support, but the rubric lists a catalogue among the practices
+    # that imply a data audit: the inferred pass outranks partial support from a non-deciding source
+    catalogue = run("L1.data-audit", ev("data_catalog", tool="datahub"))
+    assert catalogue.outcome == Outcome.PASS and catalogue.provenance == "inferred"
+    assert "Some support for a data audit" in catalogue.explanation
     # git is the only witness without a survey: ML repos with no artefact at all -> fail
     # git only supports a data audit: its silence leaves the check unknown, saying what decides it
     absent = run("L1.data-audit", *ml_repos("a"))

@@ -348,6 +348,8 @@ def analyze_ci(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
             not path.startswith(".github/") and _cloud_build_shape(data)
         ):
             ci = _cloud_build(path, text, data)
+        elif path in (".taskcluster.yml", ".taskcluster.yaml") and "tasks" in data:
+            ci = _taskcluster(path, text, data)
         elif path == ".travis.yml":
             ci = _simple("travis", path, text, data, ["push", "pull_request"])
         elif path == "bitbucket-pipelines.yml":
@@ -369,15 +371,18 @@ def analyze_ci(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
     items = []
     for ci in found:
         cmds = ci.commands
+        via = None if cmds.runs_tests else tests_via_targets(view, cmds)
         attrs: dict[str, Any] = dict(
             tool=ci.tool,
             triggers=sorted(set(ci.triggers)),
-            runs_tests=cmds.runs_tests,
+            runs_tests=cmds.runs_tests or via is not None,
             lint=bool(cmds.lint_tools),
             lint_tools=cmds.lint_tools,
             ml_steps=cmds.ml_steps,
             schedules=ci.schedules,
         )
+        if via is not None:
+            attrs["tests_via"] = via
         purpose = cmds.purpose()
         if purpose and not attrs["runs_tests"] and not attrs["ml_steps"]:
             attrs["purpose"] = purpose
@@ -403,6 +408,152 @@ def analyze_ci(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
                 )
             )
     return items
+
+
+def _taskcluster(path: str, text: str, data: dict[str, Any]) -> CiFile:
+    """Taskcluster's in-repo `.taskcluster.yml` (version 1): JSON-e templated tasks whose
+    `payload.command` runs; the GitHub events it reacts to are named in `tasks_for` tests."""
+    cmds = _commands(data.get("tasks"))
+    events = {"github-push": "push", "github-pull-request": "pull_request",
+              "github-release": "tag", "cron": "schedule"}
+    triggers = [t for ev, t in events.items() if re.search(rf"tasks_for[^\n]*{ev}", text)]
+    line, excerpt = cmds.first_line(text) or _trigger_line(text, "tasks")
+    return CiFile("taskcluster", path, text, triggers, cmds, [], line, excerpt)
+
+
+# --- tests run through a task runner: `make test-all`, `just check` --------------------------------
+
+_RUNNER_PREFIX = re.compile(r"^(?:\w+=\S*\s+)*(?:(?:poetry|pipenv|uv|pdm|hatch)\s+run\s+)?")
+_MAKE_FILES = ("Makefile", "makefile", "GNUmakefile")
+_JUST_FILES = ("justfile", "Justfile", ".justfile")
+_MAX_DEPTH = 4
+
+
+def tests_via_targets(view: RepoView, cmds: Commands) -> str | None:
+    """`make X` / `just X` steps whose recipe (with its prerequisites and the targets it calls,
+    a few levels deep) runs tests, read from the repository's Makefiles and justfiles, or
+    `bash script.sh` steps whose script runs tests; the first found, as "make X (path)" or
+    "script path". A target no file defines, or a script not in the repository, proves nothing."""
+    for seg in cmds.segments:
+        call = _runner_call(seg)
+        if call is None:
+            continue
+        tool, folder, targets = call
+        if tool == "sh":
+            script = _script_entry(view, targets[0])
+            if script is not None:
+                body = Commands()
+                body.add((view.text(script) or "").splitlines())
+                if body.runs_tests:
+                    return f"script {script}"
+            continue
+        names = _MAKE_FILES if tool == "make" else _JUST_FILES
+        files = [e.path for e in view.named(*names) if not VENDORED.search(e.path)]
+        if folder:  # `make -C dir`: only that folder's file
+            files = [f for f in files if f.rsplit("/", 1)[0] == folder.strip("./")]
+        files.sort(key=lambda f: (f.count("/"), f))  # the top-level file first
+        for path in files:
+            rules = (_make_rules if tool == "make" else _just_rules)(view.text(path) or "")
+            for target in targets or [next(iter(rules), "")]:
+                if target in rules and _recipe_tests(rules, target, tool, set(), 0):
+                    return f"{tool} {target} ({path})"
+    return None
+
+
+def _script_entry(view: RepoView, path: str) -> str | None:
+    """The repository file a CI step's `bash path.sh` names: from the top, else the one file
+    whose path ends so (the step ran in a working directory)."""
+    path = path.removeprefix("./")
+    if path in view.entries:
+        return path
+    found = [p for p in view.entries if p.endswith("/" + path)]
+    return found[0] if len(found) == 1 else None
+
+
+def _runner_call(seg: str) -> tuple[str, str | None, list[str]] | None:
+    words = _RUNNER_PREFIX.sub("", seg.strip()).split()
+    if len(words) >= 2 and words[0] in ("bash", "sh") and words[1].endswith(".sh"):
+        return "sh", None, [words[1]]
+    if words and words[0].startswith("./") and words[0].endswith(".sh"):
+        return "sh", None, [words[0]]
+    if not words or words[0] not in ("make", "gmake", "$(MAKE)", "${MAKE}", "just"):
+        return None
+    tool = "just" if words[0] == "just" else "make"
+    folder, targets, skip = None, [], False
+    for i, word in enumerate(words[1:], 1):
+        if skip:
+            skip = False
+            continue
+        if word in ("-C", "--directory", "-f", "--file", "--justfile", "-d", "--working-directory"):
+            skip = True
+            if word in ("-C", "--directory") and i + 1 < len(words):
+                folder = words[i + 1]
+            continue
+        if word.startswith("--directory="):
+            folder = word.split("=", 1)[1]
+        elif not word.startswith("-") and "=" not in word and re.fullmatch(r"[\w./-]+", word):
+            targets.append(word)
+        elif word.startswith(("|", ">", "2>")):
+            break
+    return tool, folder, targets
+
+
+def _recipe_tests(rules: dict[str, tuple[list[str], list[str]]], target: str, tool: str,
+                  seen: set[str], depth: int) -> bool:
+    if target in seen or depth > _MAX_DEPTH or target not in rules:
+        return False
+    seen.add(target)
+    deps, recipe = rules[target]
+    body = Commands()
+    body.add(recipe)
+    if body.runs_tests:
+        return True
+    called = [t for seg in body.segments if (c := _runner_call(seg)) and c[0] == tool for t in c[2]]
+    return any(_recipe_tests(rules, t, tool, seen, depth + 1) for t in [*deps, *called])
+
+
+def _make_rules(text: str) -> dict[str, tuple[list[str], list[str]]]:
+    """target -> (prerequisites, recipe lines) of a Makefile (comments and `@-+` prefixes gone;
+    target-specific variables, pattern and special targets left out)."""
+    rules: dict[str, tuple[list[str], list[str]]] = {}
+    current: list[str] = []
+    for raw in text.replace("\\\n", " ").splitlines():
+        if raw.startswith("\t"):
+            line = raw.strip().lstrip("@-+").strip()
+            for t in current:
+                rules[t][1].append(line)
+            continue
+        line = raw.split("#", 1)[0].rstrip()
+        m = re.match(r"^([\w./-]+(?:[ \t]+[\w./-]+)*)[ \t]*::?(?!=)(.*)$", line)
+        if not m or "=" in m.group(2) or m.group(1).startswith("."):
+            if line.strip():
+                current = []
+            continue
+        deps, _, inline = m.group(2).partition(";")
+        current = m.group(1).split()
+        for t in current:
+            rules.setdefault(t, ([], []))[0].extend(deps.split())
+            if inline.strip():
+                rules[t][1].append(inline.strip())
+    return rules
+
+
+def _just_rules(text: str) -> dict[str, tuple[list[str], list[str]]]:
+    """recipe -> (dependencies, body lines) of a justfile."""
+    rules: dict[str, tuple[list[str], list[str]]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        if raw[:1] in (" ", "\t") and current:
+            rules[current][1].append(raw.strip().lstrip("@-").strip())
+            continue
+        line = raw.split("#", 1)[0].rstrip()
+        m = re.match(r"^@?([\w-]+)(?:[ \t]+[^:=]*)?:(?!=)(.*)$", line)
+        if not m or line.startswith(("set ", "export ", "alias ", "import ", "mod ")):
+            current = None if line.strip() else current
+            continue
+        current = m.group(1)
+        rules[current] = ([d for d in m.group(2).split() if re.fullmatch(r"[\w-]+", d)], [])
+    return rules
 
 
 def _trigger_line(text: str, *keys: str) -> tuple[int, str]:

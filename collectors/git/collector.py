@@ -35,6 +35,7 @@ from mlaudit.collectors.git.repos import (
     RepoError,
     RepoRef,
     discover,
+    enclosing_git_dir,
     git_dir_of,
     mirror,
     repo_name,
@@ -57,10 +58,11 @@ _ID_SALT = b"mlaudit-contributor-v1:"
 PROCESS_POOL_MIN_REPOS = 8
 
 
-def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int]
+def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int, datetime | None]
                     ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
-    settings, ref, since, lookback_days = args
-    return GitCollector(settings)._scan_one(ref, since, CollectContext(lookback_days=lookback_days))
+    settings, ref, since, lookback_days, as_of = args
+    return GitCollector(settings)._scan_one(
+        ref, since, CollectContext(lookback_days=lookback_days, as_of=as_of))
 
 
 class GitCollector(Collector):
@@ -115,6 +117,13 @@ class GitCollector(Collector):
         found = [RepoRef(gd, repo_name(gd, path), branch=target.branch)
                  for gd in discover(path, self.settings.max_depth)]
         if not found:
+            outer = enclosing_git_dir(path)
+            if outer is not None:  # a folder inside a repository: audit that repository
+                git_dir, root = outer
+                result.warnings.append(f"{path} lies inside the repository {root}; auditing that "
+                                       "repository as a whole")
+                return [RepoRef(git_dir, target.name or repo_name(git_dir, root.parent),
+                                branch=target.branch)]
             result.warnings.append(f"no git repositories found at or under {path}")
         return found
 
@@ -126,11 +135,17 @@ class GitCollector(Collector):
             if result.errors:
                 raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
             raise CollectorError("no git repositories found in the configured targets")
-        since = datetime.now(UTC) - timedelta(days=ctx.lookback_days)
+        since = ctx.now() - timedelta(days=ctx.lookback_days)
         outcomes = self._scan_all(refs, since, ctx)
+        skipped = []
         for ref, (evidence, info, error) in zip(refs, outcomes, strict=True):
             if error:
                 result.errors.append(TargetError(ref.name, error))
+                continue
+            if info.get("after_as_of"):
+                skipped.append(ref.name)
+                result.warnings.append(
+                    f"{ref.name}: no commit on or before the as-of date {_day(ctx.as_of)}; skipped")
                 continue
             if info.get("empty"):
                 result.warnings.append(f"{ref.name}: repository has no commits; nothing to audit")
@@ -138,6 +153,9 @@ class GitCollector(Collector):
             result.evidence.extend(evidence)
             result.targets.append(info)
         if not result.targets:
+            if skipped and not result.errors:
+                raise CollectorError(f"no repository has a commit on or before the as-of date "
+                                     f"{_day(ctx.as_of)} ({', '.join(skipped)})")
             raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
         return result
 
@@ -155,7 +173,8 @@ class GitCollector(Collector):
             mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code", "mlaudit.collectors.git.files"])
             chunk = max(1, min(16, len(refs) // (procs * 4)))
             with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
-                return list(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days) for r in refs],
+                return list(pool.map(_scan_in_worker,
+                                     [(self.settings, r, since, ctx.lookback_days, ctx.as_of) for r in refs],
                                      chunksize=chunk))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="git") as pool:
             return list(pool.map(lambda r: self._scan_one(r, since, ctx), refs))
@@ -180,6 +199,12 @@ class GitCollector(Collector):
                 return [], info, None
             remote = ref.url or _origin_url(repo)
             store = ObjectStore(ref.git_dir)
+            if ctx.as_of is not None:
+                commit = commit_as_of(store.run, commit, ctx.as_of)
+                if commit is None:
+                    info["after_as_of"] = True
+                    return [], info, None
+                info["as_of"] = _day(ctx.as_of)
             if _batch_command():
                 blobs = BlobReader(store, self.settings.max_blob_bytes)
                 entries, reader = _list_tree(store, commit, sizer=blobs.size), blobs.read
@@ -193,7 +218,7 @@ class GitCollector(Collector):
             evidence = analyze_view(view)
             warnings: list[str] = []
             try:
-                evidence.append(team_activity(store.run, view, since, ctx.lookback_days))
+                evidence.append(team_activity(store.run, view, since, ctx.lookback_days, until=ctx.as_of))
             except RepoError as exc:
                 warnings.append(f"history not read, team activity left out: {redact(str(exc))}")
             evidence.append(repository_item(view, evidence, remote, branch))
@@ -312,12 +337,25 @@ def contributor_id(email: str, name: str) -> str:
     return hashlib.sha256(_ID_SALT + key).hexdigest()[:12]
 
 
+def commit_as_of(git_run: Callable[..., str], head: str, as_of: datetime) -> str | None:
+    """The last commit on the branch's first-parent line committed on or before `as_of` (the
+    tree the branch showed that day), None when the branch has none that old."""
+    out = git_run("rev-list", "-1", "--first-parent", f"--before={as_of.isoformat()}", head, "--")
+    return out.strip() or None
+
+
+def _day(when: datetime | None) -> str:
+    return when.date().isoformat() if when else ""
+
+
 def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
-                  window_days: int) -> EvidenceItem:
-    """Commits on the audited branch in the window: humans, commits, concentration, merges.
+                  window_days: int, until: datetime | None = None) -> EvidenceItem:
+    """Commits on the audited branch in the window (ending at `until` for an as-of audit):
+    humans, commits, concentration, merges.
     `git_run(*args)` runs git against the repository's objects (RepoError when it fails)."""
     fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%P%x1e"
-    raw = git_run("log", view.commit, f"--since={since.isoformat()}", f"--format={fmt}", "--")
+    bound = [f"--until={until.isoformat()}"] if until is not None else []
+    raw = git_run("log", view.commit, f"--since={since.isoformat()}", *bound, f"--format={fmt}", "--")
     humans: Counter[str] = Counter()
     commits = merges = bots = 0
     last_ts = 0

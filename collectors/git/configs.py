@@ -342,8 +342,8 @@ def cfn_refs(node: Any) -> set[str]:
 _YAML_NAMES = re.compile(
     r"(^|/)(\.github/workflows|\.circleci|\.buildkite|\.pipelines|\.azure-pipelines|\.azuredevops)/"
     r"|(^|/)(feature_store|bentofile|dagster|workspace|prefect|profiles|openlineage|\.?lakectl|"
-    r"\.gitlab-ci|\.travis|bitbucket-pipelines)\.ya?ml$"
-    r"|(azure-pipelines|buildspec|cloudbuild|compose|lakefs)[^/]*\.ya?ml$"
+    r"\.gitlab-ci|\.travis|bitbucket-pipelines|\.taskcluster)\.ya?ml$"
+    r"|(azure-pipelines|buildspec|cloudbuild|compose|lakefs)[^/]*\.ya?ml$|-deployment\.ya?ml$"
 )
 _YAML_KEYS = re.compile(
     r"^[\"']?(apiVersion|kind|Resources|AWSTemplateFormatVersion|StartAt|pipelineInfo|pipelineSpec|"

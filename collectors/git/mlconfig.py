@@ -230,6 +230,19 @@ def _named_orchestrators(view: RepoView, index: ConfigIndex, emit: Emit) -> None
                         schedule=sched,
                         drift_triggered=False,
                     )
+        elif (
+            re.search(r"-deployment\.ya?ml$", name)
+            and doc.data.get("flow_name")
+            and isinstance(doc.data.get("entrypoint"), str)
+        ):  # Prefect 2.0-2.10 `prefect deployment build` output
+            found = key_line(doc.text, "entrypoint") or (doc.line, "")
+            sched = _prefect_schedule(doc.data)
+            emit("orchestration", doc.path, found[0], found[1], tool="prefect", schedule=sched,
+                 metadata_driven=False, deployments=1)
+            what = f"{doc.data.get('name', '')} {doc.data['flow_name']} {doc.data['entrypoint']}"
+            if sched and mentions_training(what) and not only_not_training(what):
+                emit("scheduled_retraining", doc.path, found[0], found[1], trigger="prefect",
+                     schedule=sched, drift_triggered=False)
         elif name in ("workspace.yaml", "workspace.yml") and "load_from" in doc.data:
             found = key_line(doc.text, "load_from") or (doc.line, "")
             emit(

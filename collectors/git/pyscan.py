@@ -14,6 +14,7 @@ import ast
 import fnmatch
 import json
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -81,10 +82,16 @@ def notebook_code(text: str) -> NotebookCode | None:
     return out
 
 
+#: CPython before 3.11.8/3.12.1 keeps ast.parse's recursion-depth bookkeeping per process, so two
+#: threads parsing at once can fail with "SystemError: AST constructor recursion depth mismatch"
+#: (gh-106905); the parse holds the GIL anyway, so one at a time costs no parallelism
+_AST_LOCK = threading.Lock()
+
+
 def parse_python(text: str) -> ast.Module | None:
     """The module's AST, or None for anything that is not Python 3 (py2, templates)."""
     try:
-        with warnings.catch_warnings():
+        with _AST_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

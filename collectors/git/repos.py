@@ -87,7 +87,24 @@ class RepoRef:
 
 
 def is_git_dir(path: Path) -> bool:
-    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").exists()
+    """A git directory: HEAD, objects and refs (a bare mirror needs no `config`), or a linked
+    worktree's private folder, whose objects and refs live in its `commondir`."""
+    if not (path / "HEAD").is_file():
+        return False
+    common = path
+    if (path / "commondir").is_file():
+        target = Path((path / "commondir").read_text(errors="replace").strip())
+        common = target if target.is_absolute() else (path / target)
+    return (common / "objects").is_dir() and (common / "refs").exists()
+
+
+def enclosing_git_dir(path: Path) -> tuple[Path, Path] | None:
+    """The repository a folder lies inside (`mlaudit scan repo/src`): (git dir, work tree root)."""
+    for folder in path.resolve().parents:
+        found = git_dir_of(folder)
+        if found is not None:
+            return found, folder
+    return None
 
 
 def git_dir_of(path: Path) -> Path | None:

@@ -1,0 +1,244 @@
+"""CI that runs tests through a task runner (make and just targets, followed through their
+prerequisites and the targets they call), Taskcluster's in-repo `.taskcluster.yml`, and Prefect 2
+deployments (`prefect.yaml` with `deployments:`, and `*-deployment.yaml` from `prefect deployment
+build`). Layouts met in the calibration corpus (docs/calibration.md); each written for this
+suite. Every positive case has its decoys beside it: a README mention, a commented-out line, a
+lock file naming the tool, a target that only lints or echoes, a look-alike file.
+"""
+
+from __future__ import annotations
+
+from mlaudit.collectors.git.files import analyze_files
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.evidence import EvidenceItem
+
+WORKFLOW = (
+    "name: ci\non:\n  pull_request:\n    branches: [main]\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+    "    steps:\n      - uses: actions/checkout@v4\n      - name: install\n"
+    "        working-directory: model-deployment\n        run: pip install pipenv && pipenv install --dev\n"
+    "{steps}"
+)
+
+
+def step(command: str, folder: str | None = None) -> str:
+    where = f"        working-directory: {folder}\n" if folder else ""
+    return f"      - name: step\n{where}        run: {command}\n"
+
+
+MAKEFILE = (
+    "quality_checks:\n\tfind . -name '*.py' | xargs pipenv run pylint\n\tpipenv run black --check .\n\n"
+    "unit_tests: quality_checks\n\tpipenv run pytest tests/\n\n"
+    "integration_tests: unit_tests\n\tbash ./integration-tests/run.sh\n\n"
+    "build: export IMAGE = churn\nbuild:\n\tdocker build -t $(IMAGE) .\n\n"
+    "ci:\n\t$(MAKE) verify\n\nverify:\n\t@python -m pytest -q tests\n\n"
+    "docs-tests:\n\t@echo \"run pytest in CI\"\n\t# pytest docs/\n"
+)
+
+
+def ci_items(files: dict[str, str]) -> list[EvidenceItem]:
+    items = analyze_files(RepoView.from_files("repo", files))
+    return [i for i in items if i.signal == "ci_pipeline"]
+
+
+def the_ci(files: dict[str, str]) -> dict:
+    [item] = ci_items(files)
+    return item.attributes
+
+
+# ------------------------------------------------------------------------------- make and just
+def test_a_make_target_whose_prerequisite_runs_pytest_is_ci_running_tests() -> None:
+    attrs = the_ci({
+        ".github/workflows/ci.yml": WORKFLOW.format(steps=step("make integration_tests", "model-deployment")),
+        "model-deployment/Makefile": MAKEFILE,
+    })
+    assert attrs["runs_tests"] is True
+    assert attrs["tests_via"] == "make integration_tests (model-deployment/Makefile)"
+
+
+def test_a_target_calling_make_recursively_and_options_before_the_target() -> None:
+    attrs = the_ci({
+        ".github/workflows/ci.yml": WORKFLOW.format(steps=step("make -j2 CI=1 ci")),
+        "Makefile": MAKEFILE,
+    })
+    assert attrs["runs_tests"] is True and attrs["tests_via"] == "make ci (Makefile)"
+    attrs = the_ci({".gitlab-ci.yml": "test:\n  script:\n    - make -C service verify\n",
+                    "service/Makefile": MAKEFILE})
+    assert attrs["runs_tests"] is True and attrs["tests_via"] == "make verify (service/Makefile)"
+
+
+def test_decoys_lint_only_targets_echoes_comments_and_other_folders_are_not_tests() -> None:
+    for command in ("make quality_checks", "make build", "make docs-tests", "make -C docs verify",
+                    "make undefined_target"):
+        attrs = the_ci({
+            ".github/workflows/ci.yml": WORKFLOW.format(steps=step(command)),
+            "Makefile": MAKEFILE,
+        })
+        assert attrs["runs_tests"] is False, command
+        assert "tests_via" not in attrs
+    # a commented-out step, and a README telling people to run the target by hand
+    attrs = the_ci({
+        ".github/workflows/ci.yml": WORKFLOW.format(steps=step("python build.py"))
+        + "      # - run: make unit_tests\n",
+        "README.md": "# churn\n\nRun the tests with `make unit_tests` before pushing.\n",
+        "Makefile": MAKEFILE,
+    })
+    assert attrs["runs_tests"] is False
+
+
+def test_just_recipes_and_their_decoys() -> None:
+    justfile = (
+        "set dotenv-load\n\n# everything CI runs\ncheck: lint unit\n\nlint:\n    uv run ruff check .\n\n"
+        "unit:\n    uv run pytest -q tests\n\nfmt:\n    uv run ruff format .\n    # pytest is run by `check`\n"
+    )
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("just check")),
+                    "justfile": justfile})
+    assert attrs["runs_tests"] is True and attrs["tests_via"] == "just check (justfile)"
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("just fmt")),
+                    "justfile": justfile})
+    assert attrs["runs_tests"] is False
+
+
+def test_a_shell_script_the_ci_runs_and_its_decoys() -> None:
+    script = "#!/usr/bin/env bash\nset -euo pipefail\nexport PYTHONPATH=.\npython -m pytest tests/model --verbose\n"
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("bash deploy/jobs/workloads.sh")),
+                    "deploy/jobs/workloads.sh": script})
+    assert attrs["runs_tests"] is True and attrs["tests_via"] == "script deploy/jobs/workloads.sh"
+    # from a working directory
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("./run.sh", "integration")),
+                    "integration/run.sh": script})
+    assert attrs["runs_tests"] is True
+    decoy = "#!/bin/sh\necho 'pytest runs in CI'\n# python -m pytest tests\ndocker build -t churn .\n"
+    for files in (
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("bash build.sh")), "build.sh": decoy},
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("bash missing.sh")), "README.md": script},
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("python build.py")), "test.sh": script},
+    ):
+        assert the_ci(files)["runs_tests"] is False, files
+
+
+# ------------------------------------------------------------------------------- Taskcluster
+def task(name: str, command: str) -> str:
+    return f"""      - taskId: {{$eval: as_slugid("{name}")}}
+        provisionerId: proj-churn
+        workerType: batch
+        payload:
+          image: python:3.12
+          command:
+            - "/bin/bash"
+            - "-cx"
+            - "git clone --quiet ${{repository}} && cd churn &&
+              pip install -r requirements-dev.txt &&
+              {command}"
+        metadata: {{name: churn {name}, owner: ml@example.com}}
+"""
+
+
+TASKCLUSTER = """version: 1
+policy:
+  pullRequests: public
+tasks:
+  $let:
+    head_rev:
+      $if: 'tasks_for == "github-pull-request"'
+      then: ${event.pull_request.head.sha}
+      else: ${event.after}
+  in:
+    $if: 'tasks_for == "github-push" || tasks_for == "github-pull-request"'
+    then:
+""" + task("lint", "pre-commit run -a") + "{tests}"
+
+TESTS_TASK = task("tests", "python -m pytest tests/")
+
+
+def test_taskcluster_ci_running_tests() -> None:
+    attrs = the_ci({".taskcluster.yml": TASKCLUSTER.replace("{tests}", TESTS_TASK)})
+    assert attrs["tool"] == "taskcluster"
+    assert attrs["runs_tests"] is True
+    assert attrs["triggers"] == ["pull_request", "push"]
+    assert attrs["lint_tools"] == ["pre-commit"]
+
+
+def test_taskcluster_decoys() -> None:
+    # lint only; the tests task commented out
+    commented = "\n".join("#" + line for line in TESTS_TASK.splitlines()) + "\n"
+    attrs = the_ci({".taskcluster.yml": TASKCLUSTER.replace("{tests}", commented)})
+    assert attrs["tool"] == "taskcluster" and attrs["runs_tests"] is False
+    # a README, a client library, a hook definition elsewhere and a lock file are not CI
+    assert ci_items({
+        "README.md": "# churn\n\nCI runs on Taskcluster (`.taskcluster.yml`): `python -m pytest tests/`.\n",
+        "infra/taskcluster-hook-train.json": '{"task": {"payload": {"command": ["pytest"]}}}',
+        "app/taskcluster.py": "import taskcluster\n\nqueue = taskcluster.Queue({'rootUrl': ROOT})\n",
+        "poetry.lock": '[[package]]\nname = "taskcluster"\nversion = "64.2.0"\n',
+        "taskcluster.yml": TASKCLUSTER.replace("{tests}", TESTS_TASK),  # not where Taskcluster reads it
+    }) == []
+
+
+# ------------------------------------------------------------------------------- Prefect 2
+PREFECT_YAML = """name: churn
+prefect-version: 2.14.0
+pull:
+  - prefect.deployments.steps.git_clone:
+      repository: https://github.com/example/churn.git
+deployments:
+  - name: weekly-retrain
+    entrypoint: flows/train.py:train_flow
+    work_pool:
+      name: k8s
+    schedules:
+      - cron: "0 3 * * 1"
+  - name: score
+    entrypoint: flows/score.py:score_flow
+"""
+
+DEPLOYMENT_V2 = """###
+### A complete description of a Prefect Deployment for flow 'train-flow'
+###
+name: nightly
+description: null
+version: 3f2a
+work_queue_name: default
+tags: []
+parameters: {}
+schedule:
+  cron: 0 5 * * *
+  timezone: UTC
+infrastructure:
+  type: process
+flow_name: train-flow
+path: /opt/churn
+entrypoint: flows/train.py:train_flow
+"""
+
+
+def signals(files: dict[str, str], name: str) -> list[EvidenceItem]:
+    return [i for i in analyze_files(RepoView.from_files("repo", files)) if i.signal == name]
+
+
+def test_prefect_deployments_are_orchestration_and_scheduled_training() -> None:
+    [orch] = signals({"prefect.yaml": PREFECT_YAML}, "orchestration")
+    assert orch.attributes["tool"] == "prefect" and orch.attributes["deployments"] == 2
+    assert orch.attributes["schedule"] == "0 3 * * 1"
+    [retrain] = signals({"prefect.yaml": PREFECT_YAML}, "scheduled_retraining")
+    assert retrain.attributes["trigger"] == "prefect"
+    files = {"flows/train-deployment.yaml": DEPLOYMENT_V2}
+    [orch] = signals(files, "orchestration")
+    assert (orch.attributes["tool"], orch.attributes["schedule"]) == ("prefect", "0 5 * * *")
+    assert orch.locator.startswith("repo:flows/train-deployment.yaml:17@")
+    assert len(signals(files, "scheduled_retraining")) == 1
+
+
+def test_prefect_decoys() -> None:
+    decoys = {
+        "README.md": "# churn\n\nDeploy with `prefect deploy --all`; see prefect.yaml deployments.\n",
+        # a project file with pull steps but no deployment, and one whose deployments are commented
+        "prefect.yaml": "name: churn\npull:\n  - prefect.deployments.steps.set_working_directory:\n"
+                        "      directory: /opt/churn\ndeployments: []\n",
+        "other/prefect.yaml": "name: x\n# deployments:\n#   - name: weekly\n#     entrypoint: flows/a.py:a\n",
+        "poetry.lock": '[[package]]\nname = "prefect"\nversion = "2.14.0"\n',
+        # a Kubernetes Deployment and a deployment file without a flow
+        "k8s/api-deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n"
+                                   "spec:\n  replicas: 2\n",
+        "flows/notes-deployment.yaml": "name: notes\nentrypoint: flows/notes.py:main\n",
+    }
+    assert not [i for i in signals(decoys, "orchestration") if i.attributes.get("tool") == "prefect"]
+    assert signals(decoys, "scheduled_retraining") == []
