@@ -31,9 +31,6 @@ EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
 #: sources that show only their present state (`scan --as-of` cannot read them for a past date)
-LIVE_SOURCES = ("mlflow", "aws", "gx")
-
-
 def as_of_moment(day: date | None) -> datetime | None:
     """The end of the as-of day (UTC): commits made that day still count."""
     if day is None:
@@ -148,7 +145,6 @@ def audit(config: Config, scan_path: Path | None = None,
     `runs` (history: a stored run replayed) skips collection; `today` dates waiver expiry."""
     from mlaudit.checks import load_definitions, run_checks
     from mlaudit.checks.base import CheckContext
-    from mlaudit.checks.runner import NOT_READ
     from mlaudit.scoring import methodology, next_steps, score, score_repositories
 
     started_at, t0 = now_iso(), time.perf_counter()
@@ -157,12 +153,14 @@ def audit(config: Config, scan_path: Path | None = None,
         collectors = build_collectors(config) if collectors is None else collectors
         as_of = as_of_moment(config.as_of)
         ctx = CollectContext(lookback_days=config.lookback_days, as_of=as_of)
-        # live sources show today's state: an as-of audit cannot read them for a past date
-        live = [c for c in collectors if as_of is not None and c.name in LIVE_SOURCES]
+        # live sources show today's state (and answers given later say nothing of the past):
+        # an as-of audit does not read what cannot show its date
+        unreadable = {c.name: why for c in collectors
+                      if as_of is not None and (why := c.unreadable_as_of(as_of))}
         timeouts = {c.name: float(c.timeout_s or config.timeout_s) for c in collectors}
-        runs = run_collectors([c for c in collectors if c not in live], ctx, timeouts)
-        runs += [CollectorRun(c, status="not_read", error=f"{NOT_READ}, not {config.as_of}")
-                 for c in live]
+        runs = run_collectors([c for c in collectors if c.name not in unreadable], ctx, timeouts)
+        runs += [CollectorRun(c, status="not_read", error=unreadable[c.name])
+                 for c in collectors if c.name in unreadable]
 
     evidence = [item for run in runs if run.status in ("ok", "partial") for item in run.result.evidence]
     available = {run.collector.letter for run in runs if run.status in ("ok", "partial")}

@@ -22,6 +22,11 @@ EXCERPT_MAX = 240
 _PLACE_KEYS = re.compile(r"(?:^|_)(?:path|paths|file|files|locator|locators|dir|dirs|url|uri|name|repo|repository)$")
 
 
+#: how the reason starts when an as-of audit (`scan --as-of`, a backfilled quarter) cannot read a
+#: source for its date; checks word such a source "not read" and suggest an audit of today
+AS_OF_NOT_READ = "as-of audit"
+
+
 class Provenance(StrEnum):
     OBSERVED = "observed"
     SELF_REPORTED = "self-reported"

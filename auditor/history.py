@@ -13,6 +13,7 @@ first.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -502,7 +503,7 @@ def trend_point(run_id: str | None, report: dict[str, Any], as_of: str | None, c
         "current": current,
         "overall": summary["overall"]["level"],
         "dimensions": dimension_levels(summary),
-        "unread_sources": sorted(c["name"] for c in report["collectors"] if c["status"] in ("failed", "timeout")),
+        "unread_sources": sorted(c["name"] for c in report["collectors"] if c["status"] in ("failed", "timeout", "not_read")),
     }
 
 
@@ -586,65 +587,6 @@ def quarter_ends(count: int, before: date) -> list[date]:
     return sorted(ends)
 
 
-def as_of_collectors(config: Any, as_of: date) -> list[Any]:
-    """The collectors of a past run: git read at the last commit on or before `as_of` (end of
-    day, UTC); every live source (MLflow, AWS, GX, survey) shows only its present state, so it
-    is reported as not readable for that date and its checks come out unknown."""
-    from mlaudit.collectors.base import Collector, CollectorError
-    from mlaudit.engine import build_collectors
-
-    past: list[Any] = []
-    for collector in build_collectors(config):
-        if collector.name == "git":
-            past.append(_as_of_git(config.git, as_of))
-            continue
-
-        class Unreadable(Collector):
-            name, letter = collector.name, collector.letter
-
-            def collect(self, ctx: Any) -> Any:
-                raise CollectorError(f"not readable as of {as_of.isoformat()}: a live source "
-                                     "shows only its present state")
-
-        past.append(Unreadable())
-    return past
-
-
-def _as_of_git(settings: Any, as_of: date) -> Any:
-    """A git collector that reads each repository at its last commit on or before `as_of`.
-    (To be unified with the git collector's own `--as-of` when both land.)"""
-    from concurrent.futures import ThreadPoolExecutor
-    from datetime import time as dtime
-    from datetime import timedelta
-
-    from mlaudit.collectors.git.blobs import ObjectStore
-    from mlaudit.collectors.git.collector import GitCollector
-    from mlaudit.collectors.git.repos import RepoError
-
-    until = datetime.combine(as_of, dtime(23, 59, 59), UTC)
-
-    class AsOfGitCollector(GitCollector):
-        def _head(self, repo: Any, ref: Any) -> tuple[str | None, str | None]:
-            sha, branch = super()._head(repo, ref)
-            if sha is None:
-                return None, None
-            store = ObjectStore(ref.git_dir)
-            try:
-                past = store.run("rev-list", "-1", f"--before={int(until.timestamp())}", sha, "--").strip()
-            except RepoError:
-                past = ""
-            finally:
-                store.close()
-            return (past or None), branch
-
-        def _scan_all(self, refs: list[Any], since: datetime, ctx: Any) -> list[Any]:
-            since = until - timedelta(days=ctx.lookback_days)  # the window ends at the as-of date
-            with ThreadPoolExecutor(max_workers=max(1, self.settings.workers)) as pool:
-                return list(pool.map(lambda r: self._scan_one(r, since, ctx), refs))
-
-    return AsOfGitCollector(settings)
-
-
 def backfill(config: Any, store: Store, quarters: int, today: date | None = None,
              progress: Any = None) -> list[tuple[date, str | None]]:
     """One stored run per past quarter end not yet in the history (same config), oldest first.
@@ -663,7 +605,9 @@ def backfill(config: Any, store: Store, quarters: int, today: date | None = None
             continue
         if progress:
             progress(f"backfilling {end.isoformat()}")
-        result = audit(config, collectors=as_of_collectors(config, end), today=end)
+        # the same path as `scan --as-of END`: git at the last commit of that day, windows
+        # ending then, sources that cannot show the date not read (their checks unknown)
+        result = audit(dataclasses.replace(config, as_of=end), today=end)
         from mlaudit.teams import attach
 
         attach(result, config)

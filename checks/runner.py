@@ -20,14 +20,11 @@ from mlaudit.checks.base import (
     Verdict,
     is_weak,
 )
-from mlaudit.evidence import EvidenceItem, Finding, Outcome, Provenance
+from mlaudit.evidence import AS_OF_NOT_READ, EvidenceItem, Finding, Outcome, Provenance
 from mlaudit.sources import by_letter, label_of
 
 log = logging.getLogger("mlaudit.checks")
 
-#: why a configured source was not read in an as-of audit (`scan --as-of`): its checks are
-#: unknown, and the step that would assess them is an audit of today
-NOT_READ = "as-of audit: live sources show today"
 
 def assess_with(defn: CheckDef, exclude: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """What would assess `defn`: a step per source letter not in `exclude`, survey per question."""
@@ -115,13 +112,13 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
     failed = {x: ctx.failed[x] for x in letters if x in ctx.failed}
     failures = "; ".join(
         f"{label_of(x)} not read ({why})"
-        if why.startswith(NOT_READ)
+        if why.startswith(AS_OF_NOT_READ)
         else f"{label_of(x)} failed: {why}"
         for x, why in sorted(failed.items())
     )
     fix_failed = [
         f"audit without --as-of to read {label_of(x)} ({why})"
-        if why.startswith(NOT_READ)
+        if why.startswith(AS_OF_NOT_READ)
         else f"fix the {label_of(x)} source ({why})"
         for x, why in sorted(failed.items())
     ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from mlaudit.evidence import EvidenceItem
+from mlaudit.evidence import AS_OF_NOT_READ, EvidenceItem
 
 
 class CollectorError(Exception):
@@ -65,9 +65,19 @@ class Collector(ABC):
     #: the rubric's collector letter (G, M, A, X, S): which checks it can assess
     letter: ClassVar[str]
 
+    #: a live source (a server, an account) shows only its present state
+    live: ClassVar[bool] = False
+
     @abstractmethod
     def collect(self, ctx: CollectContext) -> CollectorResult:
         """Read every target; raise CollectorError when nothing at all could be read."""
+
+    def unreadable_as_of(self, as_of: datetime) -> str | None:
+        """Why this source cannot show the organisation as it was at `as_of` (an as-of audit or
+        a backfilled quarter), or None when it can (git reads the commit of that day)."""
+        if self.live:
+            return f"{AS_OF_NOT_READ}: live sources show today, not {as_of.date().isoformat()}"
+        return None
 
     @property
     def timeout_s(self) -> float | None:

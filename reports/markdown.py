@@ -177,7 +177,9 @@ def _survey(report: dict[str, Any]) -> list[str]:
             f"**Stale:** the answers are older than {survey['stale_after_days']} days; answer "
             "the survey again (`mlaudit survey --answers FILE`).",
         ]
-    if survey["status"] not in ("ok", "partial"):
+    if survey["status"] == "not_read":
+        lines += ["", f"Not read in this audit: {md_text(survey.get('error') or survey['status'])}."]
+    elif survey["status"] not in ("ok", "partial"):
         lines += ["", f"The answers could not be read: {md_text(survey.get('error') or survey['status'])}."]
     counts = survey["counts"]
     lines += [

@@ -9,6 +9,8 @@ with no commit that old is skipped and said so, dormancy is relative to DATE, an
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -174,3 +176,31 @@ def test_nothing_old_enough_is_a_clear_failure(tmp_path: Path) -> None:
     out = run("scan", str(tmp_path / "young"), "--as-of", AS_OF, "--out", str(tmp_path / "r"))
     assert out.returncode == 3
     assert "no repository has a commit on or before the as-of date 2025-06-30" in out.stderr
+
+
+def test_survey_answers_given_after_the_date_are_not_read(org, tmp_path: Path) -> None:
+    """Answers dated after the as-of date say nothing about it; answers from before it count."""
+    import yaml
+
+    root, _ = org
+    answers = tmp_path / "answers.yaml"
+    for day, read in (("2025-07-15", False), ("2025-06-01", True)):
+        answers.write_text(yaml.safe_dump({"respondent": "Jane", "role": "Head of ML", "date": day,
+                                           "answers": {"S1": "written", "S7": "Kanban"}}))
+        out = tmp_path / f"out-{day}"
+        proc = subprocess.run([sys.executable, "-m", "mlaudit.cli", "scan", str(root), "--as-of", AS_OF,
+                               "--survey", str(answers), "-o", str(out)], capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads((out / "report.json").read_text())
+        [survey] = [c for c in report["collectors"] if c["name"] == "survey"]
+        strategy = next(f for f in report["findings"] if f["check_id"] == "L1.strategy")
+        if read:
+            assert survey["status"] == "ok" and strategy["outcome"] != "unknown"
+        else:
+            assert survey["status"] == "not_read"
+            assert survey["errors"][0]["message"] == \
+                f"as-of audit: the survey was answered on {day}, after {AS_OF}"
+            assert strategy["outcome"] == "unknown"
+            assert "Not read in this audit: as-of audit: the survey was answered on" in \
+                (out / "report.md").read_text()

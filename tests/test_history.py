@@ -344,9 +344,49 @@ def test_backfill_gives_one_point_per_quarter_read_at_that_date(tmp_path: Path) 
     assert again.returncode == 0 and again.stdout.count("already in the history") == 8
 
 
+def test_each_backfilled_point_is_the_scan_as_of_its_date(tmp_path: Path) -> None:
+    """Backfill and `scan --as-of` are one path: a stored quarter holds the findings and levels
+    the as-of scan of that date gives (the survey, answered today, not read in either)."""
+    from datetime import UTC, datetime
+
+    from mlaudit.history import open_store, quarter_ends
+
+    root = Path(__file__).resolve().parent.parent
+    ends = quarter_ends(3, datetime.now(UTC).date())
+    repo = tmp_path / "org" / "churn"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    _dated_commit(repo, {"churn/train.py": ML_CODE, "requirements.txt": "scikit-learn==1.4.0\n"},
+                  f"{ends[0].isoformat()}T10:00:00+0000", "start")
+    _dated_commit(repo, {"tests/test_train.py": TESTS, ".github/workflows/ci.yml": CI},
+                  f"{ends[1].isoformat()}T10:00:00+0000", "tests and CI")
+    survey = root / "examples" / "survey-answers.yaml"
+    hist = tmp_path / "hist"
+    out = mlaudit("scan", str(tmp_path / "org"), "--survey", str(survey), "--history", str(hist),
+                  "--backfill", "3", "-o", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    store = open_store(hist)
+    for run in store.runs()[:-1]:
+        stored = store.report(run)
+        day = run.manifest["as_of"]
+        scan = mlaudit("scan", str(tmp_path / "org"), "--survey", str(survey), "--as-of", day,
+                       "-o", str(tmp_path / f"as-of-{day}"))
+        assert scan.returncode == 0, scan.stderr
+        fresh = report_of(tmp_path / f"as-of-{day}")
+        assert {f["check_id"]: f["outcome"] for f in stored["findings"]} == \
+            {f["check_id"]: f["outcome"] for f in fresh["findings"]}, day
+        assert stored["summary"]["overall"] == fresh["summary"]["overall"]
+        assert {k: v["level"] for k, v in stored["summary"]["dimensions"].items()} == \
+            {k: v["level"] for k, v in fresh["summary"]["dimensions"].items()}
+        assert {c["name"]: c["status"] for c in stored["collectors"]} == \
+            {c["name"]: c["status"] for c in fresh["collectors"]}
+
+
 def test_backfilled_points_mark_live_sources_unknown(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
-    org = build_org(tmp_path / "org")
+    org = tmp_path / "org"  # repositories older than the quarters backfilled: git reads them all
+    make_repo(org / "churn", {"churn/train.py": ML_CODE, "requirements.txt": "scikit-learn==1.4.0\n",
+                              "tests/test_train.py": TESTS}, days_ago=400)
     hist = tmp_path / "hist"
     out = mlaudit("scan", str(org), "--survey", str(root / "examples" / "survey-answers.yaml"),
                   "--history", str(hist), "--backfill", "2", "-o", str(tmp_path / "r"))
@@ -358,7 +398,9 @@ def test_backfilled_points_mark_live_sources_unknown(tmp_path: Path) -> None:
     assert len(past) == 2 and all(r.manifest["unread_sources"] == ["survey"] for r in past)
     assert now.manifest["unread_sources"] == []
     survey = next(c for c in store.report(past[0])["collectors"] if c["name"] == "survey")
-    assert survey["status"] == "failed" and "not readable as of" in survey["errors"][0]["message"]
+    # the answers (dated today) say nothing of a past quarter: not read, as `scan --as-of` does
+    assert survey["status"] == "not_read"
+    assert survey["errors"][0]["message"].startswith("as-of audit: the survey was answered on ")
     # the survey-only checks are unknown in the past, assessed now
     s_only = {f["check_id"] for f in store.report(now)["findings"] if f["outcome"] != "unknown"
               and all(e.startswith("ev-") for e in f["evidence"]) and f["provenance"] == "self-reported"}

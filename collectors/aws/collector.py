@@ -61,6 +61,7 @@ class ThrottledOut(Exception):
 
 class AwsCollector(Collector):
     name: ClassVar[str] = "aws"
+    live: ClassVar[bool] = True  # shows only its present state (no as-of reads)
     letter: ClassVar[str] = "A"
 
     def __init__(self, settings: AwsSettings, *, client_factory: ClientFactory | None = None,

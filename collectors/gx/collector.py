@@ -27,6 +27,7 @@ from mlaudit.collectors.gx.settings import GxSettings
 
 class GxCollector(Collector):
     name: ClassVar[str] = "gx"
+    live: ClassVar[bool] = True  # shows only its present state (no as-of reads)
     letter: ClassVar[str] = "X"
     #: validation results read per project (newest first); older ones in the window are counted
     max_results: int = 5000

@@ -30,6 +30,7 @@ from mlaudit.redact import redact
 
 class MlflowCollector(Collector):
     name: ClassVar[str] = "mlflow"
+    live: ClassVar[bool] = True  # shows only its present state (no as-of reads)
     letter: ClassVar[str] = "M"
 
     def __init__(self, settings: MlflowSettings) -> None:

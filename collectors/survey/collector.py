@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -23,7 +23,7 @@ import yaml
 
 from mlaudit.collectors.base import CollectContext, Collector, CollectorResult
 from mlaudit.errors import ConfigError
-from mlaudit.evidence import EvidenceItem, Provenance
+from mlaudit.evidence import AS_OF_NOT_READ, EvidenceItem, Provenance
 from mlaudit.questions import (
     STALE_AFTER_DAYS,
     Question,
@@ -284,6 +284,13 @@ class SurveyCollector(Collector):
 
     def describe(self) -> str:
         return f"survey answers {self.path}"
+
+    def unreadable_as_of(self, as_of: datetime) -> str | None:
+        """Answers given after the as-of date say nothing about that date; earlier ones do."""
+        if self.answers.date > as_of.date():
+            return (f"{AS_OF_NOT_READ}: the survey was answered on {self.answers.date.isoformat()}, "
+                    f"after {as_of.date().isoformat()}")
+        return None
 
     def collect(self, ctx: CollectContext) -> CollectorResult:
         a = self.answers
