@@ -136,7 +136,9 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     some collectors failing (the report says which and why).
     """
     from mlaudit.config import default_config, load_config
+    from mlaudit.plugins import load_plugins
 
+    load_plugins()  # plugin sources and their config sections
     quiet = ctx.obj["quiet"]
     config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
     if config_path is not None:
@@ -391,6 +393,19 @@ def survey(answers_path: Path, respondent: str | None, role: str | None, edit: b
                + (f" (unanswered: {', '.join(answers.missing())})" if answers.missing() else "")
                + ".")
     click.echo(f"Next: mlaudit scan --survey {answers_path}")
+
+
+@cli.command("plugins")
+def list_plugins() -> None:
+    """List the installed plugins (entry points `mlaudit.collectors`) and whether they load."""
+    from mlaudit.plugins import load_plugins
+
+    found = load_plugins()
+    if not found:
+        click.echo("No plugins installed (entry point group mlaudit.collectors).")
+    for p in found:
+        what = f"source {p.source}" if p.error is None else f"BROKEN, skipped: {p.error}"
+        click.echo(f"{p.group}: {p.name} = {p.value} ({p.distribution or 'unknown package'}): {what}")
 
 
 @cli.command("checks")

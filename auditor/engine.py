@@ -1,6 +1,7 @@
-"""The engine: run collectors concurrently, then checks, scoring and the JSON report.
+"""The engine: run collectors concurrently, then checks and scoring; the report builder
+(`mlaudit.reports.builder`) makes the report model.
 
-config → collectors → evidence → checks → findings → scoring → report dict. Each collector runs
+config → collectors → evidence → checks → findings → scoring → report model. Each collector runs
 in its own daemon thread with a timeout; whatever one raises (or an overrun) is recorded as its
 failure, its checks come out `unknown`, and the others go on.
 """
@@ -17,13 +18,10 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
-from mlaudit import __version__
 from mlaudit.collectors.base import CollectContext, Collector, CollectorError, CollectorResult
 from mlaudit.config import Config
 from mlaudit.evidence import Finding, now_iso
 from mlaudit.redact import redact
-from mlaudit.reports.json_report import SCHEMA_VERSION
-from mlaudit.sources import source_letters
 
 log = logging.getLogger("mlaudit")
 
@@ -140,73 +138,31 @@ class Audit:
 def audit(config: Config, scan_path: Path | None = None,
           collectors: list[Collector] | None = None,
           runs: list[CollectorRun] | None = None, today: date | None = None) -> Audit:
-    """Run a whole audit and return the report dict (the source of truth for every renderer).
+    """Run a whole audit: collectors, checks, scoring; the report builder makes the report
+    model (the source of truth for every renderer).
 
     `runs` (history: a stored run replayed) skips collection; `today` dates waiver expiry."""
     from mlaudit.checks import load_definitions, run_checks
-    from mlaudit.checks.base import CheckContext
-    from mlaudit.scoring import methodology, next_steps, score, score_repositories
+    from mlaudit.reports.builder import AuditResult, build_report
+    from mlaudit.scoring import score
 
     started_at, t0 = now_iso(), time.perf_counter()
     defs = load_definitions()
     if runs is None:
-        collectors = build_collectors(config) if collectors is None else collectors
-        as_of = as_of_moment(config.as_of)
-        ctx = CollectContext(lookback_days=config.lookback_days, as_of=as_of)
-        # live sources show today's state (and answers given later say nothing of the past):
-        # an as-of audit does not read what cannot show its date
-        unreadable = {c.name: why for c in collectors
-                      if as_of is not None and (why := c.unreadable_as_of(as_of))}
-        timeouts = {c.name: float(c.timeout_s or config.timeout_s) for c in collectors}
-        runs = run_collectors([c for c in collectors if c.name not in unreadable], ctx, timeouts)
-        runs += [CollectorRun(c, status="not_read", error=unreadable[c.name])
-                 for c in collectors if c.name in unreadable]
-
-    evidence = [item for run in runs if run.status in ("ok", "partial") for item in run.result.evidence]
-    available = {run.collector.letter for run in runs if run.status in ("ok", "partial")}
-    failed = {run.collector.letter: f"the {run.collector.name} collector {run.status}: {run.error}"
-              for run in runs if run.status in ("failed", "timeout")}
-    failed |= {run.collector.letter: str(run.error) for run in runs if run.status == "not_read"}
-    gaps = {sig: why for run in runs for sig, why in run.result.gaps.items()}
-    check_ctx = CheckContext(evidence=evidence, available=available, failed=failed, gaps=gaps,
-                             settings={"threshold": config.threshold, "lookback_days": config.lookback_days})
+        runs = _collect(config, build_collectors(config) if collectors is None else collectors)
+    check_ctx = _check_context(runs, config)
     findings = run_checks(check_ctx, waivers={w.check: w.to_dict() for w in config.waivers}, today=today)
     scores = score(findings, defs, threshold=config.threshold)
-    steps = next_steps(findings, defs, scores)
-
-    exit_code = EXIT_OK
-    if any(run.status not in ("ok", "not_read") for run in runs):
-        exit_code = EXIT_PARTIAL
-    elif config.fail_under is not None and (scores["overall"]["level"] or 0) < config.fail_under:
-        exit_code = EXIT_BELOW  # no level at all is below any threshold
-
-    by_id = {d.id: d for d in defs}
-    cited: dict[str, dict[str, Any]] = {}
-    for f in findings:
-        for item in f.evidence:
-            cited.setdefault(item.id, item.to_dict())
-    survey = _survey_section(runs, evidence, available, gaps)
-    if survey is not None:
-        # the answers and the observed side of each verified claim are kept, so every locator
-        # the survey section names can be followed in the report
-        wanted = {a["evidence"] for a in survey["answers"]}
-        wanted |= {i for a in survey["answers"] for i in a["observed_evidence"]}
-        for item in evidence:
-            if item.id in wanted:
-                cited.setdefault(item.id, item.to_dict())
-    # repository items are always kept: renderers use them to build links for other evidence
-    for item in evidence:
-        if item.signal == "repository":
-            cited.setdefault(item.id, item.to_dict())
-
-    report = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "mlaudit", "version": __version__},
-        "generated_at": now_iso(),
-        "organisation": config.organisation,
-        "run": {
+    exit_code = _exit_code(runs, config, scores)
+    survey = next((r for r in runs if r.collector.name == "survey"), None)
+    report = build_report(AuditResult(
+        collectors=[run.to_dict() for run in runs], evidence=check_ctx.evidence,
+        findings=findings, definitions=defs, scores=scores, threshold=config.threshold,
+        organisation=config.organisation, available=check_ctx.available, gaps=check_ctx.gaps,
+        waivers=[w.to_dict() for w in config.waivers],
+        survey_run=survey.to_dict() | {"error": survey.error} if survey else None,
+        run={
             "started_at": started_at,
-            "finished_at": now_iso(),
             "duration_s": round(time.perf_counter() - t0, 3),
             "lookback_days": config.lookback_days,
             "as_of": config.as_of.isoformat() if config.as_of else None,
@@ -216,69 +172,42 @@ def audit(config: Config, scan_path: Path | None = None,
             "fail_under": config.fail_under,
             "exit_code": exit_code,
         },
-        "collectors": [run.to_dict() for run in runs] + _not_configured(runs),
-        "summary": scores,
-        "repositories": score_repositories(evidence, defs, threshold=config.threshold),
-        "next_steps": steps,
-        "findings": [_finding_dict(f, by_id[f.check_id].to_dict()) for f in findings],
-        "evidence": sorted(cited.values(), key=lambda e: (e["subject"], e["signal"], e["locator"])),
-        "methodology": methodology(defs, config.threshold),
-        "survey": survey,
-        "waivers": _waivers_section(config, findings, by_id),
-    }
+    ))
     return Audit(report=report, findings=findings, exit_code=exit_code, runs=runs)
 
 
-def _finding_dict(finding: Finding, definition: dict[str, Any]) -> dict[str, Any]:
-    out = finding.to_dict()
-    if out["provenance"] == "self-reported" and "self-reported" not in out["explanation"]:
-        # honest: a finding resting only on survey answers says so in its own words
-        out["explanation"] += " (Self-reported: this rests on survey answers alone.)"
-    for key in ("title", "level", "dimension", "criterion", "framework", "anchors"):
-        out[key] = definition[key]
-    if not out["remediation"]:
-        out["remediation"] = definition["remediation"]
-    return out
+def _collect(config: Config, collectors: list[Collector]) -> list[CollectorRun]:
+    """Run the collectors. In an as-of audit a source that cannot show that date (a live
+    source shows today; survey answers given later say nothing of it) is not read."""
+    as_of = as_of_moment(config.as_of)
+    ctx = CollectContext(lookback_days=config.lookback_days, as_of=as_of)
+    unreadable = {c.name: why for c in collectors if as_of is not None and (why := c.unreadable_as_of(as_of))}
+    timeouts = {c.name: float(c.timeout_s or config.timeout_s) for c in collectors}
+    runs = run_collectors([c for c in collectors if c.name not in unreadable], ctx, timeouts)
+    return runs + [CollectorRun(c, status="not_read", error=unreadable[c.name])
+                   for c in collectors if c.name in unreadable]
 
 
-def _survey_section(runs: list[CollectorRun], evidence: list[Any], available: set[str],
-                    gaps: dict[str, str]) -> dict[str, Any] | None:
-    """The report's `survey` section (None when no answers file was configured)."""
-    run = next((r for r in runs if r.collector.name == "survey"), None)
-    if run is None:
-        return None
-    from mlaudit.checks.survey_claims import survey_section
+def _check_context(runs: list[CollectorRun], config: Config) -> Any:
+    """What the checks see: the evidence of every source that ran, which ran, which failed
+    and why, and the signals a source could not read."""
+    from mlaudit.checks.base import CheckContext
 
-    return survey_section(evidence, available=available, gaps=gaps,
-                          target=run.result.targets[0] if run.result.targets else None,
-                          status=run.status, error=run.error)
-
-
-def _waivers_section(config: Config, findings: list[Finding],
-                     by_id: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every configured waiver: whether it applied, or expired and stopped applying."""
-    found = {f.check_id: f for f in findings}
-    out = []
-    for w in config.waivers:
-        f = found.get(w.check)
-        applied = f is not None and str(f.outcome) == "waived"
-        expired = bool(f is not None and f.waiver and f.waiver.get("expired"))
-        without = None
-        if f is not None:
-            without = f.metrics.get("outcome_without_waiver") if applied else str(f.outcome)
-        out.append({
-            **w.to_dict(),
-            "title": by_id[w.check].title if w.check in by_id else None,
-            "applied": applied,
-            "expired": expired,
-            "outcome": str(f.outcome) if f is not None else None,
-            "outcome_without_waiver": without,
-        })
-    return out
+    ran = [run for run in runs if run.status in ("ok", "partial")]
+    return CheckContext(
+        evidence=[item for run in ran for item in run.result.evidence],
+        available={run.collector.letter for run in ran},
+        failed={run.collector.letter: f"the {run.collector.name} collector {run.status}: {run.error}"
+                for run in runs if run.status in ("failed", "timeout")}
+        | {run.collector.letter: str(run.error) for run in runs if run.status == "not_read"},
+        gaps={sig: why for run in runs for sig, why in run.result.gaps.items()},
+        settings={"threshold": config.threshold, "lookback_days": config.lookback_days},
+    )
 
 
-def _not_configured(runs: list[CollectorRun]) -> list[dict[str, Any]]:
-    have = {run.collector.name for run in runs}
-    return [{"name": name, "letter": letter, "status": "not_configured", "duration_s": 0.0,
-             "targets": [], "errors": [], "warnings": [], "gaps": {}, "evidence_count": 0}
-            for name, letter in source_letters().items() if name not in have]
+def _exit_code(runs: list[CollectorRun], config: Config, scores: dict[str, Any]) -> int:
+    if any(run.status not in ("ok", "not_read") for run in runs):  # not read on purpose: no failure
+        return EXIT_PARTIAL
+    if config.fail_under is not None and (scores["overall"]["level"] or 0) < config.fail_under:
+        return EXIT_BELOW  # no level at all is below any threshold
+    return EXIT_OK

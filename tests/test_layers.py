@@ -43,6 +43,7 @@ TOP_LEVEL = {
     "mlaudit.scoring": "scoring",
     "mlaudit.config": "app",
     "mlaudit.engine": "app",
+    "mlaudit.plugins": "app",
     "mlaudit.demo": "app",
     "mlaudit.demo_org": "app",
     "mlaudit.history": "app",

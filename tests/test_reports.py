@@ -1,4 +1,7 @@
-"""The report renderers: schema validation, stable JSON, escaped Markdown, safe self-contained HTML."""
+"""The report renderers: schema validation, stable JSON, escaped Markdown, safe self-contained HTML.
+
+They render real engine output (tests/enginereport.py: a real organisation audited by the engine),
+so every assertion is about the report model the engine actually builds."""
 
 from __future__ import annotations
 
@@ -10,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reportdata import (
-    GITHUB_COMMIT,
+from enginereport import (
     GITHUB_URL,
-    GITLAB_COMMIT,
     GITLAB_URL,
     XSS_EXCERPT,
     XSS_REPO,
-    sample_report,
+    engine_report,
+    repo_commit,
 )
 
 from mlaudit.reports import write_reports
@@ -115,7 +117,7 @@ def parse(html: str) -> TreeBuilder:
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    return sample_report()
+    return engine_report()
 
 
 @pytest.fixture(scope="module")
@@ -151,11 +153,11 @@ def test_schema_is_valid_draft_2020_12() -> None:
     assert schema["$schema"].endswith("2020-12/schema")
 
 
-def test_sample_report_validates(report: dict[str, Any]) -> None:
+def test_engine_report_validates(report: dict[str, Any]) -> None:
     validate_report(report)
     outcomes = {f["outcome"] for f in report["findings"]}
-    assert outcomes == {"pass", "partial", "fail", "unknown", "waived"}
-    assert all(sum(f["outcome"] == o for f in report["findings"]) >= 2 for o in outcomes)
+    assert outcomes == {"pass", "partial", "fail", "unknown", "waived"}  # every outcome is rendered
+    assert {c["status"] for c in report["collectors"]} == {"ok", "failed", "not_configured"}
 
 
 @pytest.mark.parametrize(
@@ -202,8 +204,9 @@ def test_schema_accepts_nulls_where_documented(report: dict[str, Any]) -> None:
 
 def test_validation_checks_references(report: dict[str, Any]) -> None:
     dangling = copy.deepcopy(report)
+    n = len(dangling["findings"][0]["evidence"])
     dangling["findings"][0]["evidence"].append("ev-000000000000")
-    with pytest.raises(ReportValidationError, match=r"report\.findings\[0\]\.evidence\[1\]"):
+    with pytest.raises(ReportValidationError, match=rf"report\.findings\[0\]\.evidence\[{n}\]"):
         validate_report(dangling)
     duplicate = copy.deepcopy(report)
     duplicate["evidence"].append(copy.deepcopy(duplicate["evidence"][0]))
@@ -240,7 +243,9 @@ def test_render_json_is_stable(report: dict[str, Any]) -> None:
 
 
 def test_render_json_keeps_unicode_and_refuses_nan(report: dict[str, Any]) -> None:
-    assert "Level 1 — Getting Started" in render_json(report)
+    kept = copy.deepcopy(report)
+    kept["organisation"] = "Acme — Zürich · 機械学習"
+    assert '"organisation": "Acme — Zürich · 機械学習"' in render_json(kept)
     broken = copy.deepcopy(report)
     broken["run"]["duration_s"] = float("nan")
     with pytest.raises(ValueError):
@@ -253,19 +258,26 @@ def test_render_json_keeps_unicode_and_refuses_nan(report: dict[str, Any]) -> No
 def test_markdown_summary(report: dict[str, Any]) -> None:
     md = render_markdown(report)
     assert md.startswith("# ML maturity of Acme \\& Co \\<ML\\>: Level 2 — Exploring\n")
-    assert "on evidence from all four dimensions" in md
+    assert report["summary"]["overall"]["assessed_dimensions"] == list(report["summary"]["dimensions"])
+    assert md_text(report["summary"]["overall"]["statement"]) in md
     conf = report["summary"]["confidence"]
     assert f"**Confidence:** {conf['assessed']} of {conf['checks']} checks assessed (" in md
     assert f"{round(conf['share_observed'] * 100)}% observed" in md
-    assert "| Technical | 2 · Exploring |" in md
+    tech = report["summary"]["dimensions"]["technical"]
+    assert f"| Technical | {tech['level']} · {tech['name']} |" in md
     assert "## Next steps" in md
     first = report["next_steps"][0]
     assert f"1. **{first['title']}** (`{first['check_id']}`" in md
-    assert "   - Do: Add a CODEOWNERS file and require reviews." in md
-    assert "…and 4 more in report.html." in md
+    assert f"   - Do: {md_text(first['remediation'])}" in md
+    from mlaudit.reports.markdown import TOP_STEPS
+
+    assert len(report["next_steps"]) > TOP_STEPS
+    assert f"…and {len(report['next_steps']) - TOP_STEPS} more in report.html." in md
     assert "**aws** (A): failed" in md
     assert "Not configured: gx" in md
-    assert "12 pass · 3 partial · 7 fail · 5 unknown · 2 waived (29 checks)" in md
+    n = report["summary"]["counts"]
+    assert (f"{n['pass']} pass · {n['partial']} partial · {n['fail']} fail · {n['unknown']} unknown · "
+            f"{n['waived']} waived ({len(report['findings'])} checks)") in md
     assert "report.html" in md and "report.json" in md
 
 
@@ -280,7 +292,11 @@ def test_markdown_escapes_audited_text(report: dict[str, Any]) -> None:
     assert r"a \| b \`c\` \<script\>x\</script\> \# head" in row
     assert "\n\\# not a heading - nor a list\n" in md
     assert "<script>" not in md
-    # the sample's own remediation carries a pipe, backticks and angle brackets
+    # remediation and collector errors are rendered escaped, whatever they hold
+    r["next_steps"][0]["remediation"] = "Declare it in `terraform/` | or CDK <stacks>."
+    aws = next(c for c in r["collectors"] if c["name"] == "aws")
+    aws["errors"][0]["message"] = "AccessDenied: sts:AssumeRole | not authorized"
+    md = render_markdown(r)
     assert r"in \`terraform/\` \| or CDK \<stacks\>." in md
     assert r"AccessDenied: sts:AssumeRole \| not authorized" in md
 
@@ -325,8 +341,11 @@ def test_html_document_structure(doc: TreeBuilder) -> None:
     assert [n.attrs.get("id") for n in doc.root.iter("section") if n.attrs.get("id")] == [
         "summary",
         "ladder",
+        "repositories",
         "next-steps",
         "findings",
+        "survey",
+        "waivers",
         "collectors",
         "methodology",
     ]
@@ -425,7 +444,7 @@ def test_html_escapes_audited_strings(doc: TreeBuilder, html: str) -> None:
     texts = [n.text for n in doc.root.iter("code")]
     assert any(XSS_REPO in t for t in texts)  # shown as text, after the parser decodes it
     excerpts = [n.text for n in doc.root.iter("code") if n.parent and n.parent.tag == "pre"]
-    assert " ".join(XSS_EXCERPT.split()) in excerpts
+    assert any(" ".join(XSS_EXCERPT.split()) in e for e in excerpts)
 
 
 def test_html_summary_section(doc: TreeBuilder, report: dict[str, Any]) -> None:
@@ -448,8 +467,9 @@ def test_html_summary_section(doc: TreeBuilder, report: dict[str, Any]) -> None:
         "dim-organizational",
     ]
     for card, key in zip(cards, ("product", "process", "technical", "organizational"), strict=True):
-        assert report["summary"]["dimensions"][key]["explanation"] in card.text
-        assert "Level 2 · Exploring" in card.text
+        dim = report["summary"]["dimensions"][key]
+        assert dim["explanation"] in card.text
+        assert f"Level {dim['level']} · {dim['name']}" in card.text
         dim_conf = report["summary"]["dimensions"][key]["confidence"]
         assert f"Confidence: {dim_conf['assessed']} of {dim_conf['checks']} checks" in card.text
 
@@ -478,10 +498,16 @@ def test_html_ladder_uses_text_not_only_colour(doc: TreeBuilder, report: dict[st
             assert any(cell.text.split(" ", 1)[1].startswith(label) for label in labels), cell.text
     level1 = [c.text for c in rows[-1].children if c.tag == "td"]
     assert level1[3].startswith("○ No checks")  # organizational has no level-1 checks
-    level3 = [c for c in rows[2].children if c.tag == "td"]
-    assert all("Not achieved" in c.text for c in level3)
-    current = [c for c in rows[3].children if c.tag == "td"]
-    assert all("current" in c.attrs["class"] and "current level" in c.text for c in current)
+    dims = report["summary"]["dimensions"]
+    for col, key in enumerate(("product", "process", "technical", "organizational")):
+        level = dims[key]["level"]
+        cell = [c for c in rows[5 - level].children if c.tag == "td"][col]
+        assert "current" in cell.attrs["class"] and "current level" in cell.text, (key, cell.text)
+        above = [c for c in rows[5 - level - 1].children if c.tag == "td"][col] if level < 5 else None
+        if above is not None and dims[key]["stop_reason"] == "not_achieved":
+            assert "Not achieved" in above.text, (key, above.text)
+    current = [c for r in rows for c in r.children if c.tag == "td" and "current" in c.attrs.get("class", "")]
+    assert len(current) == 4
 
 
 def test_html_next_steps(doc: TreeBuilder, report: dict[str, Any]) -> None:
@@ -533,14 +559,19 @@ def test_html_every_check_id_present(doc: TreeBuilder, report: dict[str, Any]) -
 
 def test_html_builds_github_and_gitlab_links(doc: TreeBuilder, report: dict[str, Any]) -> None:
     links = set(hrefs(doc))
-    assert (f"{GITHUB_URL}/blob/{GITHUB_COMMIT}/.github/workflows/ci.yml#L12") in links
-    assert (f"{GITLAB_URL}/-/blob/{GITLAB_COMMIT}/docker/Dockerfile#L1") in links
-    assert (f"{GITLAB_URL}/-/blob/{GITLAB_COMMIT}/dags/features%20daily.py#L20") in links
-    assert f"{GITLAB_URL}/-/blob/{GITLAB_COMMIT}/poetry.lock" in links  # no line, no #L
-    assert f"{GITHUB_URL}/tree/{GITHUB_COMMIT}" in links  # repository-level fact
+    github, gitlab = repo_commit("churn-service"), repo_commit("ml-platform")
+    ci = evidence_by_signal(report, "churn-service", "ci_pipeline")
+    line = ci["locator"].split(":")[-1].split("@")[0]
+    assert f"{GITHUB_URL}/blob/{github}/.github/workflows/ci.yml#L{line}" in links
+    cited = {e["locator"] for e in report["evidence"] if e["subject"] == "ml-platform"}
+    dag = next(x for x in cited if "features daily.py" in x)
+    assert f"{GITLAB_URL}/-/blob/{gitlab}/dags/features%20daily.py#L{dag.split(':')[-1].split('@')[0]}" in links
+    if f"ml-platform:requirements.txt@{gitlab[:12]}" in cited:
+        assert f"{GITLAB_URL}/-/blob/{gitlab}/requirements.txt" in links  # no line, no #L
+    assert f"{GITHUB_URL}/tree/{github}" in links  # repository-level fact
     # the link wraps the locator text
-    ci = evidence_by_signal(report, "acme/churn-model", "ci_pipeline")
-    anchor = next(n for n in doc.root.iter("a") if n.attrs["href"].endswith("ci.yml#L12"))
+    anchor = next(n for n in doc.root.iter("a")
+                  if n.attrs["href"] == f"{GITHUB_URL}/blob/{github}/.github/workflows/ci.yml#L{line}")
     assert anchor.text == ci["locator"]
 
 
@@ -620,14 +651,14 @@ def test_html_collectors_and_methodology(doc: TreeBuilder, report: dict[str, Any
         "git (G)",
         "mlflow (M)",
         "aws (A)",
-        "gx (X)",
         "survey (S)",
+        "gx (X)",  # not configured: after the sources that ran
     ]
     aws = rows[2]
     assert "✘ Failed" in aws.text
-    assert "AccessDenied: sts:AssumeRole | not authorized" in section.text
-    assert "shallow clone: history unavailable" in section.text
-    assert "3 targets" in section.text
+    assert "The config profile (mlaudit-tests-no-such-profile) could not be found" in section.text
+    assert "4 targets" in section.text
+    assert "Not configured" in rows[4].text
     method = next(n for n in doc.root.iter("section") if n.attrs.get("id") == "methodology")
     for rule in report["methodology"]["rules"]:
         assert rule in method.text
@@ -731,7 +762,9 @@ def test_template_never_marks_data_safe() -> None:
 
 def minimal_report() -> dict[str, Any]:
     """No evidence, no findings, two dimensions not assessed: the renderers must still cope."""
-    r = sample_report(findings=[], evidence=[], next_steps=[], collectors=[])
+    r = engine_report()
+    r.update(findings=[], evidence=[], next_steps=[], collectors=[], repositories=[], survey=None,
+             waivers=[])
     dims = r["summary"]["dimensions"]
     for key in dims:
         dims[key].update(
@@ -779,10 +812,12 @@ def minimal_report() -> dict[str, Any]:
 # --- links to MLflow and AWS, the SVG ladder, the summary's why ---
 
 
-def _with_links(report: dict[str, Any], ui_url: str, console_url: str) -> dict[str, Any]:
+def _with_links(report: dict[str, Any], ui_url: str, console_url: str, every: bool = False) -> dict[str, Any]:
+    """The registered models' MLflow UI links (with `every`: every item's) replaced, and an AWS
+    endpoint with a console link cited by L2.model-in-production."""
     r = copy.deepcopy(report)
     for item in r["evidence"]:
-        if item["signal"] == "registered_model":
+        if item["signal"] == "registered_model" or (every and "ui_url" in item["attributes"]):
             item["attributes"]["ui_url"] = ui_url
     r["evidence"].append(
         {
@@ -809,18 +844,21 @@ def test_html_links_mlflow_ui_and_aws_console(report: dict[str, Any]) -> None:
     console = "https://eu-west-1.console.aws.amazon.com/sagemaker/home?region=eu-west-1#/endpoints/churn"
     doc = parse(render_html(_with_links(report, ui, console)))
     anchors = {a.attrs["href"]: a for a in doc.root.iter("a")}
-    assert anchors[ui].text == "models:/churn/4"
+    assert anchors[ui].text == "models:/churn/3"
     assert anchors[console].text == "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/churn"
-    labels = {a.attrs["href"]: a.parent.text for a in doc.root.iter("a") if a.attrs["href"] in (ui, console)}
-    assert labels[ui].endswith("(MLflow UI)") and labels[console].endswith("(AWS console)")
+    # an evidence line says where its link goes
+    labels = [(a.attrs["href"], a.parent.text) for a in doc.root.iter("a")
+              if a.attrs["href"] in (ui, console) and a.parent.tag == "p"]
+    assert {href for href, _ in labels} == {ui, console}
+    assert all(text.endswith("(MLflow UI)" if href == ui else "(AWS console)") for href, text in labels)
 
 
 def test_html_never_links_unsafe_ui_or_console_urls(report: dict[str, Any]) -> None:
-    r = _with_links(report, "javascript:alert(1)", "data:text/html,<b>x</b>")
+    r = _with_links(report, "javascript:alert(1)", "data:text/html,<b>x</b>", every=True)
     doc = parse(render_html(r))
     for link in hrefs(doc):
         assert link.startswith(("#", "https://", "http://")), link
-    codes = [n for n in doc.root.iter("code") if n.text == "models:/churn/4"]
+    codes = [n for n in doc.root.iter("code") if n.text == "models:/churn/3"]
     assert codes and all(a.tag != "a" for c in codes for a in c.ancestors())
 
 
@@ -845,13 +883,14 @@ def test_html_ladder_svg(doc: TreeBuilder, report: dict[str, Any]) -> None:
         }[kind]
         assert text == f"{symbol} {words}", (kind, text)
     current = [c for c in cells if "current level" in c.text]
-    assert len(current) == 4  # one per dimension (all at level 2 in the sample)
+    assert len(current) == 4  # one per dimension
 
 
 def test_html_summary_says_why(doc: TreeBuilder, report: dict[str, Any]) -> None:
     why = next(p for p in doc.root.iter("p") if "why" in (p.attrs.get("class") or ""))
     assert "The weakest link decides the overall level" in why.text
-    assert "Confidence:" in why.text and "First next step: Code review discipline" in why.text
+    first = report["next_steps"][0]
+    assert "Confidence:" in why.text and f"First next step: {first['title']}" in why.text
     scope = next(p for p in doc.root.iter("p") if "scope" in (p.attrs.get("class") or ""))
-    assert "3 git repositories" in scope.text and "Not configured: gx" in scope.text
-    assert "Problems reading: git, aws" in scope.text
+    assert "4 git repositories" in scope.text and "Not configured: gx" in scope.text
+    assert "Problems reading: aws" in scope.text

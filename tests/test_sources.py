@@ -128,6 +128,7 @@ def toy_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def toy_check():
     """The walkthrough's check: one rubric entry plus one evaluator."""
+    load_definitions()  # the built-in evaluators are registered (and the rubric cached) first
 
     @evaluator("L2.toy-runs-pass")
     def toy_runs_pass(ctx: CheckContext) -> Verdict | None:
@@ -145,14 +146,18 @@ def toy_check():
     del EVALUATORS["L2.toy-runs-pass"]
 
 
-def test_a_new_source_and_check_in_one_folder_and_one_entry(tmp_path: Path, toy_source, toy_check) -> None:
+def _toy_config(tmp_path: Path):
     runs = tmp_path / "runs"
     runs.mkdir()
     (runs / "a.run").write_text("ok")
     (runs / "b.run").write_text("crashed")
     cfg_file = tmp_path / "mlaudit.yaml"
     cfg_file.write_text("version: 1\ntoy:\n  folder: runs\n")
-    config = parse_config(cfg_file.read_text(), str(cfg_file), base_dir=tmp_path)
+    return parse_config(cfg_file.read_text(), str(cfg_file), base_dir=tmp_path), runs
+
+
+def test_a_new_source_is_one_folder_and_one_entry(tmp_path: Path, toy_source) -> None:
+    config, runs = _toy_config(tmp_path)
     assert config.settings_of("toy").folder == runs
     assert [s.name for s in config.configured()] == ["toy"]
     (collector,) = build_collectors(config)
@@ -163,6 +168,10 @@ def test_a_new_source_and_check_in_one_folder_and_one_entry(tmp_path: Path, toy_
     assert toy["status"] == "ok" and toy["evidence_count"] == 2
     assert {c["name"]: c["status"] for c in result.report["collectors"]}["git"] == "not_configured"
 
+
+def test_a_new_check_is_one_rubric_entry_and_one_evaluator(tmp_path: Path, toy_source, toy_check) -> None:
+    config, _ = _toy_config(tmp_path)
+    (collector,) = build_collectors(config)
     # the check reads the new source's evidence through the same runner
     ctx = CheckContext(evidence=collector.collect(None).evidence, available={"T"})
     (finding,) = [f for f in run_checks(ctx, defs=toy_check) if f.check_id == "L2.toy-runs-pass"]

@@ -223,7 +223,7 @@ class ProjectReader:
         )
         results, stale, all_keys = self._results(stores.results, checkpoints, vd_index)
         self._flush_problems()
-        self._emit(suites, vds, checkpoints, results, stale, all_keys, stores)
+        self._emit(_Read(suites, vds, checkpoints, results, stale, all_keys, stores))
         return self.out
 
     def _results(
@@ -314,45 +314,55 @@ class ProjectReader:
             )
         )
 
-    def _emit(
-        self,
-        suites: list[Suite],
-        vds: list[ValidationDefinition],
-        checkpoints: list[Checkpoint],
-        results: list[Result],
-        stale: list[Result],
-        all_keys: list[tuple[str, ...]],
-        stores: Stores,
-    ) -> None:
-        last_by_suite: dict[str, datetime] = {}
-        for key in all_keys:
-            moment = run_time_of_key(key)
-            suite = suite_of_key(key)
-            if moment and (suite not in last_by_suite or moment > last_by_suite[suite]):
-                last_by_suite[suite] = moment
-        for r in [*results, *stale]:
-            if r.suite not in last_by_suite or r.run_time > last_by_suite[r.suite]:
-                last_by_suite[r.suite] = r.run_time
-        runs_by_suite = Counter(r.suite for r in results) + self._unread_in_window
+    def _emit(self, read: _Read) -> None:
+        last_by_suite = _last_run_by_suite(read)
+        runs_by_suite = Counter(r.suite for r in read.results) + self._unread_in_window
+        self._suite_items(read, last_by_suite, runs_by_suite)
+        self._checkpoint_items(read)
+        self._validation_items(read, last_by_suite)
+        sites = self._data_docs()
+        self._project_item(read)
+        self.out.info = {
+            "name": self.project.name,
+            "kind": "gx_project",
+            "path": str(self.project.context_dir),
+            "format": self.project.format,
+            "config_version": self.project.version,
+            "commit": self.project.commit,
+            "suites": len(read.suites),
+            "validation_definitions": len(read.vds),
+            "checkpoints": len(read.checkpoints),
+            "validation_results": len(read.all_keys),
+            "results_in_window": sum(runs_by_suite.values()),
+            "results_store": _label(read.stores.results),
+            "data_docs_sites": len(sites),
+        }
+
+    def _suite_links(self, read: _Read) -> tuple[dict[str, set[str]], dict[str, list[str]], dict[str, set[str]]]:
+        """Per suite: its data assets, validation definitions and checkpoints."""
         assets_by_suite: dict[str, set[str]] = defaultdict(set)
         vds_by_suite: dict[str, list[str]] = defaultdict(list)
-        for vd in vds:
+        for vd in read.vds:
             if vd.suite:
                 vds_by_suite[vd.suite].append(vd.name)
                 if vd.asset:
                     assets_by_suite[vd.suite].add(vd.asset)
         cps_by_suite: dict[str, set[str]] = defaultdict(set)
-        for cp in checkpoints:
+        for cp in read.checkpoints:
             for s in cp.suites:
                 cps_by_suite[s].add(cp.name)
             if self.project.legacy:  # 0.x: a checkpoint's assets are per validation, suite-paired
                 for s, a in zip(cp.suites, cp.assets, strict=False):
                     assets_by_suite[s].add(a)
-        for r in results:
+        for r in read.results:
             if r.asset:
                 assets_by_suite[r.suite].add(r.asset)
+        return assets_by_suite, vds_by_suite, cps_by_suite
 
-        for suite in suites:
+    def _suite_items(self, read: _Read, last_by_suite: dict[str, datetime],
+                     runs_by_suite: Counter[str]) -> None:
+        assets_by_suite, vds_by_suite, cps_by_suite = self._suite_links(read)
+        for suite in read.suites:
             types = sorted(set(suite.expectation_types))
             self._item(
                 "gx_suite",
@@ -374,11 +384,12 @@ class ProjectReader:
                 + (f" on {len(suite.columns)} column(s)" if suite.columns else ""),
             )
 
-        for cp in checkpoints:
-            mine = [r for r in results if r.checkpoint == cp.name]
+    def _checkpoint_items(self, read: _Read) -> None:
+        for cp in read.checkpoints:
+            mine = [r for r in read.results if r.checkpoint == cp.name]
             runs = {r.key[-3:-1] for r in mine}
             last = max(
-                (r.run_time for r in [*mine, *stale] if r.checkpoint == cp.name), default=None
+                (r.run_time for r in [*mine, *read.stale] if r.checkpoint == cp.name), default=None
             )
             self._item(
                 "gx_checkpoint",
@@ -396,8 +407,11 @@ class ProjectReader:
                 f"checkpoint {cp.name}: actions {', '.join(cp.actions) or 'none'}",
             )
 
+    def _validation_items(self, read: _Read, last_by_suite: dict[str, datetime]) -> None:
+        """One item per (suite, checkpoint) run in the window, per suite last run before it, and
+        per suite whose runs in the window were all beyond the read limit."""
         groups: dict[tuple[str, str | None], list[Result]] = defaultdict(list)
-        for r in results:
+        for r in read.results:
             groups[(r.suite, r.checkpoint)].append(r)
         extra_for: dict[tuple[str, str | None], int] = {}
         for suite, extra in self._unread_in_window.items():
@@ -408,7 +422,7 @@ class ProjectReader:
             groups.items(), key=lambda g: (g[0][0], str(g[0][1]))
         ):
             self._validation_item(suite, checkpoint, group, extra_for.get((suite, checkpoint), 0))
-        for r in stale:
+        for r in read.stale:
             self._item(
                 "gx_validation",
                 f"validation={'/'.join(r.key)}",
@@ -442,37 +456,22 @@ class ProjectReader:
                     versioned=False,
                 )
 
-        sites = self._data_docs()
-        filled = [s for s in suites if s.expectations > 0]
+    def _project_item(self, read: _Read) -> None:
+        filled = [s for s in read.suites if s.expectations > 0]
         if filled:
             self._item(
                 "data_validation",
                 "",
                 {
                     "tool": "great_expectations",
-                    "suites": len(suites),
+                    "suites": len(read.suites),
                     "suites_with_expectations": len(filled),
-                    "expectations": sum(s.expectations for s in suites),
-                    "checkpoints": len(checkpoints),
+                    "expectations": sum(s.expectations for s in read.suites),
+                    "checkpoints": len(read.checkpoints),
                     "config_version": self.project.version,
                 },
                 f"GX project with {len(filled)} suite(s) holding expectations",
             )
-        self.out.info = {
-            "name": self.project.name,
-            "kind": "gx_project",
-            "path": str(self.project.context_dir),
-            "format": self.project.format,
-            "config_version": self.project.version,
-            "commit": self.project.commit,
-            "suites": len(suites),
-            "validation_definitions": len(vds),
-            "checkpoints": len(checkpoints),
-            "validation_results": len(all_keys),
-            "results_in_window": sum(runs_by_suite.values()),
-            "results_store": _label(stores.results),
-            "data_docs_sites": len(sites),
-        }
 
     def _validation_item(
         self, suite: str, checkpoint: str | None, group: list[Result], extra: int
@@ -566,3 +565,30 @@ class ProjectReader:
 
 def _label(store: Any) -> str:
     return str(store) if isinstance(store, StoreUnavailable) else getattr(store, "label", "")
+
+
+@dataclass
+class _Read:
+    """What a project scan read, before it is turned into evidence."""
+
+    suites: list[Suite]
+    vds: list[ValidationDefinition]
+    checkpoints: list[Checkpoint]
+    results: list[Result]  # in the window
+    stale: list[Result]  # each suite's latest result before the window
+    all_keys: list[tuple[str, ...]]
+    stores: Stores
+
+
+def _last_run_by_suite(read: _Read) -> dict[str, datetime]:
+    """Each suite's latest run, from result keys and from the results read."""
+    last_by_suite: dict[str, datetime] = {}
+    for key in read.all_keys:
+        moment = run_time_of_key(key)
+        suite = suite_of_key(key)
+        if moment and (suite not in last_by_suite or moment > last_by_suite[suite]):
+            last_by_suite[suite] = moment
+    for r in [*read.results, *read.stale]:
+        if r.suite not in last_by_suite or r.run_time > last_by_suite[r.suite]:
+            last_by_suite[r.suite] = r.run_time
+    return last_by_suite

@@ -120,11 +120,12 @@ def demo_html(demo_run: Any) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from reportdata import sample_report
+    """The renderer tests' engine output (tests/enginereport.py): hostile names and excerpts."""
+    from enginereport import engine_report
 
     from mlaudit.reports import write_reports
 
-    return write_reports(sample_report(), tmp_path_factory.mktemp("sample"))["html"]
+    return write_reports(engine_report(), tmp_path_factory.mktemp("sample"))["html"]
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reportdata import GITHUB_COMMIT, GITHUB_URL, XSS, XSS_REPO
+from enginereport import GITHUB_URL, XSS, XSS_REPO, repo_commit
 
 REPORTS = ["demo_html", "sample_html"]
 
@@ -107,9 +107,12 @@ def test_demo_links_point_at_the_evidence(open_report: Any, demo_html: Path) -> 
 def test_sample_links_and_hostile_text(open_report: Any, sample_html: Path) -> None:
     opened = open_report(sample_html)
     page = opened.page
-    ci = page.locator(f'a[href="{GITHUB_URL}/blob/{GITHUB_COMMIT}/.github/workflows/ci.yml#L12"]')
-    assert ci.count() == 1
-    finding = _finding(page, "L4.model-monitoring")
+    report = _report_of(sample_html)
+    ci = next(e for e in report["evidence"] if e["subject"] == "churn-service" and e["signal"] == "ci_pipeline")
+    line = ci["locator"].split(":")[-1].split("@")[0]
+    link = f"{GITHUB_URL}/blob/{repo_commit('churn-service')}/.github/workflows/ci.yml#L{line}"
+    assert page.locator(f'a[href="{link}"]').count() >= 1
+    finding = _finding(page, "L3.infrastructure-as-code")
     finding.locator("summary").click()
     # the repository called <script>alert(1)</script> is text on the page, and nothing ran
     text = finding.get_by_text(XSS_REPO, exact=False).first

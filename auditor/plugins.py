@@ -1,0 +1,54 @@
+"""Plugins through entry points: a package declares, in its `pyproject.toml`,
+
+    [project.entry-points."mlaudit.collectors"]
+    wandb = "mlaudit_wandb:SOURCE"
+
+where the object is a `mlaudit.sources.Source` (or a callable returning one). Each is registered
+in the source registry when a command that reads config runs; a plugin that fails to load or
+clashes with another source is reported and skipped, never stops a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+
+from mlaudit.sources import SOURCES, Source, register
+
+log = logging.getLogger("mlaudit")
+GROUPS = ("mlaudit.collectors",)
+
+
+@dataclass(frozen=True)
+class Plugin:
+    group: str
+    name: str
+    value: str  # module:attribute
+    distribution: str | None
+    error: str | None = None  # None: loaded
+    source: str | None = None  # the registered source's name
+
+
+@cache
+def load_plugins() -> tuple[Plugin, ...]:
+    """Register every installed plugin source once; the broken ones are logged and skipped."""
+    found = []
+    for group in GROUPS:
+        for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist is not None else None
+            try:
+                obj = ep.load()
+                source = obj if isinstance(obj, Source) else obj()
+                if not isinstance(source, Source):
+                    raise TypeError(f"{ep.value} is not a mlaudit.sources.Source")
+                if source.name in SOURCES and SOURCES[source.name] != source:
+                    raise ValueError(f"a source called {source.name!r} is already registered")
+                register(source)
+                found.append(Plugin(group, ep.name, ep.value, dist, source=source.name))
+            except Exception as exc:  # noqa: BLE001 - a broken plugin never stops a run
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("plugin %s (%s) skipped: %s", ep.name, ep.value, error)
+                found.append(Plugin(group, ep.name, ep.value, dist, error=error))
+    return tuple(found)
