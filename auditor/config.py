@@ -61,6 +61,7 @@ class MlflowTarget:
     production_stages: tuple[str, ...] = DEFAULT_PRODUCTION_STAGES
     ui_url: str | None = None
     verify_tls: bool | str = True
+    password_env: str | None = None  # SQL stores: the environment variable holding the password
 
     @property
     def label(self) -> str:
@@ -391,6 +392,7 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
                 production_aliases=tuple(entry.get("production_aliases", DEFAULT_PRODUCTION_ALIASES)),
                 production_stages=tuple(entry.get("production_stages", DEFAULT_PRODUCTION_STAGES)),
                 ui_url=entry.get("ui_url"), verify_tls=entry.get("verify_tls", True),
+                password_env=entry.get("password_env"),
             ))
     if (aws := data.get("aws")) is not None:
         regions = aws.get("regions")
