@@ -86,7 +86,7 @@ def _url(target: MlflowTarget, kind: str) -> tuple[Any, str | None]:
         url = make_url(target.uri)
     except (ArgumentError, ValueError):
         raise StoreError(f"{target.label}: not a valid database URI") from None
-    if url.password:
+    if url.password or any(k.lower() in ("password", "passwd", "passfile") for k in url.query):
         raise StoreError(
             f"{target.label}: the URI carries a password; mlaudit takes no password from its "
             f"configuration. Remove it and set it in the environment variable named by "

@@ -215,7 +215,7 @@ def cli(config: Path, out: Path, env: dict[str, str]) -> tuple[int, str]:
 
     full = {k: v for k, v in os.environ.items() if k != "MLAUDIT_CONFIG"}
     full.update(env)
-    proc = subprocess.run([sys.executable, "-m", "mlaudit.cli", "scan", "-c", str(config), "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "mlaudit.cli", "-vv", "scan", "-c", str(config), "-o", str(out)],
                           capture_output=True, text=True, env=full, stdin=subprocess.DEVNULL,
                           timeout=180, cwd=config.parent)
     texts = [proc.stdout, proc.stderr, *(p.read_text(errors="replace") for p in sorted(out.rglob("*"))
@@ -236,6 +236,10 @@ def test_passwords_never_reach_any_output(kind, tmp_path) -> None:
             in_uri = sqldb.uri(kind, db, user=f"{role}:{password}")
             config.write_text(f"mlflow:\n  targets:\n    - uri: {in_uri}\n      name: inline\n")
             code, text = cli(config, tmp_path / "out1", {})
+            assert code == 3 and "the URI carries a password" in text
+            assert password not in text and "Traceback" not in text
+            config.write_text(f"mlflow:\n  targets:\n    - {sqldb.uri(kind, db, user=role)}?password={password}\n")
+            code, text = cli(config, tmp_path / "out1q", {})
             assert code == 3 and "the URI carries a password" in text
             assert password not in text and "Traceback" not in text
             config.write_text(f"mlflow:\n  targets:\n    - uri: {sqldb.uri(kind, db, user=role)}\n"
