@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mlaudit.collectors.mlflow.sqlruns import SqlRunSearch
 from mlaudit.collectors.mlflow.stores import (
     Source,
     StoreError,
@@ -74,7 +75,8 @@ def open_sql(target: MlflowTarget, timeout_s: float | None) -> Source:
     ui = target.ui_url.rstrip("/") if target.ui_url else None
     return Source(kind, tracking, registry, ui_base=ui,
                   info={"schema_revision": revision, "database": url.database},
-                  explain=lambda exc: describe_sql_error(exc, where, timeout, kind, password))
+                  explain=lambda exc: describe_sql_error(exc, where, timeout, kind, password),
+                  run_search=SqlRunSearch(engine, tracking))
 
 
 def _url(target: MlflowTarget, kind: str) -> tuple[Any, str | None]:

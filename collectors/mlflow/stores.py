@@ -53,6 +53,7 @@ class Source:
     info: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # parts skipped while reading (one line each)
     explain: Callable[[BaseException], str] | None = None  # a reading error, as one line for users
+    run_search: Callable[..., Any] | None = None  # faster search_runs than the tracking store's
 
     @contextmanager
     def active(self) -> Iterator[None]:
