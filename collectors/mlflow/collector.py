@@ -1,4 +1,5 @@
-"""MlflowCollector: tracking servers, sqlite databases and file stores, read into evidence.
+"""MlflowCollector: tracking servers, sqlite/PostgreSQL/MySQL databases and file stores, read
+into evidence.
 
 Read-only by construction: servers are only sent search/get requests, local stores are opened
 without write access (see `collectors.mlflow.stores`). MLflow itself is imported only when the
@@ -70,7 +71,8 @@ class MlflowCollector(Collector):
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - MLflow, requests and file errors alike
-                raise StoreError(self._explain(exc, target, source.kind)) from None
+                raise StoreError(source.explain(exc) if source.explain
+                                 else self._explain(exc, target, source.kind)) from None
             finally:
                 _close(source)
         result.warnings.extend(f"{target.label}: {w}" for w in dict.fromkeys(source.warnings))
@@ -99,5 +101,5 @@ class MlflowCollector(Collector):
 
 def _close(source: Any) -> None:
     engine = getattr(source.tracking, "engine", None)
-    if engine is not None and source.kind == "sqlite":
+    if engine is not None and source.kind != "server":
         engine.dispose()

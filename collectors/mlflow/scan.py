@@ -93,7 +93,7 @@ class ExperimentStats:
         info, data = run.info, run.data
         self.runs += 1
         start = info.start_time or 0
-        if start >= self.last_start:
+        if (start, info.run_id) > (self.last_start, self.last_run_id):  # the same whatever the order
             self.last_start, self.last_run_id = start, info.run_id
         tags = data.tags or {}
         user = tags.get(USER_TAG) or info.user_id
@@ -120,7 +120,7 @@ class ExperimentStats:
         for name in ("runs", "runs_with_commit", "runs_with_datasets", "runs_with_models",
                      "runs_with_metrics", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        if other.last_start >= self.last_start:
+        if (other.last_start, other.last_run_id) > (self.last_start, self.last_run_id):
             self.last_start, self.last_run_id = other.last_start, other.last_run_id
         for name in ("users", "commits", "datasets", "params", "metrics"):
             getattr(self, name).update(getattr(other, name).items)
@@ -210,6 +210,7 @@ class TargetScan:
         self.users: CappedSet = CappedSet()
         self.last_run_ms = 0
         self.prefetch = source.kind == "server"
+        self.search_runs = source.run_search or source.tracking.search_runs
 
     # -- paging ----------------------------------------------------------------------------
     def pages(self, fn: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
@@ -357,7 +358,7 @@ class TargetScan:
         from mlflow.entities import ViewType
 
         window = f"attributes.start_time >= {self.since_ms}"
-        calls = [(self.source.tracking.search_runs,
+        calls = [(self.search_runs,
                   {"experiment_ids": batch, "filter_string": window,
                    "run_view_type": ViewType.ACTIVE_ONLY, "max_results": self.page_size})
                  for batch in self._experiment_batches(parallel=True)]
@@ -383,7 +384,7 @@ class TargetScan:
             ids = missing[i:i + RUN_ID_BATCH]
             quoted = ", ".join("'" + r.replace("'", "") + "'" for r in ids)
             for batch in self._experiment_batches():
-                for run in self.pages(self.source.tracking.search_runs, experiment_ids=batch,
+                for run in self.pages(self.search_runs, experiment_ids=batch,
                                       filter_string=f"attributes.run_id IN ({quoted})",
                                       run_view_type=ViewType.ACTIVE_ONLY,
                                       max_results=min(self.page_size, len(ids) + 1)):
@@ -393,7 +394,7 @@ class TargetScan:
         from mlflow.entities import ViewType
 
         for batch in self._experiment_batches():
-            page = self.source.tracking.search_runs(
+            page = self.search_runs(
                 experiment_ids=batch, filter_string="", run_view_type=ViewType.ACTIVE_ONLY, max_results=1,
                 order_by=["attributes.start_time DESC"])
             self.calls += 1

@@ -20,6 +20,7 @@ class MlflowTarget:
     production_stages: tuple[str, ...] = DEFAULT_PRODUCTION_STAGES
     ui_url: str | None = None
     verify_tls: bool | str = True
+    password_env: str | None = None  # SQL stores: the environment variable holding the password
 
     @property
     def label(self) -> str:
@@ -43,6 +44,7 @@ def from_config(ml: dict[str, Any], where: Any) -> MlflowSettings:
             production_aliases=tuple(entry.get("production_aliases", DEFAULT_PRODUCTION_ALIASES)),
             production_stages=tuple(entry.get("production_stages", DEFAULT_PRODUCTION_STAGES)),
             ui_url=entry.get("ui_url"), verify_tls=entry.get("verify_tls", True),
+            password_env=entry.get("password_env"),
         ))
     return settings
 

@@ -15,7 +15,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
 }
 DEFAULT_HTTP_TIMEOUT_S = 30
+SQL_KINDS = ("postgresql", "mysql")
 _ENV_LOCK = threading.RLock()
 
 
@@ -44,13 +45,15 @@ class StoreError(Exception):
 class Source:
     """What the scan reads from: two objects with MLflow's search methods (a client or stores)."""
 
-    kind: str  # server | sqlite | file
+    kind: str  # server | sqlite | postgresql | mysql | file
     tracking: Any
     registry: Any | None  # None: the store has no model registry (a file store without models/)
     ui_base: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # parts skipped while reading (one line each)
+    explain: Callable[[BaseException], str] | None = None  # a reading error, as one line for users
+    run_search: Callable[..., Any] | None = None  # faster search_runs than the tracking store's
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -76,6 +79,11 @@ def target_kind(uri: str) -> str:
         return "sqlite"
     if scheme in ("file", ""):
         return "file"
+    base = scheme.split("+", 1)[0]
+    if base in ("postgresql", "postgres"):
+        return "postgresql"
+    if base in ("mysql", "mariadb"):
+        return "mysql"
     return scheme
 
 
@@ -87,9 +95,13 @@ def open_source(target: MlflowTarget, timeout_s: float | None) -> Source:
         return _open_sqlite(target)
     if kind == "file":
         return _open_file(target)
+    if kind in SQL_KINDS:
+        from mlaudit.collectors.mlflow.sqlstore import open_sql
+
+        return open_sql(target, timeout_s)
     raise StoreError(
-        f"unsupported tracking URI scheme '{kind}:' (mlaudit reads http(s)://, sqlite:/// and "
-        "file: stores)"
+        f"unsupported tracking URI scheme '{kind}:' (mlaudit reads http(s)://, sqlite:///, "
+        "postgresql://, mysql:// and file: stores)"
     )
 
 
@@ -193,8 +205,6 @@ def check_sqlite_schema(path: Path) -> str:
 
     Done with plain sqlite3 before MLflow sees the file: MLflow would otherwise create missing
     tables and run migrations on a database it considers incomplete."""
-    import mlflow
-
     if not path.exists():
         raise StoreError(f"database not found: {path}")
     if not path.is_file():
@@ -210,24 +220,31 @@ def check_sqlite_schema(path: Path) -> str:
             con.close()
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read database {path}: {exc}") from None
-    found = rows[0][0] if rows else None
+    return check_revision(rows[0][0] if rows else None, str(path))
+
+
+def check_revision(found: str | None, where: str) -> str:
+    """`found` if it is the installed MLflow's schema head, else a StoreError naming both."""
+    import mlflow
+
     head, known = schema_revisions()
     if found == head:
         return found
     installed = mlflow.__version__
     if found in known:
-        return_date = known[found]
+        created = known[found]
         raise StoreError(
-            f"{path} was written by an older MLflow (schema revision {found}"
-            f"{', ' + return_date if return_date else ''}); the MLflow {installed} mlaudit runs "
+            f"{where} was written by an older MLflow (schema revision {found}"
+            f"{', ' + created if created else ''}); the MLflow {installed} mlaudit runs "
             f"with needs schema revision {head}. mlaudit never migrates an audited database: "
             "audit it through a tracking server of the MLflow version that wrote it, or run "
             "`mlflow db upgrade` on a copy and audit the copy"
         )
     raise StoreError(
-        f"{path} was written by a newer MLflow than {installed} (unknown schema revision "
-        f"{found}); install the MLflow version that wrote it next to mlaudit "
-        f"(pip install -U 'mlflow>{installed}') or audit it through its tracking server"
+        f"{where} was written by a newer MLflow than {installed} (unknown schema revision "
+        f"{found}; this MLflow knows up to {head}); install the MLflow version that wrote it "
+        f"next to mlaudit (pip install -U 'mlflow>{installed}') or audit it through its "
+        "tracking server"
     )
 
 
@@ -252,19 +269,14 @@ def schema_revisions() -> tuple[str, dict[str, str]]:
     return _REVISIONS
 
 
-def _open_sqlite(target: MlflowTarget) -> Source:
-    import sqlalchemy
+def readonly_stores(engine: Any, uri: str, artifact_root: str, where: str) -> tuple[Any, Any]:
+    """MLflow's tracking and registry stores on `engine` (opened read-only by the caller).
+
+    MLflow caches engines per URI in a class-level map; these subclasses return the read-only
+    engine instead, without touching the map another writer in this process may share."""
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
-    from sqlalchemy.pool import StaticPool
 
-    path = sqlite_path(target.uri)
-    revision = check_sqlite_schema(path)
-    engine = sqlalchemy.create_engine("sqlite://", creator=lambda: _ro_connect(path),
-                                      poolclass=StaticPool)
-
-    # MLflow caches engines per URI in a class-level map; these subclasses return the read-only
-    # engine instead, without touching the map another writer in this process may share.
     class ReadOnlyTrackingStore(TrackingStore):
         @classmethod
         def _get_or_create_engine(cls, db_uri: str) -> Any:
@@ -275,16 +287,29 @@ def _open_sqlite(target: MlflowTarget) -> Source:
         def _get_or_create_engine(cls, db_uri: str) -> Any:
             return engine
 
-    uri = f"sqlite:///{path.resolve()}"
     try:
-        tracking = ReadOnlyTrackingStore(uri, default_artifact_root=str(path.parent))
-        registry = ReadOnlyRegistryStore(uri)
+        return (ReadOnlyTrackingStore(uri, default_artifact_root=artifact_root),
+                ReadOnlyRegistryStore(uri))
     except Exception as exc:
         engine.dispose()
-        if "readonly" in str(exc).lower() or "read-only" in str(exc).lower():
-            raise StoreError(f"{path}: MLflow wanted to write to the database while opening it "
+        text = str(exc).lower()
+        if "readonly" in text or "read-only" in text or "read only" in text:
+            raise StoreError(f"{where}: MLflow wanted to write to the database while opening it "
                              "(is it incomplete?); nothing was changed") from None
-        raise StoreError(f"cannot open {path}: {_first_line(redact(str(exc)))}") from None
+        raise StoreError(f"cannot open {where}: {_first_line(redact(str(exc)))}") from None
+
+
+def _open_sqlite(target: MlflowTarget) -> Source:
+    import sqlalchemy
+    from sqlalchemy.pool import StaticPool
+
+    path = sqlite_path(target.uri)
+    revision = check_sqlite_schema(path)
+    engine = sqlalchemy.create_engine("sqlite://", creator=lambda: _ro_connect(path),
+                                      poolclass=StaticPool)
+
+    uri = f"sqlite:///{path.resolve()}"
+    tracking, registry = readonly_stores(engine, uri, str(path.parent), str(path))
     ui = target.ui_url.rstrip("/") if target.ui_url else None
     return Source("sqlite", tracking, registry, ui_base=ui, info={"schema_revision": revision})
 

@@ -19,6 +19,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,26 +63,35 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -
         return
     home = tmp_path_factory.mktemp("mlflow-server")
     shutil.copyfile(template_db, home / "server.db")  # already migrated: the server starts sooner
+    with running_server(f"sqlite:///{home / 'server.db'}", home) as uri:
+        yield uri
+
+
+@contextmanager
+def running_server(backend_uri: str, home: Path, timeout: float = 90.0) -> Iterator[str]:
+    """A real `mlflow server` on `backend_uri` at a free loopback port, stopped on exit."""
     port = free_port()
     log = (home / "server.log").open("wb")
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server",
-         "--backend-store-uri", f"sqlite:///{home / 'server.db'}",
+        [sys.executable, "-m", "mlflow", "server",  # this interpreter (its drivers), not a script's
+         "--backend-store-uri", backend_uri,
          "--default-artifact-root", str(home / "artifacts"),
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         cwd=home, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(uri, proc=proc)
+        wait_healthy(uri, timeout=timeout, proc=proc)
         yield uri
     finally:
         # the server runs in its own process group (uvicorn may fork a worker): end that group
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -203,6 +203,15 @@ SCENARIOS: dict[str, Callable[..., Written]] = {
 }
 
 
+def every_scenario(client, prefix: str) -> None:
+    """All the scenarios above, each under its own prefix (starting with `prefix`)."""
+    production_alias_with_lineage(client, prefix)
+    many_models(client, prefix + "z")
+    datasets_as_inputs(client, prefix + "d")
+    logged_model_version(client, prefix + "l")
+    no_registry(client, prefix + "n")
+
+
 def scan(*uris: str | MlflowTarget, lookback_days: int = 180, **settings) -> CollectorResult:
     from mlaudit.collectors.mlflow.collector import MlflowCollector
 
