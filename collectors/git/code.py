@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import functools
 import logging
 import posixpath
 import re
@@ -26,6 +27,13 @@ from typing import Any
 import yaml
 
 from mlaudit import safe_yaml
+from mlaudit.collectors.git.prefilter import (
+    Condition,
+    Keyword,
+    Prefilter,
+    required_keyword,
+    telling,
+)
 from mlaudit.collectors.git.pyscan import (
     UNRESOLVED,
     Detector,
@@ -545,12 +553,6 @@ _TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test|tests)\.py$")
 _TEST_SUPPORT = re.compile(r"(^|/)(tests?|testing)/")
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([\w., \t]+))", re.MULTILINE)
 _INDEX = DetectorIndex(DETECTORS)
-_IMPORT_TOKENS = frozenset(_INDEX.tokens | {m.split(".")[0] for m in FRAMEWORK_MODULES})
-# substrings that make a file worth parsing without any import (leaf patterns, structural checks)
-_MENTIONS = tuple(sorted(_INDEX.words)) + (".fit(", ".train(", ".fit_generator(", "(event, context",
-                                           "def model(dbt")
-_VALIDATOR_DEF = re.compile(r"def\s+_?(?:validate|check|verify|assert)")
-_FRAME_MODULES = frozenset({"pandas", "pyspark", "polars"})
 
 
 def is_test_file(path: str) -> bool:
@@ -598,23 +600,50 @@ def runner_invoked_tests(view: RepoView) -> set[str]:
     return found
 
 
-def imported_roots(text: str) -> set[str]:
-    """Top-level modules named on import lines (a regex: no parsing)."""
-    out = set()
-    for m in _IMPORT_LINE.finditer(text):
-        for mod in (m.group(1),) if m.group(1) else m.group(2).split(","):
-            words = mod.split()
-            if words:
-                out.add(words[0].split(".")[0])
+#: False parses every Python file and notebook (the prefilter's reference; tests compare both)
+USE_PREFILTER = True
+#: a test file is worth parsing for its test functions (`test*`) even when it names no tool
+_TEST_KEYWORDS = (Keyword("test", start=True, end=False),)
+#: identifiers the census looks for beyond framework modules: training calls (`.fit(...)`)
+_CENSUS_LEAVES = ("fit", "fit_generator", "train")
+
+
+def prefilter_keywords() -> set[Keyword]:
+    """Every keyword the prefilter needs, derived from the tables (see `prefilter`): a required
+    literal of every pattern (or, for a bare `*`, the call keywords it is gated on), the module of
+    every import rule, the framework modules and training calls of the census, and the
+    identifiers structural detectors look for."""
+    out: set[Keyword] = set()
+    for det in DETECTORS:
+        for pat in (*det.calls, *det.decorators, *det.bases):
+            kw = required_keyword(pat)
+            needs = [required_keyword(m) for m in det.requires_import]
+            if needs and all(needs) and not telling(kw):
+                out.update(k for k in needs if k is not None)  # the import it is gated on
+            elif kw is not None:
+                out.add(kw)
+            elif det.kwargs:
+                out.update(Keyword(k) for k in det.kwargs)
+            else:
+                raise ValueError(f"detector {det.signal}/{det.tool}: pattern {pat!r} has no keyword")
+        out.update(k for k in map(required_keyword, det.imports) if k is not None)
+    out.update(k for k in map(required_keyword, FRAMEWORK_MODULES) if k is not None)
+    out.update(Keyword(leaf) for leaf in _CENSUS_LEAVES)
+    for keywords, _, _ in STRUCTURAL_NEEDS.values():
+        out.update(keywords)
     return out
 
 
-def _wanted(text: str) -> bool:
-    """Cheap prefilter: does the file import or mention anything a detector could match?"""
-    roots = imported_roots(text)
-    if not _IMPORT_TOKENS.isdisjoint(roots) or any(m in text for m in _MENTIONS):
-        return True
-    return not _FRAME_MODULES.isdisjoint(roots) and bool(_VALIDATOR_DEF.search(text))
+@functools.cache
+def code_prefilter(testing: bool = False) -> Prefilter:
+    conditions = [Condition(name, conj, words) for name, (_, conj, words) in STRUCTURAL_NEEDS.items() if conj]
+    keywords = prefilter_keywords() | (set(_TEST_KEYWORDS) if testing else set())
+    return Prefilter(keywords, conditions)
+
+
+def _wanted(text: str, testing: bool = False) -> bool:
+    """The prefilter: can the file carry anything a detector, the census or a test looks for?"""
+    return not USE_PREFILTER or code_prefilter(testing).wanted(text)
 
 
 @dataclass
@@ -646,6 +675,8 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             path_cache[det] = bool(view.glob(*det.requires_path))
         return path_cache[det]
 
+    # modules whose bytes hold no keyword at all, found by one byte search in git: never read
+    matching = view.grep(code_prefilter().grep_pattern(), ["*.py"]) if USE_PREFILTER and view.grep else None
     for entry in list(view.with_suffix(".py", ".ipynb")):
         path = entry.path
         if _SKIP_DIRS.search(path):
@@ -658,6 +689,10 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             if posixpath.basename(path).startswith("train") and not is_test_file(path) and "{{" not in path:
                 facts.training_entry_points.add(path)
         testing = not notebook and (is_test_file(path) or path in invoked)
+        if matching is not None and not notebook and not testing and path not in matching \
+                and entry.suffix == ".py":
+            view.searched += 1
+            continue
         cached = _SCANS.get(entry.sha)
         if isinstance(cached, _Notebook) and notebook:
             _declared_in_magics(cached.code, path, facts)
@@ -750,11 +785,12 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
             if sha:
                 _SCANS.put(sha, _Notebook(nb_code, None), len(text))
             return
-    elif not testing and not _wanted(text):
-        if sha:
+    elif not _wanted(text, testing):
+        if sha and not testing:
             _SCANS.put(sha, _UNWANTED, len(text))
         return
     scan = SourceScan.build(path, text)
+    view.parsed += 1
     if sha and notebook and nb_code is not None:
         _SCANS.put(sha, _Notebook(nb_code, scan), len(text))
     if scan is None:
@@ -1086,6 +1122,18 @@ def _batch_script(scan: SourceScan) -> list[Hit]:
 
 STRUCTURAL: tuple[Callable[[SourceScan], list[Hit]], ...] = (
     _custom_validation, _dbt_models, _lambda_handlers, _batch_script, _vertex_monitoring_request)
+#: what each structural detector needs in a file's text, for the prefilter: any of the keywords,
+#: or (a condition) every expression, with one of its words (a test checks every one is listed)
+STRUCTURAL_NEEDS: dict[str, tuple[tuple[Keyword, ...], tuple[str, ...], tuple[str, ...]]] = {
+    # a validate_*/check_* function in a module importing a dataframe library
+    "_custom_validation": ((), (r"(?<![A-Za-z0-9_])(?:pandas|pyspark|polars)(?![A-Za-z0-9_])",
+                                r"(?<![A-Za-z0-9_])_?(?:validate|check|verify|assert)(?![A-Za-z0-9])"),
+                           ("pandas", "pyspark", "polars")),
+    "_dbt_models": ((Keyword("dbt"),), (), ()),
+    "_lambda_handlers": ((Keyword("handler", start=False),), (), ()),
+    "_batch_script": ((Keyword("predict"), Keyword("predict_proba")), (), ()),
+    "_vertex_monitoring_request": ((Keyword("aiplatform", end=False),), (), ()),
+}
 
 
 def _structural(scan: SourceScan) -> list[Hit]:

@@ -189,6 +189,7 @@ class GitCollector(Collector):
                 name=ref.name, commit=commit, entries=entries, reader=reader,
                 max_blob=self.settings.max_blob_bytes, web_url=web_url(remote),
                 bulk_sizer=blobs.sizes if blobs is not None else None,
+                grep=functools.partial(store.grep_paths, commit),
             )
             evidence = analyze_view(view)
             warnings: list[str] = []
@@ -201,6 +202,7 @@ class GitCollector(Collector):
                 info["shallow"] = True
             coverage = view.coverage()
             info.update(commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
+                        blobs_parsed=view.parsed, blobs_searched=view.searched,
                         bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage,
                         web_url=view.web_url, duration_s=round(time.perf_counter() - started, 3))
             unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}

@@ -71,6 +71,10 @@ class RepoView:
     skipped: dict[str, int] = field(default_factory=lambda: {"binary": 0, "oversize": 0})
     skipped_paths: dict[str, list[str]] = field(default_factory=dict, repr=False)  # a few per reason
     lossy: int = 0  # files read with replacement characters for invalid UTF-8
+    parsed: int = 0  # files parsed as Python (the rest were decided by the prefilter)
+    searched: int = 0  # files a byte search in git found no keyword in (read there, not here)
+    #: (pattern, pathspecs) -> paths whose bytes match the pattern; None where git cannot tell
+    grep: Callable[[str, list[str]], set[str] | None] | None = None
 
     @property
     def paths(self) -> list[str]:
@@ -150,7 +154,7 @@ class RepoView:
         and files skipped by reason (only reasons that happened)."""
         out: dict[str, Any] = {
             "files_total": len(self.entries),
-            "files_read": self.blobs_read - self.skipped.get("binary", 0),
+            "files_read": self.blobs_read + self.searched - self.skipped.get("binary", 0),
             "skipped": {k: v for k, v in sorted(self.skipped.items()) if v},
         }
         if self.lossy:
