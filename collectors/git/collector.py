@@ -139,6 +139,11 @@ class GitCollector(Collector):
             result.targets.append(info)
         if not result.targets:
             raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
+        files = sum(t.get("files", 0) for t in result.targets)
+        parsed = sum(t.get("blobs_parsed", 0) for t in result.targets)
+        searched = sum(t.get("blobs_searched", 0) for t in result.targets)
+        ctx.logger.info("parsed %d of %d blobs (%.1f%%); %d Python modules ruled out by the prefilter "
+                        "without being read", parsed, files, 100.0 * parsed / max(files, 1), searched)
         return result
 
     def _scan_all(self, refs: list[RepoRef], since: datetime, ctx: CollectContext
