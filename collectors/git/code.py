@@ -677,6 +677,9 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
 
     # modules whose bytes hold no keyword at all, found by one byte search in git: never read
     matching = view.grep(code_prefilter().grep_pattern(), ["*.py"]) if USE_PREFILTER and view.grep else None
+    view.prefetch(e.path for e in view.with_suffix(".py", ".ipynb") if not _SKIP_DIRS.search(e.path) and (
+        e.suffix == ".ipynb" or (_SCANS.get(e.sha) is None and (
+            matching is None or e.path in matching or is_test_file(e.path) or e.path in invoked))))
     for entry in list(view.with_suffix(".py", ".ipynb")):
         path = entry.path
         if _SKIP_DIRS.search(path):
@@ -811,7 +814,8 @@ def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, fac
     _census(scan, facts)
     facts.local_imports[path] = {m for m in scan.modules if m.startswith(".") or m.split(".")[0] in local_tops}
     if testing:
-        facts.tests.append((path, _asserting_tests(scan), _ml_targets(scan, local_tops)))
+        asserting = _asserting_tests(scan)
+        facts.tests.append((path, asserting, _ml_targets(scan, local_tops) if asserting else set()))
         facts.hits.extend(_test_validation(scan))
         return
     if _TEST_SUPPORT.search(path):
@@ -1077,6 +1081,8 @@ def _test_validation(scan: SourceScan) -> list[Hit]:
     runs Great Expectations expectations on a dataset, or validates it with a pandera schema.
     Tests of other code that merely build GX projects or mention expectations do not count."""
     pandera = any(m.split(".")[0] == "pandera" for m in scan.modules)
+    if not pandera and not any("expect_" in line for line in scan.lines):
+        return []  # no expectation is called anywhere in the file
     hits: list[Hit] = []
     for fn in _test_functions(scan.tree):
         found = sorted(

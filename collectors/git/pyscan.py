@@ -146,7 +146,8 @@ def parse_notebook(nb: NotebookCode) -> ast.Module | None:
     lines = nb.code.split("\n")
     start = 0
     for _, src in nb.cells:
-        chunk = "\n".join(lines[start : start + len(src)])
+        # blank lines before the cell put its nodes at their joined line numbers
+        chunk = "\n" * start + "\n".join(lines[start : start + len(src)])
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -154,7 +155,6 @@ def parse_notebook(nb: NotebookCode) -> ast.Module | None:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None
         if tree is not None:
-            ast.increment_lineno(tree, start)
             body.extend(tree.body)
         start += len(src)
     return ast.Module(body=body, type_ignores=[]) if body else None
