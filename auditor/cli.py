@@ -95,6 +95,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
+    ctx.obj["verbose"] = verbose
     ctx.obj["log_format"] = log_format
     _setup_logging(verbose, quiet, log_format)
 
@@ -114,10 +115,13 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--survey", "survey_path", type=click.Path(path_type=Path),
               help="Survey answers file (from `mlaudit survey`); overrides the config's.")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@click.option("-v", "--verbose", "sub_verbose", count=True, help="As `mlaudit -v`: phase timings, cache hits.")
+@click.option("-q", "--quiet", "sub_quiet", is_flag=True, help="As `mlaudit -q`.")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
-         with_aws: bool, survey_path: Path | None, as_json: bool) -> None:
+         with_aws: bool, survey_path: Path | None, as_json: bool, sub_verbose: int = 0,
+         sub_quiet: bool = False) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -125,6 +129,10 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     """
     from mlaudit.config import default_config, load_config
 
+    if sub_verbose or sub_quiet:  # global options given after the subcommand
+        ctx.obj["quiet"] = ctx.obj["quiet"] or sub_quiet
+        ctx.obj["verbose"] = ctx.obj.get("verbose", 0) + sub_verbose
+        _setup_logging(ctx.obj["verbose"], ctx.obj["quiet"], ctx.obj.get("log_format", "text"))
     quiet = ctx.obj["quiet"]
     config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
     if config_path is not None:
@@ -164,16 +172,22 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL, audit
     from mlaudit.reports import write_reports
 
-    progress = sys.stderr.isatty() and not quiet and ctx.obj.get("log_format") != "json"
+    progress = sys.stderr.isatty() and not quiet and not as_json and ctx.obj.get("log_format") != "json"
     if progress:
+        from mlaudit.collectors.base import set_progress
+
         click.echo("mlaudit: scanning…", err=True)
+        set_progress(_TerminalBar)
+    started = time.perf_counter()
     result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
+    audited = time.perf_counter()
     try:
         written = write_reports(result.report, Path(config.output), formats=config.formats)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {config.output} (any previous report there "
                          f"is kept): {_os_error(exc)}") from None
     _collector_diagnostics(result.report)
+    _log_timings(result.report, audited - started, time.perf_counter() - audited)
     try:
         if as_json:
             from mlaudit.reports.json_report import render_json
@@ -194,6 +208,30 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         got = "no level (nothing assessed)" if overall is None else f"level {overall}"
         _error(f"{got} < {config.fail_under} (--fail-under {config.fail_under})")
     ctx.exit(result.exit_code)
+
+
+class _TerminalBar:
+    """One collector's progress on stderr (targets done / total, ETA), drawn by click."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self._bar = click.progressbar(length=total, label=f"mlaudit: {name}", file=sys.stderr,
+                                      show_eta=True, show_pos=True)
+        self._bar.__enter__()
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.__exit__(None, None, None)
+
+
+def _log_timings(report: dict, audit_s: float, render_s: float) -> None:
+    """-v: where the time went. Collectors run side by side; checks and scoring follow them."""
+    runs = {c["name"]: c.get("duration_s", 0.0) for c in report.get("collectors", []) if c.get("status") != "not_configured"}
+    slowest = max(runs.values(), default=0.0)
+    log.info("phase timings: collectors %.2f s (%s), checks and scoring %.2f s, render %.2f s, total %.2f s",
+             slowest, ", ".join(f"{k} {v:.2f} s" for k, v in runs.items()), max(0.0, audit_s - slowest),
+             render_s, audit_s + render_s)
 
 
 def _echo(text: str, nl: bool = True, err: bool = False) -> None:

@@ -697,6 +697,8 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             view.searched += 1
             continue
         cached = _SCANS.get(entry.sha)
+        view.cache_lookups += 1
+        view.cache_hits += cached is not None
         if isinstance(cached, _Notebook) and notebook:
             _declared_in_magics(cached.code, path, facts)
             if isinstance(cached.scan, SourceScan):

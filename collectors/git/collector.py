@@ -9,7 +9,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from mlaudit.collectors.base import (
     CollectorError,
     CollectorResult,
     TargetError,
+    progress,
 )
 from mlaudit.collectors.git.blobs import (
     CORRUPT,
@@ -121,7 +122,9 @@ class GitCollector(Collector):
     # -- collection ----------------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> CollectorResult:
         result = CollectorResult()
+        began = time.perf_counter()
         refs = self.resolve(ctx, result)
+        discovered = time.perf_counter()
         if not refs:
             if result.errors:
                 raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
@@ -139,6 +142,17 @@ class GitCollector(Collector):
             result.targets.append(info)
         if not result.targets:
             raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
+        totals: Counter[str] = Counter()
+        for t in result.targets:
+            totals.update(t.pop("timings", {}))
+        ctx.logger.info("timings, summed over %d repositories (in %s): discovery %.2f s, tree listing %.2f s, "
+                        "read+parse+detect %.2f s, history %.2f s", len(result.targets),
+                        "worker processes" if len(refs) >= PROCESS_POOL_MIN_REPOS else "threads",
+                        discovered - began, totals["tree"], totals["analysis"], totals["history"])
+        hits = sum(t.get("parse_cache", [0, 0])[0] for t in result.targets)
+        lookups = sum(t.pop("parse_cache", [0, 0])[1] for t in result.targets)
+        ctx.logger.info("parse cache (identical blobs): %d hits of %d lookups (%.1f%%)", hits, lookups,
+                        100.0 * hits / max(lookups, 1))
         files = sum(t.get("files", 0) for t in result.targets)
         parsed = sum(t.get("blobs_parsed", 0) for t in result.targets)
         searched = sum(t.get("blobs_searched", 0) for t in result.targets)
@@ -158,12 +172,12 @@ class GitCollector(Collector):
             mp = multiprocessing.get_context("forkserver")
             # workers fork from a server that has already imported the detectors
             mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code", "mlaudit.collectors.git.files"])
-            chunk = max(1, min(16, len(refs) // (procs * 4)))
+            chunk = max(1, min(4, len(refs) // (procs * 8)))
             with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
-                return list(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days) for r in refs],
-                                     chunksize=chunk))
+                return _with_progress(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days)
+                                                                 for r in refs], chunksize=chunk), len(refs))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="git") as pool:
-            return list(pool.map(lambda r: self._scan_one(r, since, ctx), refs))
+            return _with_progress(pool.map(lambda r: self._scan_one(r, since, ctx), refs), len(refs))
 
     def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext
                   ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
@@ -197,18 +211,23 @@ class GitCollector(Collector):
                 grep=functools.partial(store.grep_paths, commit),
                 bulk_reader=blobs.read_many if blobs is not None else None,
             )
+            listed = time.perf_counter()
             evidence = analyze_view(view)
+            analyzed = time.perf_counter()
             warnings: list[str] = []
             try:
                 evidence.append(team_activity(store.run, view, since, ctx.lookback_days))
             except RepoError as exc:
                 warnings.append(f"history not read, team activity left out: {redact(str(exc))}")
+            info["timings"] = {"tree": round(listed - started, 4), "analysis": round(analyzed - listed, 4),
+                               "history": round(time.perf_counter() - analyzed, 4)}
             evidence.append(repository_item(view, evidence, remote, branch))
             if (store.path / "shallow").exists():
                 info["shallow"] = True
             coverage = view.coverage()
             info.update(commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
                         blobs_parsed=view.parsed, blobs_searched=view.searched,
+                        parse_cache=[view.cache_hits, view.cache_lookups],
                         bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage,
                         web_url=view.web_url, duration_s=round(time.perf_counter() - started, 3))
             unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
@@ -261,6 +280,18 @@ class GitCollector(Collector):
         if ref.branch:
             raise RepoError(f"branch '{ref.branch}' not found")
         return None, None
+
+
+def _with_progress(results: Iterable[Any], total: int) -> list[Any]:
+    bar = progress("git", total)
+    out = []
+    try:
+        for outcome in results:
+            out.append(outcome)
+            bar.advance()
+    finally:
+        bar.close()
+    return out
 
 
 def analyze_view(view: RepoView) -> list[EvidenceItem]:

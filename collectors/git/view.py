@@ -75,6 +75,8 @@ class RepoView:
     lossy: int = 0  # files read with replacement characters for invalid UTF-8
     parsed: int = 0  # files parsed as Python (the rest were decided by the prefilter)
     searched: int = 0  # files a byte search in git found no keyword in (read there, not here)
+    cache_lookups: int = 0  # Python files looked up in the parse cache (by blob id) ...
+    cache_hits: int = 0  # ... and found there: identical content parsed before
     #: (pattern, pathspecs) -> paths whose bytes match the pattern; None where git cannot tell
     grep: Callable[[str, list[str]], set[str] | None] | None = None
 
