@@ -115,13 +115,14 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--survey", "survey_path", type=click.Path(path_type=Path),
               help="Survey answers file (from `mlaudit survey`); overrides the config's.")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@click.option("--no-cache", is_flag=True, help="Read every repository afresh (no incremental re-scan).")
 @click.option("-v", "--verbose", "sub_verbose", count=True, help="As `mlaudit -v`: phase timings, cache hits.")
 @click.option("-q", "--quiet", "sub_quiet", is_flag=True, help="As `mlaudit -q`.")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
-         with_aws: bool, survey_path: Path | None, as_json: bool, sub_verbose: int = 0,
-         sub_quiet: bool = False) -> None:
+         with_aws: bool, survey_path: Path | None, as_json: bool, no_cache: bool = False,
+         sub_verbose: int = 0, sub_quiet: bool = False) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -129,6 +130,8 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     """
     from mlaudit.config import default_config, load_config
 
+    if no_cache:
+        os.environ["MLAUDIT_SCAN_CACHE"] = "off"
     if sub_verbose or sub_quiet:  # global options given after the subcommand
         ctx.obj["quiet"] = ctx.obj["quiet"] or sub_quiet
         ctx.obj["verbose"] = ctx.obj.get("verbose", 0) + sub_verbose

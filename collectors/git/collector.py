@@ -23,6 +23,7 @@ from mlaudit.collectors.base import (
     TargetError,
     progress,
 )
+from mlaudit.collectors.git import scancache
 from mlaudit.collectors.git.blobs import (
     CORRUPT,
     MISSING,
@@ -41,6 +42,7 @@ from mlaudit.collectors.git.repos import (
     repo_name,
     web_url,
 )
+from mlaudit.collectors.git.scancache import ScanCache
 from mlaudit.collectors.git.view import RepoView, TreeEntry
 from mlaudit.config import GitSettings, GitTarget
 from mlaudit.evidence import EvidenceItem
@@ -58,10 +60,11 @@ _ID_SALT = b"mlaudit-contributor-v1:"
 PROCESS_POOL_MIN_REPOS = 8
 
 
-def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int]
+def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int, Path | None]
                     ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
-    settings, ref, since, lookback_days = args
-    return GitCollector(settings)._scan_one(ref, since, CollectContext(lookback_days=lookback_days))
+    settings, ref, since, lookback_days, cache_dir = args
+    return GitCollector(settings)._scan_one(ref, since, CollectContext(lookback_days=lookback_days),
+                                            ScanCache(cache_dir) if cache_dir else None)
 
 
 class GitCollector(Collector):
@@ -119,6 +122,12 @@ class GitCollector(Collector):
             result.warnings.append(f"no git repositories found at or under {path}")
         return found
 
+    def scan_cache_dir(self, ctx: CollectContext) -> Path | None:
+        """Where unchanged repositories' results are kept between runs (None: the cache is off)."""
+        if not scancache.enabled():
+            return None
+        return Path(ctx.cache_dir or Path.home() / ".cache" / "mlaudit") / "scans"
+
     # -- collection ----------------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> CollectorResult:
         result = CollectorResult()
@@ -149,6 +158,9 @@ class GitCollector(Collector):
                         "read+parse+detect %.2f s, history %.2f s", len(result.targets),
                         "worker processes" if len(refs) >= PROCESS_POOL_MIN_REPOS else "threads",
                         discovered - began, totals["tree"], totals["analysis"], totals["history"])
+        unchanged = sum(1 for t in result.targets if t.get("cached"))
+        ctx.logger.info("scan cache: %d of %d repositories unchanged since the last run (%.1f%%), not read again",
+                        unchanged, len(result.targets), 100.0 * unchanged / max(len(result.targets), 1))
         hits = sum(t.get("parse_cache", [0, 0])[0] for t in result.targets)
         lookups = sum(t.pop("parse_cache", [0, 0])[1] for t in result.targets)
         ctx.logger.info("parse cache (identical blobs): %d hits of %d lookups (%.1f%%)", hits, lookups,
@@ -164,6 +176,7 @@ class GitCollector(Collector):
                   ) -> list[tuple[list[EvidenceItem], dict[str, Any], str | None]]:
         """Scan every repository: in worker processes for large estates (the analysis is
         CPU-bound Python, so threads would share one core), in threads for a handful."""
+        cache_dir = self.scan_cache_dir(ctx)
         workers = max(1, self.settings.workers)
         procs = min(workers, os.cpu_count() or 1)
         if len(refs) >= PROCESS_POOL_MIN_REPOS and procs > 1:
@@ -174,12 +187,14 @@ class GitCollector(Collector):
             mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code", "mlaudit.collectors.git.files"])
             chunk = max(1, min(4, len(refs) // (procs * 8)))
             with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
-                return _with_progress(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days)
-                                                                 for r in refs], chunksize=chunk), len(refs))
+                return _with_progress(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days,
+                                                                  cache_dir) for r in refs], chunksize=chunk),
+                                      len(refs))
+        cache = ScanCache(cache_dir) if cache_dir else None
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="git") as pool:
-            return _with_progress(pool.map(lambda r: self._scan_one(r, since, ctx), refs), len(refs))
+            return _with_progress(pool.map(lambda r: self._scan_one(r, since, ctx, cache), refs), len(refs))
 
-    def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext
+    def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext, cache: ScanCache | None = None
                   ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
         """One repository, as far as it can be read: a file whose object is missing or corrupt
         is skipped and counted (coverage), unreadable history leaves team activity out, and
@@ -187,7 +202,7 @@ class GitCollector(Collector):
         import git  # GitPython; imported here so CLI start-up stays light
 
         started = time.perf_counter()
-        repo = store = blobs = None
+        repo = store = None
         try:
             repo = git.Repo(ref.git_dir)
             commit, branch = self._head(repo, ref)
@@ -199,6 +214,58 @@ class GitCollector(Collector):
                 return [], info, None
             remote = ref.url or _origin_url(repo)
             store = ObjectStore(ref.git_dir)
+            key = scancache.entry_key(Path(ref.git_dir).resolve(), ref.name, remote, branch, commit,
+                                      self.settings.max_blob_bytes)
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None:  # the same commit was read before by the same detectors
+                tree_items, tree_info = hit
+                view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
+                # nothing was listed, read or parsed this time
+                info.update(tree_info, cached=True, blobs_parsed=0, blobs_searched=0, parse_cache=[0, 0])
+                info.pop("tree_timings", None)
+            else:
+                tree_items, tree_info = self._read_tree(ref, store, commit, branch, remote)
+                if cache is not None:
+                    cache.put(key, tree_items, tree_info)
+                view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
+                info.update(tree_info)
+            analyzed = time.perf_counter()
+            warnings: list[str] = []
+            try:
+                activity = [team_activity(store.run, view, since, ctx.lookback_days)]
+            except RepoError as exc:
+                activity = []
+                warnings.append(f"history not read, team activity left out: {redact(str(exc))}")
+            # code and config items, team activity, then the repository itself (as always)
+            evidence = [*tree_items[:-1], *activity, tree_items[-1]]
+            if (store.path / "shallow").exists():
+                info["shallow"] = True
+            timings = info.pop("tree_timings", {})
+            info["timings"] = {**timings, "history": round(time.perf_counter() - analyzed, 4)}
+            warnings.extend(info.pop("file_warnings", []))
+            info["duration_s"] = round(time.perf_counter() - started, 3)
+            if warnings:
+                info["warnings"] = warnings
+            return evidence, info, None
+        except RepoError as exc:
+            return [], {}, redact(str(exc))
+        except (git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
+            return [], {}, f"not a git repository: {ref.git_dir}"
+        except (ValueError, OSError) as exc:
+            return [], {}, f"cannot read repository: {redact(str(exc))}"
+        finally:
+            if store is not None:
+                store.close()
+            if repo is not None:
+                repo.close()
+
+    def _read_tree(self, ref: RepoRef, store: ObjectStore, commit: str, branch: str | None,
+                   remote: str | None) -> tuple[list[EvidenceItem], dict[str, Any]]:
+        """Everything the tree at `commit` yields (the part an unchanged commit can reuse): the
+        code and config items and the repository item, and what the report says of coverage."""
+        started = time.perf_counter()
+        blobs = None
+        try:
             if _batch_command():
                 blobs = BlobReader(store, self.settings.max_blob_bytes)
                 entries, reader = _list_tree(store, commit, sizer=blobs.size), blobs.read
@@ -214,44 +281,24 @@ class GitCollector(Collector):
             listed = time.perf_counter()
             evidence = analyze_view(view)
             analyzed = time.perf_counter()
-            warnings: list[str] = []
-            try:
-                evidence.append(team_activity(store.run, view, since, ctx.lookback_days))
-            except RepoError as exc:
-                warnings.append(f"history not read, team activity left out: {redact(str(exc))}")
-            info["timings"] = {"tree": round(listed - started, 4), "analysis": round(analyzed - listed, 4),
-                               "history": round(time.perf_counter() - analyzed, 4)}
-            evidence.append(repository_item(view, evidence, remote, branch))
-            if (store.path / "shallow").exists():
-                info["shallow"] = True
-            coverage = view.coverage()
-            info.update(commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
-                        blobs_parsed=view.parsed, blobs_searched=view.searched,
-                        parse_cache=[view.cache_hits, view.cache_lookups],
-                        bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage,
-                        web_url=view.web_url, duration_s=round(time.perf_counter() - started, 3))
-            unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
-            if unreadable:
-                paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]
-                warnings.append(f"{sum(unreadable.values())} file(s) skipped: "
-                                + ", ".join(f"{n} {k}" for k, n in unreadable.items())
-                                + f" (e.g. {', '.join(paths)})")
-            if warnings:
-                info["warnings"] = warnings
-            return evidence, info, None
-        except RepoError as exc:
-            return [], {}, redact(str(exc))
-        except (git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
-            return [], {}, f"not a git repository: {ref.git_dir}"
-        except (ValueError, OSError) as exc:
-            return [], {}, f"cannot read repository: {redact(str(exc))}"
         finally:
             if blobs is not None:
                 blobs.close()
-            if store is not None:
-                store.close()
-            if repo is not None:
-                repo.close()
+        evidence.append(repository_item(view, evidence, remote, branch))
+        coverage = view.coverage()
+        info: dict[str, Any] = dict(
+            commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
+            blobs_parsed=view.parsed, blobs_searched=view.searched,
+            parse_cache=[view.cache_hits, view.cache_lookups],
+            bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage, web_url=view.web_url,
+            tree_timings={"tree": round(listed - started, 4), "analysis": round(analyzed - listed, 4)})
+        unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
+        if unreadable:
+            paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]
+            info["file_warnings"] = [f"{sum(unreadable.values())} file(s) skipped: "
+                                     + ", ".join(f"{n} {k}" for k, n in unreadable.items())
+                                     + f" (e.g. {', '.join(paths)})"]
+        return evidence, info
 
     def _head(self, repo: Any, ref: RepoRef) -> tuple[str | None, str | None]:
         """The commit to audit: the named branch, else the remote's default branch, else HEAD.
