@@ -24,8 +24,8 @@ def _facts(result) -> list[tuple]:
             for e in result.evidence]
 
 
-def _collect(org: Path, cache: Path):
-    collector = GitCollector(GitSettings(targets=[GitTarget(path=org)], workers=1))
+def _collect(org: Path, cache: Path, workers: int = 1):
+    collector = GitCollector(GitSettings(targets=[GitTarget(path=org)], workers=workers))
     return collector.collect(CollectContext(lookback_days=180, cache_dir=str(cache)))
 
 
@@ -85,3 +85,17 @@ def test_a_damaged_entry_is_a_miss_and_off_means_off(tmp_path: Path, cache_on: N
 def test_detector_version_follows_the_collector_source() -> None:
     version = scancache.detector_version()
     assert len(version) == 16 and version == scancache.detector_version()
+
+
+def test_an_estate_reads_only_what_changed(tmp_path: Path, cache_on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enough repositories for worker processes on the first run; the second run reads the one
+    that changed and takes the rest from the cache, with the same evidence as a cold run."""
+    org = tmp_path / "org"
+    repos = [make_repo(org / f"r{i}", {**FILES, "README.md": f"# r{i}\n"}) for i in range(9)]
+    _collect(org, tmp_path / "cache", workers=2)
+    commit_files(repos[3], {"serve.py": "import joblib\nmodel = joblib.load('m.pkl')\n"}, "serve")
+    warm = _collect(org, tmp_path / "cache", workers=2)
+    assert {t["name"]: bool(t.get("cached")) for t in warm.targets} == {f"r{i}": i != 3 for i in range(9)}
+    monkeypatch.setenv("MLAUDIT_SCAN_CACHE", "off")
+    cold = _collect(org, tmp_path / "unused")
+    assert sorted(_facts(warm)) == sorted(_facts(cold))

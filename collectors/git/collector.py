@@ -9,7 +9,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -174,25 +174,62 @@ class GitCollector(Collector):
 
     def _scan_all(self, refs: list[RepoRef], since: datetime, ctx: CollectContext
                   ) -> list[tuple[list[EvidenceItem], dict[str, Any], str | None]]:
-        """Scan every repository: in worker processes for large estates (the analysis is
-        CPU-bound Python, so threads would share one core), in threads for a handful."""
+        """Scan every repository: those to read in worker processes for large estates (the
+        analysis is CPU-bound Python, so threads would share one core), in threads for a handful
+        and for repositories whose results are in the scan cache (only their history is read)."""
         cache_dir = self.scan_cache_dir(ctx)
+        cache = ScanCache(cache_dir) if cache_dir else None
         workers = max(1, self.settings.workers)
         procs = min(workers, os.cpu_count() or 1)
-        if len(refs) >= PROCESS_POOL_MIN_REPOS and procs > 1:
-            import multiprocessing
+        fresh = [r for r in refs if cache is None or not self._cached(r, cache)]
+        bar = progress("git", len(refs))
+        out: dict[int, tuple[list[EvidenceItem], dict[str, Any], str | None]] = {}
+        try:
+            if len(fresh) >= PROCESS_POOL_MIN_REPOS and procs > 1:
+                import multiprocessing
 
-            mp = multiprocessing.get_context("forkserver")
-            # workers fork from a server that has already imported the detectors
-            mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code", "mlaudit.collectors.git.files"])
-            chunk = max(1, min(4, len(refs) // (procs * 8)))
-            with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
-                return _with_progress(pool.map(_scan_in_worker, [(self.settings, r, since, ctx.lookback_days,
-                                                                  cache_dir) for r in refs], chunksize=chunk),
-                                      len(refs))
-        cache = ScanCache(cache_dir) if cache_dir else None
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="git") as pool:
-            return _with_progress(pool.map(lambda r: self._scan_one(r, since, ctx, cache), refs), len(refs))
+                mp = multiprocessing.get_context("forkserver")
+                # workers fork from a server that has already imported the detectors
+                mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code",
+                                           "mlaudit.collectors.git.files"])
+                chunk = max(1, min(4, len(fresh) // (procs * 8)))
+                with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
+                    args = [(self.settings, r, since, ctx.lookback_days, cache_dir) for r in fresh]
+                    for ref, outcome in zip(fresh, pool.map(_scan_in_worker, args, chunksize=chunk), strict=True):
+                        out[id(ref)] = outcome
+                        bar.advance()
+            rest = [r for r in refs if id(r) not in out]
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="git") as pool:
+                for ref, outcome in zip(rest, pool.map(lambda r: self._scan_one(r, since, ctx, cache), rest),
+                                        strict=True):
+                    out[id(ref)] = outcome
+                    bar.advance()
+        finally:
+            bar.close()
+        return [out[id(r)] for r in refs]
+
+    def _cached(self, ref: RepoRef, cache: ScanCache) -> bool:
+        """Whether the repository's audited commit is in the scan cache (a cheap look: refs only)."""
+        import git
+
+        try:
+            repo = git.Repo(ref.git_dir)
+        except Exception:  # noqa: BLE001 - whatever it is, the scan says it properly
+            return False
+        try:
+            commit, branch = self._head(repo, ref)
+            if commit is None:
+                return False
+            remote = ref.url or _origin_url(repo)
+            return cache.has(self._cache_key(ref, remote, branch, commit))
+        except Exception:  # noqa: BLE001
+            return False
+        finally:
+            repo.close()
+
+    def _cache_key(self, ref: RepoRef, remote: str | None, branch: str | None, commit: str) -> str:
+        return scancache.entry_key(Path(ref.git_dir).resolve(), ref.name, remote, branch, commit,
+                                   self.settings.max_blob_bytes)
 
     def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext, cache: ScanCache | None = None
                   ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
@@ -214,8 +251,7 @@ class GitCollector(Collector):
                 return [], info, None
             remote = ref.url or _origin_url(repo)
             store = ObjectStore(ref.git_dir)
-            key = scancache.entry_key(Path(ref.git_dir).resolve(), ref.name, remote, branch, commit,
-                                      self.settings.max_blob_bytes)
+            key = self._cache_key(ref, remote, branch, commit)
             hit = cache.get(key) if cache is not None else None
             if hit is not None:  # the same commit was read before by the same detectors
                 tree_items, tree_info = hit
@@ -327,18 +363,6 @@ class GitCollector(Collector):
         if ref.branch:
             raise RepoError(f"branch '{ref.branch}' not found")
         return None, None
-
-
-def _with_progress(results: Iterable[Any], total: int) -> list[Any]:
-    bar = progress("git", total)
-    out = []
-    try:
-        for outcome in results:
-            out.append(outcome)
-            bar.advance()
-    finally:
-        bar.close()
-    return out
 
 
 def analyze_view(view: RepoView) -> list[EvidenceItem]:
