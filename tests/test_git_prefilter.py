@@ -203,3 +203,26 @@ def test_prefilter_with_git_grep_changes_no_evidence_on_the_demo_org(
     assert with_ == without
     assert sum(i["blobs_searched"] for i in infos_on.values()) > 0  # git grep did decide
     assert sum(i["blobs_parsed"] for i in infos_on.values()) < sum(i["blobs_parsed"] for i in infos_off.values())
+
+
+def test_every_config_row_passes_the_yaml_prefilter() -> None:
+    """The config table's rows and the YAML prefilter (`configs._YAML_NAMES`/`_YAML_KEYS`, which
+    decides which YAML is parsed) agree: a document a row applies to is always parsed."""
+    from mlaudit.collectors.git import configs, mlconfig
+
+    samples = {
+        "feast": ("repo/feature_store.yaml", "project: p\nprovider: local\nregistry: r.db\n"),
+        "bentoml": ("bentofile.yaml", "service: svc:Svc\n"),
+        "ray_serve": ("serve.yaml", "applications:\n  - import_path: app:dep\n"),
+        "prometheus": ("rules.yml", "groups:\n  - rules:\n      - expr: model_latency > 1\n"),
+        "grafana": ("dash.yml", "panels:\n  - targets:\n      - expr: prediction_drift\n"),
+        "evidently": ("mon.yml", "metrics:\n  - evidently.metrics.ColumnDriftMetric\n"),
+    }
+    rows = (*mlconfig.NAMED_CONFIGS, *mlconfig.EVERY_CONFIG)
+    assert {r.name for r in rows} == set(samples)
+    for row in rows:
+        path, text = samples[row.name]
+        data = configs.load_yaml(text)
+        assert row.applies(path.rsplit("/", 1)[-1], data), row.name
+        assert all(k in text for k in row.keywords), row.name
+        assert configs._YAML_NAMES.search(path) or configs._YAML_KEYS.search(text), row.name
