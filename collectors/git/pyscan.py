@@ -468,8 +468,6 @@ class DetectorIndex:
         self.by_leaf: dict[tuple[str, str], list[tuple[re.Pattern[str], Detector]]] = {}
         self.anywhere: dict[str, list[tuple[re.Pattern[str], Detector]]] = {}
         self.import_rules: list[tuple[str, Detector]] = []
-        tokens: set[str] = set()  # modules whose import makes a file worth parsing
-        words: set[str] = set()  # identifiers that do, with no import (leaf patterns, `~spark`)
         for det in self.table:
             for kind, patterns in (("call", det.calls), ("decorator", det.decorators), ("base", det.bases)):
                 for pat in patterns:
@@ -477,23 +475,13 @@ class DetectorIndex:
                     root, leaf = roots(pat)
                     if root:
                         self.by_root.setdefault((kind, root), []).append((rx, det))
-                        if root.startswith(UNRESOLVED):
-                            words.add(root[1:])
-                        else:
-                            tokens.add(root)
                     elif leaf:
                         self.by_leaf.setdefault((kind, leaf), []).append((rx, det))
-                        if not det.requires_import:  # else the gating import is the token
-                            words.add(leaf)
                     else:
                         self.anywhere.setdefault(kind, []).append((rx, det))
-                        words.update(det.kwargs)
+            # (which files are worth parsing at all is the prefilter's: prefilter.py)
             for mod in det.imports:
                 self.import_rules.append((mod, det))
-                tokens.add(mod.split(".")[0])
-            tokens.update(m.split(".")[0] for m in det.requires_import)
-        self.tokens = tokens
-        self.words = words
 
     def candidates(self, kind: str, qual: str) -> list[tuple[re.Pattern[str], Detector]]:
         root = re.split(r"[.(]", qual, maxsplit=1)[0]
