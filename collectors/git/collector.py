@@ -154,9 +154,8 @@ class GitCollector(Collector):
         totals: Counter[str] = Counter()
         for t in result.targets:
             totals.update(t.pop("timings", {}))
-        ctx.logger.info("timings, summed over %d repositories (in %s): discovery %.2f s, tree listing %.2f s, "
-                        "read+parse+detect %.2f s, history %.2f s", len(result.targets),
-                        "worker processes" if len(refs) >= PROCESS_POOL_MIN_REPOS else "threads",
+        ctx.logger.info("timings, summed over %d repositories (workers run side by side): discovery %.2f s, "
+                        "tree listing %.2f s, read+parse+detect %.2f s, history %.2f s", len(result.targets),
                         discovered - began, totals["tree"], totals["analysis"], totals["history"])
         unchanged = sum(1 for t in result.targets if t.get("cached"))
         ctx.logger.info("scan cache: %d of %d repositories unchanged since the last run (%.1f%%), not read again",
