@@ -95,6 +95,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
+    ctx.obj["verbose"] = verbose
     ctx.obj["log_format"] = log_format
     _setup_logging(verbose, quiet, log_format)
 
@@ -124,12 +125,16 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
               help="Audit as of DATE (YYYY-MM-DD): git at the last commit on or before it, windows "
                    "counted back from it; live sources (MLflow, AWS, GX) are not read.")
 @click.option("--team", help="Scope the run to one team (config `teams:` or CODEOWNERS).")
+@click.option("--no-cache", is_flag=True, help="Read every repository afresh (no incremental re-scan).")
+@click.option("-v", "--verbose", "sub_verbose", count=True, help="As `mlaudit -v`: phase timings, cache hits.")
+@click.option("-q", "--quiet", "sub_quiet", is_flag=True, help="As `mlaudit -q`.")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
          with_aws: bool, survey_path: Path | None, as_json: bool, history: str | None = None,
          history_keep: int | None = None, backfill: int | None = None, team: str | None = None,
-         as_of: str | None = None) -> None:
+         as_of: str | None = None, no_cache: bool = False, sub_verbose: int = 0,
+         sub_quiet: bool = False) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -139,6 +144,12 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     from mlaudit.plugins import load_plugins
 
     load_plugins()  # plugin sources and their config sections
+    if no_cache:
+        os.environ["MLAUDIT_SCAN_CACHE"] = "off"
+    if sub_verbose or sub_quiet:  # global options given after the subcommand
+        ctx.obj["quiet"] = ctx.obj["quiet"] or sub_quiet
+        ctx.obj["verbose"] = ctx.obj.get("verbose", 0) + sub_verbose
+        _setup_logging(ctx.obj["verbose"], ctx.obj["quiet"], ctx.obj.get("log_format", "text"))
     quiet = ctx.obj["quiet"]
     config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
     if config_path is not None:
@@ -181,15 +192,20 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     from mlaudit.history_cli import after_write, before_write, open_history, run_backfill
     from mlaudit.reports import write_reports
 
-    progress = sys.stderr.isatty() and not quiet and ctx.obj.get("log_format") != "json"
+    progress = sys.stderr.isatty() and not quiet and not as_json and ctx.obj.get("log_format") != "json"
     config.history, config.history_keep = history or config.history, history_keep or config.history_keep
     history_store = open_history(config)
     if backfill:
         for line in run_backfill(config, backfill):
             log.info("backfill %s", line)
     if progress:
+        from mlaudit.collectors.base import set_progress
+
         click.echo("mlaudit: scanning…", err=True)
+        set_progress(_TerminalBar)
+    started = time.perf_counter()
     result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
+    audited = time.perf_counter()
     recording = before_write(result, config, history_store, team)
     try:
         written = write_reports(result.report, Path(config.output), formats=config.formats,
@@ -201,6 +217,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     history_problem = after_write(recording, result.report)
     if history_problem:
         _error(history_problem)
+    _log_timings(result.report, audited - started, time.perf_counter() - audited)
     try:
         if as_json:
             from mlaudit.reports.json_report import render_json
@@ -221,6 +238,30 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         got = "no level (nothing assessed)" if overall is None else f"level {overall}"
         _error(f"{got} < {config.fail_under} (--fail-under {config.fail_under})")
     ctx.exit(EXIT_PARTIAL if history_problem and result.exit_code == 0 else result.exit_code)
+
+
+class _TerminalBar:
+    """One collector's progress on stderr (targets done / total, ETA), drawn by click."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self._bar = click.progressbar(length=total, label=f"mlaudit: {name}", file=sys.stderr,
+                                      show_eta=True, show_pos=True)
+        self._bar.__enter__()
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.__exit__(None, None, None)
+
+
+def _log_timings(report: dict, audit_s: float, render_s: float) -> None:
+    """-v: where the time went. Collectors run side by side; checks and scoring follow them."""
+    runs = {c["name"]: c.get("duration_s", 0.0) for c in report.get("collectors", []) if c.get("status") != "not_configured"}
+    slowest = max(runs.values(), default=0.0)
+    log.info("phase timings: collectors %.2f s (%s), checks and scoring %.2f s, render %.2f s, total %.2f s",
+             slowest, ", ".join(f"{k} {v:.2f} s" for k, v in runs.items()), max(0.0, audit_s - slowest),
+             render_s, audit_s + render_s)
 
 
 def _echo(text: str, nl: bool = True, err: bool = False) -> None:

@@ -7,7 +7,9 @@ timeout; whatever a collector raises is recorded as its failure and never stops 
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -86,3 +88,32 @@ class Collector(ABC):
 
     def describe(self) -> str:
         return self.name
+
+
+# -- progress ---------------------------------------------------------------------------------
+class Progress:
+    """Targets done out of a total, for one collector; the default shows nothing."""
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_progress_factory: Callable[[str, int], Progress] | None = None
+_progress_lock = threading.Lock()
+
+
+def set_progress(factory: Callable[[str, int], Progress] | None) -> None:
+    """How progress is shown (the CLI sets a terminal bar; nothing by default)."""
+    global _progress_factory
+    with _progress_lock:
+        _progress_factory = factory
+
+
+def progress(collector: str, total: int) -> Progress:
+    """A progress display for `total` targets of one collector (a no-op unless one is set)."""
+    with _progress_lock:
+        factory = _progress_factory
+    return factory(collector, total) if factory is not None and total > 0 else Progress()

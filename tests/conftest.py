@@ -12,6 +12,9 @@ os.environ.setdefault("GIT_AUTHOR_NAME", "mlaudit tests")
 os.environ.setdefault("GIT_AUTHOR_EMAIL", "tests@mlaudit.invalid")
 os.environ.setdefault("GIT_COMMITTER_NAME", "mlaudit tests")
 os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@mlaudit.invalid")
+# Each test reads what it built; the incremental scan cache (tests/test_git_scancache.py turns
+# it on in a folder of its own) would otherwise keep results in the user's home between runs.
+os.environ.setdefault("MLAUDIT_SCAN_CACHE", "off")
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from mlaudit.collectors.git.repos import GIT_ENV, RepoError
@@ -119,6 +121,27 @@ class ObjectStore:
             err = proc.stderr.decode(errors="replace").strip()
             raise RepoError(f"git {args[0]} failed: {err.splitlines()[-1] if err else 'no output'}")
         return proc.stdout.decode("utf-8", errors="surrogateescape")
+
+    def grep_paths(self, commit: str, pattern: str, pathspecs: list[str],
+                   timeout: float = 600) -> set[str] | None:
+        """Paths at `commit` (limited to `pathspecs`) whose bytes match the extended regular
+        expression `pattern` (byte semantics, `\\<`/`\\>` word boundaries): one `git grep`, in C,
+        so files that match nothing are never read. None when git could not answer (a missing
+        object, an old git): the caller then reads every file itself."""
+        try:
+            proc = subprocess.run(
+                ["git", "--git-dir", str(self.path), "grep", "-l", "-z", "-E", "--no-color",
+                 "--no-textconv", "-e", pattern, commit, "--", *pathspecs],
+                capture_output=True, timeout=timeout, env={**read_env(), "LC_ALL": "C"},
+                stdin=subprocess.DEVNULL,
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            return None
+        if proc.returncode not in (0, 1) or proc.stderr.strip():
+            return None  # e.g. a blob it could not read: reading each file says which, and counts it
+        prefix = commit + ":"
+        out = proc.stdout.decode("utf-8", errors="surrogateescape")
+        return {p.removeprefix(prefix) for p in out.split("\0") if p}
 
     def reason_missing(self, sha: str) -> str:
         """`corrupt objects` when a loose object file is there but unreadable, else `missing`."""
@@ -225,10 +248,55 @@ class BlobReader:
                 chunk = []
         return got
 
+    def read_many(self, shas: list[str]) -> Iterator[tuple[str, bytes | None | ObjectUnreadable]]:
+        """Many blobs in one stream: every request is written at once (by a thread, so that
+        neither side waits on a full pipe) and the answers are read in order; what `read` would
+        return or raise, per blob. After cat-file died on a corrupt object, the rest are read
+        one by one."""
+        todo = [s for s in dict.fromkeys(shas) if s not in self.unreadable]
+        for sha in dict.fromkeys(shas):
+            if sha in self.unreadable:
+                yield sha, ObjectUnreadable(sha, self.unreadable[sha])
+        if not todo:
+            return
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        payload = "".join(f"contents {sha}\n" for sha in todo).encode()
+
+        def write() -> None:
+            try:
+                proc.stdin.write(payload)  # type: ignore[union-attr]
+                proc.stdin.flush()  # type: ignore[union-attr]
+            except (BrokenPipeError, OSError, ValueError):
+                pass  # cat-file died: the reader sees it and falls back
+
+        writer = threading.Thread(target=write, name="cat-file-writer", daemon=True)
+        writer.start()
+        restarts = self.restarts
+        try:
+            for i, sha in enumerate(todo):
+                try:
+                    yield sha, self._receive(sha)
+                except ObjectUnreadable as exc:
+                    yield sha, exc
+                if self.restarts != restarts:  # a new cat-file never saw the rest
+                    writer.join()
+                    for rest in todo[i + 1 :]:
+                        try:
+                            yield rest, self.read(rest)
+                        except ObjectUnreadable as exc:
+                            yield rest, exc
+                    return
+        finally:
+            writer.join()
+
     def read(self, sha: str) -> bytes | None:
         """The blob's bytes, or None when it is over the size limit (its bytes are skipped)."""
         self._known(sha)
         self._ask(f"contents {sha}")
+        return self._receive(sha)
+
+    def _receive(self, sha: str) -> bytes | None:
         size = self._header(sha)
         assert self._proc is not None and self._proc.stdout is not None
         if size > self.max_blob:

@@ -21,7 +21,9 @@ from mlaudit.collectors.base import (
     CollectorError,
     CollectorResult,
     TargetError,
+    progress,
 )
+from mlaudit.collectors.git import scancache
 from mlaudit.collectors.git.blobs import (
     CORRUPT,
     MISSING,
@@ -41,6 +43,7 @@ from mlaudit.collectors.git.repos import (
     repo_name,
     web_url,
 )
+from mlaudit.collectors.git.scancache import ScanCache
 from mlaudit.collectors.git.settings import GitSettings, GitTarget
 from mlaudit.collectors.git.view import RepoView, TreeEntry
 from mlaudit.evidence import EvidenceItem
@@ -58,11 +61,11 @@ _ID_SALT = b"mlaudit-contributor-v1:"
 PROCESS_POOL_MIN_REPOS = 8
 
 
-def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int, datetime | None]
+def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int, datetime | None, Path | None]
                     ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
-    settings, ref, since, lookback_days, as_of = args
-    return GitCollector(settings)._scan_one(
-        ref, since, CollectContext(lookback_days=lookback_days, as_of=as_of))
+    settings, ref, since, lookback_days, as_of, cache_dir = args
+    return GitCollector(settings)._scan_one(ref, since, CollectContext(lookback_days=lookback_days, as_of=as_of),
+                                            ScanCache(cache_dir) if cache_dir else None)
 
 
 class GitCollector(Collector):
@@ -127,10 +130,18 @@ class GitCollector(Collector):
             result.warnings.append(f"no git repositories found at or under {path}")
         return found
 
+    def scan_cache_dir(self, ctx: CollectContext) -> Path | None:
+        """Where unchanged repositories' results are kept between runs (None: the cache is off)."""
+        if not scancache.enabled():
+            return None
+        return Path(ctx.cache_dir or Path.home() / ".cache" / "mlaudit") / "scans"
+
     # -- collection ----------------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> CollectorResult:
         result = CollectorResult()
+        began = time.perf_counter()
         refs = self.resolve(ctx, result)
+        discovered = time.perf_counter()
         if not refs:
             if result.errors:
                 raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
@@ -157,29 +168,86 @@ class GitCollector(Collector):
                 raise CollectorError(f"no repository has a commit on or before the as-of date "
                                      f"{_day(ctx.as_of)} ({', '.join(skipped)})")
             raise CollectorError("no repository could be read: " + "; ".join(e.message for e in result.errors))
+        totals: Counter[str] = Counter()
+        for t in result.targets:
+            totals.update(t.pop("timings", {}))
+        ctx.logger.info("timings, summed over %d repositories (workers run side by side): discovery %.2f s, "
+                        "tree listing %.2f s, read+parse+detect %.2f s, history %.2f s", len(result.targets),
+                        discovered - began, totals["tree"], totals["analysis"], totals["history"])
+        unchanged = sum(1 for t in result.targets if t.get("cached"))
+        ctx.logger.info("scan cache: %d of %d repositories unchanged since the last run (%.1f%%), not read again",
+                        unchanged, len(result.targets), 100.0 * unchanged / max(len(result.targets), 1))
+        hits = sum(t.get("parse_cache", [0, 0])[0] for t in result.targets)
+        lookups = sum(t.pop("parse_cache", [0, 0])[1] for t in result.targets)
+        ctx.logger.info("parse cache (identical blobs): %d hits of %d lookups (%.1f%%)", hits, lookups,
+                        100.0 * hits / max(lookups, 1))
+        files = sum(t.get("files", 0) for t in result.targets)
+        parsed = sum(t.get("blobs_parsed", 0) for t in result.targets)
+        searched = sum(t.get("blobs_searched", 0) for t in result.targets)
+        ctx.logger.info("parsed %d of %d blobs (%.1f%%); %d Python modules ruled out by the prefilter "
+                        "without being read", parsed, files, 100.0 * parsed / max(files, 1), searched)
         return result
 
     def _scan_all(self, refs: list[RepoRef], since: datetime, ctx: CollectContext
                   ) -> list[tuple[list[EvidenceItem], dict[str, Any], str | None]]:
-        """Scan every repository: in worker processes for large estates (the analysis is
-        CPU-bound Python, so threads would share one core), in threads for a handful."""
+        """Scan every repository: those to read in worker processes for large estates (the
+        analysis is CPU-bound Python, so threads would share one core), in threads for a handful
+        and for repositories whose results are in the scan cache (only their history is read)."""
+        cache_dir = self.scan_cache_dir(ctx)
+        cache = ScanCache(cache_dir) if cache_dir else None
         workers = max(1, self.settings.workers)
         procs = min(workers, os.cpu_count() or 1)
-        if len(refs) >= PROCESS_POOL_MIN_REPOS and procs > 1:
-            import multiprocessing
+        fresh = [r for r in refs if cache is None or not self._cached(r, cache)]
+        bar = progress("git", len(refs))
+        out: dict[int, tuple[list[EvidenceItem], dict[str, Any], str | None]] = {}
+        try:
+            if len(fresh) >= PROCESS_POOL_MIN_REPOS and procs > 1:
+                import multiprocessing
 
-            mp = multiprocessing.get_context("forkserver")
-            # workers fork from a server that has already imported the detectors
-            mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code", "mlaudit.collectors.git.files"])
-            chunk = max(1, min(16, len(refs) // (procs * 4)))
-            with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
-                return list(pool.map(_scan_in_worker,
-                                     [(self.settings, r, since, ctx.lookback_days, ctx.as_of) for r in refs],
-                                     chunksize=chunk))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="git") as pool:
-            return list(pool.map(lambda r: self._scan_one(r, since, ctx), refs))
+                mp = multiprocessing.get_context("forkserver")
+                # workers fork from a server that has already imported the detectors
+                mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code",
+                                           "mlaudit.collectors.git.files"])
+                chunk = max(1, min(4, len(fresh) // (procs * 8)))
+                with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
+                    args = [(self.settings, r, since, ctx.lookback_days, ctx.as_of, cache_dir) for r in fresh]
+                    for ref, outcome in zip(fresh, pool.map(_scan_in_worker, args, chunksize=chunk), strict=True):
+                        out[id(ref)] = outcome
+                        bar.advance()
+            rest = [r for r in refs if id(r) not in out]
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="git") as pool:
+                for ref, outcome in zip(rest, pool.map(lambda r: self._scan_one(r, since, ctx, cache), rest),
+                                        strict=True):
+                    out[id(ref)] = outcome
+                    bar.advance()
+        finally:
+            bar.close()
+        return [out[id(r)] for r in refs]
 
-    def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext
+    def _cached(self, ref: RepoRef, cache: ScanCache) -> bool:
+        """Whether the repository's audited commit is in the scan cache (a cheap look: refs only)."""
+        import git
+
+        try:
+            repo = git.Repo(ref.git_dir)
+        except Exception:  # noqa: BLE001 - whatever it is, the scan says it properly
+            return False
+        try:
+            commit, branch = self._head(repo, ref)
+            if commit is None:
+                return False
+            remote = ref.url or _origin_url(repo)
+            return cache.has(self._cache_key(ref, remote, branch, commit))
+        except Exception:  # noqa: BLE001
+            return False
+        finally:
+            repo.close()
+
+    def _cache_key(self, ref: RepoRef, remote: str | None, branch: str | None, commit: str) -> str:
+        return scancache.entry_key(Path(ref.git_dir).resolve(), ref.name, remote, branch, commit,
+                                   self.settings.max_blob_bytes)
+
+    def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext, cache: ScanCache | None = None
                   ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
         """One repository, as far as it can be read: a file whose object is missing or corrupt
         is skipped and counted (coverage), unreadable history leaves team activity out, and
@@ -187,7 +255,7 @@ class GitCollector(Collector):
         import git  # GitPython; imported here so CLI start-up stays light
 
         started = time.perf_counter()
-        repo = store = blobs = None
+        repo = store = None
         try:
             repo = git.Repo(ref.git_dir)
             commit, branch = self._head(repo, ref)
@@ -205,35 +273,35 @@ class GitCollector(Collector):
                     info["after_as_of"] = True
                     return [], info, None
                 info["as_of"] = _day(ctx.as_of)
-            if _batch_command():
-                blobs = BlobReader(store, self.settings.max_blob_bytes)
-                entries, reader = _list_tree(store, commit, sizer=blobs.size), blobs.read
-            else:  # git < 2.36: sizes from the listing, a process per file read
-                entries, reader = _list_tree(store, commit), functools.partial(_read_one, store)
-            view = RepoView(
-                name=ref.name, commit=commit, entries=entries, reader=reader,
-                max_blob=self.settings.max_blob_bytes, web_url=web_url(remote),
-                bulk_sizer=blobs.sizes if blobs is not None else None,
-            )
-            evidence = analyze_view(view)
+            key = self._cache_key(ref, remote, branch, commit)
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None:  # the same commit was read before by the same detectors
+                tree_items, tree_info = hit
+                view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
+                # nothing was listed, read or parsed this time
+                info.update(tree_info, cached=True, blobs_parsed=0, blobs_searched=0, parse_cache=[0, 0])
+                info.pop("tree_timings", None)
+            else:
+                tree_items, tree_info = self._read_tree(ref, store, commit, branch, remote)
+                if cache is not None:
+                    cache.put(key, tree_items, tree_info)
+                view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
+                info.update(tree_info)
+            analyzed = time.perf_counter()
             warnings: list[str] = []
             try:
-                evidence.append(team_activity(store.run, view, since, ctx.lookback_days, until=ctx.as_of))
+                activity = [team_activity(store.run, view, since, ctx.lookback_days, until=ctx.as_of)]
             except RepoError as exc:
+                activity = []
                 warnings.append(f"history not read, team activity left out: {redact(str(exc))}")
-            evidence.append(repository_item(view, evidence, remote, branch))
+            # code and config items, team activity, then the repository itself (as always)
+            evidence = [*tree_items[:-1], *activity, tree_items[-1]]
             if (store.path / "shallow").exists():
                 info["shallow"] = True
-            coverage = view.coverage()
-            info.update(commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
-                        bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage,
-                        web_url=view.web_url, duration_s=round(time.perf_counter() - started, 3))
-            unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
-            if unreadable:
-                paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]
-                warnings.append(f"{sum(unreadable.values())} file(s) skipped: "
-                                + ", ".join(f"{n} {k}" for k, n in unreadable.items())
-                                + f" (e.g. {', '.join(paths)})")
+            timings = info.pop("tree_timings", {})
+            info["timings"] = {**timings, "history": round(time.perf_counter() - analyzed, 4)}
+            warnings.extend(info.pop("file_warnings", []))
+            info["duration_s"] = round(time.perf_counter() - started, 3)
             if warnings:
                 info["warnings"] = warnings
             return evidence, info, None
@@ -244,12 +312,51 @@ class GitCollector(Collector):
         except (ValueError, OSError) as exc:
             return [], {}, f"cannot read repository: {redact(str(exc))}"
         finally:
-            if blobs is not None:
-                blobs.close()
             if store is not None:
                 store.close()
             if repo is not None:
                 repo.close()
+
+    def _read_tree(self, ref: RepoRef, store: ObjectStore, commit: str, branch: str | None,
+                   remote: str | None) -> tuple[list[EvidenceItem], dict[str, Any]]:
+        """Everything the tree at `commit` yields (the part an unchanged commit can reuse): the
+        code and config items and the repository item, and what the report says of coverage."""
+        started = time.perf_counter()
+        blobs = None
+        try:
+            if _batch_command():
+                blobs = BlobReader(store, self.settings.max_blob_bytes)
+                entries, reader = _list_tree(store, commit, sizer=blobs.size), blobs.read
+            else:  # git < 2.36: sizes from the listing, a process per file read
+                entries, reader = _list_tree(store, commit), functools.partial(_read_one, store)
+            view = RepoView(
+                name=ref.name, commit=commit, entries=entries, reader=reader,
+                max_blob=self.settings.max_blob_bytes, web_url=web_url(remote),
+                bulk_sizer=blobs.sizes if blobs is not None else None,
+                grep=functools.partial(store.grep_paths, commit),
+                bulk_reader=blobs.read_many if blobs is not None else None,
+            )
+            listed = time.perf_counter()
+            evidence = analyze_view(view)
+            analyzed = time.perf_counter()
+        finally:
+            if blobs is not None:
+                blobs.close()
+        evidence.append(repository_item(view, evidence, remote, branch))
+        coverage = view.coverage()
+        info: dict[str, Any] = dict(
+            commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
+            blobs_parsed=view.parsed, blobs_searched=view.searched,
+            parse_cache=[view.cache_hits, view.cache_lookups],
+            bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage, web_url=view.web_url,
+            tree_timings={"tree": round(listed - started, 4), "analysis": round(analyzed - listed, 4)})
+        unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
+        if unreadable:
+            paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]
+            info["file_warnings"] = [f"{sum(unreadable.values())} file(s) skipped: "
+                                     + ", ".join(f"{n} {k}" for k, n in unreadable.items())
+                                     + f" (e.g. {', '.join(paths)})"]
+        return evidence, info
 
     def _head(self, repo: Any, ref: RepoRef) -> tuple[str | None, str | None]:
         """The commit to audit: the named branch, else the remote's default branch, else HEAD.

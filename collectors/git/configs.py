@@ -389,16 +389,17 @@ class ConfigIndex:
     @classmethod
     def build(cls, view: RepoView) -> ConfigIndex:
         index = cls(view)
-        for entry in candidates(view, ".yml", ".yaml"):
-            if entry.name in _YAML_SKIP_NAMES or entry.name.endswith(".lock.yml"):
-                continue
+        yaml_files = [e for e in candidates(view, ".yml", ".yaml")
+                      if e.name not in _YAML_SKIP_NAMES and not e.name.endswith(".lock.yml")]
+        json_files = [e for e in candidates(view, ".json") if _json_candidate(e)]
+        tf_files = list(candidates(view, ".tf"))
+        view.prefetch(e.path for e in (*yaml_files, *json_files, *tf_files))
+        for entry in yaml_files:
             text = view.text(entry.path)
             # parsing is the expensive part: only files a detector could use are parsed
             if text and (_YAML_NAMES.search(entry.path) or _YAML_KEYS.search(text)):
                 index._add_yaml(entry.path, text)
-        for entry in candidates(view, ".json"):
-            if not _json_candidate(entry):
-                continue
+        for entry in json_files:
             text = view.text(entry.path)
             if not text or not text.lstrip().startswith("{"):
                 continue
@@ -407,7 +408,7 @@ class ConfigIndex:
             except ValueError:
                 continue
             index._add(entry.path, text, [(1, data)])
-        for entry in candidates(view, ".tf"):
+        for entry in tf_files:
             text = view.text(entry.path)
             if text:
                 blocks = terraform_blocks(entry.path, text)
@@ -454,13 +455,8 @@ class ConfigIndex:
 def candidates(view: RepoView, *suffixes: str) -> Iterator[TreeEntry]:
     entries = [e for e in view.with_suffix(*suffixes) if not VENDORED.search(e.path)]
     view.prefetch_sizes(entries)
-    for entry in entries:
-        if (
-            entry.size <= MAX_CONFIG_BYTES
-            and entry.mode != "120000"
-            and not VENDORED.search(entry.path)
-        ):
-            yield entry
+    chosen = [e for e in entries if e.size <= MAX_CONFIG_BYTES and e.mode != "120000"]
+    return iter(chosen)
 
 
 def _json_candidate(entry: TreeEntry) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mlaudit.collectors.git.configs import (
@@ -291,87 +292,96 @@ def _prefect_schedule(dep: dict[str, Any]) -> str | None:
 # --- serving, monitoring, feature stores from named config files -------------------------------
 
 
+@dataclass(frozen=True)
+class NamedConfig:
+    """One row of the config table: a parsed YAML/JSON document `applies` to the row (by file
+    name and shape; the first row that applies takes the document), and `detect` emits what it
+    finds in it. `keywords` are what the document's text must hold for the row to find anything
+    (for prefilters); adding a config format is one row."""
+
+    name: str
+    applies: Callable[[str, dict[str, Any]], bool]
+    detect: Callable[[ConfigDoc, Emit], None]
+    keywords: tuple[str, ...]
+
+
+def _feast(doc: ConfigDoc, emit: Emit) -> None:
+    data = doc.data
+    if data.get("project") and data.get("provider") and ({"registry", "online_store", "offline_store"} & set(data)):
+        found = key_line(doc.text, "project") or (doc.line, "")
+        emit("feature_store", doc.path, found[0], found[1], tool="feast", project=str(data["project"]))
+
+
+def _bentoml(doc: ConfigDoc, emit: Emit) -> None:
+    found = key_line(doc.text, "service") or (doc.line, "")
+    emit("model_serving", doc.path, found[0], found[1], tool="bentoml")
+
+
+def _ray_serve(doc: ConfigDoc, emit: Emit) -> None:
+    found = key_line(doc.text, "import_path") or (doc.line, "")
+    emit("model_serving", doc.path, found[0], found[1], tool="ray_serve")
+
+
+def _prometheus_rules(doc: ConfigDoc, emit: Emit) -> None:
+    rules = [r for g in doc.data["groups"] if isinstance(g, dict) for r in (g.get("rules") or [])
+             if isinstance(r, dict) and r.get("expr")]
+    model_rules = [r for r in rules
+                   if mentions_model_metrics(f"{r.get('alert', '')} {r.get('record', '')} {r.get('expr', '')}")]
+    if model_rules:
+        found = key_line(doc.text, "expr") or (doc.line, "")
+        emit("model_monitoring", doc.path, found[0], found[1], tool="prometheus", scheduled=True,
+             rules=len(model_rules))
+
+
+def _grafana(doc: ConfigDoc, emit: Emit) -> None:
+    exprs = "\n".join(strings(doc.data, {"expr", "query", "rawSql", "target"}))
+    if exprs and mentions_model_metrics(exprs):
+        found = find_line(doc.text, r"\"?(expr|query|rawSql)\"?\s*:") or (doc.line, "")
+        emit("model_monitoring", doc.path, found[0], found[1], tool="grafana", scheduled=True)
+
+
+_EVIDENTLY = ("evidently.metric", "evidently.test", "evidently.presets", "evidently.metrics", "evidently.tests")
+
+
+def _evidently(doc: ConfigDoc, emit: Emit) -> None:
+    if any(s.startswith(_EVIDENTLY) for s in strings(doc.data)):
+        found = find_line(doc.text, r"evidently\.") or (doc.line, "")
+        emit("model_monitoring", doc.path, found[0], found[1], tool="evidently", scheduled=False)
+
+
+def _panels(data: dict[str, Any]) -> bool:
+    dashboard = data.get("dashboard")
+    return isinstance(data.get("panels"), list) or (isinstance(dashboard, dict) and isinstance(dashboard.get("panels"), list))
+
+
+#: named and shaped config documents, first applicable row wins (order matters)
+NAMED_CONFIGS: tuple[NamedConfig, ...] = (
+    NamedConfig("feast", lambda name, data: name in ("feature_store.yaml", "feature_store.yml"), _feast,
+                ("project", "provider")),
+    NamedConfig("bentoml", lambda name, data: name in ("bentofile.yaml", "bentofile.yml") and bool(data.get("service")),
+                _bentoml, ("service",)),
+    NamedConfig("ray_serve", lambda name, data: isinstance(data.get("applications"), list) and any(
+        isinstance(a, dict) and a.get("import_path") for a in data["applications"]), _ray_serve,
+        ("applications", "import_path")),
+    NamedConfig("prometheus", lambda name, data: isinstance(data.get("groups"), list) and "kind" not in data,
+                _prometheus_rules, ("groups", "expr")),
+    NamedConfig("grafana", lambda name, data: _panels(data), _grafana, ("panels",)),
+)
+#: rows that look at every document, whichever row above took it
+EVERY_CONFIG: tuple[NamedConfig, ...] = (
+    NamedConfig("evidently", lambda name, data: True, _evidently, ("evidently.",)),
+)
+
+
 def _named_configs(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
     for doc in index.dicts():
         name = doc.path.rsplit("/", 1)[-1]
-        data = doc.data
-        if name in ("feature_store.yaml", "feature_store.yml"):
-            if (
-                data.get("project")
-                and data.get("provider")
-                and ({"registry", "online_store", "offline_store"} & set(data))
-            ):
-                found = key_line(doc.text, "project") or (doc.line, "")
-                emit(
-                    "feature_store",
-                    doc.path,
-                    found[0],
-                    found[1],
-                    tool="feast",
-                    project=str(data["project"]),
-                )
-        elif name in ("bentofile.yaml", "bentofile.yml") and data.get("service"):
-            found = key_line(doc.text, "service") or (doc.line, "")
-            emit("model_serving", doc.path, found[0], found[1], tool="bentoml")
-        elif isinstance(data.get("applications"), list) and any(
-            isinstance(a, dict) and a.get("import_path") for a in data["applications"]
-        ):
-            found = key_line(doc.text, "import_path") or (doc.line, "")
-            emit("model_serving", doc.path, found[0], found[1], tool="ray_serve")
-        elif isinstance(data.get("groups"), list) and "kind" not in data:
-            rules = [
-                r
-                for g in data["groups"]
-                if isinstance(g, dict)
-                for r in (g.get("rules") or [])
-                if isinstance(r, dict) and r.get("expr")
-            ]
-            model_rules = [
-                r
-                for r in rules
-                if mentions_model_metrics(
-                    f"{r.get('alert', '')} {r.get('record', '')} {r.get('expr', '')}"
-                )
-            ]
-            if model_rules:
-                found = key_line(doc.text, "expr") or (doc.line, "")
-                emit(
-                    "model_monitoring",
-                    doc.path,
-                    found[0],
-                    found[1],
-                    tool="prometheus",
-                    scheduled=True,
-                    rules=len(model_rules),
-                )
-        elif isinstance(data.get("panels"), list) or isinstance(
-            (data.get("dashboard") or {}).get("panels")
-            if isinstance(data.get("dashboard"), dict)
-            else None,
-            list,
-        ):
-            exprs = "\n".join(strings(data, {"expr", "query", "rawSql", "target"}))
-            if exprs and mentions_model_metrics(exprs):
-                found = find_line(doc.text, r"\"?(expr|query|rawSql)\"?\s*:") or (doc.line, "")
-                emit(
-                    "model_monitoring", doc.path, found[0], found[1], tool="grafana", scheduled=True
-                )
-        if any(
-            s.startswith(
-                (
-                    "evidently.metric",
-                    "evidently.test",
-                    "evidently.presets",
-                    "evidently.metrics",
-                    "evidently.tests",
-                )
-            )
-            for s in strings(data)
-        ):
-            found = find_line(doc.text, r"evidently\.") or (doc.line, "")
-            emit(
-                "model_monitoring", doc.path, found[0], found[1], tool="evidently", scheduled=False
-            )
+        row = next((r for r in NAMED_CONFIGS if r.applies(name, doc.data)), None)
+        if row is not None:
+            row.detect(doc, emit)
+        for every in EVERY_CONFIG:
+            if every.applies(name, doc.data):
+                every.detect(doc, emit)
     for entry in view.entries.values():
         if VENDORED.search(entry.path):
             continue

@@ -153,7 +153,8 @@ def parse_notebook(nb: NotebookCode) -> ast.Module | None:
     lines = nb.code.split("\n")
     start = 0
     for _, src in nb.cells:
-        chunk = "\n".join(lines[start : start + len(src)])
+        # blank lines before the cell put its nodes at their joined line numbers
+        chunk = "\n" * start + "\n".join(lines[start : start + len(src)])
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -161,7 +162,6 @@ def parse_notebook(nb: NotebookCode) -> ast.Module | None:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None
         if tree is not None:
-            ast.increment_lineno(tree, start)
             body.extend(tree.body)
         start += len(src)
     return ast.Module(body=body, type_ignores=[]) if body else None
@@ -475,8 +475,6 @@ class DetectorIndex:
         self.by_leaf: dict[tuple[str, str], list[tuple[re.Pattern[str], Detector]]] = {}
         self.anywhere: dict[str, list[tuple[re.Pattern[str], Detector]]] = {}
         self.import_rules: list[tuple[str, Detector]] = []
-        tokens: set[str] = set()  # modules whose import makes a file worth parsing
-        words: set[str] = set()  # identifiers that do, with no import (leaf patterns, `~spark`)
         for det in self.table:
             for kind, patterns in (("call", det.calls), ("decorator", det.decorators), ("base", det.bases)):
                 for pat in patterns:
@@ -484,23 +482,13 @@ class DetectorIndex:
                     root, leaf = roots(pat)
                     if root:
                         self.by_root.setdefault((kind, root), []).append((rx, det))
-                        if root.startswith(UNRESOLVED):
-                            words.add(root[1:])
-                        else:
-                            tokens.add(root)
                     elif leaf:
                         self.by_leaf.setdefault((kind, leaf), []).append((rx, det))
-                        if not det.requires_import:  # else the gating import is the token
-                            words.add(leaf)
                     else:
                         self.anywhere.setdefault(kind, []).append((rx, det))
-                        words.update(det.kwargs)
+            # (which files are worth parsing at all is the prefilter's: prefilter.py)
             for mod in det.imports:
                 self.import_rules.append((mod, det))
-                tokens.add(mod.split(".")[0])
-            tokens.update(m.split(".")[0] for m in det.requires_import)
-        self.tokens = tokens
-        self.words = words
 
     def candidates(self, kind: str, qual: str) -> list[tuple[re.Pattern[str], Detector]]:
         root = re.split(r"[.(]", qual, maxsplit=1)[0]

@@ -63,6 +63,8 @@ class RepoView:
     entries: dict[str, TreeEntry]
     reader: Any = None  # callable sha -> bytes; None in tests that build views from dicts
     bulk_sizer: Callable[[list[str]], list[int | None]] | None = None  # many sizes in one round trip
+    #: many blobs in one stream: (sha, bytes | None | ObjectUnreadable) in any order
+    bulk_reader: Callable[[list[str]], Iterable[tuple[str, Any]]] | None = None
     max_blob: int = DEFAULT_MAX_BLOB
     web_url: str | None = None
     _cache: dict[str, str | None] = field(default_factory=dict, repr=False)
@@ -71,6 +73,12 @@ class RepoView:
     skipped: dict[str, int] = field(default_factory=lambda: {"binary": 0, "oversize": 0})
     skipped_paths: dict[str, list[str]] = field(default_factory=dict, repr=False)  # a few per reason
     lossy: int = 0  # files read with replacement characters for invalid UTF-8
+    parsed: int = 0  # files parsed as Python (the rest were decided by the prefilter)
+    searched: int = 0  # files a byte search in git found no keyword in (read there, not here)
+    cache_lookups: int = 0  # Python files looked up in the parse cache (by blob id) ...
+    cache_hits: int = 0  # ... and found there: identical content parsed before
+    #: (pattern, pathspecs) -> paths whose bytes match the pattern; None where git cannot tell
+    grep: Callable[[str, list[str]], set[str] | None] | None = None
 
     @property
     def paths(self) -> list[str]:
@@ -106,6 +114,25 @@ class RepoView:
     def exists(self, path: str) -> bool:
         return path in self.entries
 
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Read the files at `paths` together, in one stream, before a loop asks for each."""
+        if self.bulk_reader is None:
+            return
+        wanted: dict[str, list[str]] = {}
+        for path in paths:
+            entry = self.entries.get(path)
+            if path in self._cache or entry is None or entry.mode == "120000":
+                continue
+            if entry.known_size is not None and entry.known_size > self.max_blob:
+                continue
+            wanted.setdefault(entry.sha, []).append(path)
+        if len(wanted) < 2:
+            return
+        for sha, got in self.bulk_reader(list(wanted)):
+            for path in wanted.get(sha, ()):
+                if path not in self._cache:
+                    self._cache[path] = self._accept(path, self.entries[path], got)
+
     def text(self, path: str) -> str | None:
         """The file's text, or None when absent, a symlink, or skipped (counted by reason)."""
         if path in self._cache:
@@ -115,27 +142,36 @@ class RepoView:
         if entry is not None and entry.mode != "120000":
             # a reader may refuse a blob over the limit itself (returning None) when the size
             # was not known beforehand
-            data = None
+            got: bytes | None | ObjectUnreadable = None
             try:
                 if entry.known_size is None or entry.known_size <= self.max_blob:
-                    data = self.reader(entry.sha) if self.reader else b""
+                    got = self.reader(entry.sha) if self.reader else b""
             except ObjectUnreadable as exc:
-                self.skip(path, exc.reason)
-            else:
-                if data is None or len(data) > self.max_blob:
-                    self.skip(path, "oversize")
-                else:
-                    object.__setattr__(entry, "known_size", len(data))
-                    self.blobs_read += 1
-                    self.bytes_read += len(data)
-                    if b"\x00" in data[:_BINARY_SNIFF]:
-                        self.skip(path, "binary")
-                    else:
-                        result = _decode(data)
-                        if result is None:
-                            self.lossy += 1
-                            result = data.decode("utf-8", errors="replace")
+                got = exc
+            result = self._accept(path, entry, got)
         self._cache[path] = result
+        return result
+
+    def _accept(self, path: str, entry: TreeEntry, got: bytes | None | ObjectUnreadable) -> str | None:
+        """The text of one blob as read (or why not: counted by reason)."""
+        result: str | None = None
+        if isinstance(got, ObjectUnreadable):
+            self.skip(path, got.reason)
+        else:
+            data = got
+            if data is None or len(data) > self.max_blob:
+                self.skip(path, "oversize")
+            else:
+                object.__setattr__(entry, "known_size", len(data))
+                self.blobs_read += 1
+                self.bytes_read += len(data)
+                if b"\x00" in data[:_BINARY_SNIFF]:
+                    self.skip(path, "binary")
+                else:
+                    result = _decode(data)
+                    if result is None:
+                        self.lossy += 1
+                        result = data.decode("utf-8", errors="replace")
         return result
 
     def skip(self, path: str, reason: str) -> None:
@@ -150,7 +186,7 @@ class RepoView:
         and files skipped by reason (only reasons that happened)."""
         out: dict[str, Any] = {
             "files_total": len(self.entries),
-            "files_read": self.blobs_read - self.skipped.get("binary", 0),
+            "files_read": self.blobs_read + self.searched - self.skipped.get("binary", 0),
             "skipped": {k: v for k, v in sorted(self.skipped.items()) if v},
         }
         if self.lossy:

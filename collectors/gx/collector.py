@@ -2,8 +2,9 @@
 
 GX 1.x projects (config_version 4) are read through the store backends GX builds from the
 project's own config, so a results store kept on S3 is read as GX reads it. Legacy 0.x projects
-(config_version 3), which GX 1.x cannot open, are read from their files. `great_expectations`
-(about 3 s to import) is imported only when a GX 1.x project is found.
+(config_version 3), which GX 1.x cannot open, are read from their files, and so are GX 1.x stores
+kept in the default filesystem layout. `great_expectations` (about 3 s to import) is imported
+only when a GX 1.x project keeps a store that only GX can read (S3, GCS, Azure, custom layouts).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mlaudit.collectors.base import (
     TargetError,
 )
 from mlaudit.collectors.gx.project import GxProject, ProjectError, load_project, locate
-from mlaudit.collectors.gx.scan import ProjectReader, ProjectScan
+from mlaudit.collectors.gx.scan import ProjectReader, ProjectScan, needs_gx_api
 from mlaudit.collectors.gx.settings import GxSettings
 
 
@@ -78,7 +79,7 @@ class GxCollector(Collector):
                 "no Great Expectations project could be read: "
                 + ("; ".join(e.message for e in result.errors) or "none configured")
             )
-        if any(not p.legacy for p in projects):
+        if any(needs_gx_api(p) for p in projects):
             import great_expectations.data_context.store  # noqa: F401 - once, before the workers
 
         since = datetime.now(UTC) - timedelta(days=ctx.lookback_days)

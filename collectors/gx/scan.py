@@ -26,12 +26,14 @@ from mlaudit.collectors.gx.model import (
 )
 from mlaudit.collectors.gx.project import GxProject
 from mlaudit.collectors.gx.stores import (
+    GX_STORE_MODULE,
     FileTupleStore,
     StoreUnavailable,
     TupleStore,
     backend_label,
     config_provider,
     legacy_store,
+    native_filesystem,
     open_gx_store,
 )
 from mlaudit.evidence import EvidenceItem
@@ -113,6 +115,22 @@ def open_stores(project: GxProject) -> Stores:
         checkpoints=gx_opener(*named("checkpoint_store_name", "checkpoint_store")),
         validation_definitions=gx_opener(vd_name, stores.get(vd_name)),
     )
+
+
+def needs_gx_api(project: GxProject) -> bool:
+    """Whether reading the project's stores needs `great_expectations` (see `native_filesystem`)."""
+    if project.legacy:
+        return False
+    stores = project.config.get("stores") if isinstance(project.config.get("stores"), dict) else {}
+    for cfg in stores.values():
+        backend = cfg.get("store_backend") if isinstance(cfg, dict) else None
+        if not isinstance(backend, dict):
+            continue  # in memory, or no store at all: nothing to read
+        if str(backend.get("class_name")) == "InMemoryStoreBackend":
+            continue
+        if not native_filesystem(backend, str(backend.get("module_name") or GX_STORE_MODULE)):
+            return True
+    return False
 
 
 class ProjectReader:

@@ -103,7 +103,33 @@ class FileTupleStore:
         return self.base.joinpath(*key[:-1], key[-1] + self.suffixes[0])
 
     def read(self, key: tuple[str, ...]) -> str:
-        return self.path_of(key).read_text(encoding="utf-8")
+        with open(self.path_of(key), encoding="utf-8") as fh:
+            return fh.read()
+
+
+#: filesystem backend options whose layout `NativeFilesystemStore` reads exactly as GX does
+_NATIVE_OPTIONS = {"class_name", "module_name", "base_directory", "root_directory", "filepath_suffix",
+                   "suppress_store_backend_id", "manually_initialize_store_backend_id"}
+
+
+def native_filesystem(backend: dict[str, Any], module: str = GX_STORE_MODULE) -> bool:
+    """Whether a GX 1.x filesystem store can be read from its files without importing GX (about
+    3 s): GX's own backend with the default layout (no prefix, template or key length)."""
+    return (module == GX_STORE_MODULE and str(backend.get("class_name")) == "TupleFilesystemStoreBackend"
+            and set(backend) <= _NATIVE_OPTIONS
+            and isinstance(backend.get("filepath_suffix", ".json"), str))
+
+
+class NativeFilesystemStore(FileTupleStore):
+    """A GX 1.x `TupleFilesystemStoreBackend` with the default layout, read as GX lists and reads
+    it: every file under the base whose path ends with the store's suffix (`.json` by default)
+    is a key, its path parts without the suffix; `.ipynb_checkpoints` are ignored."""
+
+    def __init__(self, base: Path, suffix: str, label: str) -> None:
+        super().__init__(base, suffix, label)
+
+    def keys(self) -> list[tuple[str, ...]]:
+        return [k for k in super().keys() if not any(".ipynb_checkpoints" in part for part in k)]
 
 
 class GxBackendStore:
@@ -234,6 +260,8 @@ def open_gx_store(context_dir: Path, name: str, store_config: Any, provider: Any
         if not base.is_dir():
             # GX would create it; an absent folder means nothing was ever stored here
             return EmptyStore(f"{label} (folder absent)")
+        if native_filesystem(backend, module):
+            return NativeFilesystemStore(base, str(backend.get("filepath_suffix") or ".json"), label)
         backend["base_directory"] = str(base)
         backend.pop("root_directory", None)
     import great_expectations

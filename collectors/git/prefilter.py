@@ -1,0 +1,176 @@
+"""Which blobs can carry code evidence, decided before any parse.
+
+Parsing (`ast.parse` and `SourceScan.build`) is the expensive part of reading a repository's
+Python, and most modules of an estate mention no tool at all. A qualified name a detector
+matches is made only of identifiers written in the file (`import mlflow as mf` ... `mf.log_metric`
+reads `mlflow.log_metric`, and both `mlflow` and `log_metric` are in the text), so every literal
+run of a detector's pattern must occur in a file for the pattern to match there, as a whole
+identifier where the pattern bounds it (`mlflow.` starts and ends a name; `*Logger` only ends one).
+
+`Prefilter` is generated from the tables: one keyword per pattern (its longest literal run), the
+keywords of `*` patterns gated by call keywords, the modules of import rules, and the extra
+conditions of structural detectors. They are compiled into one regular expression shaped as a
+trie (one branch per character, so one pass over the text whatever the number of keywords); a
+file is parsed only when it matches, or when a structural condition holds. Template text
+(`{{ ... }}`, whose placeholders become new identifiers when it is parsed) is always parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_WORD_CHARS = "A-Za-z0-9_"
+_BEFORE = rf"(?<![{_WORD_CHARS}])"
+_AFTER = rf"(?![{_WORD_CHARS}])"
+# glob metacharacters and the separators of qualified names (`a.b`, `Q().m`, `~unbound`)
+_CLASS = re.compile(r"\[[^\]]*\]")
+_RUN = re.compile(r"[A-Za-z0-9_]+")
+_SEPARATORS = set(".()~")
+
+
+@dataclass(frozen=True, order=True)
+class Keyword:
+    """A literal that must occur in a file; `start`/`end`: it starts/ends an identifier there."""
+
+    text: str
+    start: bool = True
+    end: bool = True
+
+    def covers(self, other: Keyword) -> bool:
+        """True when this keyword occurs wherever `other` does (so it stands in for `other`)."""
+        if self.text == other.text:
+            return (other.start or not self.start) and (other.end or not self.end)
+        at = other.text.find(self.text)
+        while at >= 0:
+            starts_at_edge = at == 0
+            ends_at_edge = at + len(self.text) == len(other.text)
+            ok_start = not self.start or (starts_at_edge and other.start)
+            ok_end = not self.end or (ends_at_edge and other.end)
+            if ok_start and ok_end:
+                return True
+            at = other.text.find(self.text, at + 1)
+        return False
+
+
+def literal_runs(pattern: str) -> list[Keyword]:
+    """Every literal run of a glob over qualified names, with the boundaries the pattern fixes:
+    `mlflow.*.log_model` -> mlflow (whole name), log_model (whole name)."""
+    text = _CLASS.sub("*", pattern)
+    out = []
+    for m in _RUN.finditer(text):
+        before = text[m.start() - 1] if m.start() else ""
+        after = text[m.end()] if m.end() < len(text) else ""
+        out.append(Keyword(m.group(), before == "" or before in _SEPARATORS,
+                           after == "" or after in _SEPARATORS))
+    return out
+
+
+#: words too common in ordinary code to stand for a pattern when the pattern has a better one
+#: (choosing among a pattern's literals changes only how many files are parsed, never what is found)
+COMMON = frozenset({
+    "get", "post", "put", "patch", "delete", "route", "source", "table", "view", "register", "deploy",
+    "serve", "load", "loads", "run", "log", "init", "start", "connect", "read", "sql", "config",
+    "update", "pipeline", "Pipeline", "Task", "Model", "Run", "Session", "Client", "Flow", "Service",
+    "Entity", "Dataset", "Asset", "Counter", "Gauge", "Summary", "Histogram", "metadata", "schedule",
+    "every", "models", "jobs", "core", "entities", "steps", "dsl", "web", "operators", "providers",
+    "aws", "amazon", "google", "cloud", "ts", "api", "workflow", "job", "op", "asset", "graph",
+    "create", "transformer", "Transformer", "Experiment", "Logger", "Callback", "resource",
+})
+
+
+def _score(run: Keyword, head: bool) -> tuple[int, int]:
+    if run.text in COMMON or len(run.text) < 3:
+        return (0, len(run.text))
+    return (1, len(run.text) + (4 if head else 0) + run.start + run.end)
+
+
+def required_keyword(pattern: str) -> Keyword | None:
+    """The one keyword kept for a pattern: its most telling literal run (a module it starts
+    with, else the longest uncommon one); None for a pattern without any (`*`)."""
+    runs = literal_runs(pattern)
+    if not runs:
+        return None
+    head = not pattern.startswith(("*", "?", "["))
+    return max(runs, key=lambda k: _score(k, head and k is runs[0]))
+
+
+def telling(keyword: Keyword | None) -> bool:
+    """Whether a keyword is specific enough to be preferred to the modules a detector requires."""
+    return keyword is not None and _score(keyword, False)[0] == 1 and len(keyword.text) >= 6
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A structural detector's own condition: every regular expression must match the text,
+    and the text then holds one of `words` (what a byte search looks for)."""
+
+    name: str
+    all_of: tuple[str, ...]
+    words: tuple[str, ...]
+
+
+class Prefilter:
+    """One compiled search for many keywords, plus a few conjunctions (see the module)."""
+
+    def __init__(self, keywords: Iterable[Keyword], conditions: Iterable[Condition] = ()) -> None:
+        self.keywords = frozenset(keywords)
+        self.conditions = tuple(conditions)
+        self._rx = re.compile(_trie_regex(self.keywords))
+        self._conds = [[re.compile(rx, re.M) for rx in c.all_of] for c in self.conditions]
+
+    def wanted(self, text: str) -> bool:
+        if self._rx.search(text) is not None:
+            return True
+        if "{{" in text or "{%" in text:
+            return True  # a template: its placeholders become identifiers when parsed
+        return any(all(rx.search(text) for rx in conj) for conj in self._conds)
+
+    def grep_pattern(self) -> str:
+        """The same keywords as one POSIX extended regular expression for `git grep -E` (GNU
+        `\\<`/`\\>` for word boundaries, as this module's look-arounds); it also matches the words
+        of the conditions and template marks, so every file `wanted` accepts matches it."""
+        parts = [("\\<" if k.start else "") + _ere_escape(k.text) + ("\\>" if k.end else "")
+                 for k in sorted(self.keywords)]
+        parts += [_ere_escape(w) for c in self.conditions for w in c.words]
+        parts += [_ere_escape("{{"), _ere_escape("{%")]
+        return "|".join(parts)
+
+    def covers(self, keyword: Keyword) -> bool:
+        return any(k.covers(keyword) for k in self.keywords)
+
+
+def _ere_escape(text: str) -> str:
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
+def _trie_regex(keywords: frozenset[Keyword]) -> str:
+    """`(?<!\\w)(?:trie of keywords that start a name)|(?:trie of the others)`; a keyword that ends
+    a name carries a look-ahead at its leaf."""
+    parts = []
+    for start in (True, False):
+        group = sorted(k for k in keywords if k.start == start)
+        if group:
+            body = _trie([(k.text, k.end) for k in group])
+            parts.append((_BEFORE if start else "") + f"(?:{body})")
+    return "|".join(parts) if parts else r"(?!x)x"
+
+
+def _trie(words: list[tuple[str, bool]]) -> str:
+    """A regex matching exactly these words (each with its end condition), factored by prefix."""
+    ends: set[bool] = set()
+    children: dict[str, list[tuple[str, bool]]] = {}
+    for text, end in words:
+        if not text:
+            ends.add(end)
+        else:
+            children.setdefault(text[0], []).append((text[1:], end))
+    alts = [re.escape(ch) + (_trie(rest) if any(t for t, _ in rest) or len(rest) > 1
+                             else (_AFTER if rest[0][1] else ""))
+            for ch, rest in sorted(children.items())]
+    if ends:
+        alts.append("" if False in ends else _AFTER)  # a bare end accepts either way
+    if len(alts) == 1:
+        return alts[0]
+    return "(?:" + "|".join(alts) + ")"

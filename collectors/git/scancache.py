@@ -1,0 +1,91 @@
+"""Incremental re-scans: what a repository's tree yielded, kept between runs.
+
+A repository whose audited commit is unchanged since the last run is not read again: the
+evidence its files yielded (code, config, the repository item) and what the report says of its
+coverage come from the cache. Team activity is always read anew (its window moves with the clock).
+
+Entries are keyed by everything the analysis depends on: the repository's git directory, display
+name, remote, branch, audited commit and size limit, and `DETECTOR_VERSION`, a digest of the
+git collector's own source (detector tables included) and mlaudit's version, so changing a
+detector invalidates every entry made by the old one and nothing else survives it. Entries are
+JSON (never pickle: a cache file is data, not code), written atomically (a temporary file renamed
+into place), and hold only what evidence holds, already redacted at construction. An unreadable
+or malformed entry is a miss. `MLAUDIT_SCAN_CACHE=off` (or `mlaudit scan --no-cache`) turns the
+cache off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mlaudit import __version__
+from mlaudit.evidence import EvidenceItem
+
+FORMAT = 1
+
+
+@cache
+def detector_version() -> str:
+    """A digest of the git collector's source and mlaudit's version."""
+    h = hashlib.sha256(f"{__version__}:{FORMAT}".encode())
+    here = Path(__file__).parent
+    for path in sorted(here.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def enabled() -> bool:
+    return os.environ.get("MLAUDIT_SCAN_CACHE", "on").strip().lower() not in {"off", "0", "no", "false"}
+
+
+def entry_key(*parts: Any) -> str:
+    raw = json.dumps([detector_version(), *map(str, parts)])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ScanCache:
+    """One folder of entries (`<key>.json`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def has(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def get(self, key: str) -> tuple[list[EvidenceItem], dict[str, Any]] | None:
+        try:
+            data = json.loads(self._path(key).read_text(encoding="utf-8"))
+            if data.get("key") != key:
+                return None
+            evidence = [EvidenceItem.from_dict(d) for d in data["evidence"]]
+            info = dict(data["info"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return evidence, info
+
+    def put(self, key: str, evidence: list[EvidenceItem], info: dict[str, Any]) -> None:
+        """Write one entry atomically; a cache that cannot be written is no error."""
+        path = self._path(key)
+        payload = json.dumps({"key": key, "evidence": [e.to_dict() for e in evidence], "info": info},
+                             ensure_ascii=False, default=str)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(payload)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass

@@ -1,0 +1,73 @@
+"""Scan output for people and schedulers: a progress bar on a terminal only, -v timings and
+prefilter/cache figures, -q/-v after the subcommand, and no heavy import on a git scan."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+MLAUDIT = [sys.executable, "-m", "mlaudit.cli"]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("MLAUDIT_CONFIG", "MLFLOW_TRACKING_URI")}
+
+
+def test_options_after_the_subcommand(example_org: Path, tmp_path: Path) -> None:
+    quiet = subprocess.run([*MLAUDIT, "scan", str(example_org), "-q", "--out", str(tmp_path / "q")],
+                           capture_output=True, text=True, env=_env(), timeout=300)
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    loud = subprocess.run([*MLAUDIT, "scan", str(example_org), "-v", "--out", str(tmp_path / "v")],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert loud.returncode == 0, loud.stderr
+    assert "phase timings: collectors" in loud.stderr and "render" in loud.stderr
+    assert "parsed " in loud.stderr and " blobs (" in loud.stderr
+    assert "parse cache (identical blobs):" in loud.stderr
+    assert "timings, summed over 3 repositories" in loud.stderr
+    # not a terminal: no progress bar
+    assert "mlaudit: git" not in loud.stderr.replace("mlaudit: git: ", "")
+
+
+def test_progress_bar_on_a_terminal_only(example_org: Path, tmp_path: Path) -> None:
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([*MLAUDIT, "scan", str(example_org), "--out", str(tmp_path / "t")],
+                              stdout=subprocess.PIPE, stderr=follower, env=_env(), timeout=300)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    shown = b"".join(chunks).decode(errors="replace")
+    assert "mlaudit: git" in shown and "3/3" in shown
+    as_json = subprocess.run([*MLAUDIT, "scan", str(example_org), "--json", "--format", "json",
+                              "--out", str(tmp_path / "j")], capture_output=True, text=True, env=_env(),
+                             timeout=300)
+    assert "3/3" not in as_json.stderr
+
+
+def test_a_git_scan_imports_no_heavy_library(example_org: Path, tmp_path: Path) -> None:
+    code = textwrap.dedent(f"""
+        import sys
+        from mlaudit.cli import main
+        try:
+            main(["-q", "scan", {str(example_org)!r}, "--out", {str(tmp_path / 'r')!r}])
+        except SystemExit:
+            pass
+        heavy = [m for m in ("mlflow", "great_expectations", "boto3", "sqlalchemy") if m in sys.modules]
+        print("HEAVY", heavy)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=300)
+    assert "HEAVY []" in out.stdout, (out.stdout, out.stderr[-2000:])

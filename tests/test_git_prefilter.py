@@ -1,0 +1,228 @@
+"""The code prefilter: generated from the detector tables, it never changes what is found.
+
+- every pattern, import rule, census module and structural detector has a keyword the prefilter
+  looks for (the Python stage and the `git grep` stage alike);
+- the whole detector suite run with and without the prefilter over the test corpus (every file
+  tree the git tests build, and the demo organisation) gives the same evidence, item by item.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlaudit.collectors.base import CollectContext
+from mlaudit.collectors.git import code
+from mlaudit.collectors.git.blobs import ObjectStore
+from mlaudit.collectors.git.collector import GitCollector
+from mlaudit.collectors.git.prefilter import Keyword, literal_runs, required_keyword
+from mlaudit.collectors.git.repos import RepoRef
+from mlaudit.collectors.git.view import RepoView
+from mlaudit.config import GitSettings, GitTarget
+from tests.gitutil import make_repo
+
+TESTS = Path(__file__).parent
+CORPUS_MODULES = sorted(p.stem for p in TESTS.glob("test_git_*.py") if p.stem != "test_git_prefilter")
+
+
+# -- the keywords cover the tables -------------------------------------------------------------
+def _patterns() -> list[tuple[code.Detector, str]]:
+    return [(det, pat) for det in code.DETECTORS for pat in (*det.calls, *det.decorators, *det.bases)]
+
+
+def test_every_detector_pattern_has_a_covered_keyword() -> None:
+    pf = code.code_prefilter()
+    for det, pat in _patterns():
+        runs = literal_runs(pat)
+        needs = [required_keyword(m) for m in det.requires_import]
+        by_pattern = any(pf.covers(run) for run in runs)
+        by_import = bool(needs) and all(k is not None and pf.covers(k) for k in needs)
+        by_kwargs = not runs and bool(det.kwargs) and all(pf.covers(Keyword(k)) for k in det.kwargs)
+        assert by_pattern or by_import or by_kwargs, (det.signal, det.tool, pat)
+    for det in code.DETECTORS:
+        for mod in det.imports:
+            assert any(pf.covers(run) for run in literal_runs(mod)), (det.tool, mod)
+    for mod in code.FRAMEWORK_MODULES:
+        assert any(pf.covers(run) for run in literal_runs(mod)), mod
+    for leaf in ("fit", "fit_generator", "train"):
+        assert pf.covers(Keyword(leaf))
+
+
+def test_every_structural_detector_states_what_it_needs() -> None:
+    assert {f.__name__ for f in code.STRUCTURAL} == set(code.STRUCTURAL_NEEDS)
+    for name, (keywords, conditions, words) in code.STRUCTURAL_NEEDS.items():
+        assert keywords or (conditions and words), name
+
+
+def test_a_pattern_without_any_keyword_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(code, "DETECTORS", (*code.DETECTORS, code._d("x", "y", "*")))
+    with pytest.raises(ValueError, match="has no keyword"):
+        code.prefilter_keywords()
+
+
+def _mention(det: code.Detector, pat: str) -> str:
+    """Source text in which every literal of a pattern occurs as the pattern bounds it (inside a
+    longer name where it does not), with the imports and keywords the detector is gated on."""
+    lines = [f"import {m}" for m in det.requires_import]
+    lines += [f"x = ({'' if run.start else 'Zz'}{run.text}{'' if run.end else 'Zz'})" for run in literal_runs(pat)]
+    lines += [f"f({k}=1)" for k in det.kwargs]
+    return "\n".join(lines) + "\n"
+
+
+def test_both_stages_accept_a_file_naming_any_pattern_and_reject_plain_code(tmp_path: Path) -> None:
+    """The Python stage and the `git grep` stage (on a real repository) agree on a file per
+    pattern; a module naming nothing is refused by both."""
+    files = {f"m{i}.py": _mention(det, pat) for i, (det, pat) in enumerate(_patterns())}
+    files["plain.py"] = "import os\n\ndef total(rows):\n    return sum(r['amount'] for r in rows)\n"
+    files["near_miss.py"] = "mlflowx = 1\nmy_sklearn_helper = 2\nretrain_count = 0\n"
+    pf = code.code_prefilter()
+    for path, text in files.items():
+        assert pf.wanted(text) == path.startswith("m"), (path, text)
+    repo = make_repo(tmp_path / "r", files)
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    store = ObjectStore(repo / ".git")
+    try:
+        matched = store.grep_paths(commit, pf.grep_pattern(), ["*.py"])
+    finally:
+        store.close()
+    assert matched is not None
+    assert {p for p in files if p.startswith("m")} <= matched
+    assert "plain.py" not in matched and "near_miss.py" not in matched
+
+
+# -- evidence with and without the prefilter -----------------------------------------------------
+def _file_trees(module_name: str) -> list[dict[str, str]]:
+    """Every literal file tree a test module builds: dict displays whose keys are paths, evaluated
+    in the module's namespace (those that need a test's locals are left out)."""
+    module = importlib.import_module(module_name)
+    tree = ast.parse((TESTS / f"{module_name}.py").read_text())
+    out: list[dict[str, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Dict) or not node.keys:
+            continue
+        if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) and "." in k.value
+                   for k in node.keys):
+            continue
+        try:
+            value: Any = eval(compile(ast.Expression(node), module_name, "eval"), vars(module))  # noqa: S307
+        except Exception:  # noqa: BLE001 - needs a test's locals
+            continue
+        files = {k: v for k, v in value.items() if isinstance(v, str | bytes)}
+        if files:
+            out.append(files)
+    return out
+
+
+def _snippets(module_name: str) -> dict[str, str]:
+    """Every multi-line string of a test module that parses as Python, as a module of its own
+    (the code tests pass around in variables and parameters)."""
+    out = {}
+    for node in ast.walk(ast.parse((TESTS / f"{module_name}.py").read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.count("\n") > 1:
+            try:
+                ast.parse(node.value)
+            except (SyntaxError, ValueError):
+                continue
+            out[f"snippets/s{len(out)}.py"] = node.value
+    return out
+
+
+def _corpus() -> list[tuple[str, dict[str, str]]]:
+    from mlaudit import demo_org
+
+    trees = [(f"demo-{n}", t) for n, t in (("research", demo_org.RESEARCH), ("churn", demo_org.CHURN),
+                                           ("platform", demo_org.PLATFORM))]
+    for name in CORPUS_MODULES:
+        trees.extend((f"{name}-{i}", t) for i, t in enumerate(_file_trees(name)))
+        trees.append((f"{name}-snippets", _snippets(name)))
+    return trees
+
+
+def _facts(items: list[Any]) -> list[tuple[Any, ...]]:
+    return [(e.signal, e.locator, repr(sorted(e.attributes.items())), e.excerpt) for e in items]
+
+
+def _analyze(view_of: Any, prefilter: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    monkeypatch.setattr(code, "USE_PREFILTER", prefilter)
+    monkeypatch.setattr(code, "_SCANS", code._ScanCache())  # nothing carried over between modes
+    return _facts(code.analyze_code(view_of()))
+
+
+def test_corpus_is_substantial() -> None:
+    corpus = _corpus()
+    assert len(corpus) > 100
+    assert sum(1 for _, t in corpus for p in t if p.endswith((".py", ".ipynb"))) > 350
+
+
+def test_prefilter_changes_no_evidence_on_the_test_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = {True: 0, False: 0}
+    for name, files in _corpus():
+        views = {flag: RepoView.from_files(name, files) for flag in (False, True)}
+        without = _analyze(lambda v=views[False]: v, False, monkeypatch)
+        with_ = _analyze(lambda v=views[True]: v, True, monkeypatch)
+        assert with_ == without, name
+        for flag, view in views.items():
+            parsed[flag] += view.parsed
+    assert parsed[True] < parsed[False]  # it does decide something
+
+
+def _scan_org(org: Path, prefilter: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list, dict]:
+    monkeypatch.setattr(code, "USE_PREFILTER", prefilter)
+    monkeypatch.setattr(code, "_SCANS", code._ScanCache())
+    collector = GitCollector(GitSettings(targets=[GitTarget(path=org)], workers=1))
+    since = datetime.now(UTC) - timedelta(days=180)
+    evidence, infos = [], {}
+    for gd in sorted(p / ".git" for p in org.iterdir() if (p / ".git").is_dir()):
+        items, info, error = collector._scan_one(RepoRef(gd, gd.parent.name), since,
+                                                 CollectContext(lookback_days=180))
+        assert error is None
+        evidence.extend(_facts(items))
+        infos[gd.parent.name] = info
+    return evidence, infos
+
+
+def test_prefilter_with_git_grep_changes_no_evidence_on_the_demo_org(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo organisation plus a repository of every test tree, read from real git."""
+    from mlaudit import demo_org
+
+    org = demo_org.build(tmp_path / "org")
+    merged: dict[str, str] = {}
+    for i, (_, files) in enumerate(_corpus()):
+        merged.update({f"t{i}/{p}": v for p, v in files.items() if isinstance(v, str)})
+    make_repo(org / "corpus", merged)
+    without, infos_off = _scan_org(org, False, monkeypatch)
+    with_, infos_on = _scan_org(org, True, monkeypatch)
+    assert with_ == without
+    assert sum(i["blobs_searched"] for i in infos_on.values()) > 0  # git grep did decide
+    assert sum(i["blobs_parsed"] for i in infos_on.values()) < sum(i["blobs_parsed"] for i in infos_off.values())
+
+
+def test_every_config_row_passes_the_yaml_prefilter() -> None:
+    """The config table's rows and the YAML prefilter (`configs._YAML_NAMES`/`_YAML_KEYS`, which
+    decides which YAML is parsed) agree: a document a row applies to is always parsed."""
+    from mlaudit.collectors.git import configs, mlconfig
+
+    samples = {
+        "feast": ("repo/feature_store.yaml", "project: p\nprovider: local\nregistry: r.db\n"),
+        "bentoml": ("bentofile.yaml", "service: svc:Svc\n"),
+        "ray_serve": ("serve.yaml", "applications:\n  - import_path: app:dep\n"),
+        "prometheus": ("rules.yml", "groups:\n  - rules:\n      - expr: model_latency > 1\n"),
+        "grafana": ("dash.yml", "panels:\n  - targets:\n      - expr: prediction_drift\n"),
+        "evidently": ("mon.yml", "metrics:\n  - evidently.metrics.ColumnDriftMetric\n"),
+    }
+    rows = (*mlconfig.NAMED_CONFIGS, *mlconfig.EVERY_CONFIG)
+    assert {r.name for r in rows} == set(samples)
+    for row in rows:
+        path, text = samples[row.name]
+        data = configs.load_yaml(text)
+        assert row.applies(path.rsplit("/", 1)[-1], data), row.name
+        assert all(k in text for k in row.keywords), row.name
+        assert configs._YAML_NAMES.search(path) or configs._YAML_KEYS.search(text), row.name
