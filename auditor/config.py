@@ -126,6 +126,8 @@ class Config:
     great_expectations: GxSettings | None = None
     survey: Path | None = None
     waivers: list[Waiver] = field(default_factory=list)
+    # fleet (issue 16): GitHub organisations/users and GitLab groups whose repositories are audited
+    sources: list[Any] = field(default_factory=list)  # mlaudit.collectors.discovery.sources.DiscoverySource
 
 
 @cache
@@ -301,6 +303,11 @@ def _validate(data: dict[str, Any], node: yaml.Node | None, label: str) -> None:
             key = ".".join(str(p) for p in path)
             allowed = ", ".join(sorted(err.schema.get("properties", {})))
             message = f"unknown key (allowed here: {allowed})"
+    elif err.validator == "oneOf" and path[:1] == ["sources"] and isinstance(err.instance, dict):
+        from mlaudit.collectors.discovery.sources import source_schema_error  # fleet (issue 16)
+
+        message, path = source_schema_error(err, path)
+        key = ".".join(str(p) for p in path)
     elif err.validator == "oneOf" and isinstance(err.instance, dict):
         message = "give exactly one of 'path' or 'url'"
     elif err.validator == "const" and path == ["version"]:
@@ -415,6 +422,10 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
                                   key=f"great_expectations.projects.{i}")
             cfg.great_expectations.projects.append(project)
     _add_gx_projects_in_repositories(cfg)
+    if data.get("sources"):  # fleet (issue 16)
+        from mlaudit.collectors.discovery.sources import parse_sources
+
+        cfg.sources = parse_sources(data["sources"], lambda path: _line_of(node, path), label)
     if "survey" in data:
         survey = _resolve(base_dir, data["survey"])
         if not survey.is_file():

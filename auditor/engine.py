@@ -55,7 +55,12 @@ class CollectorRun:
 def build_collectors(config: Config) -> list[Collector]:
     """One collector per configured source; each module is imported only when configured."""
     collectors: list[Collector] = []
-    if config.git is not None:
+    if config.sources:  # fleet (issue 16): discovered repositories, plus any configured targets
+        from mlaudit.collectors.discovery.collector import DiscoveringGitCollector
+        from mlaudit.config import GitSettings
+
+        collectors.append(DiscoveringGitCollector(config.git or GitSettings(), config.sources))
+    elif config.git is not None:
         from mlaudit.collectors.git.collector import GitCollector
 
         collectors.append(GitCollector(config.git))
