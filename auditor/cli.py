@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -114,10 +115,13 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--survey", "survey_path", type=click.Path(path_type=Path),
               help="Survey answers file (from `mlaudit survey`); overrides the config's.")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@click.option("--shard", metavar="K/N",
+              help="Audit only shard K (0-based) of N of the git repositories (stable by name) and "
+                   "write a partial run, part-K-of-N.json, into --out; see `mlaudit merge`.")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
-         with_aws: bool, survey_path: Path | None, as_json: bool) -> None:
+         with_aws: bool, survey_path: Path | None, as_json: bool, shard: str | None = None) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -156,18 +160,27 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     if lookback_days is not None:
         config.lookback_days = lookback_days
 
-    if not any((config.git, config.mlflow, config.aws, config.great_expectations, config.survey)):
+    if shard is not None:  # fleet (issue 16): one shard's partial run, no report
+        ctx.exit(_scan_shard(config, shard, out or Path(config.output), quiet))
+    if not any((config.git, config.mlflow, config.aws, config.great_expectations, config.survey, config.sources)):
         _error(f"nothing to audit: {config.source or 'the configuration'} names no git, mlflow, aws, "
                "great_expectations or survey source; no report written")
         ctx.exit(3)
 
-    from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL, audit
-    from mlaudit.reports import write_reports
+    from mlaudit.engine import audit
 
     progress = sys.stderr.isatty() and not quiet and ctx.obj.get("log_format") != "json"
     if progress:
         click.echo("mlaudit: scanning…", err=True)
     result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
+    _report_and_exit(ctx, config, result, as_json, quiet)
+
+
+def _report_and_exit(ctx: click.Context, config: Any, result: Any, as_json: bool, quiet: bool) -> None:
+    """Write the reports of an audit, say how it went, and exit with its code."""
+    from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL
+    from mlaudit.reports import write_reports
+
     try:
         written = write_reports(result.report, Path(config.output), formats=config.formats)
     except OSError as exc:
@@ -442,6 +455,57 @@ class Terminated(KeyboardInterrupt):
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+# -- fleet (issue 16): shards and their merge ----------------------------------------------------
+def _scan_shard(config: Any, shard: str, out: Path, quiet: bool) -> int:
+    from mlaudit.collectors.discovery.collector import parse_shard
+    from mlaudit.fleet import run_shard
+
+    if config.source is None:
+        raise UsageError("--shard needs --config (every shard and the merge must read the same config)")
+    try:
+        k_n = parse_shard(shard)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    path, part = run_shard(config, k_n, out)
+    for e in part.errors:
+        _error(f"git: {e['target']}: {e['message']}")
+    if not quiet:
+        _echo(f"mlaudit: shard {k_n[0]}/{k_n[1]}: {len(part.repos)} of {len(part.order)} repositories "
+              f"audited, {len(part.errors)} error(s); partial run written to {path}", err=True)
+    return 0  # the errors travel in the part: the merged report names them and exits 3
+
+
+@cli.command()
+@click.argument("parts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
+              help="The config the shards ran with (default: $MLAUDIT_CONFIG); its other sources run here, once.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Folder for the reports [default: the config's output].")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["json", "html", "md"]),
+              help="Report formats to write (repeatable) [default: all].")
+@click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@click.pass_context
+def merge(ctx: click.Context, parts: tuple[Path, ...], config_path: Path | None, out: Path | None,
+          formats: tuple[str, ...], as_json: bool) -> None:
+    """Combine the partial runs of `mlaudit scan --shard K/N` (files or folders) into the report.
+
+    Every shard 0..N-1 must be there. The config's non-git sources (MLflow, AWS, GX, survey) are
+    audited here, once. Exit codes as for `scan`.
+    """
+    from mlaudit.config import load_config
+    from mlaudit.fleet import merge as merge_parts
+
+    config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
+    if config_path is None:
+        raise UsageError("merge needs --config (the config the shards ran with)")
+    config = load_config(config_path)
+    if out is not None:
+        config.output = out
+    if formats:
+        config.formats = tuple(dict.fromkeys(formats))
+    result = merge_parts(config, list(parts))
+    _report_and_exit(ctx, config, result, as_json, ctx.obj["quiet"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -242,10 +242,9 @@ def test_credentials_never_reach_the_mirror(monkeypatch: pytest.MonkeyPatch, tmp
     with serve_forge(forge):
         forge.github["acme"] = [github_repo("acme", "a", f"{forge.base}/acme/a.git", rid=1)]
         collector = DiscoveringGitCollector(GitSettings(cache_dir=cache), [_source(forge, "github", "acme")])
-        result = CollectorResult()
-        refs = collector.resolve(CollectContext(), result)
-    assert refs == [] and [e.target for e in result.errors] == ["acme/a"]
-    text = json.dumps([e.to_dict() for e in result.errors] + result.warnings)
+        part = collector.collect_part(CollectContext(), (0, 1))
+    assert part.repos == [] and [e["target"] for e in part.errors] == ["acme/a"]
+    text = json.dumps(part.to_dict())
     assert "ghp_secret123" not in text
     for path in cache.rglob("*") if cache.exists() else []:
         assert "ghp_secret123" not in path.name
