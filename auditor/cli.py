@@ -118,10 +118,19 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--shard", metavar="K/N",
               help="Audit only shard K (0-based) of N of the git repositories (stable by name) and "
                    "write a partial run, part-K-of-N.json, into --out; see `mlaudit merge`.")
+@click.option("--dispatch", metavar="BROKER_URL",
+              help="Fan the git repositories out as Celery tasks (redis://… or amqp://…) to "
+                   "`mlaudit worker` processes, then merge their parts into the report.")
+@click.option("--shards", type=click.IntRange(1, 10000), default=16, show_default=True,
+              help="With --dispatch: how many tasks (shards).")
+@click.option("--queue", default="mlaudit", show_default=True, help="With --dispatch: the Celery queue.")
+@click.option("--result-backend", help="With --dispatch: where results go [default: the Redis broker, else rpc://].")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
-         with_aws: bool, survey_path: Path | None, as_json: bool, shard: str | None = None) -> None:
+         with_aws: bool, survey_path: Path | None, as_json: bool, shard: str | None = None,
+         dispatch: str | None = None, shards: int = 16, queue: str = "mlaudit",
+         result_backend: str | None = None) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -160,6 +169,8 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     if lookback_days is not None:
         config.lookback_days = lookback_days
 
+    if shard is not None and dispatch is not None:
+        raise UsageError("give either --shard or --dispatch")
     if shard is not None:  # fleet (issue 16): one shard's partial run, no report
         ctx.exit(_scan_shard(config, shard, out or Path(config.output), quiet))
     if not any((config.git, config.mlflow, config.aws, config.great_expectations, config.survey, config.sources)):
@@ -172,7 +183,12 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     progress = sys.stderr.isatty() and not quiet and ctx.obj.get("log_format") != "json"
     if progress:
         click.echo("mlaudit: scanning…", err=True)
-    result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
+    if dispatch is not None:  # fleet (issue 16): Celery fan-out
+        from mlaudit.fleet_celery import dispatch as dispatch_shards
+
+        result = dispatch_shards(config, dispatch, shards, result_backend, queue)
+    else:
+        result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
     _report_and_exit(ctx, config, result, as_json, quiet)
 
 
@@ -506,6 +522,23 @@ def merge(ctx: click.Context, parts: tuple[Path, ...], config_path: Path | None,
         config.formats = tuple(dict.fromkeys(formats))
     result = merge_parts(config, list(parts))
     _report_and_exit(ctx, config, result, as_json, ctx.obj["quiet"])
+
+
+@cli.command()
+@click.option("--broker", required=True, metavar="URL", help="redis://… or amqp://… (as given to scan --dispatch).")
+@click.option("--result-backend", help="Where results go [default: the Redis broker, else rpc://].")
+@click.option("--queue", default="mlaudit", show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Shards at a time in this worker (run more workers for more processes).")
+@click.option("--name", help="The worker's node name [default: mlaudit-PID@HOST].")
+@click.option("--visibility-timeout", type=click.FloatRange(1), default=3600.0, show_default=True,
+              help="Redis: seconds before a task whose worker vanished is delivered again.")
+def worker(broker: str, result_backend: str | None, queue: str, concurrency: int, name: str | None,
+           visibility_timeout: float) -> None:
+    """Run a Celery worker that audits the shards `mlaudit scan --dispatch` enqueues."""
+    from mlaudit.fleet_celery import run_worker
+
+    run_worker(broker, result_backend, queue, concurrency, name, visibility_timeout)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -101,11 +101,11 @@ def merge(config: Config, paths: list[Path]) -> Any:
         raise UsageError(f"cannot merge: {exc}") from None
     except Exception:  # noqa: BLE001 - e.g. nothing readable at all: the report says so
         pass
-    others = [c for c in build_collectors(_without_git(config)) if c.name != "git"]
+    others = [c for c in build_collectors(without_git(config)) if c.name != "git"]
     return audit(config, collectors=[MergedGitCollector(parts, config.git), *others])
 
 
-def _without_git(config: Config) -> Config:
+def without_git(config: Config) -> Config:
     import dataclasses
 
     return dataclasses.replace(config, git=None, sources=[])
