@@ -141,6 +141,14 @@ def _config(where: Path, targets: str, extra: str = "") -> Path:
     return cfg
 
 
+def _assert_all_200_as_single(single: dict[str, Any], out: Path) -> None:
+    """Every repository once (none lost, none twice), the report as the single run's."""
+    report = json.loads((out / "report.json").read_text())
+    assert len(next(c for c in report["collectors"] if c["name"] == "git")["targets"]) == 200
+    assert_same_report({k: v for k, v in single.items() if k != "run"},
+                       {k: v for k, v in report.items() if k != "run"})
+
+
 @needs_redis
 def test_two_redis_workers_on_200_repositories_equal_the_single_run(fleet: Path, tmp_path: Path, queue: str,
                                                                       workers: Any) -> None:
@@ -152,10 +160,7 @@ def test_two_redis_workers_on_200_repositories_equal_the_single_run(fleet: Path,
     out = run("scan", "-c", str(cfg), "--dispatch", REDIS, "--queue", queue, "--shards", "6",
               "-o", str(tmp_path / "dispatched"), "--format", "json")
     assert out.returncode == 0, out.stderr
-    report = json.loads((tmp_path / "dispatched" / "report.json").read_text())
-    assert len(next(c for c in report["collectors"] if c["name"] == "git")["targets"]) == 200
-    assert_same_report({k: v for k, v in single.report.items() if k != "run"},
-                       {k: v for k, v in report.items() if k != "run"})
+    _assert_all_200_as_single(single.report, tmp_path / "dispatched")
     # both workers took shards
     assert "succeeded" in w.log("w1") and "succeeded" in w.log("w2")
 
@@ -180,10 +185,7 @@ def test_a_killed_worker_s_shard_is_delivered_again(fleet: Path, tmp_path: Path,
     w.kill("doomed")
     _, err = dispatcher.communicate(timeout=300)
     assert dispatcher.returncode == 0, err.decode()
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert len(next(c for c in report["collectors"] if c["name"] == "git")["targets"]) == 200  # none lost, none twice
-    assert_same_report({k: v for k, v in single.report.items() if k != "run"},
-                       {k: v for k, v in report.items() if k != "run"})
+    _assert_all_200_as_single(single.report, tmp_path / "out")
     assert w.log("survivor").count("succeeded") >= 1
 
 
