@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mlaudit.collectors.base import CollectContext, Collector, CollectorResult
+from mlaudit.collectors.base import CollectContext, Collector, CollectorError, CollectorResult
 from mlaudit.config import Config, GitSettings
 from mlaudit.errors import UsageError
 
@@ -99,7 +99,7 @@ def merge(config: Config, paths: list[Path]) -> Any:
         assemble(parts)  # an incomplete or mixed set of parts is a usage error, not a partial report
     except ValueError as exc:
         raise UsageError(f"cannot merge: {exc}") from None
-    except Exception:  # noqa: BLE001 - e.g. nothing readable at all: the report says so
+    except CollectorError:  # nothing readable at all: the git collector fails, the report says so
         pass
     others = [c for c in build_collectors(without_git(config)) if c.name != "git"]
     return audit(config, collectors=[MergedGitCollector(parts, config.git), *others])
