@@ -98,8 +98,12 @@ def dispatch(config: Config, broker: str, shards: int, backend: str | None = Non
     source = Path(config.source)
     text = source.read_text(encoding="utf-8")
     app = make_app(broker, backend, queue)
-    pending = [app.send_task(TASK, args=[text, str(source), str(source.parent.resolve()), k, shards], queue=queue)
-               for k in range(shards)]
+    _reachable(app, broker)
+    try:
+        pending = [app.send_task(TASK, args=[text, str(source), str(source.parent.resolve()), k, shards],
+                                 queue=queue) for k in range(shards)]
+    except Exception as exc:  # noqa: BLE001 - the broker went away: one line, no traceback
+        raise UsageError(f"cannot enqueue on {redact(broker)}: {redact(str(exc))}") from None
     deadline = time.monotonic() + (timeout_s or config.timeout_s)
     parts: list[Any] = []
     failed: dict[int, str] = {}
@@ -115,6 +119,21 @@ def dispatch(config: Config, broker: str, shards: int, backend: str | None = Non
                 result.forget()
     others = [c for c in build_collectors(without_git(config)) if c.name != "git"]
     return audit(config, collectors=[DispatchedGitCollector(parts, failed, shards), *others])
+
+
+def _reachable(app: Any, broker: str) -> None:
+    """The broker (and a Redis result store) answer, else a UsageError naming them."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5, interval_max=1)
+    except Exception as exc:  # noqa: BLE001 - kombu raises several kinds
+        raise UsageError(f"cannot reach the broker {redact(broker)}: {redact(str(exc))}") from None
+    client = getattr(app.backend, "client", None)
+    if client is not None and hasattr(client, "ping"):
+        try:
+            client.ping()
+        except Exception as exc:  # noqa: BLE001
+            raise UsageError(f"cannot reach the result backend: {redact(str(exc))}") from None
 
 
 class DispatchedGitCollector(Collector):

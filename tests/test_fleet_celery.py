@@ -215,3 +215,19 @@ def test_rabbitmq_broker_and_a_shard_that_keeps_failing(tmp_path: Path, queue: s
     assert {t["name"] for t in git_run["targets"]} == {f"svc-{i}" for i in range(6)} - lost
     logs = w.log("w1") + w.log("w2")
     assert logs.count("retry: Retry in") == 2  # tried three times in all, then given up
+
+
+def test_unreachable_or_wrong_brokers_are_one_line(tmp_path: Path) -> None:
+    make_repo(tmp_path / "repos" / "svc", {"train.py": "import mlflow\n"})
+    cfg = _config(tmp_path, str(tmp_path / "repos"))
+    cases = [("redis://127.0.0.1:1/0", "cannot reach the broker redis://127.0.0.1:1/0"),
+             ("http://broker.example", "unsupported broker URL")]
+    if _reachable(5672):
+        cases.append(("amqp://guest:wrong-pw@127.0.0.1:5672//", "cannot reach the broker amqp://guest:***@"))
+    for url, said in cases:
+        out = run("scan", "-c", str(cfg), "--dispatch", url, "-o", str(tmp_path / "out"))
+        assert out.returncode == 2 and said in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr and "wrong-pw" not in out.stderr
+        assert not (tmp_path / "out").exists()
+    worker = run("worker", "--broker", "http://broker.example")
+    assert worker.returncode == 2 and "unsupported broker URL" in worker.stderr
