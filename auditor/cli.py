@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -128,13 +129,24 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--no-cache", is_flag=True, help="Read every repository afresh (no incremental re-scan).")
 @click.option("-v", "--verbose", "sub_verbose", count=True, help="As `mlaudit -v`: phase timings, cache hits.")
 @click.option("-q", "--quiet", "sub_quiet", is_flag=True, help="As `mlaudit -q`.")
+@click.option("--shard", metavar="K/N",
+              help="Audit only shard K (0-based) of N of the git repositories (stable by name) and "
+                   "write a partial run, part-K-of-N.json, into --out; see `mlaudit merge`.")
+@click.option("--dispatch", metavar="BROKER_URL",
+              help="Fan the git repositories out as Celery tasks (redis://… or amqp://…) to "
+                   "`mlaudit worker` processes, then merge their parts into the report.")
+@click.option("--shards", type=click.IntRange(1, 10000), default=16, show_default=True,
+              help="With --dispatch: how many tasks (shards).")
+@click.option("--queue", default="mlaudit", show_default=True, help="With --dispatch: the Celery queue.")
+@click.option("--result-backend", help="With --dispatch: where results go [default: the Redis broker, else rpc://].")
 @click.pass_context
 def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: Path | None,
          formats: tuple[str, ...], fail_under: str | None, lookback_days: int | None,
          with_aws: bool, survey_path: Path | None, as_json: bool, history: str | None = None,
          history_keep: int | None = None, backfill: int | None = None, team: str | None = None,
          as_of: str | None = None, no_cache: bool = False, sub_verbose: int = 0,
-         sub_quiet: bool = False) -> None:
+         sub_quiet: bool = False, shard: str | None = None, dispatch: str | None = None,
+         shards: int = 16, queue: str = "mlaudit", result_backend: str | None = None) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -183,14 +195,17 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     if as_of is not None:
         config.as_of = _parse_as_of(as_of)
 
-    if not config.configured():
+    if shard is not None and dispatch is not None:
+        raise UsageError("give either --shard or --dispatch")
+    if shard is not None:  # fleet (issue 16): one shard's partial run, no report
+        ctx.exit(_scan_shard(config, shard, out or Path(config.output), quiet))
+    if not config.configured() and not config.discovery:
         _error(f"nothing to audit: {config.source or 'the configuration'} names no git, mlflow, aws, "
                "great_expectations or survey source; no report written")
         ctx.exit(3)
 
-    from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL, audit
-    from mlaudit.history_cli import after_write, before_write, open_history, run_backfill
-    from mlaudit.reports import write_reports
+    from mlaudit.engine import audit
+    from mlaudit.history_cli import before_write, open_history, run_backfill
 
     progress = sys.stderr.isatty() and not quiet and not as_json and ctx.obj.get("log_format") != "json"
     config.history, config.history_keep = history or config.history, history_keep or config.history_keep
@@ -204,20 +219,38 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         click.echo("mlaudit: scanning…", err=True)
         set_progress(_TerminalBar)
     started = time.perf_counter()
-    result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
+    if dispatch is not None:  # fleet (issue 16): Celery fan-out
+        from mlaudit.fleet_celery import dispatch as dispatch_shards
+
+        result = dispatch_shards(config, dispatch, shards, result_backend, queue)
+    else:
+        result = audit(config, scan_path=None if config.source else (path or Path(".")).resolve())
     audited = time.perf_counter()
     recording = before_write(result, config, history_store, team)
+    _report_and_exit(ctx, config, result, as_json, quiet, recording,
+                     timings=(audited - started, audited))
+
+
+def _report_and_exit(ctx: click.Context, config: Any, result: Any, as_json: bool, quiet: bool,
+                     recording: Any = None, timings: tuple[float, float] | None = None) -> None:
+    """Write the reports of an audit (and its history record), say how it went, and exit with
+    its code. `timings`: (seconds the audit took, when it ended) for `-v`."""
+    from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL
+    from mlaudit.history_cli import after_write
+    from mlaudit.reports import write_reports
+
     try:
         written = write_reports(result.report, Path(config.output), formats=config.formats,
-                                extra=recording.extra if "json" in config.formats else None)
+                                extra=recording.extra if recording and "json" in config.formats else None)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {config.output} (any previous report there "
                          f"is kept): {_os_error(exc)}") from None
     _collector_diagnostics(result.report)
-    history_problem = after_write(recording, result.report)
+    history_problem = after_write(recording, result.report) if recording else None
     if history_problem:
         _error(history_problem)
-    _log_timings(result.report, audited - started, time.perf_counter() - audited)
+    if timings:
+        _log_timings(result.report, timings[0], time.perf_counter() - timings[1])
     try:
         if as_json:
             from mlaudit.reports.json_report import render_json
@@ -541,6 +574,78 @@ class Terminated(KeyboardInterrupt):
 
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+# -- fleet (issue 16): shards and their merge ----------------------------------------------------
+def _scan_shard(config: Any, shard: str, out: Path, quiet: bool) -> int:
+    from mlaudit.collectors.discovery.collector import parse_shard
+    from mlaudit.fleet import run_shard
+
+    if config.source is None:
+        raise UsageError("--shard needs --config (every shard and the merge must read the same config)")
+    try:
+        k_n = parse_shard(shard)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    path, part = run_shard(config, k_n, out)
+    for e in part.errors:
+        _error(f"git: {e['target']}: {e['message']}")
+    if not quiet:
+        _echo(f"mlaudit: shard {k_n[0]}/{k_n[1]}: {len(part.repos)} of {len(part.order)} repositories "
+              f"audited, {len(part.errors)} error(s); partial run written to {path}", err=True)
+    return 0  # the errors travel in the part: the merged report names them and exits 3
+
+
+@cli.command()
+@click.argument("parts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
+              help="The config the shards ran with (default: $MLAUDIT_CONFIG); its other sources run here, once.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Folder for the reports [default: the config's output].")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["json", "html", "md"]),
+              help="Report formats to write (repeatable) [default: all].")
+@click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@click.pass_context
+def merge(ctx: click.Context, parts: tuple[Path, ...], config_path: Path | None, out: Path | None,
+          formats: tuple[str, ...], as_json: bool) -> None:
+    """Combine the partial runs of `mlaudit scan --shard K/N` (files or folders) into the report.
+
+    Every shard 0..N-1 must be there. The config's non-git sources (MLflow, AWS, GX, survey) are
+    audited here, once. Exit codes as for `scan`.
+    """
+    from mlaudit.config import load_config
+    from mlaudit.fleet import merge as merge_parts
+
+    config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
+    if config_path is None:
+        raise UsageError("merge needs --config (the config the shards ran with)")
+    config = load_config(config_path)
+    if out is not None:
+        config.output = out
+    if formats:
+        config.formats = tuple(dict.fromkeys(formats))
+    from mlaudit.history_cli import before_write, open_history
+
+    history_store = open_history(config)  # the merged run goes into the config's history, if any
+    result = merge_parts(config, list(parts))
+    recording = before_write(result, config, history_store)  # every evidence item kept, as scan does
+    _report_and_exit(ctx, config, result, as_json, ctx.obj["quiet"], recording)
+
+
+@cli.command()
+@click.option("--broker", required=True, metavar="URL", help="redis://… or amqp://… (as given to scan --dispatch).")
+@click.option("--result-backend", help="Where results go [default: the Redis broker, else rpc://].")
+@click.option("--queue", default="mlaudit", show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Shards at a time in this worker (run more workers for more processes).")
+@click.option("--name", help="The worker's node name [default: mlaudit-PID@HOST].")
+@click.option("--visibility-timeout", type=click.FloatRange(1), default=3600.0, show_default=True,
+              help="Redis: seconds before a task whose worker vanished is delivered again.")
+def worker(broker: str, result_backend: str | None, queue: str, concurrency: int, name: str | None,
+           visibility_timeout: float) -> None:
+    """Run a Celery worker that audits the shards `mlaudit scan --dispatch` enqueues."""
+    from mlaudit.fleet_celery import run_worker
+
+    run_worker(broker, result_backend, queue, concurrency, name, visibility_timeout)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -70,6 +70,9 @@ class Config:
     history_keep: int | None = None  # runs retained; None keeps all
     teams: Any = None  # mlaudit.teams: a list of Team, "codeowners", or None
     as_of: date | None = None  # `scan --as-of`: audit the organisation as it was that day
+    # fleet (issue 16): GitHub organisations/users and GitLab groups whose repositories are audited
+    # (the config's `sources:` entries; mlaudit.collectors.discovery.sources.DiscoverySource)
+    discovery: list[Any] = field(default_factory=list)
     #: settings of sources without a field of their own (plugins), by source name
     sources: dict[str, Any] = field(default_factory=dict)
 
@@ -201,6 +204,11 @@ def _validate(data: dict[str, Any], node: yaml.Node | None, label: str) -> None:
             key = ".".join(str(p) for p in path)
             allowed = ", ".join(sorted(err.schema.get("properties", {})))
             message = f"unknown key (allowed here: {allowed})"
+    elif err.validator == "oneOf" and path[:1] == ["sources"] and isinstance(err.instance, dict):
+        from mlaudit.collectors.discovery.sources import source_schema_error  # fleet (issue 16)
+
+        message, path = source_schema_error(err, path)
+        key = ".".join(str(p) for p in path)
     elif err.validator == "oneOf" and isinstance(err.instance, dict):
         message = "give exactly one of 'path' or 'url'"
     elif err.validator == "const" and path == ["version"]:
@@ -224,6 +232,10 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
             where = SectionContext(source.config_key, label, base_dir, node)
             cfg.set_settings(source.name, source.build_settings(section, where))
     _add_gx_projects_in_repositories(cfg)
+    if data.get("sources"):  # fleet (issue 16): repositories discovered from GitHub / GitLab
+        from mlaudit.collectors.discovery.sources import parse_sources
+
+        cfg.discovery = parse_sources(data["sources"], lambda path: _line_of(node, path), label)
     cfg.waivers = _waivers(data.get("waivers", []), node, label)
     _build_history(cfg, data.get("history"), base_dir)
     if data.get("teams") is not None:

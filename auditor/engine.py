@@ -63,8 +63,16 @@ class CollectorRun:
 
 def build_collectors(config: Config) -> list[Collector]:
     """One collector per configured source (the registry); each module is imported only when
-    its source is configured."""
-    return [source.create(config.settings_of(source.name)) for source in config.configured()]
+    its source is configured. Repositories discovered from GitHub / GitLab (`sources:`) are read
+    by the git collector's discovering form, with any configured git targets."""
+    collectors = [source.create(config.settings_of(source.name)) for source in config.configured()
+                  if not (config.discovery and source.name == "git")]
+    if config.discovery:  # fleet (issue 16)
+        from mlaudit.collectors.discovery.collector import DiscoveringGitCollector
+        from mlaudit.collectors.git.settings import GitSettings
+
+        collectors.insert(0, DiscoveringGitCollector(config.git or GitSettings(), config.discovery))
+    return collectors
 
 
 @dataclass

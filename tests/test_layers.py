@@ -49,6 +49,8 @@ TOP_LEVEL = {
     "mlaudit.history": "app",
     "mlaudit.history_diff": "app",
     "mlaudit.teams": "app",
+    "mlaudit.fleet": "app",
+    "mlaudit.fleet_celery": "app",
     "mlaudit.cli": "cli",
     "mlaudit.survey_prompt": "cli",
     "mlaudit.history_cli": "cli",

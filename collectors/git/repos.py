@@ -234,8 +234,11 @@ def _private(mirror_dir: Path) -> None:
         pass
 
 
-def mirror(url: str, cache_dir: Path, timeout: float = 600) -> tuple[Path, str]:
-    """Clone `url` into the cache (first run) or fetch it (later runs); returns (git dir, action)."""
+def mirror(url: str, cache_dir: Path, timeout: float = 600,
+           filter_spec: str | None = None) -> tuple[Path, str]:
+    """Clone `url` into the cache (first run) or fetch it (later runs); returns (git dir, action).
+    With `filter_spec` (e.g. `blob:limit=1m`) the first clone is a partial clone; later fetches
+    keep its filter (git records it in the mirror's config)."""
     problem = git_url_problem(url)
     if problem:
         raise RepoError(f"{problem}: {redact(url)}")
@@ -259,7 +262,8 @@ def mirror(url: str, cache_dir: Path, timeout: float = 600) -> tuple[Path, str]:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    run_git(["clone", "--mirror", "--quiet", "--", clean, str(tmp)], timeout=timeout, env=env)
+    partial = [f"--filter={filter_spec}"] if filter_spec else []
+    run_git(["clone", "--mirror", "--quiet", *partial, "--", clean, str(tmp)], timeout=timeout, env=env)
     _private(tmp)
     tmp.rename(dest)
     return dest, "cloned"

@@ -1,0 +1,1 @@
+"""Repository discovery: GitHub organisations/users and GitLab groups as git targets (issue 16)."""
