@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -222,8 +223,8 @@ class StoredRun:
         return self.manifest.get("as_of") or self.manifest["generated_at"][:10]
 
     @property
-    def sort_key(self) -> tuple[str, str, str]:
-        return (self.date, self.manifest["generated_at"], self.run_id)
+    def sort_key(self) -> tuple[str, str, int, str]:
+        return (self.date, self.manifest["generated_at"], int(self.manifest.get("recorded_ns") or 0), self.run_id)
 
 
 class Store:
@@ -257,6 +258,8 @@ class Store:
             "format": MANIFEST_FORMAT,
             "run_id": run_id,
             "generated_at": report["generated_at"],
+            # orders two runs of one second (generated_at counts whole seconds)
+            "recorded_ns": time.time_ns(),
             "as_of": bundle.get("as_of"),
             "backfilled": point["backfilled"],
             "tool_version": __version__,

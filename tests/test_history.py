@@ -104,6 +104,20 @@ def test_diff_prints_the_same_and_gates_regressions(two_scans: dict[str, Path]) 
     assert mlaudit("diff", "latest", "previous", "--history", hist).returncode == 0
 
 
+def test_two_runs_in_one_second_keep_their_order(two_scans: dict[str, Path], tmp_path: Path) -> None:
+    """`generated_at` counts whole seconds and run ids end in random hex: the order of two runs
+    stored within one second is the order they were recorded in, whatever their ids."""
+    from mlaudit.history import open_store
+
+    source = open_store(two_scans["hist"])
+    first = source.runs()[0]
+    report, bundle = source.report(first), source.bundle(first)
+    store = open_store(tmp_path / "hist")
+    ids = [store.save_run(report, bundle, run_id=f"{first.run_id[:16]}-{suffix}")
+           for suffix in ("ffffffff", "00000000", "80000000")]
+    assert [r.run_id for r in store.runs()] == ids
+
+
 def test_history_store_layout_and_manifest(two_scans: dict[str, Path]) -> None:
     runs = sorted((two_scans["hist"] / "runs").iterdir())
     assert len(runs) == 2
@@ -365,6 +379,8 @@ def test_each_backfilled_point_is_the_scan_as_of_its_date(tmp_path: Path) -> Non
     out = mlaudit("scan", str(tmp_path / "org"), "--survey", str(survey), "--history", str(hist),
                   "--backfill", "3", "-o", str(tmp_path / "r"))
     assert out.returncode == 0, out.stderr
+    assert "cannot be compared" not in out.stderr  # a point with unread sources is a valid run
+    assert report_of(tmp_path / "r")["history"]["since_last_review"] is not None
     store = open_store(hist)
     for run in store.runs()[:-1]:
         stored = store.report(run)
