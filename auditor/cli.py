@@ -655,6 +655,7 @@ def main(argv: list[str] | None = None) -> None:
     # What already ran before this call (a test runner's threads and servers when main() is
     # called in-process) is not ours to wait for or to stop.
     before = (set(threading.enumerate()), _child_pids())
+    run_tmp = _make_run_tmp()
     if threading_is_main():
         signal.signal(signal.SIGTERM, _on_sigterm)
     code = 0
@@ -691,7 +692,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _error("interrupted; the previous report is kept")
         code = 130
-    _exit(code, before)
+    _exit(code, before, run_tmp)
 
 
 def threading_is_main() -> bool:
@@ -700,7 +701,34 @@ def threading_is_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _exit(code: int, before: tuple[set, set[int]] = (set(), set())) -> None:
+def _make_run_tmp() -> str | None:
+    """The run's own temporary folder (named in the environment, so worker processes use it
+    too); removed by `_exit` whichever way the run ends."""
+    import tempfile
+
+    from mlaudit.collectors.base import RUN_TMP_ENV
+
+    try:
+        path = tempfile.mkdtemp(prefix="mlaudit-run-")
+    except OSError:
+        return None  # no temporary space: collectors fall back to the system's
+    os.environ[RUN_TMP_ENV] = path
+    return path
+
+
+def _drop_run_tmp(path: str | None) -> None:
+    import shutil
+
+    from mlaudit.collectors.base import RUN_TMP_ENV
+
+    if path is None:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    if os.environ.get(RUN_TMP_ENV) == path:
+        del os.environ[RUN_TMP_ENV]
+
+
+def _exit(code: int, before: tuple[set, set[int]] = (set(), set()), run_tmp: str | None = None) -> None:
     """Exit with `code`. Threads or worker processes a timed-out or interrupted collector left
     running must not keep the process alive: they are stopped, and the process ends at once.
     Threads and child processes in `before` existed when the command started and are left be."""
@@ -717,9 +745,11 @@ def _exit(code: int, before: tuple[set, set[int]] = (set(), set())) -> None:
                  if t is not threading.main_thread() and t.is_alive() and t not in threads_before]
     if lingering:
         _kill_children(exclude=children_before)
+        _drop_run_tmp(run_tmp)
         log.debug("ending with %d thread(s) still running: %s", len(lingering),
                   ", ".join(t.name for t in lingering))
         os._exit(code)
+    _drop_run_tmp(run_tmp)
     sys.exit(code)
 
 

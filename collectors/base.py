@@ -43,6 +43,11 @@ class CollectorResult:
     gaps: dict[str, str] = field(default_factory=dict)
 
 
+#: the environment variable naming the run's own temporary folder (made and removed by the CLI):
+#: scratch space a collector makes goes inside it, so nothing outlives even a hard exit
+RUN_TMP_ENV = "MLAUDIT_RUN_TMP"
+
+
 @dataclass
 class CollectContext:
     """Run-wide settings every collector may read."""

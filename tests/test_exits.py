@@ -179,9 +179,12 @@ def test_a_timed_out_collector_does_not_keep_the_process_alive(tmp_path: Path) -
     started = time.monotonic()
     mlaudit("--version", timeout=60)
     start_up = time.monotonic() - started
+    scratch = tmp_path / "tmp"  # the system's temporary folder, for this run
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
     try:
         started = time.monotonic()
-        proc = mlaudit("-q", "scan", "--config", str(cfg), "-o", str(tmp_path / "out"), timeout=60)
+        proc = mlaudit("-q", "scan", "--config", str(cfg), "-o", str(tmp_path / "out"), timeout=60, env=env)
         elapsed = time.monotonic() - started
     finally:
         _release(fifo)
@@ -190,6 +193,16 @@ def test_a_timed_out_collector_does_not_keep_the_process_alive(tmp_path: Path) -
     assert elapsed < 1 + 2 + max(1.5, 2 * start_up)  # the limit, the 2 s bound, start-up
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert next(c for c in report["collectors"] if c["name"] == "git")["status"] == "timeout"
+    # the hard exit left no scratch behind (private object stores live in the run's folder)
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_finished_scan_leaves_no_scratch(org: Path, tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = mlaudit("-q", "scan", str(org), "-o", str(tmp_path / "out"), env={**os.environ, "TMPDIR": str(scratch)})
+    assert proc.returncode == 0, proc.stderr
+    assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from mlaudit.collectors.base import RUN_TMP_ENV
 from mlaudit.collectors.git.repos import GIT_ENV, RepoError
 
 _CHUNK = 1 << 16
@@ -91,7 +92,11 @@ class ObjectStore:
         if not objects.is_dir():
             raise RepoError(f"not a git repository (no objects folder): {git_dir}")
         self.objects = objects
-        self.path = Path(tempfile.mkdtemp(prefix="mlaudit-objects-"))
+        # inside the run's own temporary folder when the CLI made one (it is removed even when
+        # the run ends hard, after a timeout), else the system's
+        run_tmp = os.environ.get(RUN_TMP_ENV)
+        self.path = Path(tempfile.mkdtemp(prefix="mlaudit-objects-",
+                                          dir=run_tmp if run_tmp and os.path.isdir(run_tmp) else None))
         try:
             (self.path / "objects" / "info").mkdir(parents=True)
             (self.path / "refs").mkdir()
