@@ -28,7 +28,7 @@ from mlaudit.scoring import DEFAULT_THRESHOLD
 from mlaudit.sources import SOURCES, SectionContext
 from mlaudit.userfiles import dates_to_text as _dates_to_text
 from mlaudit.userfiles import line_of as _line_of
-from mlaudit.userfiles import load_yaml, read_user_file, resolve_path  # noqa: F401 (re-exported)
+from mlaudit.userfiles import load_yaml, read_user_file, resolve_path, schema_error  # noqa: F401 (re-exported)
 
 # the settings types live with their sources; re-exported here as the config's vocabulary
 __all__ = ["AwsAccount", "AwsSettings", "Config", "GitSettings", "GitTarget", "GxSettings",
@@ -187,33 +187,19 @@ def parse_config(text: str, label: str = "<config>", base_dir: Path | None = Non
 
 
 def _validate(data: dict[str, Any], node: yaml.Node | None, label: str) -> None:
-    import jsonschema  # only needed when a config file is used
-
-    validator = jsonschema.Draft202012Validator(config_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
+    found = schema_error(config_schema(), data)
+    if found is None:
         return
-    err = jsonschema.exceptions.best_match(errors)
-    path = list(err.absolute_path)
-    key = ".".join(str(p) for p in path) or None
-    message = err.message
-    if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        if extra:
-            path = [*path, extra[0]]
-            key = ".".join(str(p) for p in path)
-            allowed = ", ".join(sorted(err.schema.get("properties", {})))
-            message = f"unknown key (allowed here: {allowed})"
-    elif err.validator == "oneOf" and path[:1] == ["sources"] and isinstance(err.instance, dict):
+    err, path, message = found
+    if err.validator == "oneOf" and path[:1] == ["sources"] and isinstance(err.instance, dict):
         from mlaudit.collectors.discovery.sources import source_schema_error  # fleet (issue 16)
 
         message, path = source_schema_error(err, path)
-        key = ".".join(str(p) for p in path)
     elif err.validator == "oneOf" and isinstance(err.instance, dict):
         message = "give exactly one of 'path' or 'url'"
     elif err.validator == "const" and path == ["version"]:
         message = f"unsupported config version {err.instance!r}; this mlaudit reads version 1"
-    raise ConfigError(message, file=label, line=_line_of(node, path), key=key)
+    raise ConfigError(message, file=label, line=_line_of(node, path), key=".".join(str(p) for p in path) or None)
 
 
 def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) -> Config:

@@ -99,6 +99,25 @@ def line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
     return line
 
 
+def schema_error(schema: dict[str, Any], data: Any) -> tuple[Any, list[Any], str] | None:
+    """The most telling JSON Schema error of `data` as (error, path, message), None when valid.
+    An unknown key is named: the path ends at it and the message lists the keys allowed there."""
+    import jsonschema  # only needed when a user file is read
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    err = jsonschema.exceptions.best_match(errors)
+    path, message = list(err.absolute_path), err.message
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        if extra:
+            path = [*path, extra[0]]
+            message = f"unknown key (allowed here: {', '.join(sorted(err.schema.get('properties', {})))})"
+    return err, path, message
+
+
 def resolve_path(base_dir: Path, value: str) -> Path:
     """A path from a user's file: `~` and `$VARS` expanded, relative to the file's folder."""
     p = Path(os.path.expandvars(os.path.expanduser(value)))

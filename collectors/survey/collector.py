@@ -143,24 +143,14 @@ def _normalise(question: Question | None, value: Any) -> Any:
 
 
 def _validate(data: dict[str, Any], node: yaml.Node, label: str, line_of: Callable) -> None:
-    import jsonschema
+    from mlaudit.userfiles import schema_error
 
-    validator = jsonschema.Draft202012Validator(answers_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
+    found = schema_error(answers_schema(), data)
+    if found is None:
         return
-    err = jsonschema.exceptions.best_match(errors)
-    path = list(err.absolute_path)
-    message = err.message
-    if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        if extra:
-            path = [*path, extra[0]]
-            if path[:-1] == ["answers"]:
-                message = f"unknown question {extra[0]!r} (the questions are S1 to S13)"
-            else:
-                allowed = ", ".join(sorted(err.schema.get("properties", {})))
-                message = f"unknown key (allowed here: {allowed})"
+    err, path, message = found
+    if err.validator == "additionalProperties" and path[:-1] == ["answers"]:
+        message = f"unknown question {path[-1]!r} (the questions are S1 to S13)"
     elif err.validator == "required":
         missing = next((k for k in err.validator_value if k not in err.instance), None)
         if missing:
