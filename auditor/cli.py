@@ -116,6 +116,10 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--survey", "survey_path", type=click.Path(path_type=Path),
               help="Survey answers file (from `mlaudit survey`); overrides the config's.")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@click.option("--framework", "frameworks", multiple=True, metavar="NAME",
+              help="Also report the findings against a framework (repeatable): a shipped id "
+                   "(google-mlops, microsoft-mlops, ml-test-score, ml-maturity; see `mlaudit "
+                   "frameworks`) or the path of a framework file.")
 @click.option("--history", "history", metavar="LOCATION",
               help="Keep this run in a history (a folder or s3://bucket/prefix); the report then "
                    "shows the trend and what changed since the previous run.")
@@ -146,7 +150,8 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
          history_keep: int | None = None, backfill: int | None = None, team: str | None = None,
          as_of: str | None = None, no_cache: bool = False, sub_verbose: int = 0,
          sub_quiet: bool = False, shard: str | None = None, dispatch: str | None = None,
-         shards: int = 16, queue: str = "mlaudit", result_backend: str | None = None) -> None:
+         shards: int = 16, queue: str = "mlaudit", result_backend: str | None = None,
+         frameworks: tuple[str, ...] = ()) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -194,6 +199,11 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         config.lookback_days = lookback_days
     if as_of is not None:
         config.as_of = _parse_as_of(as_of)
+    if frameworks:
+        from mlaudit.config import add_framework
+
+        for name in frameworks:
+            add_framework(config, name, Path.cwd())
 
     if shard is not None and dispatch is not None:
         raise UsageError("give either --shard or --dispatch")
@@ -374,6 +384,14 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
             lines.append(f"  {r['name']:<30} {level(r | {'name': r['name_level']})}{dormant}{why}")
         if len(repos) > 10:
             lines.append(f"  … and {len(repos) - 10} more in the report")
+    if report.get("frameworks"):
+        lines.append("Frameworks (from the same findings; unknown counts as neither met nor not met):")
+    for fw in report.get("frameworks") or []:
+        head = fw["statement"].split("; ")[0] if fw["kind"] == "levels" else fw["title"]
+        lines.append(f"  {head}")
+        for g in fw["groups"]:
+            name = f"level {g['key']} ({g['title']})" if g["level"] is not None else g["title"]
+            lines.append(f"    {name}: {g['summary']}")
     survey = report.get("survey")
     if survey:
         n = survey["counts"]
@@ -471,15 +489,33 @@ def survey(answers_path: Path, respondent: str | None, role: str | None, edit: b
 
 @cli.command("plugins")
 def list_plugins() -> None:
-    """List the installed plugins (entry points `mlaudit.collectors`) and whether they load."""
-    from mlaudit.plugins import load_plugins
+    """List the installed plugins (entry points `mlaudit.collectors`, `mlaudit.frameworks`) and
+    whether they load."""
+    from mlaudit.plugins import load_framework_plugins, load_plugins
 
-    found = load_plugins()
+    found = load_plugins() + load_framework_plugins()[0]
     if not found:
-        click.echo("No plugins installed (entry point group mlaudit.collectors).")
+        click.echo("No plugins installed (entry point groups mlaudit.collectors, mlaudit.frameworks).")
     for p in found:
-        what = f"source {p.source}" if p.error is None else f"BROKEN, skipped: {p.error}"
+        what = (f"BROKEN, skipped: {p.error}" if p.error is not None
+                else f"framework {p.framework}" if getattr(p, "framework", None) else f"source {p.source}")
         click.echo(f"{p.group}: {p.name} = {p.value} ({p.distribution or 'unknown package'}): {what}")
+
+
+@cli.command("frameworks")
+def list_frameworks() -> None:
+    """List the frameworks a scan can report against (`scan --framework ID`, config
+    `frameworks:`): the shipped ones and the plugins', each with its file."""
+    from mlaudit.checks.frameworks import shipped, shipped_files
+    from mlaudit.plugins import load_framework_plugins
+
+    plugins = load_framework_plugins()[1]
+    for fw in [shipped(i) for i in shipped_files()] + list(plugins.values()):
+        kind = f"{len(fw.groups)} levels" if fw.leveled else f"{len(fw.groups)} sections"
+        click.echo(f"{fw.id:<18} {fw.title} ({kind}, {len(fw.criteria())} criteria; {fw.origin})")
+        click.echo(f"{'':<18} source: {fw.source}")
+        click.echo(f"{'':<18} file: {fw.file}")
+    click.echo("Or give the path of your own framework file (docs/frameworks.md).")
 
 
 @cli.command("checks")

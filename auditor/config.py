@@ -75,6 +75,8 @@ class Config:
     discovery: list[Any] = field(default_factory=list)
     #: settings of sources without a field of their own (plugins), by source name
     sources: dict[str, Any] = field(default_factory=dict)
+    #: frameworks reported besides the rubric (`mlaudit.checks.frameworks.Framework`), `frameworks:`
+    frameworks: list[Any] = field(default_factory=list)
 
     def settings_of(self, name: str) -> Any:
         """The settings of the source called `name` (None: not configured). The built-in
@@ -223,12 +225,36 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
 
         cfg.discovery = parse_sources(data["sources"], lambda path: _line_of(node, path), label)
     cfg.waivers = _waivers(data.get("waivers", []), node, label)
+    for i, name in enumerate(data.get("frameworks") or []):
+        add_framework(cfg, name, base_dir, where=(label, _line_of(node, ["frameworks", i]), f"frameworks.{i}"))
     _build_history(cfg, data.get("history"), base_dir)
     if data.get("teams") is not None:
         from mlaudit.teams import parse_teams
 
         cfg.teams = parse_teams(data["teams"])
     return cfg
+
+
+def add_framework(cfg: Config, name: str, base_dir: Path,
+                  where: tuple[str, int | None, str] | None = None) -> None:
+    """Add the framework `name` (a shipped or plugin id, or a framework file's path relative to
+    `base_dir`) to the config, once per id. An unknown name is a ConfigError at `where` (file,
+    line, key) — or, without `where`, a UsageError (`scan --framework`)."""
+    from mlaudit.checks.frameworks import UnknownFramework, find_framework, looks_like_path
+    from mlaudit.errors import UsageError
+    from mlaudit.plugins import load_framework_plugins
+
+    def fail(message: str) -> Exception:
+        return ConfigError(message, file=where[0], line=where[1], key=where[2]) if where else UsageError(message)
+
+    if looks_like_path(name) and not resolve_path(base_dir, name).is_file():
+        raise fail(f"framework file not found: {resolve_path(base_dir, name)}")
+    try:
+        fw = find_framework(name, base_dir, load_framework_plugins()[1])
+    except UnknownFramework as exc:
+        raise fail(str(exc)) from None
+    if fw.id not in {f.id for f in cfg.frameworks}:
+        cfg.frameworks.append(fw)
 
 
 def _build_history(cfg: Config, raw: str | dict[str, Any] | None, base_dir: Path) -> None:

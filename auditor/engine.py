@@ -167,7 +167,7 @@ def audit(config: Config, scan_path: Path | None = None,
         collectors=[run.to_dict() for run in runs], evidence=check_ctx.evidence,
         findings=findings, definitions=defs, scores=scores, threshold=config.threshold,
         organisation=config.organisation, available=check_ctx.available, gaps=check_ctx.gaps,
-        waivers=[w.to_dict() for w in config.waivers],
+        waivers=[w.to_dict() for w in config.waivers], frameworks=list(config.frameworks),
         survey_run=survey.to_dict() | {"error": survey.error} if survey else None,
         run={
             "started_at": started_at,

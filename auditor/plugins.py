@@ -52,3 +52,51 @@ def load_plugins() -> tuple[Plugin, ...]:
                 log.warning("plugin %s (%s) skipped: %s", ep.name, ep.value, error)
                 found.append(Plugin(group, ep.name, ep.value, dist, error=error))
     return tuple(found)
+
+
+# -- frameworks (entry point group mlaudit.frameworks) -------------------------------------------
+FRAMEWORK_GROUP = "mlaudit.frameworks"
+
+
+@dataclass(frozen=True)
+class FrameworkPlugin(Plugin):
+    framework: str | None = None  # the framework's id, when it loaded
+    file: str | None = None  # the framework file it came from, if any
+
+
+@cache
+def load_framework_plugins() -> tuple[tuple[FrameworkPlugin, ...], dict]:
+    """Every installed plugin framework, as (plugins, frameworks by id). The entry point's object
+    is a path to a framework file, a parsed `Framework`, or a callable returning either. One that
+    fails to load, is not a framework, or clashes with a shipped or another plugin's framework is
+    logged and skipped."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from mlaudit.checks.frameworks import Framework, load_framework, shipped_files
+
+    found: list[FrameworkPlugin] = []
+    frameworks: dict[str, Framework] = {}
+    for ep in sorted(entry_points(group=FRAMEWORK_GROUP), key=lambda e: e.name):
+        dist = ep.dist.name if ep.dist is not None else None
+        origin = f"plugin {ep.name}" + (f" ({dist})" if dist else "")
+        try:
+            obj = ep.load()
+            if callable(obj) and not isinstance(obj, Framework):
+                obj = obj()
+            if isinstance(obj, Framework):
+                fw = replace(obj, origin=origin)
+            elif isinstance(obj, str | Path) or hasattr(obj, "read_text"):
+                fw = load_framework(str(obj), origin=origin)
+            else:
+                raise TypeError(f"{ep.value} is neither a framework file's path nor a Framework")
+            if fw.id in shipped_files() or fw.id in frameworks:
+                raise ValueError(f"a framework called {fw.id!r} is already available")
+            frameworks[fw.id] = fw
+            found.append(FrameworkPlugin(FRAMEWORK_GROUP, ep.name, ep.value, dist,
+                                         framework=fw.id, file=fw.file))
+        except Exception as exc:  # noqa: BLE001 - a broken plugin never stops a run
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("plugin %s (%s) skipped: %s", ep.name, ep.value, error)
+            found.append(FrameworkPlugin(FRAMEWORK_GROUP, ep.name, ep.value, dist, error=error))
+    return tuple(found), frameworks

@@ -495,3 +495,130 @@ def methodology(defs: list[CheckDef], threshold: float, walk: str = "per-level")
             "(AZ), AWS Well-Architected ML Lens (WA), Marvelous MLOps assessment (MMA).",
         ],
     }
+
+
+# ------------------------------------------------------------------------------ frameworks
+#: a criterion's status from its checks' outcomes (see `criterion_status`)
+CRITERION_STATUSES = ("met", "not_met", "unknown", "not_assessable")
+
+
+def criterion_status(match: str, outcomes: list[Outcome]) -> str:
+    """A framework criterion from the outcomes of its checks. Waived checks are left out.
+    `all`: not met when any check fails or is partial, else unknown when any is unknown, else
+    met. `any`: met when any check passes, else unknown when any is unknown, else not met.
+    Unknown never counts as met or as not met; a criterion whose checks are all waived is unknown."""
+    considered = [o for o in outcomes if o != Outcome.WAIVED]
+    if not considered:
+        return "unknown"
+    if match == "any":
+        if Outcome.PASS in considered:
+            return "met"
+        return "unknown" if Outcome.UNKNOWN in considered else "not_met"
+    if any(o in (Outcome.FAIL, Outcome.PARTIAL) for o in considered):
+        return "not_met"
+    return "unknown" if Outcome.UNKNOWN in considered else "met"
+
+
+def framework_results(frameworks: Iterable[Any], findings: list[Finding],
+                      threshold: float = DEFAULT_THRESHOLD) -> list[dict[str, Any]]:
+    """Each framework's result from the audit's findings (nothing is collected again)."""
+    return [framework_result(fw, findings, threshold) for fw in frameworks]
+
+
+def framework_result(fw: Any, findings: list[Finding],
+                     threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+    """One framework (`mlaudit.checks.frameworks.Framework`) scored on the findings: per level
+    or section, its criteria met / not met / unknown / not assessable by mlaudit; for a leveled
+    framework, a walk as the rubric's (see `_framework_walk`) gives the achieved level."""
+    found = {f.check_id: f for f in findings}
+    threshold = fw.threshold or threshold
+    groups = []
+    for g in fw.groups:
+        criteria = []
+        for c in g.criteria:
+            outcomes = [found[cid].outcome if cid in found else Outcome.UNKNOWN for cid in c.checks]
+            status = "not_assessable" if c.not_assessable else criterion_status(c.match, outcomes)
+            criteria.append({**c.to_dict(), "status": status,
+                             "outcomes": {cid: str(o) for cid, o in zip(c.checks, outcomes, strict=True)}})
+        counted = [c for c in criteria if not c["optional"] and c["status"] != "not_assessable"]
+        counts = {s: sum(1 for c in counted if c["status"] == s) for s in ("met", "not_met", "unknown")}
+        counts["not_assessable"] = sum(1 for c in criteria if c["status"] == "not_assessable")
+        counts["optional"] = sum(1 for c in criteria if c["optional"] and c["status"] != "not_assessable")
+        assessed = counts["met"] + counts["not_met"]
+        extra = [f"{counts['unknown']} unknown"] if counts["unknown"] else []
+        if counts["not_assessable"]:
+            extra.append(f"{counts['not_assessable']} not assessable by mlaudit")
+        summary = "asks for nothing (the starting point)" if not criteria else (f"{counts['met']} of {len(counted)} {'criterion' if len(counted) == 1 else 'criteria'}"
+                   " met" + (f" ({', '.join(extra)})" if extra else ""))
+        groups.append({
+            "key": g.key, "level": g.level, "title": g.title, "description": g.description,
+            "criteria": criteria, "counts": counts, "total": len(counted),
+            "share_met": round(counts["met"] / assessed, 4) if assessed else None,
+            "status": None, "summary": summary,
+        })
+    out: dict[str, Any] = {
+        "id": fw.id, "title": fw.title, "source": fw.source, "citation": fw.citation,
+        "description": fw.description, "origin": fw.origin, "file": fw.file,
+        "kind": "levels" if fw.leveled else "sections", "threshold": threshold, "groups": groups,
+        "level": None, "level_title": None, "assumptions": [],
+    }
+    if fw.leveled:
+        _framework_walk(out, threshold)
+    out["statement"] = _framework_statement(out)
+    return out
+
+
+def _framework_walk(out: dict[str, Any], threshold: float) -> None:
+    """Levels are walked upward as the rubric's are: a level without counted criteria is
+    vacuous; one none of whose criteria is assessed is not assessed (the walk goes on); else it
+    is achieved when at least `threshold` of its assessed criteria are met, and the walk stops at
+    the first level not achieved. The achieved level is the highest level reached, counting
+    only up to the highest level achieved on evidence — or, when none is, the highest of the
+    vacuous levels the walk passed before stopping (a level 0 that asks for nothing)."""
+    stopped = False
+    top: int | None = None
+    floor: int | None = None
+    passed_only_vacuous = True
+    for g in out["groups"]:
+        if stopped:
+            g["status"] = "not_reached"
+        elif not g["total"]:
+            g["status"] = "vacuous"
+            if passed_only_vacuous:
+                floor = g["level"]
+        elif g["share_met"] is None:
+            g["status"] = "not_assessed"
+            passed_only_vacuous = False
+        elif g["share_met"] + _EPS >= threshold:
+            g["status"] = "achieved"
+            top = g["level"]
+            passed_only_vacuous = False
+        else:
+            g["status"] = "not_achieved"
+            stopped = True
+    if top is None and stopped and floor is not None:
+        top = floor
+    out["level"] = top
+    if top is not None:
+        reached = next(g for g in out["groups"] if g["level"] == top)
+        out["level_title"] = reached["title"]
+        out["assumptions"] = [g["level"] for g in out["groups"]
+                              if g["status"] == "not_assessed" and g["level"] < top]
+
+
+def _framework_statement(out: dict[str, Any]) -> str:
+    """'Google Cloud MLOps levels: level 1 (ML pipeline automation) achieved; level 1: 7 of 9
+    criteria met, …' — each level or section as 'M of N criteria met', with what is unknown."""
+    parts = [f"{'level ' + g['key'] if g['level'] is not None else g['title']}: {g['summary']}"
+             for g in out["groups"] if g["total"] or g["counts"]["not_assessable"]]
+    if out["kind"] == "sections":
+        return f"{out['title']}: " + "; ".join(parts)
+    if out["level"] is None:
+        first = next((g for g in out["groups"] if g["status"] == "not_achieved"), None)
+        head = (f"no level achieved (level {first['key']} not achieved)" if first
+                else "not assessed (no level achieved on evidence)")
+    else:
+        head = f"level {out['level']} ({out['level_title']}) achieved"
+        if out["assumptions"]:
+            head += f", assuming level {', '.join(str(x) for x in out['assumptions'])} (not assessed)"
+    return f"{out['title']}: {head}; " + "; ".join(parts)

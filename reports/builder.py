@@ -39,16 +39,18 @@ class AuditResult:
     waivers: list[dict[str, str]] = field(default_factory=list)
     #: the survey collector's run (None when no answers file was configured)
     survey_run: dict[str, Any] | None = None
+    #: the frameworks to report the findings against (`mlaudit.checks.frameworks.Framework`)
+    frameworks: list[Any] = field(default_factory=list)
 
 
 def build_report(result: AuditResult) -> dict[str, Any]:
     """The report model of an audit."""
-    from mlaudit.scoring import methodology, next_steps, score_repositories
+    from mlaudit.scoring import framework_results, methodology, next_steps, score_repositories
 
     defs = result.definitions
     by_id = {d.id: d for d in defs}
     survey = _survey_section(result)
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "mlaudit", "version": __version__},
         "generated_at": now_iso(),
@@ -64,6 +66,9 @@ def build_report(result: AuditResult) -> dict[str, Any]:
         "survey": survey,
         "waivers": _waivers_section(result.waivers, result.findings, by_id),
     }
+    if result.frameworks:  # each asked-for framework, from the same findings
+        report["frameworks"] = framework_results(result.frameworks, result.findings, result.threshold)
+    return report
 
 
 def _cited_evidence(findings: list[Finding], evidence: list[EvidenceItem],
