@@ -387,8 +387,7 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
     if report.get("frameworks"):
         lines.append("Frameworks (from the same findings; unknown counts as neither met nor not met):")
     for fw in report.get("frameworks") or []:
-        head = fw["statement"].split("; ")[0] if fw["kind"] == "levels" else fw["title"]
-        lines.append(f"  {head}")
+        lines.append(f"  {fw['headline']}")
         for g in fw["groups"]:
             name = f"level {g['key']} ({g['title']})" if g["level"] is not None else g["title"]
             lines.append(f"    {name}: {g['summary']}")

@@ -560,7 +560,7 @@ def framework_result(fw: Any, findings: list[Finding],
         "id": fw.id, "title": fw.title, "source": fw.source, "citation": fw.citation,
         "description": fw.description, "origin": fw.origin, "file": fw.file,
         "kind": "levels" if fw.leveled else "sections", "threshold": threshold, "groups": groups,
-        "level": None, "level_title": None, "assumptions": [],
+        "level": None, "level_title": None, "assumptions": [], "headline": "",
     }
     if fw.leveled:
         _framework_walk(out, threshold)
@@ -612,7 +612,11 @@ def _framework_statement(out: dict[str, Any]) -> str:
     parts = [f"{'level ' + g['key'] if g['level'] is not None else g['title']}: {g['summary']}"
              for g in out["groups"] if g["total"] or g["counts"]["not_assessable"]]
     if out["kind"] == "sections":
-        return f"{out['title']}: " + "; ".join(parts)
+        met = sum(g["counts"]["met"] for g in out["groups"])
+        total = sum(g["total"] for g in out["groups"])
+        out["headline"] = (f"{out['title']}: {met} of {total} assessable criteria met across "
+                           f"{len(out['groups'])} sections")
+        return out["headline"] + "; " + "; ".join(parts)
     if out["level"] is None:
         first = next((g for g in out["groups"] if g["status"] == "not_achieved"), None)
         head = (f"no level achieved (level {first['key']} not achieved)" if first
@@ -621,4 +625,5 @@ def _framework_statement(out: dict[str, Any]) -> str:
         head = f"level {out['level']} ({out['level_title']}) achieved"
         if out["assumptions"]:
             head += f", assuming level {', '.join(str(x) for x in out['assumptions'])} (not assessed)"
-    return f"{out['title']}: {head}; " + "; ".join(parts)
+    out["headline"] = f"{out['title']}: {head}"
+    return out["headline"] + "; " + "; ".join(parts)

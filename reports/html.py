@@ -488,6 +488,33 @@ def _waiver_views(waivers: list[dict[str, Any]], anchors: dict[str, str]) -> lis
     return out
 
 
+CRITERION_LABELS = {
+    "met": ("✔", "Met"),
+    "not_met": ("✘", "Not met"),
+    "unknown": ("?", "Unknown"),
+    "not_assessable": ("—", "Not assessable by mlaudit"),
+}
+
+
+def _framework_views(frameworks: list[dict[str, Any]], anchors: dict[str, str]) -> list[dict[str, Any]]:
+    """Each framework result with its links, labels and symbols (report `frameworks`)."""
+    out = []
+    for fw in frameworks:
+        groups = []
+        for g in fw["groups"]:
+            symbol, label = STATUS_LABELS.get(g["status"], ("", "")) if g["status"] else ("", "")
+            criteria = [{**c, "symbol": CRITERION_LABELS[c["status"]][0],
+                         "label": CRITERION_LABELS[c["status"]][1],
+                         "check_views": [{"id": k, "outcome": c["outcomes"].get(k, "unknown"),
+                                          "anchor": anchors.get(k)} for k in c["checks"]]}
+                        for c in g["criteria"]]
+            groups.append({**g, "criteria": criteria, "status_symbol": symbol,
+                           "status_label": label.split(" (")[0] if label else None})
+        out.append({**fw, "groups": groups, "href": safe_url(fw["source"]),
+                    "anchor": anchor_id("framework", fw["id"])})
+    return out
+
+
 def build_view(report: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from the report dict alone."""
     summary = report["summary"]
@@ -550,6 +577,7 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
         "outcome_legend": list(OUTCOME_SYMBOLS.items()),
         "history": history_view(report.get("history")),
         "teams": teams_view(report),
+        "frameworks": _framework_views(report.get("frameworks") or [], check_anchors),
     }
 
 

@@ -232,6 +232,40 @@ def _waivers(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+_AUTOLINK = re.compile(r"^https?://[A-Za-z0-9._~:/?=&%+-]+$")  # nothing to escape in it
+_FW_STATUS = {"achieved": "achieved", "not_achieved": "**not achieved**", "not_assessed": "not assessed",
+              "vacuous": "asks for nothing", "not_reached": "not reached"}
+
+
+def _frameworks(report: dict[str, Any]) -> list[str]:
+    """Each framework asked for: one row per level or section, naming the criteria not met and
+    unknown (unknown is never counted as met or as not met)."""
+    frameworks = report.get("frameworks") or []
+    if not frameworks:
+        return []
+    lines = ["## Frameworks", "",
+             "The same findings read against other frameworks. Unknown criteria count as neither met "
+             "nor not met; criteria no mlaudit check can evidence are not assessable and not counted.", ""]
+    for fw in frameworks:
+        link = (f" <{fw['source']}>" if _AUTOLINK.match(fw["source"])
+                else f" ({md_code(fw['source'])})" if fw["citation"] else "")
+        lines += [f"### {md_text(fw['title'])}", "", md_line(fw["headline"]) + ".", "",
+                  f"Source: {md_text(fw['citation'] or fw['source'])}{link}", ""]
+        first = "Level" if fw["kind"] == "levels" else "Section"
+        lines += [f"| {first} | Result | Not met | Unknown |", "|---|---|---|---|"]
+        for g in fw["groups"]:
+            name = f"{g['key']} {md_text(g['title'])}" if g["level"] is not None else md_text(g["title"])
+            result = md_text(g["summary"]) + (f" — {_FW_STATUS[g['status']]}" if g["status"] else "")
+
+            def ids(status: str, g: dict[str, Any] = g) -> str:
+                return ", ".join(md_code(c["id"], table=True) for c in g["criteria"]
+                                 if c["status"] == status and not c["optional"]) or "—"
+
+            lines.append(f"| {name} | {result} | {ids('not_met')} | {ids('unknown')} |")
+        lines.append("")
+    return lines
+
+
 def _collector_problems(report: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     not_configured = []
@@ -290,6 +324,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         *_next_steps(report),
         *_survey(report),
         *_waivers(report),
+        *_frameworks(report),
         *_collector_problems(report),
         *_counts(report),
         *_evidence(report),
