@@ -1,7 +1,8 @@
 """Real engine output for the renderer tests: the demo's organisation (three repositories with
 history and GitHub/GitLab remotes, an sqlite MLflow store, survey answers) plus a repository whose name, remote and files carry markup, audited by the engine with an
 AWS account that fails (a profile that does not exist), Great Expectations not configured, two
-waivers that apply and one that expired.
+waivers that apply and one that expired, and three shipped frameworks (google-mlops,
+microsoft-mlops, ml-test-score) scored from the same findings.
 
 Built once per test process (`engine_report()`), in a temporary folder removed at exit.
 """
@@ -30,6 +31,8 @@ WAIVED = ("L5.feature-store", "L4.data-catalog")
 EXPIRED = "L3.settled-stack"
 GITHUB_URL = "https://github.com/example/churn-service"
 GITLAB_URL = "https://gitlab.com/example/ml-platform"
+#: the shipped frameworks the report is also scored against
+FRAMEWORKS = ("google-mlops", "microsoft-mlops", "ml-test-score")
 DAG = """from airflow import DAG
 from airflow.operators.python import PythonOperator
 
@@ -40,6 +43,7 @@ with DAG("features_daily", schedule="@daily") as dag:
 
 @cache
 def _built() -> tuple[dict[str, Any], Path]:
+    from mlaudit.checks.frameworks import shipped
     from mlaudit.collectors.aws.settings import AwsAccount, AwsSettings
     from mlaudit.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget, Waiver
     from mlaudit.demo import MLFLOW_UI, SURVEY, build_mlflow_store, patched_env, quiet_libraries
@@ -71,6 +75,7 @@ def _built() -> tuple[dict[str, Any], Path]:
             aws=AwsSettings(accounts=[AwsAccount(name="prod", profile=MISSING_PROFILE)], regions=("eu-west-1",)),
             survey=survey,
             threshold=0.8,
+            frameworks=[shipped(f) for f in FRAMEWORKS],
             waivers=[
                 *(Waiver(c, "planned | next quarter", "lead@example.com",
                          (today + timedelta(days=90)).isoformat()) for c in WAIVED),

@@ -346,6 +346,10 @@ def test_html_document_structure(doc: TreeBuilder) -> None:
         "findings",
         "survey",
         "waivers",
+        "frameworks",
+        "framework-google-mlops",
+        "framework-microsoft-mlops",
+        "framework-ml-test-score",
         "collectors",
         "methodology",
     ]

@@ -155,3 +155,17 @@ def test_fits_a_375px_screen(open_report: Any, which: str, request: pytest.Fixtu
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
     assert page.evaluate("document.documentElement.scrollWidth") <= 376
     assert page.evaluate("document.body.scrollWidth") <= 376
+
+
+def test_frameworks_section_fits_375px_and_prints(open_report: Any, sample_html: Path,
+                                                  artifacts: Path) -> None:
+    page = open_report(sample_html, width=375, height=812).page
+    section = page.locator("section#frameworks")
+    section.scroll_into_view_if_needed()
+    box = section.bounding_box()
+    assert box is not None and box["width"] <= 375
+    assert page.evaluate("document.documentElement.scrollWidth") <= 376
+    assert "Google Cloud MLOps levels: level 1 (ML pipeline automation) achieved" in section.inner_text()
+    section.screenshot(path=str(artifacts / "frameworks-375.png"))
+    page.emulate_media(media="print")
+    assert section.is_visible() and page.locator("ul.criteria li").first.is_visible()
