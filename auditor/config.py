@@ -309,6 +309,10 @@ output: ./mlaudit-report
 # Per-collector timeout in seconds; a collector that overruns is reported, the others go on.
 timeout_s: 900
 
+# Also report the findings against other frameworks (`mlaudit frameworks` lists them; a path to
+# your own framework file works too, relative to this file). See docs/frameworks.md.
+# frameworks: [google-mlops, microsoft-mlops, ml-test-score]
+
 git:
   # Local repositories, folders holding many repositories, or remote URLs (cloned into cache_dir
   # on the first run, fetched on later runs). Only what is committed on the default branch is read.

@@ -73,6 +73,7 @@ def load_framework_plugins() -> tuple[tuple[FrameworkPlugin, ...], dict]:
     from dataclasses import replace
     from pathlib import Path
 
+    from mlaudit.checks.definitions import definitions_by_id
     from mlaudit.checks.frameworks import Framework, load_framework, shipped_files
 
     found: list[FrameworkPlugin] = []
@@ -90,6 +91,9 @@ def load_framework_plugins() -> tuple[tuple[FrameworkPlugin, ...], dict]:
                 fw = load_framework(str(obj), origin=origin)
             else:
                 raise TypeError(f"{ep.value} is neither a framework file's path nor a Framework")
+            unknown = sorted(fw.check_ids() - set(definitions_by_id()))
+            if unknown:
+                raise ValueError(f"framework {fw.id!r} names unknown checks: {', '.join(unknown)}")
             if fw.id in shipped_files() or fw.id in frameworks:
                 raise ValueError(f"a framework called {fw.id!r} is already available")
             frameworks[fw.id] = fw

@@ -509,6 +509,8 @@ def _framework_views(frameworks: list[dict[str, Any]], anchors: dict[str, str]) 
                                           "anchor": anchors.get(k)} for k in c["checks"]]}
                         for c in g["criteria"]]
             groups.append({**g, "criteria": criteria, "status_symbol": symbol,
+                           "assessable": [c for c in criteria if c["status"] != "not_assessable"],
+                           "unassessable": [c for c in criteria if c["status"] == "not_assessable"],
                            "status_label": label.split(" (")[0] if label else None})
         out.append({**fw, "groups": groups, "href": safe_url(fw["source"]),
                     "anchor": anchor_id("framework", fw["id"])})

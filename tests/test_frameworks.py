@@ -400,13 +400,21 @@ def _install_plugin(site: Path) -> None:
 
 
         NOT_A_FRAMEWORK = 42
+
+
+        def handmade():  # built in code without the loader: its check IDs are still verified
+            from mlaudit.checks.frameworks import Criterion, Framework, Group
+
+            return Framework("handmade", "Handmade", "https://example.com", leveled=True, groups=(
+                Group("1", "One", (Criterion("x", "X", ("L9.none",)),), level=1),))
     '''))
     dist = site / "mlaudit_acme-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mlaudit-acme\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(
         "[mlaudit.frameworks]\nacme = acmefw:FRAMEWORK_FILE\nparsed = acmefw:parsed\n"
-        "broken = acmefw_missing:FILE\nnumber = acmefw:NOT_A_FRAMEWORK\n")
+        "broken = acmefw_missing:FILE\nnumber = acmefw:NOT_A_FRAMEWORK\nhandmade = acmefw:handmade\n"
+        "clash = acmefw:FRAMEWORK_FILE\n")
 
 
 def test_a_plugin_framework_is_listed_and_scanned_and_a_broken_one_skipped(repo: Path, tmp_path: Path) -> None:
@@ -419,6 +427,11 @@ def test_a_plugin_framework_is_listed_and_scanned_and_a_broken_one_skipped(repo:
     assert "mlaudit.frameworks: parsed = acmefw:parsed (mlaudit-acme): framework acme-parsed" in listed.stdout
     assert "broken = acmefw_missing:FILE (mlaudit-acme): BROKEN, skipped: ModuleNotFoundError" in listed.stdout
     assert "number = acmefw:NOT_A_FRAMEWORK (mlaudit-acme): BROKEN, skipped: TypeError" in listed.stdout
+    assert ("handmade = acmefw:handmade (mlaudit-acme): BROKEN, skipped: ValueError: framework "
+            "'handmade' names unknown checks: L9.none") in listed.stdout
+    # the same file under a second name: the id is taken, so the second one is skipped
+    assert ("clash = acmefw:FRAMEWORK_FILE (mlaudit-acme): BROKEN, skipped: ValueError: a framework "
+            "called 'acme-review' is already available") in listed.stdout
 
     frameworks = _run("frameworks", cwd=tmp_path, env=env)
     assert "acme-review" in frameworks.stdout and f"file: {site / 'acmefw' / 'acme.yaml'}" in frameworks.stdout
