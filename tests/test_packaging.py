@@ -29,8 +29,12 @@ def test_the_wheel_holds_only_mlaudit(wheel: Path) -> None:
     assert {t for t in top if not t.endswith(".dist-info")} == {"mlaudit"}
     for data in ("mlaudit/config.schema.json", "mlaudit/survey_questions.yaml",
                  "mlaudit/checks/rubric.yaml", "mlaudit/reports/report.schema.json",
-                 "mlaudit/reports/templates/report.html.j2"):
+                 "mlaudit/reports/templates/report.html.j2", "mlaudit/checks/framework.schema.json",
+                 "mlaudit/reports/templates/_frameworks.html.j2"):
         assert data in names, data
+    # the shipped frameworks (docs/frameworks.md)
+    for framework in (ROOT / "checks" / "framework_files").glob("*.yaml"):
+        assert f"mlaudit/checks/framework_files/{framework.name}" in names, framework
     # each source's config section schema travels with its collector
     for fragment in (ROOT / "collectors").glob("*/settings.schema.json"):
         assert f"mlaudit/collectors/{fragment.parent.name}/settings.schema.json" in names, fragment
