@@ -60,11 +60,11 @@ from mlaudit.collectors.git.pyscan import (
     words_of,
 )
 from mlaudit.collectors.git.testdetect import (  # noqa: F401 - re-exported
-    _TEST_SUPPORT,
     _asserting_tests,
     _local_top_names,
     _ml_targets,
     _test_validation,
+    is_harness,
     is_test_file,
     runner_invoked_tests,
 )
@@ -298,9 +298,26 @@ def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, fac
         facts.tests.append((path, asserting, _ml_targets(scan, local_tops) if asserting else set()))
         facts.hits.extend(_test_validation(scan))
         return
-    if _TEST_SUPPORT.search(path):
+    if is_harness(scan):
         return
-    facts.hits.extend(_matches(scan, paths_ok))
+    hits = _matches(scan, paths_ok)
+    if any(h.signal == DV and h.tool == "great_expectations" for h in hits) and _gx_reads_only(scan):
+        hits = [h for h in hits if not (h.signal == DV and h.tool == "great_expectations")]
+    facts.hits.extend(hits)
+
+
+#: Great Expectations calls that only read what others validated (a dashboard, an auditing tool)
+_GX_READ = re.compile(r"^(get_\w*|list_\w*|open_data_docs|get_context|keys|load|from_json|to_json_dict)$")
+
+
+def _gx_reads_only(scan: SourceScan) -> bool:
+    """Whether every Great Expectations call of a module reads (contexts, stored suites and
+    validation results, data docs) and none defines or runs a check: a reader of GX projects is not
+    data validation."""
+    leaves = [qual.rstrip("()").rsplit(".", 1)[-1].rstrip("()") for qual, _ in scan.calls
+              if qual.split(".")[0] == "great_expectations"]
+    # a context opened and handed on (to run checkpoints elsewhere) is not known to only read
+    return any(leaf != "get_context" for leaf in leaves) and all(_GX_READ.match(leaf) for leaf in leaves)
 
 
 def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit]:
