@@ -60,6 +60,14 @@ def read_results(root):
     return [r.to_json_dict() for r in results]
 """
 
+GX_STORE_READER = """\
+def open_store(config):
+    from great_expectations.data_context.util import instantiate_class_from_config
+
+    store = instantiate_class_from_config(config=config, runtime_environment={}, config_defaults={})
+    return [store.get(key) for key in store.list_keys()]
+"""
+
 SANDBOX = """\
 from pathlib import Path
 
@@ -135,6 +143,7 @@ TOOL_REPO = {
     "audit_tool/__init__.py": "",
     "audit_tool/readers/mlflow_reader.py": MLFLOW_READER,
     "audit_tool/readers/gx_reader.py": GX_READER,
+    "audit_tool/readers/gx_stores.py": GX_STORE_READER,
     "audit_tool/demo.py": SANDBOX,
     "bench/gx_bench.py": BENCH,
     "tests/awsutil.py": HARNESS_HELPER,

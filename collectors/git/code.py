@@ -306,18 +306,24 @@ def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, fac
     facts.hits.extend(hits)
 
 
-#: Great Expectations calls that only read what others validated (a dashboard, an auditing tool)
-_GX_READ = re.compile(r"^(get_\w*|list_\w*|open_data_docs|get_context|keys|load|from_json|to_json_dict)$")
+#: Great Expectations calls that read what others validated (stored suites, results, stores)
+_GX_READ = re.compile(r"^(get_\w*|list_\w*|open_data_docs|keys|load|from_json|to_json_dict)$")
+#: ... calls that define or run checks (expectations, suites, validators, checkpoints, datasets)
+_GX_CHECKS = re.compile(r"(?i)expect|validat|checkpoint|suite|dataset|from_pandas|read_|run")
+#: ... and the contexts a module may open only to hand on to the code that validates
+_GX_CONTEXTS = frozenset({"get_context", "DataContext", "FileDataContext", "EphemeralDataContext",
+                          "BaseDataContext"})
 
 
 def _gx_reads_only(scan: SourceScan) -> bool:
-    """Whether every Great Expectations call of a module reads (contexts, stored suites and
-    validation results, data docs) and none defines or runs a check: a reader of GX projects is not
-    data validation."""
-    leaves = [qual.rstrip("()").rsplit(".", 1)[-1].rstrip("()") for qual, _ in scan.calls
-              if qual.split(".")[0] == "great_expectations"]
-    # a context opened and handed on (to run checkpoints elsewhere) is not known to only read
-    return any(leaf != "get_context" for leaf in leaves) and all(_GX_READ.match(leaf) for leaf in leaves)
+    """Whether a module's Great Expectations calls only read (stored suites and validation results,
+    store plumbing, data docs) and none defines or runs a check: a reader of GX projects is not
+    data validation. A module that only opens a context is left counted (it hands it on)."""
+    leaves = {qual.rstrip("()").rsplit(".", 1)[-1] for qual, _ in scan.calls
+              if qual.split(".")[0] == "great_expectations"}
+    if not leaves - _GX_CONTEXTS or any("expect_" in line for line in scan.lines):
+        return False
+    return not any(_GX_CHECKS.search(leaf) and not _GX_READ.match(leaf) for leaf in leaves - _GX_CONTEXTS)
 
 
 def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit]:
