@@ -39,6 +39,8 @@ class AuditResult:
     waivers: list[dict[str, str]] = field(default_factory=list)
     #: the survey collector's run (None when no answers file was configured)
     survey_run: dict[str, Any] | None = None
+    #: `scoring.score_repositories(...)`, when the engine has already computed it
+    repositories: list[dict[str, Any]] | None = None
 
 
 def build_report(result: AuditResult) -> dict[str, Any]:
@@ -56,7 +58,8 @@ def build_report(result: AuditResult) -> dict[str, Any]:
         "run": {"finished_at": now_iso(), **result.run},
         "collectors": result.collectors + _not_configured(result.collectors),
         "summary": result.scores,
-        "repositories": score_repositories(result.evidence, defs, threshold=result.threshold),
+        "repositories": result.repositories if result.repositories is not None
+        else score_repositories(result.evidence, defs, threshold=result.threshold),
         "next_steps": next_steps(result.findings, defs, result.scores),
         "findings": [_finding_dict(f, by_id[f.check_id].to_dict()) for f in result.findings],
         "evidence": _cited_evidence(result.findings, result.evidence, survey),
