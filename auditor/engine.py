@@ -152,20 +152,24 @@ def audit(config: Config, scan_path: Path | None = None,
     `runs` (history: a stored run replayed) skips collection; `today` dates waiver expiry."""
     from mlaudit.checks import load_definitions, run_checks
     from mlaudit.reports.builder import AuditResult, build_report
-    from mlaudit.scoring import score
+    from mlaudit.scoring import gate_advanced, score, score_repositories
 
     started_at, t0 = now_iso(), time.perf_counter()
     defs = load_definitions()
     if runs is None:
         runs = _collect(config, build_collectors(config) if collectors is None else collectors)
     check_ctx = _check_context(runs, config)
-    findings = run_checks(check_ctx, waivers={w.check: w.to_dict() for w in config.waivers}, today=today)
+    waivers = {w.check: w.to_dict() for w in config.waivers}
+    findings = run_checks(check_ctx, waivers=waivers, today=today)
+    repositories = score_repositories(check_ctx.evidence, defs, threshold=config.threshold)
+    findings = gate_advanced(check_ctx, findings, repositories, defs, waivers, today)
     scores = score(findings, defs, threshold=config.threshold)
     exit_code = _exit_code(runs, config, scores)
     survey = next((r for r in runs if r.collector.name == "survey"), None)
     report = build_report(AuditResult(
         collectors=[run.to_dict() for run in runs], evidence=check_ctx.evidence,
         findings=findings, definitions=defs, scores=scores, threshold=config.threshold,
+        repositories=repositories,
         organisation=config.organisation, available=check_ctx.available, gaps=check_ctx.gaps,
         waivers=[w.to_dict() for w in config.waivers], frameworks=list(config.frameworks),
         survey_run=survey.to_dict() | {"error": survey.error} if survey else None,

@@ -433,6 +433,60 @@ def score_repositories(
     return out
 
 
+#: the org's checks from this level up count a repository's evidence only where that repository
+#: has the basics: "higher practices imply their basics", so level-5 markers in a repository whose
+#: own walk stops below BASICS_LEVEL (a feature-store tutorial without tests or CI) are not the
+#: organisation practising level 5
+ADVANCED_LEVEL = 5
+BASICS_LEVEL = 3
+
+
+def gate_advanced(
+    ctx: CheckContext,
+    findings: list[Finding],
+    repositories: list[dict[str, Any]],
+    defs: list[CheckDef],
+    waivers: dict[str, dict] | None = None,
+    today: Any = None,
+) -> list[Finding]:
+    """The org's findings with its level-5 checks re-run on the evidence of the repositories that
+    have the basics (own level >= BASICS_LEVEL); repository evidence of the others is set aside
+    for those checks, and each finding whose outcome changes says which and why."""
+    from mlaudit.checks.runner import run_checks
+
+    lacking = {r["name"]: r["level"] for r in repositories
+               if r["level"] is None or r["level"] < BASICS_LEVEL}
+    advanced = [d for d in defs if d.level >= ADVANCED_LEVEL]
+    if not lacking or not advanced:
+        return findings
+    kept = [e for e in ctx.evidence
+            if e.collector != "git" or e.subject not in lacking or e.signal == "repository"]
+    gated_ctx = CheckContext(evidence=kept, available=set(ctx.available), failed=dict(ctx.failed),
+                             gaps=dict(ctx.gaps), settings=dict(ctx.settings))
+    regated = {f.check_id: f for f in run_checks(gated_ctx, waivers=waivers, defs=advanced, today=today)}
+    out = []
+    for finding in findings:
+        new = regated.get(finding.check_id)
+        cited = sorted({e.subject for e in finding.evidence
+                        if e.subject in lacking and e.signal != "repository"})
+        if new is None or (new.outcome == finding.outcome and not cited):
+            out.append(finding)
+            continue
+        set_aside = cited or sorted(lacking)
+        levels = ", ".join(f"{n} (own level {lacking[n] if lacking[n] is not None else 'not assessed'})"
+                           for n in set_aside[:6])
+        new.explanation += (
+            f" Not counted for the organisation: the evidence of {levels}, which "
+            f"{'lacks' if len(set_aside) == 1 else 'lack'} the basics (a level-{ADVANCED_LEVEL} practice "
+            f"counts where its repository reaches level {BASICS_LEVEL} on its own evidence)."
+        )
+        new.metrics = {**new.metrics, "set_aside_repositories": set_aside}
+        if new.outcome != finding.outcome:
+            new.metrics["outcome_with_them"] = str(finding.outcome)
+        out.append(new)
+    return out
+
+
 def _weakest(entry: dict[str, Any], found: dict[str, Finding]) -> dict[str, Any] | None:
     """The check that holds a walk back: the first blocking check where it stopped, else the
     lowest-scoring assessed check above the level reached."""
@@ -476,6 +530,10 @@ def methodology(defs: list[CheckDef], threshold: float, walk: str = "per-level")
             "The overall level is the lowest level among the assessed dimensions.",
             "Each repository gets its own level from one walk over the technical and process checks "
             "its own git evidence can decide.",
+            f"The organisation's level-{ADVANCED_LEVEL} checks count a repository's evidence only where "
+            f"that repository reaches level {BASICS_LEVEL} on its own evidence: level-{ADVANCED_LEVEL} "
+            "markers without the basics (a feature-store tutorial without tests or CI) are set aside, "
+            "and the finding names them.",
             "Confidence is the share of checks assessed, split by provenance (observed, inferred, "
             "self-reported).",
             "Observed evidence decides an outcome; a claim it contradicts never leaves its check at "

@@ -41,6 +41,8 @@ class AuditResult:
     survey_run: dict[str, Any] | None = None
     #: the frameworks to report the findings against (`mlaudit.checks.frameworks.Framework`)
     frameworks: list[Any] = field(default_factory=list)
+    #: `scoring.score_repositories(...)`, when the engine has already computed it
+    repositories: list[dict[str, Any]] | None = None
 
 
 def build_report(result: AuditResult) -> dict[str, Any]:
@@ -58,7 +60,8 @@ def build_report(result: AuditResult) -> dict[str, Any]:
         "run": {"finished_at": now_iso(), **result.run},
         "collectors": result.collectors + _not_configured(result.collectors),
         "summary": result.scores,
-        "repositories": score_repositories(result.evidence, defs, threshold=result.threshold),
+        "repositories": result.repositories if result.repositories is not None
+        else score_repositories(result.evidence, defs, threshold=result.threshold),
         "next_steps": next_steps(result.findings, defs, result.scores),
         "findings": [_finding_dict(f, by_id[f.check_id].to_dict()) for f in result.findings],
         "evidence": _cited_evidence(result.findings, result.evidence, survey),

@@ -331,3 +331,70 @@ def test_inline_commands_in_subsections_of_setup_and_upper_case_readme_name():
 
 def test_decoys_tool_names_prose_setup_and_results_are_not_setup_instructions():
     assert documentation({"README.md": README_TOOLS_ONLY}) == []
+
+
+# -- Taskcluster task graphs and scheduled hooks (outside CI) ---------------------------------
+TC_GRAPH = """\
+version: 1
+tasks:
+  $let:
+    repository: https://example.org/churn
+  in:
+    - ID: retrieve-events
+      created: { $fromNow: "" }
+      provisionerId: proj-churn
+      workerType: batch
+      payload:
+        image: example/churn-retrieval:${version}
+        command: [churn-retrieve-events, /cache/]
+    - ID: train-churn
+      dependencies: [retrieve-events]
+      provisionerId: proj-churn
+      workerType: compute-large
+      payload:
+        image: example/churn-trainer:${version}
+        command: [churn-train, churn, --limit, "500000"]
+"""
+
+TC_HOOK = """\
+{
+  "schedule": ["0 0 1,16 * *"],
+  "metadata": {"name": "churn data pipeline", "owner": "team@example.org"},
+  "task": {
+    "provisionerId": "proj-churn",
+    "workerType": "batch",
+    "payload": {
+      "image": "example/spawn-pipeline",
+      "command": ["python", "/code/spawn_pipeline.py", "/code/churn-pipeline.yml"]
+    }
+  }
+}
+"""
+
+
+def test_taskcluster_task_graph_is_orchestration_and_its_scheduled_hook_retrains() -> None:
+    items = run_all({"infra/churn-pipeline.yml": TC_GRAPH, "infra/taskcluster-hook-churn.json": TC_HOOK})
+    [orch] = of(items, "orchestration")
+    assert orch.attributes["tool"] == "taskcluster" and orch.attributes["tasks"] == 2
+    [sched] = of(items, "scheduled_retraining")
+    assert sched.attributes["trigger"] == "taskcluster_hook"
+    assert sched.attributes["schedule"] == "0 0 1,16 * *"
+    assert sched.attributes["spawns"] == ["infra/churn-pipeline.yml"]
+
+
+def test_taskcluster_decoys() -> None:
+    # tasks without dependencies are a list of jobs, not a pipeline
+    loose = TC_GRAPH.replace("      dependencies: [retrieve-events]\n", "")
+    assert not of(run_all({"infra/churn-pipeline.yml": loose}), "orchestration")
+    # a scheduled hook whose graph only retrieves data is not retraining
+    no_train = TC_GRAPH.replace("churn-train, churn", "churn-export, events").replace("trainer", "exporter")
+    items = run_all({"infra/churn-pipeline.yml": no_train, "infra/taskcluster-hook-churn.json": TC_HOOK})
+    assert of(items, "orchestration") and not of(items, "scheduled_retraining")
+    # a hook without a schedule (triggered by hand or by pulse messages) is not scheduled
+    manual = TC_HOOK.replace('"schedule": ["0 0 1,16 * *"],', '"schedule": [],')
+    items = run_all({"infra/churn-pipeline.yml": TC_GRAPH, "infra/taskcluster-hook-churn.json": manual})
+    assert not of(items, "scheduled_retraining")
+    # the in-repo CI file is CI, not an orchestrated pipeline
+    assert not of(run_all({".taskcluster.yml": TC_GRAPH}), "orchestration")
+    # a README describing the pipeline is prose
+    assert not of(run_all({"README.md": TC_GRAPH}), "orchestration")

@@ -124,3 +124,40 @@ def test_small_organisations(repos: dict[str, Path], members: tuple[str, ...], o
     assert per_repo == {m: EXPECTED[m][0] for m in members}
     # sorted by level, highest first
     assert [r["name"] for r in result.report["repositories"]][0] == max(members, key=lambda m: EXPECTED[m][0])
+
+
+def _finding(result, check_id: str):
+    return next(f for f in result.findings if f.check_id == check_id)
+
+
+def test_a_tutorials_level_five_markers_do_not_count_for_the_organisation(
+        repos: dict[str, Path]) -> None:
+    """A level-3 team beside a feature-store tutorial: the tutorial's Feast is seen on its own row,
+    but the organisation does not practise a feature store through a repository without the basics
+    (rubric: higher practices imply their basics; markers without basics never above 2)."""
+    result = scan(repos["building"], repos["markers"])
+    per_repo = {r["name"]: r for r in result.report["repositories"]}
+    assert per_repo["markers"]["checks"]["L5.feature-store"] == "pass"  # its own row shows it
+    assert per_repo["markers"]["level"] <= 2
+    store = _finding(result, "L5.feature-store")
+    # git alone cannot prove a feature store absent: with the tutorial set aside, nothing decides it
+    assert str(store.outcome) in ("unknown", "fail"), store.explanation
+    assert "markers (own level 2)" in store.explanation and "lacks the basics" in store.explanation
+    assert store.metrics["set_aside_repositories"] == ["markers"]
+    assert store.metrics["outcome_with_them"] == "pass"
+    # the same finding in report.json, and the org levels stay consistent with it
+    [row] = [f for f in result.report["findings"] if f["check_id"] == "L5.feature-store"]
+    assert row["outcome"] == str(store.outcome)
+    assert result.report["summary"]["dimensions"]["technical"]["level"] <= 3
+
+
+def test_a_feature_store_in_a_repository_with_the_basics_counts(repos: dict[str, Path]) -> None:
+    """The other side: the advanced team's Feast counts, the tutorial beside it changes nothing."""
+    result = scan(repos["advanced"], repos["markers"])
+    store = _finding(result, "L5.feature-store")
+    assert str(store.outcome) == "pass"
+    assert {e.subject for e in store.evidence} == {"advanced"}
+    assert store.metrics["set_aside_repositories"] == ["markers"]
+    assert "outcome_with_them" not in store.metrics  # the organisation's outcome did not change
+    alone = _finding(scan(repos["markers"]), "L5.feature-store")
+    assert str(alone.outcome) != "pass" and "markers (own level 2)" in alone.explanation

@@ -60,11 +60,11 @@ from mlaudit.collectors.git.pyscan import (
     words_of,
 )
 from mlaudit.collectors.git.testdetect import (  # noqa: F401 - re-exported
-    _TEST_SUPPORT,
     _asserting_tests,
     _local_top_names,
     _ml_targets,
     _test_validation,
+    is_harness,
     is_test_file,
     runner_invoked_tests,
 )
@@ -298,9 +298,32 @@ def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, fac
         facts.tests.append((path, asserting, _ml_targets(scan, local_tops) if asserting else set()))
         facts.hits.extend(_test_validation(scan))
         return
-    if _TEST_SUPPORT.search(path):
+    if is_harness(scan):
         return
-    facts.hits.extend(_matches(scan, paths_ok))
+    hits = _matches(scan, paths_ok)
+    if any(h.signal == DV and h.tool == "great_expectations" for h in hits) and _gx_reads_only(scan):
+        hits = [h for h in hits if not (h.signal == DV and h.tool == "great_expectations")]
+    facts.hits.extend(hits)
+
+
+#: Great Expectations calls that read what others validated (stored suites, results, stores)
+_GX_READ = re.compile(r"^(get_\w*|list_\w*|open_data_docs|keys|load|from_json|to_json_dict)$")
+#: ... calls that define or run checks (expectations, suites, validators, checkpoints, datasets)
+_GX_CHECKS = re.compile(r"(?i)expect|validat|checkpoint|suite|dataset|from_pandas|read_|run")
+#: ... and the contexts a module may open only to hand on to the code that validates
+_GX_CONTEXTS = frozenset({"get_context", "DataContext", "FileDataContext", "EphemeralDataContext",
+                          "BaseDataContext"})
+
+
+def _gx_reads_only(scan: SourceScan) -> bool:
+    """Whether a module's Great Expectations calls only read (stored suites and validation results,
+    store plumbing, data docs) and none defines or runs a check: a reader of GX projects is not
+    data validation. A module that only opens a context is left counted (it hands it on)."""
+    leaves = {qual.rstrip("()").rsplit(".", 1)[-1] for qual, _ in scan.calls
+              if qual.split(".")[0] == "great_expectations"}
+    if not leaves - _GX_CONTEXTS or any("expect_" in line for line in scan.lines):
+        return False
+    return not any(_GX_CHECKS.search(leaf) and not _GX_READ.match(leaf) for leaf in leaves - _GX_CONTEXTS)
 
 
 def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit]:

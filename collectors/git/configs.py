@@ -31,7 +31,8 @@ DEVCONTAINER = re.compile(r"(^|/)\.devcontainer/")
 _YAML_SKIP_NAMES = {"pnpm-lock.yaml", "conda-lock.yml", "conda-lock.yaml", "pubspec.lock"}
 _JSON_HINT = re.compile(
     r"(?i)(template|cfn|cloudformation|stack|\.asl\.|state.?machine|sfn|step.?function|workflow|"
-    r"azuredeploy|maintemplate|pipeline|dashboard|grafana|pachyderm|event|rule|sam|infra|deploy)"
+    r"azuredeploy|maintemplate|pipeline|dashboard|grafana|pachyderm|event|rule|sam|infra|deploy|"
+    r"taskcluster)"
 )
 _JSON_DIR_HINT = re.compile(
     r"(?i)(^|/)(infra|infrastructure|iac|cloudformation|cfn|templates?|deploy(ment)?s?|"
@@ -349,7 +350,7 @@ _YAML_KEYS = re.compile(
     r"^[\"']?(apiVersion|kind|Resources|AWSTemplateFormatVersion|StartAt|pipelineInfo|pipelineSpec|"
     r"\$schema|services|groups|panels|dashboard|checks for [^:\n]+|source|workflowConfig|models|"
     r"sources|seeds|snapshots|transport|pipeline|applications|trigger|pr|stages|jobs|steps|"
-    r"schedules|deployments|load_from|phases|on|workflows|include|resources)[\"']?\s*:"
+    r"schedules|deployments|load_from|phases|on|workflows|include|resources|tasks)[\"']?\s*:"
     r"|evidently\.|OPENLINEAGE|default_args",
     re.M,
 )

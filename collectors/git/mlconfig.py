@@ -1,9 +1,10 @@
 """ML platform config: orchestrator definitions, and serving, monitoring and feature-store
-configuration files (Argo, Step Functions, KFP, Azure ML, Prefect, Dagster, Kedro, dag-factory,
+configuration files (Argo, Taskcluster task graphs and hooks, Step Functions, KFP, Azure ML, Prefect, Dagster, Kedro, dag-factory,
 Feast, BentoML, Ray Serve, TorchServe, Triton, Prometheus/Grafana, Evidently)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,57 @@ def _argo(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
                     schedule=str(schedule),
                     drift_triggered=False,
                 )
+
+
+_TC_TEXT = {"command", "args", "name", "description", "image"}
+
+
+def _tc_tasks(node: Any) -> list[dict]:
+    """The Taskcluster task definitions of a task-graph file (`tasks:`, maybe inside JSON-e's
+    `$let`/`in`), each with a worker (provisionerId/workerType or taskQueueId) and a payload."""
+    tasks = node.get("tasks") if isinstance(node, dict) else None
+    if isinstance(tasks, dict):
+        tasks = tasks.get("in") or tasks.get("then")
+    if not isinstance(tasks, list):
+        return []
+    return [t for t in tasks if isinstance(t, dict) and _tc_task(t)]
+
+
+def _tc_task(task: dict) -> bool:
+    return isinstance(task.get("payload"), dict) and any(
+        k in task for k in ("provisionerId", "workerType", "taskQueueId"))
+
+
+def _trains(text: str) -> bool:
+    return mentions_training(text) and not only_not_training(text)
+
+
+def _taskcluster(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    """Taskcluster task graphs and hooks outside CI (`.taskcluster.yml` is CI, read with the CI
+    files): a file of two or more tasks wired by `dependencies` is a pipeline the Taskcluster
+    queue runs in order; a hook with a `schedule` whose task trains, or spawns a graph that
+    trains, is scheduled retraining."""
+    graphs: dict[str, bool] = {}
+    for doc in index.dicts():
+        if posixpath.basename(doc.path).startswith(".taskcluster."):
+            continue
+        tasks = _tc_tasks(doc.data)
+        if len(tasks) < 2 or not any(t.get("dependencies") for t in tasks):
+            continue
+        found = key_line(doc.text, "tasks", doc.line) or (doc.line, "")
+        emit("orchestration", doc.path, found[0], found[1], tool="taskcluster", tasks=len(tasks),
+             metadata_driven=False)
+        graphs[doc.path] = _trains("\n".join(strings(tasks, _TC_TEXT)))
+    for doc in index.dicts():
+        schedule, task = doc.data.get("schedule"), doc.data.get("task")
+        if not (isinstance(schedule, list) and schedule and isinstance(task, dict) and _tc_task(task)):
+            continue
+        body = "\n".join(strings(task, _TC_TEXT))
+        spawned = [p for p in graphs if posixpath.basename(p) in body]
+        if _trains(body) or any(graphs[p] for p in spawned):
+            found = key_line(doc.text, "schedule", doc.line) or (doc.line, "")
+            emit("scheduled_retraining", doc.path, found[0], found[1], trigger="taskcluster_hook",
+                 schedule=str(schedule[0]), drift_triggered=False, spawns=spawned[:3])
 
 
 def _pipeline_specs(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
@@ -442,6 +494,7 @@ def _databricks_bundles(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
 
 DETECTORS: list[Callable[[RepoView, ConfigIndex, Emit], None]] = [
     _argo,
+    _taskcluster,
     _databricks_bundles,
     _pipeline_specs,
     _named_orchestrators,

@@ -20,6 +20,24 @@ _TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test|tests)\.py$")
 _TEST_SUPPORT = re.compile(r"(^|/)(tests?|testing)/")
 
 
+#: test doubles: a module that imports one builds a sandbox (moto's in-process AWS, stubbed
+#: clients, mocked HTTP) and its calls to ML systems seed that sandbox — fixture code wherever it
+#: lives, not the team using the tools
+TEST_DOUBLES = ("moto", "botocore.stub", "unittest.mock", "mock", "responses", "requests_mock",
+                "pytest_mock", "testcontainers", "localstack", "vcr", "mongomock", "fakeredis")
+
+
+#: benchmarks beside the code: like tests, they exercise the project (building the stores and
+#: projects they time), they are not the team's pipeline
+_BENCH = re.compile(r"(^|/)(bench|benchmarks?)/")
+
+
+def is_harness(scan: SourceScan) -> bool:
+    """Code that exercises or stages the project rather than being its practice: helpers beside
+    the tests, benchmarks, and any module importing a test double."""
+    return bool(_TEST_SUPPORT.search(scan.path) or _BENCH.search(scan.path)) or scan.imports_any(TEST_DOUBLES)
+
+
 def is_test_file(path: str) -> bool:
     return bool(_TEST_FILE.search(path)) or path.endswith("/conftest.py") or path == "conftest.py"
 
@@ -76,7 +94,9 @@ def _test_validation(scan: SourceScan) -> list[Hit]:
     if not pandera and not any("expect_" in line for line in scan.lines):
         return []  # no expectation is called anywhere in the file
     hits: list[Hit] = []
-    for fn in _test_functions(scan.tree):
+    # a conftest's fixtures are where shared dataset checks live (`tests/data/conftest.py`)
+    fixtures = posixpath.basename(scan.path) == "conftest.py"
+    for fn in (_top_functions(scan.tree) if fixtures else _test_functions(scan.tree)):
         found = sorted(
             (node.lineno, tool) for node in walk(fn)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
@@ -99,6 +119,10 @@ def _test_functions(tree: ast.Module) -> Iterable[ast.FunctionDef | ast.AsyncFun
             for item in node.body:
                 if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name.startswith("test"):
                     yield item
+
+
+def _top_functions(tree: ast.Module) -> Iterable[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return (n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
 
 
 def _asserts(fn: ast.AST) -> bool:
@@ -130,9 +154,12 @@ GLUE_WORDS = {"dag", "dags", "airflow", "operator", "operators", "plugin", "plug
 
 
 def _local_top_names(view: RepoView) -> set[str]:
+    """Names a test can import the project's own modules by. Modules beside the tests (helpers,
+    scenario builders under `tests/`) are not the project: a test exercising `tests/awsutil.py`'s
+    `seed_pipeline` tests the harness, not an ML pipeline."""
     names: set[str] = set()
     for path in view.entries:
-        if path.endswith(".py") and not SKIP_DIRS.search(path):
+        if path.endswith(".py") and not SKIP_DIRS.search(path) and not _TEST_SUPPORT.search(path):
             parts = path.split("/")
             names.update(parts[:-1])
             names.add(parts[-1][:-3])
