@@ -21,8 +21,11 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlaudit.collectors.base import RUN_TMP_ENV
 from mlaudit.collectors.git.repos import GIT_ENV, RepoError
@@ -83,8 +86,45 @@ def _alternate_line(path: Path) -> str:
     return text + "\n"
 
 
+class RepoTimedOut(Exception):  # noqa: N818 - a limit reached, named as the report says it
+    """The repository's time limit (`git.repo_timeout_s`) passed: it stops being read."""
+
+    def __init__(self, limit: float, coverage: dict[str, Any] | None = None) -> None:
+        super().__init__(f"timed out after {limit:g} s")
+        self.limit, self.coverage = limit, coverage
+
+    def __str__(self) -> str:
+        text = f"timed out after {self.limit:g} s (git.repo_timeout_s)"
+        if self.coverage is not None:
+            text += (f"; {self.coverage['files_read']} of {self.coverage['files_total']} files read; "
+                     "its evidence is left out (an incomplete read would misstate what it holds)")
+        return text
+
+
+@dataclass
+class Deadline:
+    """When a repository's reading must stop (a monotonic clock time), and its limit."""
+
+    at: float
+    limit: float
+
+    @classmethod
+    def after(cls, limit: float | None) -> Deadline | None:
+        return None if not limit else cls(time.monotonic() + limit, limit)
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self) -> None:
+        if time.monotonic() >= self.at:
+            raise RepoTimedOut(self.limit)
+
+
 class ObjectStore:
     """An audited repository's objects, read through a private git directory (see the module)."""
+
+    #: the repository's time limit: a git process still running when it passes is stopped
+    deadline: Deadline | None = None
 
     def __init__(self, git_dir: Path) -> None:
         common = _common_dir(Path(git_dir)).resolve()
@@ -114,13 +154,17 @@ class ObjectStore:
             raise
 
     def run(self, *args: str, timeout: float = 600) -> str:
-        """`git <args>` against the object store; RepoError when git fails."""
+        """`git <args>` against the object store; RepoError when git fails (RepoTimedOut when
+        the repository's time limit passes meanwhile)."""
+        timeout = self._bounded(timeout)
         try:
             proc = subprocess.run(
                 ["git", "--git-dir", str(self.path), *args], capture_output=True, timeout=timeout,
                 env=read_env(), stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
+            if self.deadline is not None:
+                self.deadline.check()
             raise RepoError(f"git {args[0]} timed out after {timeout:.0f}s") from None
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace").strip()
@@ -133,6 +177,7 @@ class ObjectStore:
         expression `pattern` (byte semantics, `\\<`/`\\>` word boundaries): one `git grep`, in C,
         so files that match nothing are never read. None when git could not answer (a missing
         object, an old git): the caller then reads every file itself."""
+        timeout = self._bounded(timeout)
         try:
             proc = subprocess.run(
                 ["git", "--git-dir", str(self.path), "grep", "-l", "-z", "-E", "--no-color",
@@ -147,6 +192,13 @@ class ObjectStore:
         prefix = commit + ":"
         out = proc.stdout.decode("utf-8", errors="surrogateescape")
         return {p.removeprefix(prefix) for p in out.split("\0") if p}
+
+    def _bounded(self, timeout: float) -> float:
+        """`timeout`, cut to what is left of the repository's time (RepoTimedOut if nothing)."""
+        if self.deadline is None:
+            return timeout
+        self.deadline.check()
+        return max(0.05, min(timeout, self.deadline.left()))
 
     def reason_missing(self, sha: str) -> str:
         """`corrupt objects` when a loose object file is there but unreadable, else `missing`."""
@@ -293,6 +345,8 @@ class BlobReader:
                             yield rest, exc
                     return
         finally:
+            if writer.is_alive():  # the stream was abandoned (time limit): the writer would
+                proc.kill()  # wait forever on cat-file, which waits for its answers to be read
             writer.join()
 
     def read(self, sha: str) -> bytes | None:

@@ -28,8 +28,10 @@ from mlaudit.collectors.git.blobs import (
     CORRUPT,
     MISSING,
     BlobReader,
+    Deadline,
     ObjectStore,
     ObjectUnreadable,
+    RepoTimedOut,
     batch_command_supported,
 )
 from mlaudit.collectors.git.configs import REFUSED_YAML
@@ -255,11 +257,13 @@ class GitCollector(Collector):
         import git  # GitPython; imported here so CLI start-up stays light
 
         started = time.perf_counter()
+        deadline = Deadline.after(self.settings.repo_timeout_s)
         repo = store = None
+        info: dict[str, Any] = {}
         try:
             repo = git.Repo(ref.git_dir)
             commit, branch = self._head(repo, ref)
-            info: dict[str, Any] = {"name": ref.name, "kind": "repository", "path": str(ref.git_dir)}
+            info = {"name": ref.name, "kind": "repository", "path": str(ref.git_dir)}
             if ref.url:
                 info["url"] = ref.url
             if commit is None:
@@ -267,6 +271,7 @@ class GitCollector(Collector):
                 return [], info, None
             remote = ref.url or _origin_url(repo)
             store = ObjectStore(ref.git_dir)
+            store.deadline = deadline
             if ctx.as_of is not None:
                 commit = commit_as_of(store.run, commit, ctx.as_of)
                 if commit is None:
@@ -282,7 +287,7 @@ class GitCollector(Collector):
                 info.update(tree_info, cached=True, blobs_parsed=0, blobs_searched=0, parse_cache=[0, 0])
                 info.pop("tree_timings", None)
             else:
-                tree_items, tree_info = self._read_tree(ref, store, commit, branch, remote)
+                tree_items, tree_info = self._read_tree(ref, store, commit, branch, remote, deadline)
                 if cache is not None:
                     cache.put(key, tree_items, tree_info)
                 view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
@@ -305,6 +310,10 @@ class GitCollector(Collector):
             if warnings:
                 info["warnings"] = warnings
             return evidence, info, None
+        except RepoTimedOut as exc:  # the rest of the run goes on; this repository is not scored
+            if exc.coverage is None and "coverage" in info:
+                exc.coverage = info["coverage"]
+            return [], {}, str(exc)
         except RepoError as exc:
             return [], {}, redact(str(exc))
         except (git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
@@ -318,11 +327,12 @@ class GitCollector(Collector):
                 repo.close()
 
     def _read_tree(self, ref: RepoRef, store: ObjectStore, commit: str, branch: str | None,
-                   remote: str | None) -> tuple[list[EvidenceItem], dict[str, Any]]:
+                   remote: str | None, deadline: Deadline | None = None
+                   ) -> tuple[list[EvidenceItem], dict[str, Any]]:
         """Everything the tree at `commit` yields (the part an unchanged commit can reuse): the
         code and config items and the repository item, and what the report says of coverage."""
         started = time.perf_counter()
-        blobs = None
+        blobs = view = None
         try:
             if _batch_command():
                 blobs = BlobReader(store, self.settings.max_blob_bytes)
@@ -334,11 +344,15 @@ class GitCollector(Collector):
                 max_blob=self.settings.max_blob_bytes, web_url=web_url(remote),
                 bulk_sizer=blobs.sizes if blobs is not None else None,
                 grep=functools.partial(store.grep_paths, commit),
-                bulk_reader=blobs.read_many if blobs is not None else None,
+                bulk_reader=blobs.read_many if blobs is not None else None, deadline=deadline,
             )
             listed = time.perf_counter()
             evidence = analyze_view(view)
             analyzed = time.perf_counter()
+        except RepoTimedOut as exc:
+            if view is not None:
+                exc.coverage = view.coverage()
+            raise
         finally:
             if blobs is not None:
                 blobs.close()

@@ -31,6 +31,8 @@ class GitSettings:
     cache_dir: Path | None = None
     workers: int = 4
     timeout_s: float | None = None
+    #: seconds one repository may take to read; past it, it stops being read (an error naming it)
+    repo_timeout_s: float | None = None
 
 
 def from_config(git: dict[str, Any], where: Any) -> GitSettings:
@@ -45,6 +47,7 @@ def from_config(git: dict[str, Any], where: Any) -> GitSettings:
         max_depth=git.get("max_depth", 4),
         workers=git.get("workers", 4),
         timeout_s=git.get("timeout_s"),
+        repo_timeout_s=git.get("repo_timeout_s"),
     )
     if "cache_dir" in git:
         settings.cache_dir = where.path(git["cache_dir"])

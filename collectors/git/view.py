@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from mlaudit.collectors.git.blobs import ObjectUnreadable
+from mlaudit.collectors.git.blobs import Deadline, ObjectUnreadable
 from mlaudit.evidence import EvidenceItem, Provenance, git_locator
 
 DEFAULT_MAX_BLOB = 1024 * 1024
@@ -79,6 +79,8 @@ class RepoView:
     cache_hits: int = 0  # ... and found there: identical content parsed before
     #: (pattern, pathspecs) -> paths whose bytes match the pattern; None where git cannot tell
     grep: Callable[[str, list[str]], set[str] | None] | None = None
+    #: the repository's time limit: every read checks it (RepoTimedOut once it has passed)
+    deadline: Deadline | None = None
 
     @property
     def paths(self) -> list[str]:
@@ -129,6 +131,8 @@ class RepoView:
         if len(wanted) < 2:
             return
         for sha, got in self.bulk_reader(list(wanted)):
+            if self.deadline is not None:
+                self.deadline.check()
             for path in wanted.get(sha, ()):
                 if path not in self._cache:
                     self._cache[path] = self._accept(path, self.entries[path], got)
@@ -137,6 +141,8 @@ class RepoView:
         """The file's text, or None when absent, a symlink, or skipped (counted by reason)."""
         if path in self._cache:
             return self._cache[path]
+        if self.deadline is not None:
+            self.deadline.check()
         entry = self.entries.get(path)
         result: str | None = None
         if entry is not None and entry.mode != "120000":

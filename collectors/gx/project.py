@@ -37,6 +37,10 @@ class GxProject:
     config: dict[str, Any] = field(default_factory=dict)
     version: float = 0.0
     commit: str | None = None  # HEAD of the git repository holding the project, if any
+    #: the folder whose files the project's config may make mlaudit read: the work tree of the
+    #: git repository holding the project, else the project root (set by `load_project`)
+    boundary: Path | None = None
+
 
     @property
     def legacy(self) -> bool:
@@ -102,25 +106,34 @@ def load_project(context_dir: Path) -> GxProject:
         config=config,
         version=version,
         commit=head_commit(context_dir),
+        boundary=work_tree_of(context_dir) or root,
     )
+
+
+def work_tree_of(path: Path, max_up: int = 12) -> Path | None:
+    """The work tree root of the git repository holding `path`, else None."""
+    folder = path.resolve()
+    for _ in range(max_up):
+        if git_dir_of(folder) is not None:
+            return folder
+        if folder.parent == folder:
+            return None
+        folder = folder.parent
+    return None
 
 
 def head_commit(path: Path, max_up: int = 12) -> str | None:
     """HEAD of the git work tree holding `path`, when the project's config is committed there,
     else None. The repository is read with plumbing through `--git-dir` (`rev-parse`, `ls-tree`):
     never its index or work tree, so nothing it configures (`core.fsmonitor`, filters) runs."""
-    folder = path.resolve()
-    for _ in range(max_up):
-        git_dir = git_dir_of(folder)
-        if git_dir is not None:
-            config = (path.resolve() / CONFIG_FILE).relative_to(folder).as_posix()
-            head = _git(git_dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
-            tracked = head and _git(git_dir, ["ls-tree", "--name-only", "--full-tree", head, "--", config])
-            return head if tracked else None
-        if folder.parent == folder:
-            return None
-        folder = folder.parent
-    return None
+    folder = work_tree_of(path, max_up)
+    git_dir = git_dir_of(folder) if folder is not None else None
+    if folder is None or git_dir is None:
+        return None
+    config = (path.resolve() / CONFIG_FILE).relative_to(folder).as_posix()
+    head = _git(git_dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+    tracked = head and _git(git_dir, ["ls-tree", "--name-only", "--full-tree", head, "--", config])
+    return head if tracked else None
 
 
 def _git(git_dir: Path, args: list[str]) -> str | None:

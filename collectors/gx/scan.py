@@ -35,6 +35,7 @@ from mlaudit.collectors.gx.stores import (
     legacy_store,
     native_filesystem,
     open_gx_store,
+    within,
 )
 from mlaudit.evidence import EvidenceItem
 
@@ -78,7 +79,7 @@ def open_stores(project: GxProject) -> Stores:
             if store_cfg is None:
                 return StoreUnavailable(f"no store named '{name}' in great_expectations.yml")
             try:
-                return legacy_store(project.context_dir, name, store_cfg, suffix)
+                return legacy_store(project.context_dir, name, store_cfg, suffix, project.boundary)
             except StoreUnavailable as exc:
                 return exc
 
@@ -97,7 +98,7 @@ def open_stores(project: GxProject) -> Stores:
         if store_cfg is None:
             return StoreUnavailable(f"no store named '{name}' in great_expectations.yml")
         try:
-            return open_gx_store(project.context_dir, name, store_cfg, provider)
+            return open_gx_store(project.context_dir, name, store_cfg, provider, project.boundary)
         except StoreUnavailable as exc:
             return exc
 
@@ -565,7 +566,9 @@ class ProjectReader:
                 base = Path(str(backend.get("base_directory") or ""))
                 if "$" not in str(base):
                     base = base if base.is_absolute() else self.project.context_dir / base
-                    built = (base / "index.html").is_file()
+                    # a site outside the project is not looked at (see stores.filesystem_base)
+                    if self.project.boundary is None or within(self.project.boundary, base):
+                        built = (base / "index.html").is_file()
             self._item(
                 "gx_data_docs",
                 f"data_docs={name}",

@@ -218,8 +218,10 @@ def config_provider(context_dir: Path, config: dict[str, Any]) -> ConfigVariable
     return ConfigVariables({str(k): v for k, v in data.items()})
 
 
-def open_gx_store(context_dir: Path, name: str, store_config: Any, provider: Any) -> TupleStore:
-    """Build one GX 1.x store's backend the way GX does, guarded so that nothing is written."""
+def open_gx_store(context_dir: Path, name: str, store_config: Any, provider: Any,
+                  boundary: Path | None = None) -> TupleStore:
+    """Build one GX 1.x store's backend the way GX does, guarded so that nothing is written;
+    a filesystem store outside `boundary` (see `filesystem_base`) is not read."""
     if not isinstance(store_config, dict):
         raise StoreUnavailable(f"store '{name}' has no configuration")
     try:
@@ -256,7 +258,7 @@ def open_gx_store(context_dir: Path, name: str, store_config: Any, provider: Any
     if cls == "InMemoryStoreBackend":
         return EmptyStore(f"{label} (keeps nothing between runs)")
     if cls == "TupleFilesystemStoreBackend":
-        base = _filesystem_base(context_dir, backend)
+        base = filesystem_base(context_dir, backend, name, boundary)
         if not base.is_dir():
             # GX would create it; an absent folder means nothing was ever stored here
             return EmptyStore(f"{label} (folder absent)")
@@ -288,16 +290,33 @@ def open_gx_store(context_dir: Path, name: str, store_config: Any, provider: Any
     return GxBackendStore(store._store_backend, label)
 
 
-def _filesystem_base(context_dir: Path, backend: dict[str, Any]) -> Path:
+def filesystem_base(context_dir: Path, backend: dict[str, Any], name: str = "",
+                    boundary: Path | None = None) -> Path:
+    """A filesystem store's folder, as GX finds it (an absolute `base_directory`, else under
+    `root_directory` or the context folder). The audited project's config must not make mlaudit
+    read arbitrary files of the auditor's machine: a folder outside `boundary` (the repository
+    or project holding the config), absolute or reached through `..` or a symlink, is refused."""
     base = Path(str(backend.get("base_directory") or ""))
-    if base.is_absolute():
-        return base
-    root = backend.get("root_directory")
-    return (Path(str(root)) if root else context_dir) / base
+    if not base.is_absolute():
+        root = backend.get("root_directory")
+        base = (Path(str(root)) if root else context_dir) / base
+    if boundary is not None and not within(boundary, base):
+        raise StoreUnavailable(
+            f"store '{name}' keeps its files in {base}, outside the audited project ({boundary}), "
+            "so it is not read (an audited config never makes mlaudit read files elsewhere on this "
+            "machine; configure that folder's project as a gx project of its own to audit it)")
+    return base
+
+
+def within(boundary: Path, path: Path) -> bool:
+    """Whether `path`, symlinks resolved, is `boundary` or lies under it."""
+    bound, target = boundary.resolve(), path.resolve()
+    return target == bound or bound in target.parents
 
 
 def legacy_store(
-    context_dir: Path, name: str, store_config: Any, suffix: str | tuple[str, ...]
+    context_dir: Path, name: str, store_config: Any, suffix: str | tuple[str, ...],
+    boundary: Path | None = None,
 ) -> TupleStore:
     """A 0.x store read from its files; only the filesystem backend can be read without GX 0.x."""
     if not isinstance(store_config, dict):
@@ -312,7 +331,7 @@ def legacy_store(
             f"legacy 0.x store '{name}' uses {cls or 'an unnamed backend'}; mlaudit reads legacy "
             "projects from their files and only reads the TupleFilesystemStoreBackend"
         )
-    base = _filesystem_base(context_dir, backend)
+    base = filesystem_base(context_dir, backend, name, boundary)
     if not base.is_dir():
         return EmptyStore(f"{label} (folder absent)")
     return FileTupleStore(base, suffix, label)
