@@ -344,9 +344,13 @@ class BlobReader:
                         except ObjectUnreadable as exc:
                             yield rest, exc
                     return
+        except BaseException:
+            # the stream was abandoned midway (the repository's time limit): the writer would
+            # wait forever on cat-file, which waits for its answers to be read
+            if writer.is_alive():
+                proc.kill()
+            raise
         finally:
-            if writer.is_alive():  # the stream was abandoned (time limit): the writer would
-                proc.kill()  # wait forever on cat-file, which waits for its answers to be read
             writer.join()
 
     def read(self, sha: str) -> bytes | None:
