@@ -488,17 +488,20 @@ def survey(answers_path: Path, respondent: str | None, role: str | None, edit: b
 
 @cli.command("plugins")
 def list_plugins() -> None:
-    """List the installed plugins (entry points `mlaudit.collectors`, `mlaudit.frameworks`) and
-    whether they load."""
-    from mlaudit.plugins import load_framework_plugins, load_plugins
+    """List the installed plugins (entry points `mlaudit.collectors`, `mlaudit.checks`,
+    `mlaudit.frameworks`), what each adds and whether it loads. `MLAUDIT_PLUGINS=off` turns
+    them all off; a comma-separated list of names loads only those."""
+    from mlaudit.plugins import ENV, load_framework_plugins, load_plugins, selection
 
     found = load_plugins() + load_framework_plugins()[0]
-    if not found:
-        click.echo("No plugins installed (entry point groups mlaudit.collectors, mlaudit.frameworks).")
+    groups = "entry point groups mlaudit.collectors, mlaudit.checks, mlaudit.frameworks"
+    if selection() == "off":
+        click.echo(f"Plugins are off ({ENV}=off): no entry point is loaded ({groups}).")
+    elif not found:
+        click.echo(f"No plugins installed ({groups}"
+                   + (f"; {ENV} allows only {selection()}" if selection() != "all" else "") + ").")
     for p in found:
-        what = (f"BROKEN, skipped: {p.error}" if p.error is not None
-                else f"framework {p.framework}" if getattr(p, "framework", None) else f"source {p.source}")
-        click.echo(f"{p.group}: {p.name} = {p.value} ({p.distribution or 'unknown package'}): {what}")
+        click.echo(f"{p.group}: {p.name} = {p.value} ({p.distribution or 'unknown package'}): {p.describe()}")
 
 
 @cli.command("frameworks")
@@ -521,15 +524,18 @@ def list_frameworks() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the definitions as JSON.")
 @click.option("--level", type=click.IntRange(1, 5), help="Only checks of this level.")
 def list_checks(as_json: bool, level: int | None) -> None:
-    """List the rubric's checks."""
+    """List the rubric's checks, then the plugins' (an unscored one shows `--`)."""
     from mlaudit.checks import load_definitions
+    from mlaudit.plugins import load_plugins
 
+    load_plugins()
     defs = [d for d in load_definitions() if level is None or d.level == level]
     if as_json:
         click.echo(json.dumps([d.to_dict() for d in defs], indent=2))
         return
     for d in defs:
-        click.echo(f"{d.id:<36} L{d.level} {d.dimension:<15} [{','.join(d.collectors)}] {d.title}")
+        where = f"L{d.level} {d.dimension:<15}" if d.scored else f"-- {'unscored':<15}"
+        click.echo(f"{d.id:<36} {where} [{','.join(d.collectors)}] {d.title}")
 
 
 @cli.command()
@@ -538,8 +544,10 @@ def explain(check_id: str) -> None:
     """Print a check's criterion, sources, framework passage and remediation."""
     from mlaudit.checks import load_definitions
     from mlaudit.checks.base import LEVEL_NAMES
+    from mlaudit.plugins import load_plugins
     from mlaudit.sources import label_of
 
+    load_plugins()
     defs = {d.id: d for d in load_definitions()}
     d = defs.get(check_id)
     if d is None:
@@ -549,13 +557,15 @@ def explain(check_id: str) -> None:
         hint = f" Did you mean: {', '.join(close)}?" if close else " See `mlaudit checks`."
         raise UsageError(f"unknown check '{check_id}'.{hint}")
     click.echo(f"{d.id} — {d.title}")
-    click.echo(f"Level {d.level} ({LEVEL_NAMES[d.level]}), {d.dimension} dimension")
+    click.echo(f"Level {d.level} ({LEVEL_NAMES[d.level]}), {d.dimension} dimension" if d.scored
+               else f"Unscored ({d.origin}): reported under Other checks, never moves a level")
     click.echo(f"\nPasses when: {d.criterion}")
     click.echo("\nEvidence from: " + "; ".join(label_of(c) for c in d.collectors))
     if d.survey:
         click.echo("Survey questions: " + ", ".join(d.survey))
     click.echo(f"\nRemediation: {d.remediation}")
-    click.echo(f"\nFramework: “{d.framework}”")
+    if d.framework:
+        click.echo(f"\nFramework: “{d.framework}”")
     if d.anchors:
         click.echo("Anchors: " + ", ".join(d.anchors))
 

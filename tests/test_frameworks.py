@@ -420,7 +420,7 @@ def _install_plugin(site: Path) -> None:
 def test_a_plugin_framework_is_listed_and_scanned_and_a_broken_one_skipped(repo: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     _install_plugin(site)
-    env = {"PYTHONPATH": str(site)}
+    env = {"PYTHONPATH": str(site), "MLAUDIT_PLUGINS": "mlaudit-acme"}  # this plugin alone
     listed = _run("plugins", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "mlaudit.frameworks: acme = acmefw:FRAMEWORK_FILE (mlaudit-acme): framework acme-review" in listed.stdout
