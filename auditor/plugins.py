@@ -1,17 +1,17 @@
 """Plugins through entry points: a package declares, in its `pyproject.toml`,
 
     [project.entry-points."mlaudit.collectors"]
-    wandb = "mlaudit_wandb:SOURCE"          # a mlaudit.sources.Source (or a callable returning one)
+    acme = "acme_audit:SOURCE"              # a mlaudit.sources.Source (or a callable returning one)
 
     [project.entry-points."mlaudit.checks"]
-    wandb = "mlaudit_wandb.checks:CHECKS"   # a mlaudit.checks.PluginChecks (or a callable)
+    acme = "acme_audit.checks:CHECKS"       # a mlaudit.checks.PluginChecks (or a callable)
 
     [project.entry-points."mlaudit.frameworks"]
     acme = "acme:FRAMEWORK"                 # a framework file's path or a Framework (or a callable)
 
 Each is registered when a command that reads config or checks runs: sources first (a plugin's
 checks may name a plugin source's letter), then checks, then frameworks (which may name plugin
-checks). A plugin that fails to load, is malformed or clashes with what is already there is
+checks; docs/extending.md walks through one, examples/ holds a W&B one). A plugin that fails to load, is malformed or clashes with what is already there is
 reported (`mlaudit plugins` says BROKEN and why; a scan logs one warning line) and skipped; it
 never stops a run.
 
