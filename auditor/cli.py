@@ -79,6 +79,20 @@ def _parse_level(value: str | None) -> int | None:
     raise UsageError(f"--fail-under: expected a level 0-5 or a name ({', '.join(LEVEL_ALIASES)}), got {value!r}")
 
 
+#: `--framework NAME` (repeatable), as scan, merge, demo and rescore take it
+FRAMEWORK_OPTION = click.option("--framework", "frameworks", multiple=True, metavar="NAME",
+              help="Also report the findings against a framework (repeatable): a shipped id "
+                   "(google-mlops, microsoft-mlops, ml-test-score, ml-maturity; see `mlaudit "
+                   "frameworks`) or the path of a framework file.")
+
+
+def add_frameworks(config: Any, names: tuple[str, ...]) -> None:
+    """The frameworks named on the command line (paths relative to the current folder)."""
+    from mlaudit.config import add_frameworks as add
+
+    add(config, names, Path.cwd())
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mlaudit")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
@@ -116,10 +130,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--survey", "survey_path", type=click.Path(path_type=Path),
               help="Survey answers file (from `mlaudit survey`); overrides the config's.")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
-@click.option("--framework", "frameworks", multiple=True, metavar="NAME",
-              help="Also report the findings against a framework (repeatable): a shipped id "
-                   "(google-mlops, microsoft-mlops, ml-test-score, ml-maturity; see `mlaudit "
-                   "frameworks`) or the path of a framework file.")
+@FRAMEWORK_OPTION
 @click.option("--history", "history", metavar="LOCATION",
               help="Keep this run in a history (a folder or s3://bucket/prefix); the report then "
                    "shows the trend and what changed since the previous run.")
@@ -199,11 +210,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         config.lookback_days = lookback_days
     if as_of is not None:
         config.as_of = _parse_as_of(as_of)
-    if frameworks:
-        from mlaudit.config import add_framework
-
-        for name in frameworks:
-            add_framework(config, name, Path.cwd())
+    add_frameworks(config, frameworks)
 
     if shard is not None and dispatch is not None:
         raise UsageError("give either --shard or --dispatch")
@@ -577,16 +584,22 @@ def explain(check_id: str) -> None:
 @click.option("--keep", is_flag=True,
               help="Keep the sandbox organisation (OUT/org: git repos, mlflow.db, GX project, "
                    "survey) to explore or re-scan; by default only OUT/report is left.")
+@FRAMEWORK_OPTION
 @click.pass_context
-def demo(ctx: click.Context, out: Path, keep: bool) -> None:
+def demo(ctx: click.Context, out: Path, keep: bool, frameworks: tuple[str, ...] = ()) -> None:
     """Build a small sandbox ML organisation on local disk and audit it end to end.
 
     Three git repositories with history, an sqlite MLflow store, a Great Expectations project,
     survey answers and an in-process AWS estate (moto); no network is used. Writes report.html,
     report.json and report.md into OUT/report. Exit codes as for `scan`.
     """
+    from mlaudit.config import Config
     from mlaudit.demo import MLFLOW_UI, run_demo
+    from mlaudit.plugins import load_plugins
 
+    load_plugins()
+    asked = Config()
+    add_frameworks(asked, frameworks)  # an unknown name stops here, before anything is built
     quiet = ctx.obj["quiet"]
     progress = sys.stderr.isatty() and not quiet
 
@@ -596,7 +609,7 @@ def demo(ctx: click.Context, out: Path, keep: bool) -> None:
 
     started = time.perf_counter()
     try:
-        result = run_demo(out, keep=keep, progress=say)
+        result = run_demo(out, keep=keep, progress=say, frameworks=asked.frameworks)
     except OSError as exc:
         raise UsageError(f"cannot build the demo in {out}: {exc}") from None
     for note in result.notes:
@@ -649,9 +662,10 @@ def _scan_shard(config: Any, shard: str, out: Path, quiet: bool) -> int:
 @click.option("--format", "formats", multiple=True, type=click.Choice(["json", "html", "md"]),
               help="Report formats to write (repeatable) [default: all].")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@FRAMEWORK_OPTION
 @click.pass_context
 def merge(ctx: click.Context, parts: tuple[Path, ...], config_path: Path | None, out: Path | None,
-          formats: tuple[str, ...], as_json: bool) -> None:
+          formats: tuple[str, ...], as_json: bool, frameworks: tuple[str, ...] = ()) -> None:
     """Combine the partial runs of `mlaudit scan --shard K/N` (files or folders) into the report.
 
     Every shard 0..N-1 must be there. The config's non-git sources (MLflow, AWS, GX, survey) are
@@ -659,11 +673,14 @@ def merge(ctx: click.Context, parts: tuple[Path, ...], config_path: Path | None,
     """
     from mlaudit.config import load_config
     from mlaudit.fleet import merge as merge_parts
+    from mlaudit.plugins import load_plugins
 
+    load_plugins()  # the shards' plugin sources and checks, as scan has them
     config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
     if config_path is None:
         raise UsageError("merge needs --config (the config the shards ran with)")
     config = load_config(config_path)
+    add_frameworks(config, frameworks)
     if out is not None:
         config.output = out
     if formats:
