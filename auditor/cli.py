@@ -398,6 +398,10 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
         for g in fw["groups"]:
             name = f"level {g['key']} ({g['title']})" if g["level"] is not None else g["title"]
             lines.append(f"    {name}: {g['summary']}")
+    other = [f for f in report["findings"] if f["level"] is None]
+    if other:
+        lines.append("Other checks (from plugins, not scored):")
+        lines += [f"  {f['check_id']:<30} {f['outcome']}: {f['explanation']}" for f in other]
     survey = report.get("survey")
     if survey:
         n = survey["counts"]

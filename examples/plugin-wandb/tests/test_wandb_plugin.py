@@ -112,6 +112,21 @@ def test_runs_through_the_public_api_with_paging(tmp_path: Path, monkeypatch: py
     assert projects == {"acme/churn": 5, "acme/empty": 0, "acme/ranking": 1}
 
 
+def test_an_as_of_audit_reads_the_runs_started_by_then_and_not_the_api(org: dict[str, Path]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    server = WandbServer(projects={"acme/churn": [run_node("r1", commit=None)]})
+    with serving(server):
+        settings = WandbSettings(paths=[org["churn"]], api=ApiSettings(("acme/churn",), base_url=server.base))
+        past = WandbCollector(settings).collect(CollectContext(as_of=datetime.now(UTC) - timedelta(days=1)))
+        assert server.operations == []  # the API shows today: not asked
+    assert not _runs(past) and any("W&B API was not read" in w for w in past.warnings)
+    assert [i.attributes["runs"] for i in past.evidence if i.signal == "wandb_folder"] == [0]
+    later = WandbCollector(WandbSettings(paths=[org["churn"]])).collect(
+        CollectContext(as_of=datetime.now(UTC) + timedelta(minutes=1)))
+    assert len(_runs(later)) == 1
+
+
 def _ctx(result) -> CheckContext:
     return CheckContext(evidence=result.evidence, available={"W"})
 
@@ -181,6 +196,8 @@ def test_mlaudit_scan_reports_the_plugin_findings(org: dict[str, Path], tmp_path
     assert "wandb.tracked-runs" in other and "wandb.runs-have-commit" in other
     assert "&lt;b&gt;notebook&lt;/b&gt;" in other and "<b>notebook</b>" not in html  # escaped
     assert "## Other checks" in (tmp_path / "out" / "report.md").read_text()
+    assert "Other checks (from plugins, not scored):" in scanned.stdout
+    assert f"  wandb.tracked-runs             pass: {tracked['explanation']}" in scanned.stdout
 
     # the same audit without the plugin: the same levels and counts (unscored checks move nothing)
     bare = tmp_path / "bare.yaml"

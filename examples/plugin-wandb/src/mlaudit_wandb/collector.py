@@ -13,6 +13,7 @@ Signals:
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,22 +61,29 @@ class WandbCollector(Collector):
     def collect(self, ctx: CollectContext) -> CollectorResult:
         result = CollectorResult()
         for folder in self.settings.paths:
-            self._folder(folder, result)
-        if self.settings.api is not None:
+            self._folder(folder, result, ctx.as_of)
+        if self.settings.api is not None and ctx.as_of is not None:
+            # the API shows today's projects; an as-of audit reads the run logs' dates only
+            result.warnings.append(f"the W&B API was not read: it shows today, not "
+                                   f"{ctx.as_of.date().isoformat()}")
+        elif self.settings.api is not None:
             self._api(result)
         if not result.targets:
             raise CollectorError("; ".join(e.message for e in result.errors) or "nothing was read")
         return result
 
     # -- local run folders --------------------------------------------------------------------
-    def _folder(self, folder: Path, result: CollectorResult) -> None:
+    def _folder(self, folder: Path, result: CollectorResult, as_of: datetime | None) -> None:
         logs = run_logs(folder)
-        read = 0
+        read = later = 0
         for path in logs:
             try:
                 log = read_run_log(path)
             except (OSError, RunLogError) as exc:
                 result.errors.append(TargetError(str(path), str(exc)))
+                continue
+            if as_of is not None and log.started_at and _moment(log.started_at) > as_of:
+                later += 1  # started after the audit's date: not there yet
                 continue
             read += 1
             attrs = summary_of(log)
@@ -87,7 +95,7 @@ class WandbCollector(Collector):
                 attributes={**attrs, "tool": "wandb", "folder": str(folder)}))
         result.evidence.append(EvidenceItem(
             collector=NAME, signal="wandb_folder", locator=str(folder), subject=str(folder),
-            attributes={"tool": "wandb", "runs": read, "unreadable": len(logs) - read}))
+            attributes={"tool": "wandb", "runs": read, "unreadable": len(logs) - read - later}))
         result.targets.append({"name": str(folder), "kind": "W&B folder", "runs": read})
 
     # -- the public API -----------------------------------------------------------------------
@@ -143,6 +151,11 @@ class WandbCollector(Collector):
             if self.settings.api else project, subject=project,
             attributes={"tool": "wandb", "runs": len(items)}))
         result.targets.append({"name": project, "kind": "W&B project", "runs": len(items)})
+
+
+def _moment(text: str) -> datetime:
+    """A run log's start time (ISO 8601, UTC, `...Z`) as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _reason(exc: Exception) -> str:
