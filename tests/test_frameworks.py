@@ -510,6 +510,13 @@ def test_a_plugin_framework_is_listed_and_scanned_and_a_broken_one_skipped(repo:
         ("acme-review", "plugin acme (mlaudit-acme)"), ("acme-parsed", "plugin parsed (mlaudit-acme)")]
     assert "Acme's ML review: level 2 (Automation) achieved" in out.stdout  # CI runs the tests
 
+    # MLAUDIT_PLUGINS=off: the frameworks loader loads no entry point either
+    off = env | {"MLAUDIT_PLUGINS": "off"}
+    assert "acme-review" not in _run("frameworks", cwd=tmp_path, env=off).stdout
+    refused = _run("scan", str(repo), "-o", str(tmp_path / "r2"), "--framework", "acme-review",
+                   cwd=tmp_path, env=off)
+    assert refused.returncode == 2 and "unknown framework 'acme-review'" in refused.stderr
+
 
 def test_docs_describe_the_format_and_every_shipped_mapping() -> None:
     doc = (ROOT / "docs" / "frameworks.md").read_text()
