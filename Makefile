@@ -5,13 +5,15 @@ BIN    := $(VENV)/bin
 
 .PHONY: install install-demo demo example test lint bench bench-aws clean
 
-# `make install` (and `make test`) installs the test extras; `make demo` only what the demo needs.
+# `make install` (and `make test`) installs the test extras and the example plugin
+# (examples/plugin-wandb, found through its entry points); `make demo` only what the demo needs.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml examples/plugin-wandb/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e examples/plugin-wandb
 	touch $@ $(VENV)/.installed-demo
 
 install-demo: $(VENV)/.installed-demo

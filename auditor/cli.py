@@ -79,6 +79,20 @@ def _parse_level(value: str | None) -> int | None:
     raise UsageError(f"--fail-under: expected a level 0-5 or a name ({', '.join(LEVEL_ALIASES)}), got {value!r}")
 
 
+#: `--framework NAME` (repeatable), as scan, merge, demo and rescore take it
+FRAMEWORK_OPTION = click.option("--framework", "frameworks", multiple=True, metavar="NAME",
+              help="Also report the findings against a framework (repeatable): a shipped id "
+                   "(google-mlops, microsoft-mlops, ml-test-score, ml-maturity; see `mlaudit "
+                   "frameworks`) or the path of a framework file.")
+
+
+def add_frameworks(config: Any, names: tuple[str, ...]) -> None:
+    """The frameworks named on the command line (paths relative to the current folder)."""
+    from mlaudit.config import add_frameworks as add
+
+    add(config, names, Path.cwd())
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mlaudit")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
@@ -116,10 +130,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 @click.option("--survey", "survey_path", type=click.Path(path_type=Path),
               help="Survey answers file (from `mlaudit survey`); overrides the config's.")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
-@click.option("--framework", "frameworks", multiple=True, metavar="NAME",
-              help="Also report the findings against a framework (repeatable): a shipped id "
-                   "(google-mlops, microsoft-mlops, ml-test-score, ml-maturity; see `mlaudit "
-                   "frameworks`) or the path of a framework file.")
+@FRAMEWORK_OPTION
 @click.option("--history", "history", metavar="LOCATION",
               help="Keep this run in a history (a folder or s3://bucket/prefix); the report then "
                    "shows the trend and what changed since the previous run.")
@@ -199,11 +210,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         config.lookback_days = lookback_days
     if as_of is not None:
         config.as_of = _parse_as_of(as_of)
-    if frameworks:
-        from mlaudit.config import add_framework
-
-        for name in frameworks:
-            add_framework(config, name, Path.cwd())
+    add_frameworks(config, frameworks)
 
     if shard is not None and dispatch is not None:
         raise UsageError("give either --shard or --dispatch")
@@ -391,6 +398,10 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
         for g in fw["groups"]:
             name = f"level {g['key']} ({g['title']})" if g["level"] is not None else g["title"]
             lines.append(f"    {name}: {g['summary']}")
+    other = [f for f in report["findings"] if f["level"] is None]
+    if other:
+        lines.append("Other checks (from plugins, not scored):")
+        lines += [f"  {f['check_id']:<30} {f['outcome']}: {f['explanation']}" for f in other]
     survey = report.get("survey")
     if survey:
         n = survey["counts"]
@@ -488,17 +499,20 @@ def survey(answers_path: Path, respondent: str | None, role: str | None, edit: b
 
 @cli.command("plugins")
 def list_plugins() -> None:
-    """List the installed plugins (entry points `mlaudit.collectors`, `mlaudit.frameworks`) and
-    whether they load."""
-    from mlaudit.plugins import load_framework_plugins, load_plugins
+    """List the installed plugins (entry points `mlaudit.collectors`, `mlaudit.checks`,
+    `mlaudit.frameworks`), what each adds and whether it loads. `MLAUDIT_PLUGINS=off` turns
+    them all off; a comma-separated list of names loads only those."""
+    from mlaudit.plugins import ENV, load_framework_plugins, load_plugins, selection
 
     found = load_plugins() + load_framework_plugins()[0]
-    if not found:
-        click.echo("No plugins installed (entry point groups mlaudit.collectors, mlaudit.frameworks).")
+    groups = "entry point groups mlaudit.collectors, mlaudit.checks, mlaudit.frameworks"
+    if selection() == "off":
+        click.echo(f"Plugins are off ({ENV}=off): no entry point is loaded ({groups}).")
+    elif not found:
+        click.echo(f"No plugins installed ({groups}"
+                   + (f"; {ENV} allows only {selection()}" if selection() != "all" else "") + ").")
     for p in found:
-        what = (f"BROKEN, skipped: {p.error}" if p.error is not None
-                else f"framework {p.framework}" if getattr(p, "framework", None) else f"source {p.source}")
-        click.echo(f"{p.group}: {p.name} = {p.value} ({p.distribution or 'unknown package'}): {what}")
+        click.echo(f"{p.group}: {p.name} = {p.value} ({p.distribution or 'unknown package'}): {p.describe()}")
 
 
 @cli.command("frameworks")
@@ -521,15 +535,18 @@ def list_frameworks() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the definitions as JSON.")
 @click.option("--level", type=click.IntRange(1, 5), help="Only checks of this level.")
 def list_checks(as_json: bool, level: int | None) -> None:
-    """List the rubric's checks."""
+    """List the rubric's checks, then the plugins' (an unscored one shows `--`)."""
     from mlaudit.checks import load_definitions
+    from mlaudit.plugins import load_plugins
 
+    load_plugins()
     defs = [d for d in load_definitions() if level is None or d.level == level]
     if as_json:
         click.echo(json.dumps([d.to_dict() for d in defs], indent=2))
         return
     for d in defs:
-        click.echo(f"{d.id:<36} L{d.level} {d.dimension:<15} [{','.join(d.collectors)}] {d.title}")
+        where = f"L{d.level} {d.dimension:<15}" if d.scored else f"-- {'unscored':<15}"
+        click.echo(f"{d.id:<36} {where} [{','.join(d.collectors)}] {d.title}")
 
 
 @cli.command()
@@ -538,8 +555,10 @@ def explain(check_id: str) -> None:
     """Print a check's criterion, sources, framework passage and remediation."""
     from mlaudit.checks import load_definitions
     from mlaudit.checks.base import LEVEL_NAMES
+    from mlaudit.plugins import load_plugins
     from mlaudit.sources import label_of
 
+    load_plugins()
     defs = {d.id: d for d in load_definitions()}
     d = defs.get(check_id)
     if d is None:
@@ -549,13 +568,15 @@ def explain(check_id: str) -> None:
         hint = f" Did you mean: {', '.join(close)}?" if close else " See `mlaudit checks`."
         raise UsageError(f"unknown check '{check_id}'.{hint}")
     click.echo(f"{d.id} — {d.title}")
-    click.echo(f"Level {d.level} ({LEVEL_NAMES[d.level]}), {d.dimension} dimension")
+    click.echo(f"Level {d.level} ({LEVEL_NAMES[d.level]}), {d.dimension} dimension" if d.scored
+               else f"Unscored ({d.origin}): reported under Other checks, never moves a level")
     click.echo(f"\nPasses when: {d.criterion}")
     click.echo("\nEvidence from: " + "; ".join(label_of(c) for c in d.collectors))
     if d.survey:
         click.echo("Survey questions: " + ", ".join(d.survey))
     click.echo(f"\nRemediation: {d.remediation}")
-    click.echo(f"\nFramework: “{d.framework}”")
+    if d.framework:
+        click.echo(f"\nFramework: “{d.framework}”")
     if d.anchors:
         click.echo("Anchors: " + ", ".join(d.anchors))
 
@@ -567,16 +588,22 @@ def explain(check_id: str) -> None:
 @click.option("--keep", is_flag=True,
               help="Keep the sandbox organisation (OUT/org: git repos, mlflow.db, GX project, "
                    "survey) to explore or re-scan; by default only OUT/report is left.")
+@FRAMEWORK_OPTION
 @click.pass_context
-def demo(ctx: click.Context, out: Path, keep: bool) -> None:
+def demo(ctx: click.Context, out: Path, keep: bool, frameworks: tuple[str, ...] = ()) -> None:
     """Build a small sandbox ML organisation on local disk and audit it end to end.
 
     Three git repositories with history, an sqlite MLflow store, a Great Expectations project,
     survey answers and an in-process AWS estate (moto); no network is used. Writes report.html,
     report.json and report.md into OUT/report. Exit codes as for `scan`.
     """
+    from mlaudit.config import Config
     from mlaudit.demo import MLFLOW_UI, run_demo
+    from mlaudit.plugins import load_plugins
 
+    load_plugins()
+    asked = Config()
+    add_frameworks(asked, frameworks)  # an unknown name stops here, before anything is built
     quiet = ctx.obj["quiet"]
     progress = sys.stderr.isatty() and not quiet
 
@@ -586,7 +613,7 @@ def demo(ctx: click.Context, out: Path, keep: bool) -> None:
 
     started = time.perf_counter()
     try:
-        result = run_demo(out, keep=keep, progress=say)
+        result = run_demo(out, keep=keep, progress=say, frameworks=asked.frameworks)
     except OSError as exc:
         raise UsageError(f"cannot build the demo in {out}: {exc}") from None
     for note in result.notes:
@@ -639,9 +666,10 @@ def _scan_shard(config: Any, shard: str, out: Path, quiet: bool) -> int:
 @click.option("--format", "formats", multiple=True, type=click.Choice(["json", "html", "md"]),
               help="Report formats to write (repeatable) [default: all].")
 @click.option("--json", "as_json", is_flag=True, help="Also print report.json to stdout.")
+@FRAMEWORK_OPTION
 @click.pass_context
 def merge(ctx: click.Context, parts: tuple[Path, ...], config_path: Path | None, out: Path | None,
-          formats: tuple[str, ...], as_json: bool) -> None:
+          formats: tuple[str, ...], as_json: bool, frameworks: tuple[str, ...] = ()) -> None:
     """Combine the partial runs of `mlaudit scan --shard K/N` (files or folders) into the report.
 
     Every shard 0..N-1 must be there. The config's non-git sources (MLflow, AWS, GX, survey) are
@@ -649,11 +677,14 @@ def merge(ctx: click.Context, parts: tuple[Path, ...], config_path: Path | None,
     """
     from mlaudit.config import load_config
     from mlaudit.fleet import merge as merge_parts
+    from mlaudit.plugins import load_plugins
 
+    load_plugins()  # the shards' plugin sources and checks, as scan has them
     config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
     if config_path is None:
         raise UsageError("merge needs --config (the config the shards ran with)")
     config = load_config(config_path)
+    add_frameworks(config, frameworks)
     if out is not None:
         config.output = out
     if formats:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -255,6 +256,13 @@ def add_framework(cfg: Config, name: str, base_dir: Path,
         raise fail(str(exc)) from None
     if fw.id not in {f.id for f in cfg.frameworks}:
         cfg.frameworks.append(fw)
+
+
+def add_frameworks(cfg: Config, names: Iterable[str], base_dir: Path) -> None:
+    """Each named framework (command line: `--framework NAME`), as `add_framework`; an unknown
+    one is a UsageError listing the known ones."""
+    for name in names:
+        add_framework(cfg, name, base_dir)
 
 
 def _build_history(cfg: Config, raw: str | dict[str, Any] | None, base_dir: Path) -> None:

@@ -416,8 +416,10 @@ def prepare(out: Path) -> None:
 
 
 def run_demo(out: Path, keep: bool = False,
-             progress: Callable[[str], None] = lambda _: None) -> DemoResult:
-    """Build the sandbox in `out`, audit it, write `out/report/`; return what happened."""
+             progress: Callable[[str], None] = lambda _: None,
+             frameworks: list[Any] | None = None) -> DemoResult:
+    """Build the sandbox in `out`, audit it, write `out/report/`; return what happened.
+    `frameworks` (`mlaudit.checks.frameworks.Framework`) are reported besides the rubric."""
     try:
         from moto import mock_aws
     except ImportError:  # moto is what emulates AWS; without it the demo still audits the rest
@@ -473,6 +475,7 @@ def run_demo(out: Path, keep: bool = False,
                 Waiver("L3.settled-stack", "Stack review was due last quarter",
                        "cto@example.com", (today - timedelta(days=10)).isoformat()),
             ],
+            frameworks=list(frameworks or []),
         )
         notes: list[str] = []
         if mock_aws is None:

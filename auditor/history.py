@@ -200,12 +200,15 @@ def bundle_config(bundle: dict[str, Any]) -> Any:
                   waivers=[Waiver(w["check"], w["reason"], w["owner"], w["expires"]) for w in s.get("waivers", [])])
 
 
-def rescore_bundle(bundle: dict[str, Any]) -> Any:
-    """The run scored again from its stored evidence with the installed rubric, as of its date."""
+def rescore_bundle(bundle: dict[str, Any], frameworks: list[Any] | None = None) -> Any:
+    """The run scored again from its stored evidence with the installed rubric, as of its date;
+    `frameworks` (`Framework`) are reported from the new findings."""
     from mlaudit.engine import audit
 
     scan_path = bundle["settings"].get("scan_path")
-    return audit(bundle_config(bundle), scan_path=Path(scan_path) if scan_path else None,
+    config = bundle_config(bundle)
+    config.frameworks = list(frameworks or [])
+    return audit(config, scan_path=Path(scan_path) if scan_path else None,
                  runs=replay_runs(bundle), today=date.fromisoformat(bundle["audit_date"][:10]))
 
 

@@ -156,27 +156,57 @@ def diff(ctx: click.Context, run_a: str, run_b: str, history: str | None, fmt: s
         ctx.exit(1)
 
 
+def stored_frameworks(report: dict[str, Any]) -> list[str]:
+    """How to find again each framework a stored report has: its id when it is shipped or from
+    an installed plugin, else the file it was read from. One no longer available is named in a
+    warning and left out."""
+    from mlaudit.checks.frameworks import shipped_files
+    from mlaudit.plugins import load_framework_plugins
+
+    known = {*shipped_files(), *load_framework_plugins()[1]}
+    names = []
+    for fw in report.get("frameworks") or []:
+        if fw["id"] in known:
+            names.append(fw["id"])
+        elif fw.get("file") and Path(fw["file"]).is_file():
+            names.append(str(fw["file"]))
+        else:
+            click.echo(f"mlaudit: framework {fw['id']} ({fw.get('origin')}) is no longer available; "
+                       "its result is left out of the rescored report", err=True)
+    return names
+
+
 @click.command("rescore")
 @click.argument("run")
 @HISTORY_OPTION
 @click.option("-o", "--out", type=click.Path(path_type=Path),
               help="Also write the rescored reports (json, html, md) into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
-def rescore(run: str, history: str | None, out: Path | None, as_json: bool) -> None:
+@click.option("--framework", "frameworks", multiple=True, metavar="NAME",
+              help="Also report against a framework (repeatable, as `scan --framework`); the "
+                   "frameworks the stored run reported are recomputed in any case.")
+def rescore(run: str, history: str | None, out: Path | None, as_json: bool,
+            frameworks: tuple[str, ...] = ()) -> None:
     """Score a stored RUN again from its evidence with the installed rubric, and say what
-    changed and why (nothing is read from the audited systems).
+    changed and why (nothing is read from the audited systems). Its framework results are
+    computed again from the new findings.
 
     RUN is a report folder holding evidence.json.gz, or a run of the history (id, `latest`).
     """
+    from mlaudit.config import Config, add_frameworks
     from mlaudit.history import rescore_bundle, rubric_version
     from mlaudit.history_diff import render_text
+    from mlaudit.plugins import load_plugins
     from mlaudit.reports.json_report import render_json
 
+    load_plugins()
     old, bundle, label = load_run(run, history)
     if bundle is None:
         raise UsageError(f"{label}: no evidence.json.gz beside it; only runs that kept all their "
                          "evidence can be rescored")
-    result = rescore_bundle(bundle)
+    asked = Config()
+    add_frameworks(asked, [*stored_frameworks(old), *frameworks], Path.cwd())
+    result = rescore_bundle(bundle, frameworks=asked.frameworks)
     new = result.report
     from mlaudit.history import evidence_reference, gz_json
 

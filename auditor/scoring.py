@@ -19,6 +19,9 @@ Overall = the lowest level among the assessed dimensions; none assessed -> no le
 Per repository, one walk over the technical and process checks that one repository's own git
 evidence can decide gives each repository its level (`score_repositories`).
 
+Unscored checks (a plugin's checks without a level or dimension) are left out of every walk, count
+and next step: they are reported, never scored.
+
 Scoring knows only findings and definitions: nothing here asks where evidence came from, except
 each finding's provenance (observed / inferred / self-reported) for the confidence split.
 """
@@ -28,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mlaudit.checks.base import DIMENSIONS, LEVEL_NAMES, CheckContext, CheckDef
+from mlaudit.checks.base import DIMENSIONS, LEVEL_NAMES, CheckContext, CheckDef, scored
 from mlaudit.checks.runner import assess_with, first_sentence
 from mlaudit.evidence import EvidenceItem, Finding, Outcome, Provenance
 
@@ -71,6 +74,7 @@ def score(
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     if walk not in WALKS:
         raise ValueError(f"walk must be one of {', '.join(WALKS)}, got {walk!r}")
+    defs = scored(defs)  # an unscored (plugin) check never moves a level nor counts
     found = _outcomes(findings, defs)
     dimensions = {
         dim: _walk(dim, [d for d in defs if d.dimension == dim], found, threshold, walk)
@@ -309,6 +313,7 @@ def next_steps(
     3. unknown checks at the stopping levels (weakest dimensions first), then other unknowns up
        to the next overall level — each with what would assess it.
     Within a group: lower level first, then fail before partial, rubric dimension order, ID."""
+    defs = scored(defs)
     found = _outcomes(findings, defs)
     by_id = {d.id: d for d in defs}
     dims = scores["dimensions"]
@@ -456,7 +461,7 @@ def gate_advanced(
 
     lacking = {r["name"]: r["level"] for r in repositories
                if r["level"] is None or r["level"] < BASICS_LEVEL}
-    advanced = [d for d in defs if d.level >= ADVANCED_LEVEL]
+    advanced = [d for d in scored(defs) if d.level >= ADVANCED_LEVEL]
     if not lacking or not advanced:
         return findings
     kept = [e for e in ctx.evidence

@@ -2,10 +2,18 @@
 into findings. Knows nothing of where evidence came from.
 
 Public API: `load_definitions()`, `run_checks(ctx, waivers)`, and from `checks.base` the
-`CheckDef`, `CheckContext`, `Verdict` types and the `@evaluator` registry.
+`CheckDef`, `CheckContext`, `Verdict`, `PluginChecks` types and the `@evaluator` registry.
 """
 
-from mlaudit.checks.base import LEVEL_NAMES, CheckContext, CheckDef, Verdict, evaluator
+from mlaudit.checks.base import (
+    LEVEL_NAMES,
+    CheckContext,
+    CheckDef,
+    PluginChecks,
+    Verdict,
+    evaluator,
+    scored,
+)
 from mlaudit.checks.definitions import RubricError, definitions_by_id, load_definitions
 from mlaudit.checks.runner import assess_with, run_checks
 
@@ -13,6 +21,7 @@ __all__ = [
     "LEVEL_NAMES",
     "CheckContext",
     "CheckDef",
+    "PluginChecks",
     "RubricError",
     "Verdict",
     "assess_with",
@@ -20,4 +29,5 @@ __all__ = [
     "evaluator",
     "load_definitions",
     "run_checks",
+    "scored",
 ]

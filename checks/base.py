@@ -41,8 +41,10 @@ class Implication:
 @dataclass(frozen=True)
 class CheckDef:
     id: str
-    level: int
-    dimension: str
+    #: the rubric level and dimension the check is scored in; both None for an unscored check (a
+    #: plugin's: reported under "Other checks", it never moves a level)
+    level: int | None
+    dimension: str | None
     title: str
     criterion: str
     collectors: tuple[str, ...]
@@ -53,6 +55,13 @@ class CheckDef:
     #: the sources whose silence decides the check (a subset of `collectors`); the others support
     decides: tuple[str, ...] = ()
     implied_by: tuple[Implication, ...] = ()
+    #: where the definition comes from: "rubric", or "plugin NAME (DIST)"
+    origin: str = "rubric"
+
+    @property
+    def scored(self) -> bool:
+        """Whether the check counts toward levels (it has a level and a dimension)."""
+        return self.level is not None
 
     @property
     def supports(self) -> tuple[str, ...]:
@@ -74,6 +83,11 @@ class CheckDef:
             "supports": list(self.supports),
             "implied_by": [i.to_dict() for i in self.implied_by],
         }
+
+
+def scored(defs: Iterable[CheckDef]) -> list[CheckDef]:
+    """The definitions that count toward levels (unscored plugin checks left out)."""
+    return [d for d in defs if d.scored]
 
 
 @dataclass
@@ -132,6 +146,16 @@ def is_weak(item: EvidenceItem) -> bool:
 
 Evaluator = Callable[[CheckContext], Verdict | None]
 EVALUATORS: dict[str, Evaluator] = {}
+
+
+@dataclass(frozen=True)
+class PluginChecks:
+    """What a plugin package adds through the entry point group `mlaudit.checks`: rubric entries
+    (mappings as in `rubric.yaml`; IDs `<namespace>.<kebab-name>`; `level` and `dimension` may be
+    left out for an unscored check) and the evaluator of each, by check ID."""
+
+    rubric: list[dict[str, Any]]
+    evaluators: dict[str, Evaluator]
 
 
 def evaluator(check_id: str) -> Callable[[Evaluator], Evaluator]:

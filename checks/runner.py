@@ -145,8 +145,10 @@ def _assess(defn: CheckDef, ctx: CheckContext) -> Finding:
         return unknown("Not assessed: no evaluator is registered for this check.", set(ran))
     try:
         verdict = evaluate(ctx)
-    except Exception as exc:  # an evaluator bug must not stop the audit
-        log.exception("evaluator for %s failed", defn.id)
+    except Exception as exc:  # an evaluator bug (a plugin's too) must not stop the audit
+        # one line; the traceback only with -vv (debug)
+        log.warning("evaluator for %s failed: %s: %s", defn.id, type(exc).__name__, exc)
+        log.debug("evaluator for %s failed", defn.id, exc_info=True)
         return unknown(
             f"Not assessed: the evaluator failed ({type(exc).__name__}: {exc}).", set(ran)
         )

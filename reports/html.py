@@ -187,6 +187,7 @@ def _finding_view(finding: dict[str, Any], evidence: dict[str, dict[str, Any]]) 
 
 
 def _finding_groups(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings by level, then dimension; unscored (plugin) checks last, as "Other checks"."""
     groups = []
     for level in range(1, 6):
         at_level = [f for f in findings if f["level"] == level]
@@ -196,15 +197,21 @@ def _finding_groups(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {"dimension": d, "findings": [f for f in at_level if f["dimension"] == d]}
             for d in DIMENSIONS
         ]
-        groups.append(
-            {
-                "level": level,
-                "name": LEVEL_NAMES[level],
-                "dimensions": [d for d in dims if d["findings"]],
-                "counts": {o: sum(1 for f in at_level if f["outcome"] == o) for o in OUTCOMES},
-            }
-        )
+        groups.append(_finding_group(f"level-{level}", f"Level {level} — {LEVEL_NAMES[level]}",
+                                     at_level, [d for d in dims if d["findings"]]))
+    other = [f for f in findings if f["level"] is None]
+    if other:
+        groups.append(_finding_group(
+            "other-checks", "Other checks", other, [{"dimension": None, "findings": other}],
+            note="Checks added by plugins without a level: reported, not scored — they never "
+                 "move a level."))
     return groups
+
+
+def _finding_group(anchor: str, heading: str, findings: list[dict[str, Any]],
+                   dimensions: list[dict[str, Any]], note: str | None = None) -> dict[str, Any]:
+    return {"anchor": anchor, "heading": heading, "note": note, "dimensions": dimensions,
+            "counts": {o: sum(1 for f in findings if f["outcome"] == o) for o in OUTCOMES}}
 
 
 def _ladder(dimensions: dict[str, Any]) -> list[dict[str, Any]]:

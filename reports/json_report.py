@@ -19,7 +19,7 @@ from mlaudit.checks.base import DIMENSIONS  # noqa: F401 (renderers import it fr
 from mlaudit.checks.base import LEVEL_NAMES as RUBRIC_LEVEL_NAMES
 from mlaudit.errors import MlauditError
 
-SCHEMA_VERSION = "2.1"
+SCHEMA_VERSION = "2.2"
 #: level names as renderers label ladder rows (0: no level reached)
 LEVEL_NAMES = {0: "Not started", **RUBRIC_LEVEL_NAMES}
 OUTCOMES = ("pass", "partial", "fail", "unknown", "waived")

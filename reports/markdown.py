@@ -288,7 +288,22 @@ def _collector_problems(report: dict[str, Any]) -> list[str]:
 def _counts(report: dict[str, Any]) -> list[str]:
     counts = report["summary"]["counts"]
     parts = " · ".join(f"{counts[k]} {k}" for k in OUTCOMES)
-    return ["## Findings", "", f"{parts} ({len(report['findings'])} checks)", ""]
+    scored = sum(1 for f in report["findings"] if f["level"] is not None)
+    return ["## Findings", "", f"{parts} ({scored} checks)", ""]
+
+
+def _other_checks(report: dict[str, Any]) -> list[str]:
+    """Unscored (plugin) checks: each with its outcome and verdict; they never move a level."""
+    other = [f for f in report["findings"] if f["level"] is None]
+    if not other:
+        return []
+    lines = ["## Other checks", "",
+             "Added by plugins without a level: reported, not scored (they never move a level).", "",
+             "| Check | Outcome | Verdict |", "|---|---|---|"]
+    for f in other:
+        lines.append(f"| {md_text(f['title'])} ({md_code(f['check_id'], table=True)}) | "
+                     f"{md_text(f['outcome'])} | {md_text(f['explanation'])} |")
+    return [*lines, ""]
 
 
 def _evidence(report: dict[str, Any]) -> list[str]:
@@ -327,6 +342,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         *_frameworks(report),
         *_collector_problems(report),
         *_counts(report),
+        *_other_checks(report),
         *_evidence(report),
         footer,
     ]

@@ -15,6 +15,9 @@ os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@mlaudit.invalid")
 # Each test reads what it built; the incremental scan cache (tests/test_git_scancache.py turns
 # it on in a folder of its own) would otherwise keep results in the user's home between runs.
 os.environ.setdefault("MLAUDIT_SCAN_CACHE", "off")
+# Hermetic: no installed entry-point plugin (examples/plugin-wandb is installed by `make install`)
+# loads unless a test turns it on (MLAUDIT_PLUGINS=<its distribution>, docs/extending.md).
+os.environ["MLAUDIT_PLUGINS"] = "off"
 
 
 @pytest.fixture(scope="session")

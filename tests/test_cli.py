@@ -50,7 +50,7 @@ def test_scan_example_org_writes_three_reports(example_org: Path, tmp_path: Path
     assert out.returncode == 0, out.stderr
     assert {p.name for p in out_dir.iterdir()} == {"report.json", "report.html", "report.md", "evidence.json.gz"}
     report = json.loads((out_dir / "report.json").read_text())
-    assert report["schema_version"] == "2.1"
+    assert report["schema_version"] == "2.2"
     names = {t["name"] for c in report["collectors"] if c["name"] == "git" for t in c["targets"]}
     assert names == {"research-notebooks", "churn-service", "ml-platform"}
     assert "Overall: level" in out.stdout and "Reports:" in out.stdout
@@ -64,7 +64,7 @@ def test_scan_json_to_stdout_only_when_asked(example_org: Path, tmp_path: Path) 
     out = run("scan", str(example_org), "--out", str(tmp_path / "r"), "--json", "--format", "json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["schema_version"] == "2.1"
+    assert data["schema_version"] == "2.2"
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["evidence.json.gz", "report.json"]
     quiet = run("-q", "scan", str(example_org), "--out", str(tmp_path / "q"))
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""

@@ -57,7 +57,7 @@ def demo_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
 
     mp.setattr(socket.socket, "connect", connect)
     try:
-        result = CliRunner().invoke(cli, ["demo", "--out", str(out)])
+        result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--framework", "google-mlops"])
         env_after = {v: os.environ.get(v) for v in
                      ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "MLFLOW_DISABLE_TELEMETRY")}
     finally:
@@ -118,6 +118,10 @@ def test_demo_report_has_every_source_and_section(demo_cli: tuple[Any, Path]) ->
     assert report["next_steps"]
     md = (out / "report" / "report.md").read_text(encoding="utf-8")
     assert md.startswith("# ML maturity of Demo Corp (sandbox): Level ")
+    # demo --framework, as scan: the framework's result from the same findings, in every format
+    (google,) = report["frameworks"]
+    assert google["id"] == "google-mlops" and google["level"] is not None
+    assert "## Frameworks" in md and 'id="frameworks"' in (out / "report" / "report.html").read_text()
 
 
 def test_keep_leaves_the_sandbox_and_a_rerun_replaces_it(demo_cli: tuple[Any, Path],

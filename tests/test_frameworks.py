@@ -324,6 +324,70 @@ def test_scan_framework_prints_and_renders_the_result(repo: Path, tmp_path: Path
     assert "## Frameworks" in (tmp_path / "r" / "report.md").read_text()
 
 
+def test_merge_takes_framework_like_scan(repo: Path, tmp_path: Path) -> None:
+    config = tmp_path / "mlaudit.yaml"
+    config.write_text(f"version: 1\ngit:\n  targets: [{repo}]\n")
+    shard = _run("scan", "-c", str(config), "--shard", "0/1", "-o", str(tmp_path / "parts"), cwd=tmp_path)
+    assert shard.returncode == 0, shard.stderr
+    merged = _run("merge", str(tmp_path / "parts"), "-c", str(config), "-o", str(tmp_path / "m"),
+                  "--framework", "google-mlops", "--framework", "ml-test-score", cwd=tmp_path)
+    assert merged.returncode == 0, merged.stderr
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    assert [f["id"] for f in report["frameworks"]] == ["google-mlops", "ml-test-score"]
+    assert report["frameworks"][0]["headline"] in merged.stdout
+    # the same result as a scan of the same config reports
+    single = _run("scan", "-c", str(config), "-o", str(tmp_path / "s"), "--framework", "google-mlops",
+                  cwd=tmp_path)
+    assert single.returncode == 0, single.stderr
+    scanned = json.loads((tmp_path / "s" / "report.json").read_text())["frameworks"][0]
+    assert scanned["groups"] == report["frameworks"][0]["groups"]
+    bad = _run("merge", str(tmp_path / "parts"), "-c", str(config), "-o", str(tmp_path / "m2"),
+               "--framework", "google", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown framework 'google'" in bad.stderr
+    assert not (tmp_path / "m2").exists()
+
+
+def test_demo_refuses_an_unknown_framework_before_building(tmp_path: Path) -> None:
+    out = _run("demo", "-o", str(tmp_path / "demo"), "--framework", "google", cwd=tmp_path)
+    assert out.returncode == 2 and "unknown framework 'google'; known: google-mlops" in out.stderr
+    assert not (tmp_path / "demo").exists() and "Traceback" not in out.stderr
+
+
+def test_rescore_recomputes_the_stored_runs_frameworks(repo: Path, tmp_path: Path) -> None:
+    own = tmp_path / "our-review.yaml"
+    own.write_text(textwrap.dedent("""
+        id: our-review
+        title: Our review
+        source: https://wiki.example.com/review
+        sections:
+          - id: basics
+            title: Basics
+            criteria:
+              - id: ci
+                text: CI runs the tests.
+                checks: [L3.ci-tests]
+    """))
+    scanned = _run("scan", str(repo), "-o", str(tmp_path / "r"), "--history", str(tmp_path / "h"),
+                   "--framework", "google-mlops", "--framework", str(own), cwd=tmp_path)
+    assert scanned.returncode == 0, scanned.stderr
+    stored = json.loads((tmp_path / "r" / "report.json").read_text())["frameworks"]
+    out = _run("rescore", str(tmp_path / "r"), "--out", str(tmp_path / "again"),
+               "--framework", "ml-test-score", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    again = json.loads((tmp_path / "again" / "report.json").read_text())["frameworks"]
+    assert [f["id"] for f in again] == ["google-mlops", "our-review", "ml-test-score"]
+    assert [f["groups"] for f in again[:2]] == [f["groups"] for f in stored]  # same findings, same result
+    assert "## Frameworks" in (tmp_path / "again" / "report.md").read_text()
+    # a framework file that is gone is named and left out; the rest is rescored
+    own.unlink()
+    out = _run("rescore", "latest", "--history", str(tmp_path / "h"), "--out", str(tmp_path / "third"),
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "framework our-review (file) is no longer available" in out.stderr
+    third = json.loads((tmp_path / "third" / "report.json").read_text())["frameworks"]
+    assert [f["id"] for f in third] == ["google-mlops"]
+
+
 def test_an_unknown_framework_is_a_usage_error_listing_the_known_ones(repo: Path, tmp_path: Path) -> None:
     out = _run("scan", str(repo), "-o", str(tmp_path / "r"), "--framework", "google", cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
@@ -420,7 +484,7 @@ def _install_plugin(site: Path) -> None:
 def test_a_plugin_framework_is_listed_and_scanned_and_a_broken_one_skipped(repo: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     _install_plugin(site)
-    env = {"PYTHONPATH": str(site)}
+    env = {"PYTHONPATH": str(site), "MLAUDIT_PLUGINS": "mlaudit-acme"}  # this plugin alone
     listed = _run("plugins", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "mlaudit.frameworks: acme = acmefw:FRAMEWORK_FILE (mlaudit-acme): framework acme-review" in listed.stdout
@@ -445,6 +509,13 @@ def test_a_plugin_framework_is_listed_and_scanned_and_a_broken_one_skipped(repo:
     assert [(f["id"], f["origin"]) for f in report["frameworks"]] == [
         ("acme-review", "plugin acme (mlaudit-acme)"), ("acme-parsed", "plugin parsed (mlaudit-acme)")]
     assert "Acme's ML review: level 2 (Automation) achieved" in out.stdout  # CI runs the tests
+
+    # MLAUDIT_PLUGINS=off: the frameworks loader loads no entry point either
+    off = env | {"MLAUDIT_PLUGINS": "off"}
+    assert "acme-review" not in _run("frameworks", cwd=tmp_path, env=off).stdout
+    refused = _run("scan", str(repo), "-o", str(tmp_path / "r2"), "--framework", "acme-review",
+                   cwd=tmp_path, env=off)
+    assert refused.returncode == 2 and "unknown framework 'acme-review'" in refused.stderr
 
 
 def test_docs_describe_the_format_and_every_shipped_mapping() -> None:
