@@ -22,6 +22,7 @@ from test_cli import run
 from mlaudit.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
 from mlaudit.engine import audit
 from mlaudit.reports.json_report import validate_report
+from mlaudit.reports.markdown import render_markdown
 
 AS_OF = "2025-06-30"
 
@@ -119,6 +120,11 @@ def test_dormant_is_relative_to_the_date(past, today) -> None:
     assert past_repos["legacy"]["dormant"] is True  # nothing between January and June 2025
     assert today_repos["legacy"]["dormant"] is False  # revived this month
     assert (past_repos["churn"]["dormant"], today_repos["churn"]["dormant"]) == (False, True)
+    # a dormant repository says when it last moved: the audited commit's date
+    assert past_repos["legacy"]["last_commit_at"].startswith("2024-06-01")
+    assert today_repos["churn"]["last_commit_at"].startswith("2025-09-15")
+    assert today_repos["legacy"]["last_commit_at"].startswith(datetime.now(UTC).date().isoformat())
+    assert "churn (dormant, last commit 2025-09-15)" in render_markdown(today.report)
 
 
 def test_a_repository_younger_than_the_date_is_skipped_and_said_so(past) -> None:
