@@ -132,6 +132,10 @@ def test_mlflow_tracking_resolves_aliases_on_a_real_repo(tmp_path: Path) -> None
     ("from dvclive import Live\nwith Live() as live:\n    live.log_metric('a', 1)\n", "dvclive"),
     ("from torch.utils.tensorboard import SummaryWriter\nw = SummaryWriter('runs')\n", "tensorboard"),
     ("import tensorflow as tf\nw = tf.summary.create_file_writer('logs')\n", "tensorboard"),
+    ("import tensorflow as tf\ndef model_fn(f, labels, mode):\n    tf.summary.scalar('train_accuracy', acc)\n",
+     "tensorboard"),
+    ("from catalyst.dl import SupervisedRunner\nrunner = SupervisedRunner()\n"
+     "runner.train(model=m, loaders=l, logdir='logs/fold0', num_epochs=5)\n", "tensorboard"),
     ("from pytorch_lightning.loggers import WandbLogger\nlogger = WandbLogger(project='p')\n", "wandb"),
     ("from lightning.pytorch.loggers import MLFlowLogger\nlogger = MLFlowLogger()\n", "mlflow"),
     ("from transformers import TrainingArguments\nargs = TrainingArguments('out', report_to='wandb')\n", "wandb"),
@@ -153,6 +157,10 @@ def test_tracking_tools(code: str, tool: str) -> None:
     "import json\njson.dump({'acc': 0.9}, open('metrics.json', 'w'))\nprint('acc', 0.9)\n",
     "from transformers import TrainingArguments\nargs = TrainingArguments('o', report_to='none')\n",
     "import mlflow\nmodel = mlflow.pyfunc.load_model('models:/m/1')\n",
+    # a Catalyst runner without a log directory writes no logs; summaries merely read back
+    "from catalyst.dl import SupervisedRunner\nSupervisedRunner().train(model=m, loaders=l, num_epochs=5)\n",
+    "import tensorflow as tf\nfor e in tf.compat.v1.train.summary_iterator('events'):\n    print(e)\n",
+    "# tf.summary.scalar('acc', acc)  # TensorBoard logging disabled\nimport tensorflow as tf\n",
 ])
 def test_not_tracking(code: str) -> None:
     assert tools(run({"train.py": code}), "experiment_tracking") == set()

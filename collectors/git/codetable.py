@@ -229,6 +229,11 @@ DETECTORS: tuple[Detector, ...] = (
        "tensorflow.summary.create_file_writer", "tensorflow.summary.FileWriter",
        "tensorflow.compat.v1.summary.FileWriter", "tensorflow.*callbacks.TensorBoard",
        "keras.callbacks.TensorBoard", "*TensorBoardLogger"),
+    # summary ops: an Estimator writes them to its model_dir, TF2 to the default writer
+    _d(ET, "tensorboard", "tensorflow.summary.scalar", "tensorflow.summary.histogram", "tensorflow.summary.image",
+       "tensorflow.compat.v1.summary.scalar", "tensorflow.compat.v1.summary.histogram"),
+    # Catalyst runners write TensorBoard logs under the `logdir` they train with
+    _d(ET, "tensorboard", "catalyst.*Runner().train", kwargs=("logdir",)),
     _d(ET, "sagemaker-experiments", "sagemaker.experiments*Run", "sagemaker.experiments*load_run",
        "sagemaker.experiments*Run().*", "smexperiments.*"),
     _d(ET, "vertex-experiments", "google.cloud.aiplatform.start_run", "google.cloud.aiplatform.log_metrics",
