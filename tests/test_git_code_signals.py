@@ -521,6 +521,48 @@ def test_data_platform_signals(signal: str, code: str, tool: str) -> None:
     assert tools(run({"job.py": code}), signal) == {tool}
 
 
+INGEST = ("import pandas as pd\nfrom sklearn.model_selection import train_test_split\n\n"
+          "class DataIngestion:\n    def run(self, raw):\n        df = pd.read_csv(raw)\n"
+          "        train, test = train_test_split(df)\n        train.to_csv('artifacts/train.csv', index=False)\n"
+          "        test.to_csv('artifacts/test.csv', index=False)\n")
+
+
+@pytest.mark.parametrize(("path", "code", "tool", "stage"), [
+    ("src/components/data_ingestion.py", INGEST, "pandas", "ingestion"),
+    ("pipelines/abalone/preprocess.py", INGEST, "pandas", "preprocess"),
+    ("etl/load_orders.py", INGEST, "pandas", "etl"),
+    ("src/data_processing.py", INGEST, "pandas", "processing"),
+    ("jobs/transform.py", "import polars as pl\ndf = pl.read_parquet('raw.parquet')\n"
+                          "df.filter(pl.col('x') > 0).write_parquet('clean.parquet')\n", "polars", "transform"),
+])
+def test_pipeline_modules_are_etl_code(path: str, code: str, tool: str, stage: str) -> None:
+    """`ETL code (... pipeline modules)`: a module named for a data stage that reads a dataset and
+    writes one out."""
+    items = [e for e in run({path: code}) if e.signal == "data_pipeline"]
+    assert {(e.tool, e.attributes["path"], e.attributes["stage"], e.attributes["via"]) for e in items} == \
+        {(tool, path, stage, "pipeline_module")}
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    ("src/components/model_trainer.py", INGEST),  # the same I/O in a module that is not a data stage
+    ("src/predict.py", INGEST),
+    ("tests/test_data_ingestion.py", INGEST),  # a test of the stage is not the stage
+    ("notebooks/preprocessing.ipynb", notebook(("code", INGEST))),  # notebooks are read as notebooks
+    ("src/preprocess.py", "import pandas as pd\n\ndef save(df):\n    df.to_csv('out.csv')\n"),  # writes, reads nothing
+    ("src/preprocess.py", "import pandas as pd\n\ndef load(p):\n    return pd.read_csv(p)\n"),  # reads, writes nothing
+    ("src/preprocess.py", "import pandas as pd\ndf = pd.read_csv('a.csv')\n# df.to_csv('b.csv')\n"),
+    ("README.md", "Run `python src/data_ingestion.py` to read the CSV and `to_csv` the splits.\n"),
+])
+def test_pipeline_module_decoys(path: str, code: str) -> None:
+    assert found(run({path: code}), "data_pipeline") == set()
+
+
+def test_identical_content_at_a_stage_path_and_elsewhere() -> None:
+    """Hits are cached per content; the stage named by the path is part of the key."""
+    items = run({"src/model.py": INGEST, "src/ingest.py": INGEST})
+    assert {p for _, p, _ in found(items, "data_pipeline")} == {"src/ingest.py"}
+
+
 def test_profiling_is_an_audit_not_validation() -> None:
     items = run({"eda.py": "from ydata_profiling import ProfileReport\nProfileReport(df)\n"})
     assert only(items, "data_audit").attributes["kind"] == "profiling"
