@@ -84,6 +84,22 @@ DECOYS = {
 }
 
 
+def test_a_byte_order_mark_does_not_hide_a_file(tmp_path: Path) -> None:
+    """Windows editors start files with a UTF-8 BOM; Python runs them, so they are code."""
+    bom = b"\xef\xbb\xbf"
+    dag = ("from airflow import DAG\nfrom airflow.operators.python import PythonOperator\n"
+           "with DAG('features', schedule_interval='@daily') as dag:\n"
+           "    PythonOperator(task_id='compute', python_callable=print)\n")
+    train = "import mlflow\nfrom sklearn.linear_model import Ridge\nmlflow.log_metric('r2', Ridge().fit(X, y).score(X, y))\n"
+    items = analyze_code(git_view(tmp_path / "r", {"dags/features.py": bom + dag.encode(),
+                                                   "train.py": bom + train.encode()}))
+    assert found(items, "orchestration") == {("airflow", "dags/features.py", 3)}
+    assert found(items, "experiment_tracking") == {("mlflow", "train.py", 3)}
+    assert only(items, "ml_frameworks").attributes["frameworks"]["sklearn"] == "imported"
+    # a BOM in the middle of a file is not a file start: that file stays unparsable and quiet
+    assert found(run({"odd.py": "import mlflow\n\ufeffmlflow.log_metric('a', 1)\n"}), "experiment_tracking") == set()
+
+
 # -- decoys ----------------------------------------------------------------------------------
 def test_decoys_give_no_tool_evidence(tmp_path: Path) -> None:
     items = analyze_code(git_view(tmp_path / "r", DECOYS))

@@ -96,6 +96,12 @@ def test_github_workflow_tests_lint_and_triggers():
     assert not of(items, "scheduled_retraining")
 
 
+def test_a_workflow_saved_with_a_byte_order_mark_is_read():
+    items = scan({".github/workflows/ci.yml": b"\xef\xbb\xbf" + GH_CI.encode()})
+    ci = one(items, "ci_pipeline")
+    assert where(ci) == (".github/workflows/ci.yml", 2) and ci.attributes["runs_tests"] is True
+
+
 def test_github_ml_steps_and_scheduled_training():
     wf = """on:
   schedule:
