@@ -165,6 +165,9 @@ def test_cli_says_the_date_prominently(org, tmp_path: Path) -> None:
     assert report["run"]["as_of"] == AS_OF
     assert f"**As of {AS_OF}:**" in (tmp_path / "r" / "report.md").read_text()
     assert f"As of {AS_OF}:" in (tmp_path / "r" / "report.html").read_text()
+    # legacy had no commit in the six months before the date: dormant, and since when
+    assert "legacy" in out.stdout and "(dormant, last commit 2024-06-01)" in out.stdout
+    assert "(dormant, last commit 2024-06-01)" in (tmp_path / "r" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("bad", ["30/06/2025", "2025-13-01", "2999-01-01"])
