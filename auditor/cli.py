@@ -362,7 +362,7 @@ def _parse_as_of(text: str):
 
 
 def summary_text(report: dict, written: dict[str, Path]) -> str:
-    from mlaudit.reports.json_report import coverage_text, total_coverage
+    from mlaudit.reports.json_report import coverage_text, dormant_label, total_coverage
 
     s = report["summary"]
     overall = s["overall"]
@@ -387,7 +387,7 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
         for r in repos[:10]:
             weakest = r["weakest"]
             why = f" — weakest: {weakest['check_id']} {weakest['outcome']}" if weakest else ""
-            dormant = " (dormant)" if r["dormant"] else ""
+            dormant = dormant_label(r) if r["dormant"] else ""
             lines.append(f"  {r['name']:<30} {level(r | {'name': r['name_level']})}{dormant}{why}")
         if len(repos) > 10:
             lines.append(f"  … and {len(repos) - 10} more in the report")

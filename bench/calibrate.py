@@ -35,7 +35,7 @@ DOC = ROOT / "docs" / "calibration.md"
 START, END = "<!-- calibration-table:start -->", "<!-- calibration-table:end -->"
 DEFAULT_MLAUDIT = str(ROOT / ".venv" / "bin" / "mlaudit")
 FIELD_ORDER = ("repo", "commit", "expected", "reason", "tools", "judged_on",
-               "got", "got_reason", "mlaudit_version", "measured_on")
+               "got", "got_reason", "mlaudit_version", "measured_on", "measured_commit")
 
 
 def find_git_dir(root: Path, repo: str) -> Path | None:
@@ -134,7 +134,7 @@ def measure(entry: dict, root: Path, mlaudit: list[str], timeout: int,
     level, reason = level_of(report, repo)
     version = (report.get("tool") or {}).get("version")
     return {"repo": repo, "status": "ok", "got": level, "reason": reason,
-            "version": version, "note": note}
+            "version": version, "note": note, "head": head}
 
 
 def agreement(rows: list[dict]) -> dict:
@@ -146,6 +146,7 @@ def agreement(rows: list[dict]) -> dict:
     return {"measured": n, "exact": exact, "within1": near,
             "exact_share": exact / n if n else 0.0, "within1_share": near / n if n else 0.0,
             "over_rated": over,
+            "at_judged": sum(1 for r in done if not r.get("note")),
             "errors": [r["repo"] for r in rows if r["status"] == "error"],
             "absent": [r["repo"] for r in rows if r["status"] == "absent"]}
 
@@ -177,7 +178,8 @@ def markdown_table(rows: list[dict], summary: dict, version: str | None, when: s
             f"Measured {n} of {len(rows)} with mlaudit {version or '?'} on {when}: "
             f"exact {summary['exact']}/{n} ({summary['exact_share']:.0%}), "
             f"within ±1 {summary['within1']}/{n} ({summary['within1_share']:.0%}); "
-            f"over-rated: {', '.join(summary['over_rated']) or 'none'}."]
+            f"over-rated: {', '.join(summary['over_rated']) or 'none'}.",
+            f"Scanned at the judged commit: {summary['at_judged']} of {n}."]
     if summary["errors"]:
         out.append(f"Scan errors: {', '.join(summary['errors'])}.")
     if summary["absent"]:
@@ -219,6 +221,8 @@ def write_back(rows: list[dict], summary: dict, version: str | None, when: str) 
         e["got_reason"] = (r.get("reason") or "")[:300]
         e["mlaudit_version"] = r.get("version")
         e["measured_on"] = dt.date.fromisoformat(when)
+        if r.get("head"):  # the commit actually scanned (the mirror's HEAD), judged or not
+            e["measured_commit"] = r["head"]
     DATA.write_text(dump_yaml(doc, header), encoding="utf-8")
     table = markdown_table(rows, summary, version, when)
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"{START}\n{END}\n"
@@ -281,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nmeasured {n}/{len(rows)}; exact {summary['exact']}/{n} "
               f"({summary['exact_share']:.0%}); within ±1 {summary['within1']}/{n} "
               f"({summary['within1_share']:.0%}); over-rated: "
-              f"{', '.join(summary['over_rated']) or 'none'}")
+              f"{', '.join(summary['over_rated']) or 'none'}; at the judged commit "
+              f"{summary['at_judged']}/{n}")
     if args.write:
         write_back(rows, summary, version, when)
     return 0

@@ -120,6 +120,12 @@ def render_json(report: dict[str, Any]) -> str:
     return text + "\n"
 
 
+def dormant_label(repo: dict[str, Any]) -> str:
+    """" (dormant, last commit 2025-08-05)": a repository with no commit in the window."""
+    last = repo.get("last_commit_at")
+    return f" (dormant, last commit {last[:10]})" if last else " (dormant)"
+
+
 def coverage_text(coverage: dict[str, Any]) -> str:
     """One repository's (or a total's) coverage in words: `812 of 12,471 files read; 5 skipped:
     5 missing objects; 11,654 not needed by any detector`."""

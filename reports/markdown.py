@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlaudit.reports.json_report import DIMENSIONS, OUTCOMES
+from mlaudit.reports.json_report import DIMENSIONS, OUTCOMES, dormant_label
 from mlaudit.reports.trend import history_markdown, teams_markdown
 
 #: next steps listed in full; the rest are counted and left to report.html
@@ -120,7 +120,7 @@ def _repository_table(report: dict[str, Any]) -> list[str]:
     for r in repos:
         weakest = r["weakest"]
         why = f"{md_code(weakest['check_id'], table=True)} {md_text(weakest['outcome'])}" if weakest else "—"
-        name = md_text(r["name"]) + (" (dormant)" if r["dormant"] else "")
+        name = md_text(r["name"]) + (dormant_label(r) if r["dormant"] else "")
         dims = r["dimensions"]
         lines.append(
             f"| {name} | {cell(r)} | {cell(dims['technical'])} | {cell(dims['process'])} | {why} |"

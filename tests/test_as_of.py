@@ -22,6 +22,7 @@ from test_cli import run
 from mlaudit.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
 from mlaudit.engine import audit
 from mlaudit.reports.json_report import validate_report
+from mlaudit.reports.markdown import render_markdown
 
 AS_OF = "2025-06-30"
 
@@ -119,6 +120,11 @@ def test_dormant_is_relative_to_the_date(past, today) -> None:
     assert past_repos["legacy"]["dormant"] is True  # nothing between January and June 2025
     assert today_repos["legacy"]["dormant"] is False  # revived this month
     assert (past_repos["churn"]["dormant"], today_repos["churn"]["dormant"]) == (False, True)
+    # a dormant repository says when it last moved: the audited commit's date
+    assert past_repos["legacy"]["last_commit_at"].startswith("2024-06-01")
+    assert today_repos["churn"]["last_commit_at"].startswith("2025-09-15")
+    assert today_repos["legacy"]["last_commit_at"].startswith(datetime.now(UTC).date().isoformat())
+    assert "churn (dormant, last commit 2025-09-15)" in render_markdown(today.report)
 
 
 def test_a_repository_younger_than_the_date_is_skipped_and_said_so(past) -> None:
@@ -159,6 +165,9 @@ def test_cli_says_the_date_prominently(org, tmp_path: Path) -> None:
     assert report["run"]["as_of"] == AS_OF
     assert f"**As of {AS_OF}:**" in (tmp_path / "r" / "report.md").read_text()
     assert f"As of {AS_OF}:" in (tmp_path / "r" / "report.html").read_text()
+    # legacy had no commit in the six months before the date: dormant, and since when
+    assert "legacy" in out.stdout and "(dormant, last commit 2024-06-01)" in out.stdout
+    assert "(dormant, last commit 2024-06-01)" in (tmp_path / "r" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("bad", ["30/06/2025", "2025-13-01", "2999-01-01"])

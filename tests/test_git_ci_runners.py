@@ -116,6 +116,45 @@ def test_a_shell_script_the_ci_runs_and_its_decoys() -> None:
         assert the_ci(files)["runs_tests"] is False, files
 
 
+JOB_SCRIPT = "#!/bin/bash\nexport PYTHONPATH=.\npytest tests/data --verbose\npython -m pytest tests/code\npython train.py\n"
+JOB_SPEC = ("name: workloads\ncompute_config: gpu-cluster\nruntime_env:\n  working_dir: .\n"
+            "entrypoint: bash deploy/jobs/workloads.sh\nmax_retries: 0\n")
+
+
+def test_a_job_spec_the_ci_submits_whose_entry_point_runs_tests() -> None:
+    """The CI hands the work to a cluster: `anyscale jobs submit deploy/jobs/workloads.yaml`, whose
+    `entrypoint` runs a script that runs pytest; or a SkyPilot task whose `run:` runs it."""
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(
+                        steps=step("anyscale jobs submit deploy/jobs/workloads.yaml --wait")),
+                    "deploy/jobs/workloads.yaml": JOB_SPEC, "deploy/jobs/workloads.sh": JOB_SCRIPT})
+    assert attrs["runs_tests"] is True and attrs["tests_via"] == "job spec deploy/jobs/workloads.yaml"
+    sky = "resources:\n  accelerators: A10G:1\nrun: |\n  pip install -e .\n  python -m pytest tests/\n"
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("sky launch -y sky/test.yaml")),
+                    "sky/test.yaml": sky})
+    assert attrs["runs_tests"] is True and attrs["tests_via"] == "job spec sky/test.yaml"
+
+
+def test_job_spec_decoys() -> None:
+    train_only = JOB_SPEC.replace("workloads.sh", "train.sh")
+    for files in (
+        # the spec's entry point trains; tests are only in another script nobody runs
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("anyscale jobs submit deploy/jobs/workloads.yaml")),
+         "deploy/jobs/workloads.yaml": train_only, "deploy/jobs/train.sh": "python train.py\n",
+         "deploy/jobs/workloads.sh": JOB_SCRIPT},
+        # a spec the repository does not hold
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("anyscale jobs submit deploy/jobs/other.yaml")),
+         "deploy/jobs/workloads.yaml": JOB_SPEC, "deploy/jobs/workloads.sh": JOB_SCRIPT},
+        # a YAML named by a step that submits nothing (a linter reading it)
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("yamllint deploy/jobs/workloads.yaml")),
+         "deploy/jobs/workloads.yaml": JOB_SPEC, "deploy/jobs/workloads.sh": JOB_SCRIPT},
+        # the submission commented out
+        {".github/workflows/ci.yml": WORKFLOW.format(steps=step("echo ok\n        # anyscale jobs submit "
+                                                                 "deploy/jobs/workloads.yaml")),
+         "deploy/jobs/workloads.yaml": JOB_SPEC, "deploy/jobs/workloads.sh": JOB_SCRIPT},
+    ):
+        assert the_ci(files)["runs_tests"] is False, files
+
+
 # ------------------------------------------------------------------------------- Taskcluster
 def task(name: str, command: str) -> str:
     return f"""      - taskId: {{$eval: as_slugid("{name}")}}

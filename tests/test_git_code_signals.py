@@ -84,6 +84,22 @@ DECOYS = {
 }
 
 
+def test_a_byte_order_mark_does_not_hide_a_file(tmp_path: Path) -> None:
+    """Windows editors start files with a UTF-8 BOM; Python runs them, so they are code."""
+    bom = b"\xef\xbb\xbf"
+    dag = ("from airflow import DAG\nfrom airflow.operators.python import PythonOperator\n"
+           "with DAG('features', schedule_interval='@daily') as dag:\n"
+           "    PythonOperator(task_id='compute', python_callable=print)\n")
+    train = "import mlflow\nfrom sklearn.linear_model import Ridge\nmlflow.log_metric('r2', Ridge().fit(X, y).score(X, y))\n"
+    items = analyze_code(git_view(tmp_path / "r", {"dags/features.py": bom + dag.encode(),
+                                                   "train.py": bom + train.encode()}))
+    assert found(items, "orchestration") == {("airflow", "dags/features.py", 3)}
+    assert found(items, "experiment_tracking") == {("mlflow", "train.py", 3)}
+    assert only(items, "ml_frameworks").attributes["frameworks"]["sklearn"] == "imported"
+    # a BOM in the middle of a file is not a file start: that file stays unparsable and quiet
+    assert found(run({"odd.py": "import mlflow\n\ufeffmlflow.log_metric('a', 1)\n"}), "experiment_tracking") == set()
+
+
 # -- decoys ----------------------------------------------------------------------------------
 def test_decoys_give_no_tool_evidence(tmp_path: Path) -> None:
     items = analyze_code(git_view(tmp_path / "r", DECOYS))
@@ -132,6 +148,10 @@ def test_mlflow_tracking_resolves_aliases_on_a_real_repo(tmp_path: Path) -> None
     ("from dvclive import Live\nwith Live() as live:\n    live.log_metric('a', 1)\n", "dvclive"),
     ("from torch.utils.tensorboard import SummaryWriter\nw = SummaryWriter('runs')\n", "tensorboard"),
     ("import tensorflow as tf\nw = tf.summary.create_file_writer('logs')\n", "tensorboard"),
+    ("import tensorflow as tf\ndef model_fn(f, labels, mode):\n    tf.summary.scalar('train_accuracy', acc)\n",
+     "tensorboard"),
+    ("from catalyst.dl import SupervisedRunner\nrunner = SupervisedRunner()\n"
+     "runner.train(model=m, loaders=l, logdir='logs/fold0', num_epochs=5)\n", "tensorboard"),
     ("from pytorch_lightning.loggers import WandbLogger\nlogger = WandbLogger(project='p')\n", "wandb"),
     ("from lightning.pytorch.loggers import MLFlowLogger\nlogger = MLFlowLogger()\n", "mlflow"),
     ("from transformers import TrainingArguments\nargs = TrainingArguments('out', report_to='wandb')\n", "wandb"),
@@ -153,6 +173,10 @@ def test_tracking_tools(code: str, tool: str) -> None:
     "import json\njson.dump({'acc': 0.9}, open('metrics.json', 'w'))\nprint('acc', 0.9)\n",
     "from transformers import TrainingArguments\nargs = TrainingArguments('o', report_to='none')\n",
     "import mlflow\nmodel = mlflow.pyfunc.load_model('models:/m/1')\n",
+    # a Catalyst runner without a log directory writes no logs; summaries merely read back
+    "from catalyst.dl import SupervisedRunner\nSupervisedRunner().train(model=m, loaders=l, num_epochs=5)\n",
+    "import tensorflow as tf\nfor e in tf.compat.v1.train.summary_iterator('events'):\n    print(e)\n",
+    "# tf.summary.scalar('acc', acc)  # TensorBoard logging disabled\nimport tensorflow as tf\n",
 ])
 def test_not_tracking(code: str) -> None:
     assert tools(run({"train.py": code}), "experiment_tracking") == set()
@@ -511,6 +535,48 @@ def test_training_infra(code: str, tool: str, line: int) -> None:
 ])
 def test_data_platform_signals(signal: str, code: str, tool: str) -> None:
     assert tools(run({"job.py": code}), signal) == {tool}
+
+
+INGEST = ("import pandas as pd\nfrom sklearn.model_selection import train_test_split\n\n"
+          "class DataIngestion:\n    def run(self, raw):\n        df = pd.read_csv(raw)\n"
+          "        train, test = train_test_split(df)\n        train.to_csv('artifacts/train.csv', index=False)\n"
+          "        test.to_csv('artifacts/test.csv', index=False)\n")
+
+
+@pytest.mark.parametrize(("path", "code", "tool", "stage"), [
+    ("src/components/data_ingestion.py", INGEST, "pandas", "ingestion"),
+    ("pipelines/abalone/preprocess.py", INGEST, "pandas", "preprocess"),
+    ("etl/load_orders.py", INGEST, "pandas", "etl"),
+    ("src/data_processing.py", INGEST, "pandas", "processing"),
+    ("jobs/transform.py", "import polars as pl\ndf = pl.read_parquet('raw.parquet')\n"
+                          "df.filter(pl.col('x') > 0).write_parquet('clean.parquet')\n", "polars", "transform"),
+])
+def test_pipeline_modules_are_etl_code(path: str, code: str, tool: str, stage: str) -> None:
+    """`ETL code (... pipeline modules)`: a module named for a data stage that reads a dataset and
+    writes one out."""
+    items = [e for e in run({path: code}) if e.signal == "data_pipeline"]
+    assert {(e.tool, e.attributes["path"], e.attributes["stage"], e.attributes["via"]) for e in items} == \
+        {(tool, path, stage, "pipeline_module")}
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    ("src/components/model_trainer.py", INGEST),  # the same I/O in a module that is not a data stage
+    ("src/predict.py", INGEST),
+    ("tests/test_data_ingestion.py", INGEST),  # a test of the stage is not the stage
+    ("notebooks/preprocessing.ipynb", notebook(("code", INGEST))),  # notebooks are read as notebooks
+    ("src/preprocess.py", "import pandas as pd\n\ndef save(df):\n    df.to_csv('out.csv')\n"),  # writes, reads nothing
+    ("src/preprocess.py", "import pandas as pd\n\ndef load(p):\n    return pd.read_csv(p)\n"),  # reads, writes nothing
+    ("src/preprocess.py", "import pandas as pd\ndf = pd.read_csv('a.csv')\n# df.to_csv('b.csv')\n"),
+    ("README.md", "Run `python src/data_ingestion.py` to read the CSV and `to_csv` the splits.\n"),
+])
+def test_pipeline_module_decoys(path: str, code: str) -> None:
+    assert found(run({path: code}), "data_pipeline") == set()
+
+
+def test_identical_content_at_a_stage_path_and_elsewhere() -> None:
+    """Hits are cached per content; the stage named by the path is part of the key."""
+    items = run({"src/model.py": INGEST, "src/ingest.py": INGEST})
+    assert {p for _, p, _ in found(items, "data_pipeline")} == {"src/ingest.py"}
 
 
 def test_profiling_is_an_audit_not_validation() -> None:

@@ -96,6 +96,12 @@ def test_github_workflow_tests_lint_and_triggers():
     assert not of(items, "scheduled_retraining")
 
 
+def test_a_workflow_saved_with_a_byte_order_mark_is_read():
+    items = scan({".github/workflows/ci.yml": b"\xef\xbb\xbf" + GH_CI.encode()})
+    ci = one(items, "ci_pipeline")
+    assert where(ci) == (".github/workflows/ci.yml", 2) and ci.attributes["runs_tests"] is True
+
+
 def test_github_ml_steps_and_scheduled_training():
     wf = """on:
   schedule:
@@ -477,6 +483,56 @@ resource "aws_cloudwatch_event_target" "i" {
     assert where(sched) == ("terraform/main.tf", 6)
     assert sched.attributes["schedule"] == "cron(0 1 * * ? *)"
     assert one(items, "orchestration").attributes["tool"] == "step_functions"
+
+
+SCHEDULER_MODULE = """resource "google_cloud_scheduler_job" "scheduled_pipeline" {
+  name     = var.name
+  schedule = var.schedule
+  pubsub_target {
+    topic_name = var.topic_name
+    data       = base64encode(jsonencode({ template_path = var.template_path }))
+  }
+}
+"""
+SCHEDULES_TFVARS = """/* one scheduler job per entry */
+jobs = {
+  training = {
+    description   = "Trigger the training pipeline"
+    schedule      = "0 0 * * 0"
+    template_path = "https://europe-west2-kfp.pkg.dev/p/pipelines/xgboost-train-pipeline/v1"
+    pipeline_parameters = { model_name = "xgb" }
+  },
+  prediction = {
+    description   = "Trigger the prediction pipeline"
+    schedule      = "0 6 * * *"
+    template_path = "https://europe-west2-kfp.pkg.dev/p/pipelines/xgboost-prediction-pipeline/v1"
+  }
+}
+"""
+
+
+def test_terraform_scheduler_job_with_variable_schedule_reads_the_tfvars_entries():
+    items = scan({"terraform/modules/scheduled/main.tf": SCHEDULER_MODULE,
+                  "terraform/modules/scheduled/jobs.auto.tfvars.example": SCHEDULES_TFVARS})
+    sched = one(items, "scheduled_retraining")  # the training entry, not the prediction one
+    assert where(sched) == ("terraform/modules/scheduled/jobs.auto.tfvars.example", 5)
+    assert sched.attributes["schedule"] == "0 0 * * 0"
+    assert sched.attributes["trigger"] == "cloud_scheduler" and sched.attributes["via"] == "tfvars"
+
+
+def test_tfvars_schedules_decoys():
+    # a training cron in a variables file, but nothing in the repository schedules anything
+    assert not of(scan({"envs/prod.tfvars": SCHEDULES_TFVARS}), "scheduled_retraining")
+    # a scheduler job fed by variables whose entries only predict or ingest
+    only_predict = SCHEDULES_TFVARS.replace("training", "ingest").replace("train-pipeline", "ingest-pipeline")
+    assert not of(scan({"main.tf": SCHEDULER_MODULE, "jobs.tfvars": only_predict}), "scheduled_retraining")
+    # the training entry commented out
+    commented = "\n".join("# " + line if 2 <= i <= 8 else line
+                           for i, line in enumerate(SCHEDULES_TFVARS.splitlines()))
+    assert not of(scan({"main.tf": SCHEDULER_MODULE, "jobs.tfvars": commented}), "scheduled_retraining")
+    # a literal schedule is read from the resource itself, not from unrelated variable files
+    literal = SCHEDULER_MODULE.replace("var.schedule", '"0 1 * * *"')
+    assert not of(scan({"main.tf": literal, "jobs.tfvars": SCHEDULES_TFVARS}), "scheduled_retraining")
 
 
 # --- orchestration from config -----------------------------------------------------------------

@@ -18,6 +18,7 @@ from mlaudit.collectors.git.configs import (
     ConfigIndex,
     find_line,
     key_line,
+    load_yaml,
     mentions_training,
     strings,
 )
@@ -429,12 +430,21 @@ _JUST_FILES = ("justfile", "Justfile", ".justfile")
 _MAX_DEPTH = 4
 
 
-def tests_via_targets(view: RepoView, cmds: Commands) -> str | None:
+def tests_via_targets(view: RepoView, cmds: Commands, depth: int = 0) -> str | None:
     """`make X` / `just X` steps whose recipe (with its prerequisites and the targets it calls,
-    a few levels deep) runs tests, read from the repository's Makefiles and justfiles, or
-    `bash script.sh` steps whose script runs tests; the first found, as "make X (path)" or
-    "script path". A target no file defines, or a script not in the repository, proves nothing."""
+    a few levels deep) runs tests, read from the repository's Makefiles and justfiles,
+    `bash script.sh` steps whose script runs tests, or steps submitting a job spec of the
+    repository (`anyscale jobs submit deploy/job.yaml`, `sky launch task.yaml`) whose entry point
+    runs them; the first found, as "make X (path)", "script path" or "job spec path". A target
+    no file defines, or a script or spec not in the repository, proves nothing."""
+    if depth > _MAX_DEPTH:
+        return None
     for seg in cmds.segments:
+        spec = _job_spec(view, seg)
+        if spec is not None:
+            path, body = spec
+            if body.runs_tests or tests_via_targets(view, body, depth + 1):
+                return f"job spec {path}"
         call = _runner_call(seg)
         if call is None:
             continue
@@ -457,6 +467,32 @@ def tests_via_targets(view: RepoView, cmds: Commands) -> str | None:
             for target in targets or [next(iter(rules), "")]:
                 if target in rules and _recipe_tests(rules, target, tool, set(), 0):
                     return f"{tool} {target} ({path})"
+    return None
+
+
+_SUBMIT = re.compile(r"\b(submit|launch|exec|create|apply)\b")
+_SPEC_ARG = re.compile(r"(?:^|[\s=])([\w./-]+\.ya?ml)\b")
+_ENTRY_KEYS = ("entrypoint", "run", "command", "commands", "script")
+
+
+def _job_spec(view: RepoView, seg: str) -> tuple[str, Commands] | None:
+    """A step that submits a job described by a YAML file of the repository: the file and the
+    commands of its entry point (`entrypoint:` of Anyscale/Ray jobs, `run:` of SkyPilot tasks,
+    `command:`)."""
+    if not _SUBMIT.search(seg):
+        return None
+    for arg in _SPEC_ARG.findall(seg):
+        path = _script_entry(view, arg)
+        data = load_yaml(view.text(path) or "") if path else None
+        if not isinstance(data, dict):
+            continue
+        body = Commands()
+        for key in _ENTRY_KEYS:
+            value = data.get(key)
+            lines = value if isinstance(value, list) else [value] if value is not None else []
+            body.add(str(v) for v in lines if isinstance(v, str | int | float))
+        if body.segments:
+            return path, body
     return None
 
 

@@ -36,6 +36,7 @@ from mlaudit.collectors.git.codetable import (  # noqa: F401 - the table, re-exp
     SKIP_DIRS,
     SV,
     _d,
+    data_stage,
     framework_of,
 )
 from mlaudit.collectors.git.deps import declared_frameworks, package_framework
@@ -328,10 +329,11 @@ def _gx_reads_only(scan: SourceScan) -> bool:
 
 def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit]:
     """Detector hits of one parsed file. They depend on its content, whether its file name
-    reads like a batch-scoring script and which path-gated detectors the repository enables, so a parse shared by
+    reads like a batch-scoring script, the data stage its path names and which path-gated detectors the repository enables, so a parse shared by
     identical blobs also shares its hits, moved to this file's path."""
     stem = posixpath.splitext(posixpath.basename(scan.path))[0]
-    key = ("hits", bool(_BATCH_WORDS & set(words_of(stem))), tuple(paths_ok(d) for d in _PATH_GATED))
+    key = ("hits", bool(_BATCH_WORDS & set(words_of(stem))), data_stage(scan.path),
+           tuple(paths_ok(d) for d in _PATH_GATED))
     hits = scan.memo.get(key)
     if hits is None:
         hits = match_scan(_INDEX, scan, paths_ok) + _structural(scan)

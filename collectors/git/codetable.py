@@ -167,6 +167,32 @@ def _gating_quality_check(scan: SourceScan, node: ast.AST, qual: str) -> Mapping
     return {}
 
 
+#: words of a module's path that name a data stage (`components/data_ingestion.py`, `etl/load.py`)
+_STAGE_WORDS = {"ingest", "ingestion", "etl", "extract", "extraction", "preprocess", "preprocessing",
+                "prepare", "preparation", "transform", "transformation", "featurize", "featurization"}
+_DATA_WORDS = {"processing", "process", "prep", "cleaning", "clean"}  # with "data": data_processing.py
+_READ_LEAVES = {"read_csv", "read_parquet", "read_sql", "read_sql_query", "read_sql_table", "read_excel",
+                "read_feather", "read_json", "read_table", "scan_csv", "scan_parquet", "read_database"}
+
+
+def data_stage(path: str) -> str | None:
+    """The data stage a module's path names (`src/components/data_ingestion.py` -> ingestion);
+    None for other modules and for tests. Hits depend on it: part of their cache key."""
+    words = set(re.split(r"[/_.-]+", path.lower()))
+    if words & {"test", "tests", "conftest"}:
+        return None
+    stage = sorted(words & _STAGE_WORDS) or (sorted(words & _DATA_WORDS) if "data" in words else [])
+    return stage[0] if stage else None
+
+
+def _stage_module(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] | None:
+    """A pipeline module: a data-stage module (by its path) that reads a dataset and writes one
+    out (`pd.read_csv(...)` ... `train.to_csv(...)`); not a notebook, not a test."""
+    stage = data_stage(scan.path) if scan.notebook is None else None
+    reads = any(q.rsplit(".", 1)[-1].lstrip(UNRESOLVED) in _READ_LEAVES for q, _ in scan.calls)
+    return {"stage": stage, "via": "pipeline_module"} if stage and reads else None
+
+
 def _stack_tracker(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any]:
     """`@step(experiment_tracker=...)`: a ZenML step logging to the stack's tracker, named
     when the file imports its integration."""
@@ -229,6 +255,11 @@ DETECTORS: tuple[Detector, ...] = (
        "tensorflow.summary.create_file_writer", "tensorflow.summary.FileWriter",
        "tensorflow.compat.v1.summary.FileWriter", "tensorflow.*callbacks.TensorBoard",
        "keras.callbacks.TensorBoard", "*TensorBoardLogger"),
+    # summary ops: an Estimator writes them to its model_dir, TF2 to the default writer
+    _d(ET, "tensorboard", "tensorflow.summary.scalar", "tensorflow.summary.histogram", "tensorflow.summary.image",
+       "tensorflow.compat.v1.summary.scalar", "tensorflow.compat.v1.summary.histogram"),
+    # Catalyst runners write TensorBoard logs under the `logdir` they train with
+    _d(ET, "tensorboard", "catalyst.*Runner().train", kwargs=("logdir",)),
     _d(ET, "sagemaker-experiments", "sagemaker.experiments*Run", "sagemaker.experiments*load_run",
        "sagemaker.experiments*Run().*", "smexperiments.*"),
     _d(ET, "vertex-experiments", "google.cloud.aiplatform.start_run", "google.cloud.aiplatform.log_metrics",
@@ -440,6 +471,8 @@ DETECTORS: tuple[Detector, ...] = (
     _d(DP, "dbt", "dbt.cli.main.dbtRunner"),
     _d(DP, "dlt", "dlt.pipeline", "dlt.read*", deco=("dlt.table", "dlt.view", "dlt.resource", "dlt.source")),
     _d(DP, "flink", "pyflink.*"),
+    _d(DP, "pandas", "*.to_csv", "*.to_parquet", "*.to_sql", "*.to_feather", needs=("pandas",), hook=_stage_module),
+    _d(DP, "polars", "*.write_parquet", "*.write_csv", "*.write_database", needs=("polars",), hook=_stage_module),
     _d(WH, "redshift", "redshift_connector.connect", "awswrangler.redshift.*"),
     _d(WH, "snowflake", "snowflake.connector.*", "snowflake.snowpark*Session*"),
     _d(WH, "bigquery", "google.cloud.bigquery.*", "pandas_gbq.*", "pandas.read_gbq"),

@@ -472,7 +472,8 @@ def _day(when: datetime | None) -> str:
 def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
                   window_days: int, until: datetime | None = None) -> EvidenceItem:
     """Commits on the audited branch in the window (ending at `until` for an as-of audit):
-    humans, commits, concentration, merges.
+    humans, commits, concentration, merges; `last_commit_at` is the last such commit, or for a
+    dormant repository (none in the window) the audited commit's date.
     `git_run(*args)` runs git against the repository's objects (RepoError when it fails)."""
     fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%P%x1e"
     bound = [f"--until={until.isoformat()}"] if until is not None else []
@@ -497,6 +498,8 @@ def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
             merges += 1
         humans[contributor_id(email, name)] += 1
     top_share = round(max(humans.values()) / commits, 3) if commits else None
+    if not last_ts:  # dormant: no commit in the window; its last commit is the one audited
+        last_ts = int(git_run("log", "-1", "--format=%ct", view.commit, "--").strip() or 0)
     last = datetime.fromtimestamp(last_ts, UTC).isoformat().replace("+00:00", "Z") if last_ts else None
     return view.evidence(
         "team_activity",

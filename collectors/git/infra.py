@@ -31,6 +31,7 @@ from mlaudit.collectors.git.configs import (
     only_not_training,
     run_detectors,
     strings,
+    strip_hcl_comments,
     under,
 )
 from mlaudit.collectors.git.view import RepoView
@@ -218,6 +219,7 @@ def _terraform(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
                 "training_infra", block.path, block.line, tool="gpu_node_pool", resource=block.type
             )
     _tf_schedules(resources, emit)
+    _tfvars_schedules(view, resources, emit)
 
 
 def _tf_is_ml(block: TfBlock) -> bool:
@@ -272,6 +274,55 @@ def _tf_schedules(resources: list[TfBlock], emit: Emit) -> None:
                 drift_triggered=False,
                 resource=rule.type,
             )
+
+
+_TFVARS = re.compile(r"\.tfvars(\.example|\.sample|\.template|\.dist)?$")
+_TFVARS_SCHEDULE = re.compile(r'^[ \t]*schedule(?:_expression)?\s*[=:]\s*"([^"]+)"', re.M)
+_HCL_OBJECT = re.compile(r'([\w-]+)"?\s*=\s*\{')
+
+
+def _enclosing_object(text: str, pos: int) -> str:
+    """The innermost `name = { ... }` object of an HCL file around `pos`, with its name."""
+    best = ""
+    for m in _HCL_OBJECT.finditer(text, 0, pos):
+        depth, end = 0, len(text)
+        for i in range(m.end() - 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                end = i
+                break
+        if end > pos:
+            best = text[m.start():end]  # later starts are inner objects
+    return best
+
+
+def _tfvars_schedules(view: RepoView, resources: list[TfBlock], emit: Emit) -> None:
+    """A scheduler resource whose schedule is a variable (`schedule = var.schedule`, one job per
+    entry of a map) takes its crons from variable files: an entry of a `.tfvars` file (or its
+    committed `.tfvars.example` template) with a schedule and training words is a training
+    schedule. Without a scheduler resource in the repository, a tfvars schedule proves nothing."""
+    kinds = [b.type for b in resources
+             if b.type in ("aws_cloudwatch_event_rule", "aws_scheduler_schedule", "google_cloud_scheduler_job")
+             and re.search(r"\bschedule(?:_expression)?\s*=\s*(var|each|local)\.", b.body)]
+    if not kinds:
+        return
+    for entry in view.entries.values():
+        if not _TFVARS.search(entry.name) or VENDORED.search(entry.path):
+            continue
+        text = strip_hcl_comments(view.text(entry.path) or "")
+        for m in _TFVARS_SCHEDULE.finditer(text):
+            blob = _enclosing_object(text, m.start())
+            if blob and mentions_training(blob) and not only_not_training(blob):
+                emit(
+                    "scheduled_retraining",
+                    entry.path,
+                    text.count("\n", 0, m.start()) + 1,
+                    trigger=_trigger_of(kinds[0]),
+                    schedule=m.group(1),
+                    drift_triggered=False,
+                    resource=kinds[0],
+                    via="tfvars",
+                )
 
 
 def _trigger_of(resource_type: str) -> str:

@@ -177,7 +177,7 @@ class RepoView:
                     result = _decode(data)
                     if result is None:
                         self.lossy += 1
-                        result = data.decode("utf-8", errors="replace")
+                        result = data.decode("utf-8-sig", errors="replace")
         return result
 
     def skip(self, path: str, reason: str) -> None:
@@ -250,8 +250,10 @@ class RepoView:
 
 
 def _decode(data: bytes) -> str | None:
+    """UTF-8 text without a leading byte-order mark (Windows editors write one; Python, YAML and
+    JSON readers skip it, and `ast.parse` would refuse a file that kept it)."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
 
