@@ -30,13 +30,15 @@ class MlflowTarget:
 @dataclass
 class MlflowSettings:
     targets: list[MlflowTarget] = field(default_factory=list)
-    page_size: int = 1000
+    page_size: int | None = None  # None: each search's largest page (fewest calls)
     timeout_s: float | None = None
+    max_runs_per_experiment: int = 50_000  # runs in the window read per experiment, newest first
 
 
 def from_config(ml: dict[str, Any], where: Any) -> MlflowSettings:
     """The `mlflow:` section as settings (relative stores resolved against the config's folder)."""
-    settings = MlflowSettings(page_size=ml.get("page_size", 1000), timeout_s=ml.get("timeout_s"))
+    settings = MlflowSettings(page_size=ml.get("page_size"), timeout_s=ml.get("timeout_s"),
+                              max_runs_per_experiment=ml.get("max_runs_per_experiment", 50_000))
     for raw in ml.get("targets", []):
         entry = {"uri": raw} if isinstance(raw, str) else dict(raw)
         settings.targets.append(MlflowTarget(

@@ -1,12 +1,22 @@
-"""Run pages from a PostgreSQL/MySQL store with plain SELECTs instead of MLflow's ORM.
+"""Runs from a PostgreSQL/MySQL store with plain SELECTs instead of MLflow's ORM.
 
 MLflow's `SqlAlchemyStore.search_runs` builds an ORM object per run, tag, param and metric and
-pages with OFFSET: measured 48x the time of raw SELECTs of the same rows (bench/mlflow_sql_scan.py),
-most of it in SQLAlchemy's instance state. The scan needs only a few facts per run, so the two
-searches it makes (runs in the window; runs by id) are answered here: runs keyset-paged by
-run_uuid, then their tags, params, latest metrics, dataset inputs and model outputs with one
-`IN` query each (MLflow's schema indexes every one of them on run_uuid). Any other search goes
-to MLflow's store. The same read-only session and statement timeout apply (same engine).
+pages with OFFSET: measured 48x the time of raw SELECTs of the same rows (bench/mlflow_sql_scan.py).
+The scan needs a few facts per run and a few distinct names per experiment, so here:
+
+- `SqlRunFold` folds the runs of the look-back window into the scan's per-experiment counters
+  with four SELECTs of only the columns needed, streamed through a server-side cursor (no
+  page of objects is ever held): one row per run with its user and commit tags and whether it
+  has metrics, dataset inputs or a logged model (indexed lookups on run_uuid), then the
+  distinct param names, metric names and datasets per experiment. The newest
+  `max_runs_per_experiment` runs of each experiment are read (ROW_NUMBER over start time
+  descending, then run id: the order MLflow's own search returns them in), as over REST.
+- `SqlRunSearch` answers the scan's other search, registered versions' source runs by id
+  (`attributes.run_id IN (...)`), with one `IN` query per table; any other search goes to
+  MLflow's store.
+
+The same engine, so the same read-only session and statement timeout, apply.
+`tests/mlflow/test_mlflow_sql.py` asserts that the evidence equals the tracking server's.
 """
 
 from __future__ import annotations
@@ -16,7 +26,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-_WINDOW = re.compile(r"^attributes\.start_time >= (\d+)$")
 _IDS = re.compile(r"^attributes\.run_id IN \((.*)\)$")
 
 
@@ -83,20 +92,14 @@ class SqlRunSearch:
                  page_token: str | None = None) -> Any:
         from mlflow.entities import ViewType
 
-        window, ids = _WINDOW.match(filter_string or ""), _IDS.match(filter_string or "")
-        if order_by or run_view_type != ViewType.ACTIVE_ONLY or not (window or ids):
+        ids = _IDS.match(filter_string or "")
+        if order_by or run_view_type != ViewType.ACTIVE_ONLY or not ids:
             return self.store.search_runs(experiment_ids, filter_string, run_view_type,
                                           max_results, order_by, page_token)
-        where = ["lifecycle_stage = 'active'", "experiment_id IN :exps", "run_uuid > :after"]
-        params: dict[str, Any] = {"exps": [int(e) for e in experiment_ids],
-                                  "after": page_token or "", "n": max_results}
-        if window:
-            where.append("start_time >= :since")
-            params["since"] = int(window.group(1))
-        else:
-            where.append("run_uuid IN :ids")
-            params["ids"] = re.findall(r"'([^']*)'", ids.group(1)) or [""]  # type: ignore[union-attr]
-        return self._page(" AND ".join(where), params, max_results)
+        where = "lifecycle_stage = 'active' AND experiment_id IN :exps AND run_uuid > :after AND run_uuid IN :ids"
+        params: dict[str, Any] = {"exps": [int(e) for e in experiment_ids], "after": page_token or "",
+                                  "n": max_results, "ids": re.findall(r"'([^']*)'", ids.group(1)) or [""]}
+        return self._page(where, params, max_results)
 
     def _page(self, where: str, params: dict[str, Any], limit: int) -> RunPage:
         import sqlalchemy
@@ -140,3 +143,96 @@ def _grouped(con: Any, sql: str, ids: list[str]) -> dict[str, list[tuple]]:
     for rid, a, b in con.execute(query, {"ids": ids}):
         out[rid].append((a, b))
     return out
+
+
+class SqlRunFold:
+    """The window's runs folded into a `TargetScan`'s counters, straight from the database."""
+
+    #: rows fetched per round trip of the server-side cursor
+    BATCH = 20_000
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def __call__(self, scan: Any) -> None:
+        from mlaudit.collectors.mlflow.scan import GIT_COMMIT_TAG, LOG_MODEL_TAG, USER_TAG, user_id
+
+        q = self.engine.dialect.identifier_preparer.quote
+        key = q("key")  # reserved in MySQL
+        window = "lifecycle_stage = 'active' AND start_time >= :since"
+        params: dict[str, Any] = {"since": scan.since_ms, "cap": scan.max_runs,
+                                  "user": USER_TAG, "commit": GIT_COMMIT_TAG, "logmodel": LOG_MODEL_TAG}
+        if scan.as_of:
+            window += " AND start_time <= :until"
+            params["until"] = scan.until_ms
+        with self.engine.connect() as con:
+            counts = list(_stream(con, f"SELECT experiment_id, COUNT(*) FROM runs WHERE {window} "
+                                            "GROUP BY experiment_id", params))
+            over = {str(e) for e, n in counts if n > scan.max_runs}
+            if over:  # the newest max_runs of each experiment, in MLflow's search order
+                runs = ("(SELECT run_uuid, experiment_id, start_time, status, user_id FROM ("
+                        "SELECT run_uuid, experiment_id, start_time, status, user_id, ROW_NUMBER() OVER "
+                        "(PARTITION BY experiment_id ORDER BY start_time DESC, run_uuid) AS n "
+                        f"FROM runs WHERE {window}) ranked WHERE n <= :cap)")
+            else:
+                runs = f"(SELECT run_uuid, experiment_id, start_time, status, user_id FROM runs WHERE {window})"
+            per_run = (
+                "SELECT w.run_uuid, w.experiment_id, w.start_time, w.status, w.user_id, tu.value, tc.value, "
+                f"CASE WHEN EXISTS (SELECT 1 FROM tags t WHERE t.run_uuid = w.run_uuid AND t.{key} = :logmodel) "
+                "OR EXISTS (SELECT 1 FROM inputs o WHERE o.source_type = 'RUN_OUTPUT' AND "
+                "o.destination_type = 'MODEL_OUTPUT' AND o.source_id = w.run_uuid) THEN 1 ELSE 0 END, "
+                "CASE WHEN EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = w.run_uuid) "
+                "THEN 1 ELSE 0 END, "
+                "CASE WHEN EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON i.source_id = d.dataset_uuid "
+                "WHERE i.destination_type = 'RUN' AND i.destination_id = w.run_uuid) THEN 1 ELSE 0 END "
+                f"FROM {runs} w "
+                f"LEFT JOIN tags tu ON tu.run_uuid = w.run_uuid AND tu.{key} = :user "
+                f"LEFT JOIN tags tc ON tc.run_uuid = w.run_uuid AND tc.{key} = :commit")
+            stats_of: dict[str, Any] = {}
+            last = 0
+            for rid, eid, start, status, user, tag_user, commit, model, metrics, data in _stream(con, per_run, params):
+                eid = str(eid)
+                stats = stats_of.get(eid)
+                if stats is None:
+                    stats = stats_of[eid] = scan.stats_for(eid)
+                stats.runs += 1
+                start = start or 0
+                if (start, rid) > (stats.last_start, stats.last_run_id):
+                    stats.last_start, stats.last_run_id = start, rid
+                who = tag_user or user
+                if who:
+                    stats.users.add(user_id(who))
+                if commit:
+                    stats.runs_with_commit += 1
+                    stats.commits.add(commit)
+                stats.runs_with_models += bool(model)
+                stats.runs_with_metrics += bool(metrics)
+                stats.runs_with_datasets += bool(data)
+                if str(status).upper() == "FAILED":
+                    stats.failed += 1
+                last = max(last, start)
+            scan.last_run_ms = max(scan.last_run_ms, last)
+            scan.calls += 1
+            for table, field_name in (("params", "params"), ("latest_metrics", "metrics")):
+                sql = f"SELECT DISTINCT w.experiment_id, p.{key} FROM {runs} w JOIN {table} p ON p.run_uuid = w.run_uuid"
+                for eid, name in _stream(con, sql, params):
+                    getattr(stats_of[str(eid)], field_name).add(name)
+                scan.calls += 1
+            sql = (f"SELECT DISTINCT w.experiment_id, d.name, d.digest FROM {runs} w JOIN inputs i ON "
+                   "i.destination_id = w.run_uuid AND i.destination_type = 'RUN' "
+                   "JOIN datasets d ON i.source_id = d.dataset_uuid")
+            for eid, name, digest in _stream(con, sql, params):
+                stats_of[str(eid)].datasets.add(f"{name}:{digest}")
+            scan.calls += 1
+        scan.capped.update(over)
+
+
+def _stream(con: Any, sql: str, params: dict[str, Any]) -> Any:
+    """Rows of one SELECT through a server-side cursor, a batch at a time."""
+    import sqlalchemy
+
+    wanted = {k: v for k, v in params.items() if f":{k}" in sql}
+    result = con.execution_options(stream_results=True, yield_per=SqlRunFold.BATCH).execute(
+        sqlalchemy.text(sql), wanted)
+    for rows in result.partitions():
+        yield from rows

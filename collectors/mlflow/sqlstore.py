@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlaudit.collectors.mlflow.settings import MlflowTarget
-from mlaudit.collectors.mlflow.sqlruns import SqlRunSearch
+from mlaudit.collectors.mlflow.sqlruns import SqlRunFold, SqlRunSearch
 from mlaudit.collectors.mlflow.stores import (
     Source,
     StoreError,
@@ -76,7 +76,7 @@ def open_sql(target: MlflowTarget, timeout_s: float | None) -> Source:
     return Source(kind, tracking, registry, ui_base=ui,
                   info={"schema_revision": revision, "database": url.database},
                   explain=lambda exc: describe_sql_error(exc, where, timeout, kind, password),
-                  run_search=SqlRunSearch(engine, tracking))
+                  run_search=SqlRunSearch(engine, tracking), fold_runs=SqlRunFold(engine))
 
 
 def _url(target: MlflowTarget, kind: str) -> tuple[Any, str | None]:

@@ -37,6 +37,18 @@ SQL_KINDS = ("postgresql", "mysql")
 _ENV_LOCK = threading.RLock()
 
 
+#: the largest page each search accepts (fewest calls): MLflow's own thresholds
+#: (SEARCH_MAX_RESULTS_THRESHOLD, SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
+#: SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD) for its servers and stores, the Databricks REST
+#: API reference for Databricks (experiments/search: 1,000 guaranteed; runs/search 50,000;
+#: registered-models/search 1,000; model-versions/search 10,000; Unity Catalog pages 1,000)
+MLFLOW_LIMITS = {"experiments": 50_000, "runs": 50_000, "registered_models": 1000,
+                 "model_versions": 200_000, "logged_models": 50_000}
+DATABRICKS_LIMITS = {"experiments": 1000, "runs": 50_000, "registered_models": 1000,
+                     "model_versions": 10_000, "logged_models": 1000}
+UC_LIMITS = {"registered_models": 1000, "model_versions": 1000}
+
+
 class StoreError(Exception):
     """A target could not be opened or read; the message is for the user."""
 
@@ -45,7 +57,7 @@ class StoreError(Exception):
 class Source:
     """What the scan reads from: two objects with MLflow's search methods (a client or stores)."""
 
-    kind: str  # server | sqlite | postgresql | mysql | file
+    kind: str  # server | databricks | sqlite | postgresql | mysql | file
     tracking: Any
     registry: Any | None  # None: the store has no model registry (a file store without models/)
     ui_base: str | None = None
@@ -54,6 +66,9 @@ class Source:
     warnings: list[str] = field(default_factory=list)  # parts skipped while reading (one line each)
     explain: Callable[[BaseException], str] | None = None  # a reading error, as one line for users
     run_search: Callable[..., Any] | None = None  # faster search_runs than the tracking store's
+    fold_runs: Callable[[Any], None] | None = None  # folds the window's runs into a TargetScan
+    page_limits: dict[str, int] = field(default_factory=lambda: dict(MLFLOW_LIMITS))
+    uc: bool = False  # the registry is Unity Catalog (catalog.schema.model names, aliases only)
 
     @contextmanager
     def active(self) -> Iterator[None]:
