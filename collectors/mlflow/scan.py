@@ -31,7 +31,6 @@ MAX_EXPERIMENT_ITEMS = 50  # experiment_runs items per target; the rest are roll
 PARALLEL_STREAMS = 2  # concurrent page fetches against a server (3 measured: +90 MB peak, no faster)
 MAX_SET = 5000  # distinct names/ids counted per experiment before counting stops growing
 DEFAULT_MAX_RUNS = 50_000  # runs read per experiment in the window (mlflow.max_runs_per_experiment)
-RUN_ID_BATCH = 100
 EXPERIMENT_BATCH = 500
 _USER_SALT = b"mlaudit-mlflow-user-v1:"
 
@@ -457,8 +456,9 @@ class TargetScan:
         from mlflow.entities import ViewType
 
         missing = [r for r, facts in self.wanted.items() if facts is None]
-        for i in range(0, len(missing), RUN_ID_BATCH):
-            ids = missing[i:i + RUN_ID_BATCH]
+        step = self.source.id_batch
+        for i in range(0, len(missing), step):
+            ids = missing[i:i + step]
             quoted = ", ".join("'" + r.replace("'", "") + "'" for r in ids)
             for batch in self._experiment_batches():
                 for run in self.pages(self.search_runs, experiment_ids=batch,

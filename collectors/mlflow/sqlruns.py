@@ -159,8 +159,9 @@ class SqlRunFold:
 
         q = self.engine.dialect.identifier_preparer.quote
         key = q("key")  # reserved in MySQL
-        window = "lifecycle_stage = 'active' AND start_time >= :since"
-        params: dict[str, Any] = {"since": scan.since_ms, "cap": scan.max_runs,
+        # the experiments the store showed (its active workspace), active runs in the window
+        window = "experiment_id IN :exps AND lifecycle_stage = 'active' AND start_time >= :since"
+        params: dict[str, Any] = {"exps": [int(e) for e in scan.experiments], "since": scan.since_ms, "cap": scan.max_runs,
                                   "user": USER_TAG, "commit": GIT_COMMIT_TAG, "logmodel": LOG_MODEL_TAG}
         if scan.as_of:
             window += " AND start_time <= :until"
@@ -176,21 +177,24 @@ class SqlRunFold:
                         f"FROM runs WHERE {window}) ranked WHERE n <= :cap)")
             else:
                 runs = f"(SELECT run_uuid, experiment_id, start_time, status, user_id FROM runs WHERE {window})"
+            # one hash join per fact (a correlated EXISTS is one index lookup per run: PostgreSQL
+            # 3.6 s of 4 s at 200,000 runs); every joined set has one row per run at most
             per_run = (
                 "SELECT w.run_uuid, w.experiment_id, w.start_time, w.status, w.user_id, tu.value, tc.value, "
-                f"CASE WHEN EXISTS (SELECT 1 FROM tags t WHERE t.run_uuid = w.run_uuid AND t.{key} = :logmodel) "
-                "OR EXISTS (SELECT 1 FROM inputs o WHERE o.source_type = 'RUN_OUTPUT' AND "
-                "o.destination_type = 'MODEL_OUTPUT' AND o.source_id = w.run_uuid) THEN 1 ELSE 0 END, "
-                "CASE WHEN EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = w.run_uuid) "
-                "THEN 1 ELSE 0 END, "
-                "CASE WHEN EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON i.source_id = d.dataset_uuid "
-                "WHERE i.destination_type = 'RUN' AND i.destination_id = w.run_uuid) THEN 1 ELSE 0 END "
+                "lm.run_uuid, mo.run_uuid, ds.run_uuid "
                 f"FROM {runs} w "
                 f"LEFT JOIN tags tu ON tu.run_uuid = w.run_uuid AND tu.{key} = :user "
-                f"LEFT JOIN tags tc ON tc.run_uuid = w.run_uuid AND tc.{key} = :commit")
+                f"LEFT JOIN tags tc ON tc.run_uuid = w.run_uuid AND tc.{key} = :commit "
+                f"LEFT JOIN (SELECT run_uuid FROM tags WHERE {key} = :logmodel UNION SELECT source_id "
+                "FROM inputs WHERE source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT') mo "
+                "ON mo.run_uuid = w.run_uuid "
+                "LEFT JOIN (SELECT run_uuid FROM latest_metrics GROUP BY run_uuid) lm ON lm.run_uuid = w.run_uuid "
+                "LEFT JOIN (SELECT DISTINCT i.destination_id AS run_uuid FROM inputs i JOIN datasets d ON "
+                "i.source_id = d.dataset_uuid WHERE i.destination_type = 'RUN') ds ON ds.run_uuid = w.run_uuid")
             stats_of: dict[str, Any] = {}
+            hashed: dict[str, str] = {}  # user name -> salted hash (a few people, many runs)
             last = 0
-            for rid, eid, start, status, user, tag_user, commit, model, metrics, data in _stream(con, per_run, params):
+            for rid, eid, start, status, user, tag_user, commit, metrics, model, data in _stream(con, per_run, params):
                 eid = str(eid)
                 stats = stats_of.get(eid)
                 if stats is None:
@@ -201,7 +205,10 @@ class SqlRunFold:
                     stats.last_start, stats.last_run_id = start, rid
                 who = tag_user or user
                 if who:
-                    stats.users.add(user_id(who))
+                    h = hashed.get(who)
+                    if h is None:
+                        h = hashed[who] = user_id(who)
+                    stats.users.add(h)
                 if commit:
                     stats.runs_with_commit += 1
                     stats.commits.add(commit)
@@ -232,7 +239,60 @@ def _stream(con: Any, sql: str, params: dict[str, Any]) -> Any:
     import sqlalchemy
 
     wanted = {k: v for k, v in params.items() if f":{k}" in sql}
-    result = con.execution_options(stream_results=True, yield_per=SqlRunFold.BATCH).execute(
-        sqlalchemy.text(sql), wanted)
+    query = sqlalchemy.text(sql)
+    if "exps" in wanted:
+        query = query.bindparams(sqlalchemy.bindparam("exps", expanding=True))
+    result = con.execution_options(stream_results=True, yield_per=SqlRunFold.BATCH).execute(query, wanted)
     for rows in result.partitions():
         yield from rows
+
+
+class SqlRegistry:
+    """The two registry searches the scan makes, answered with plain SELECTs: MLflow's
+    `search_registered_models` / `search_model_versions` load ORM objects with their tags and
+    aliases (3 s of a 200,000-run scan for 2,000 models). One page each, streamed; the active
+    workspace and the hidden deleted versions as in MLflow's store."""
+
+    def __init__(self, engine: Any, store: Any) -> None:
+        self.engine = engine
+        active = getattr(store, "_get_active_workspace", None)
+        self.workspace = active() if callable(active) else None
+
+    def _where(self, alias: str = "") -> tuple[str, dict[str, Any]]:
+        if self.workspace is None:
+            return "1 = 1", {}
+        return f"{alias}workspace = :ws", {"ws": self.workspace}
+
+    def search_registered_models(self, max_results: int = 1000, page_token: str | None = None,
+                                 **_: Any) -> RunPage:
+        from types import SimpleNamespace
+
+        key = self.engine.dialect.identifier_preparer.quote("key")
+        where, params = self._where()
+        models: dict[str, Any] = {}
+        with self.engine.connect() as con:
+            for name, description, created in _stream(
+                    con, f"SELECT name, description, creation_time FROM registered_models WHERE {where}", params):
+                models[name] = SimpleNamespace(name=name, description=description, creation_timestamp=created,
+                                               tags={}, aliases={})
+            for name, k, value in _stream(con, f"SELECT name, {key}, value FROM registered_model_tags "
+                                               f"WHERE {where}", params):
+                if name in models:
+                    models[name].tags[k] = value
+            for name, alias, version in _stream(con, "SELECT name, alias, version FROM "
+                                                     f"registered_model_aliases WHERE {where}", params):
+                if name in models:
+                    models[name].aliases[alias] = version
+        return RunPage(models[n] for n in sorted(models))
+
+    def search_model_versions(self, filter_string: str = "", max_results: int = 1000,
+                              page_token: str | None = None, **_: Any) -> RunPage:
+        from types import SimpleNamespace
+
+        where, params = self._where()
+        with self.engine.connect() as con:
+            rows = _stream(con, "SELECT name, version, source, run_id, current_stage, creation_time FROM "
+                                f"model_versions WHERE {where} AND current_stage <> 'Deleted_Internal'", params)
+            return RunPage(SimpleNamespace(name=n, version=v, source=src, run_id=rid, model_id=None,
+                                           current_stage=stage, creation_timestamp=created)
+                           for n, v, src, rid, stage, created in rows)

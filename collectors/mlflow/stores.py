@@ -68,6 +68,7 @@ class Source:
     run_search: Callable[..., Any] | None = None  # faster search_runs than the tracking store's
     fold_runs: Callable[[Any], None] | None = None  # folds the window's runs into a TargetScan
     page_limits: dict[str, int] = field(default_factory=lambda: dict(MLFLOW_LIMITS))
+    id_batch: int = 100  # run ids per `attributes.run_id IN (...)` search (a request's length)
     uc: bool = False  # the registry is Unity Catalog (catalog.schema.model names, aliases only)
 
     @contextmanager
