@@ -102,7 +102,7 @@ class MlflowCollector(Collector):
         result.targets.append(info)
 
     def _explain(self, exc: BaseException, target: MlflowTarget, kind: str) -> str:
-        if kind == "server":
+        if kind in ("server", "databricks"):
             return describe_http_error(exc, target.label)
         text = redact(str(exc)).strip().splitlines()
         first = text[0][:300] if text else type(exc).__name__
@@ -112,5 +112,5 @@ class MlflowCollector(Collector):
 
 def _close(source: Any) -> None:
     engine = getattr(source.tracking, "engine", None)
-    if engine is not None and source.kind != "server":
+    if engine is not None and source.kind not in ("server", "databricks"):
         engine.dispose()

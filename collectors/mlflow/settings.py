@@ -21,6 +21,7 @@ class MlflowTarget:
     ui_url: str | None = None
     verify_tls: bool | str = True
     password_env: str | None = None  # SQL stores: the environment variable holding the password
+    registry_uri: str | None = None  # Databricks: `databricks` for the workspace registry (default UC)
 
     @property
     def label(self) -> str:
@@ -46,7 +47,7 @@ def from_config(ml: dict[str, Any], where: Any) -> MlflowSettings:
             production_aliases=tuple(entry.get("production_aliases", DEFAULT_PRODUCTION_ALIASES)),
             production_stages=tuple(entry.get("production_stages", DEFAULT_PRODUCTION_STAGES)),
             ui_url=entry.get("ui_url"), verify_tls=entry.get("verify_tls", True),
-            password_env=entry.get("password_env"),
+            password_env=entry.get("password_env"), registry_uri=entry.get("registry_uri"),
         ))
     return settings
 
@@ -59,6 +60,8 @@ def resolve_uri(uri: str, base_dir: Path) -> str:
         return "sqlite:///" + str((base_dir / uri[len("sqlite:///"):]).resolve())
     if uri.startswith("file:") and not uri.startswith("file:/"):
         return "file://" + str((base_dir / uri[len("file:"):]).resolve())
+    if uri in ("databricks", "databricks-uc"):  # a Databricks workspace, not a folder
+        return uri
     if "://" not in uri and not uri.startswith("file:"):
         return "file://" + str(resolve_path(base_dir, uri).resolve())
     return uri
