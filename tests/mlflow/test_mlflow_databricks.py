@@ -188,3 +188,28 @@ def test_an_unreachable_or_hanging_host_ends_with_one_line(fault, tmp_path) -> N
     assert run_["errors"][0]["message"].endswith(expected)
     findings = {f["check_id"]: f["outcome"] for f in report["findings"]}
     assert findings["L4.per-version-performance"] == "unknown"
+
+
+def test_max_runs_per_experiment_stops_fetching_older_runs(env) -> None:
+    ws = workspace()
+    now = now_ms()
+    ws.runs += [run(f"bulk{i:02d}", "1001", now - (10 + i) * DAY_MS, user="bot@acme.com") for i in range(20)]
+    with databricks(ws) as host:
+        env.setenv("DATABRICKS_HOST", host)
+        env.setenv("DATABRICKS_TOKEN", TOKEN)
+        capped = collect(MlflowTarget(uri="databricks", name="acme"), page_size=2, max_runs_per_experiment=4)
+    runs = {i.attributes["experiment"]: i for i in capped.evidence if i.signal == "experiment_runs"}
+    churn = runs["/Users/ada@acme.com/churn"]
+    # the 4 newest of 25 runs in the window were read and counted, and the evidence says so
+    assert churn.attributes["runs_in_window"] == 4 and churn.attributes["runs_capped_at"] == 4
+    assert churn.attributes["last_run"] == "runs:/c0" and "(the newest; more were not read)" in churn.excerpt
+    assert runs["/Shared/fraud"].attributes["runs_in_window"] == 3 and "runs_capped_at" not in runs["/Shared/fraud"].attributes
+    assert any("experiment '/Users/ada@acme.com/churn' has more than 4 runs in the window; the newest 4 were read"
+               in w for w in capped.warnings)
+    assert capped.targets[0]["capped_experiments"] == 1
+    # once over the cap, the search started again without that experiment, from the time reached
+    window = [c for c in ws.calls("/mlflow/runs/search") if "start_time >=" in c.get("filter", "")]
+    restarted = [c for c in window if "start_time <=" in c["filter"]]
+    assert restarted and all("1001" not in c["experiment_ids"] for c in restarted)
+    asked_1001 = [c for c in window if "1001" in c["experiment_ids"]]
+    assert len(asked_1001) * 2 < 25  # far fewer pages than the experiment's runs would take
