@@ -12,8 +12,8 @@ The scan needs a few facts per run and a few distinct names per experiment, so h
   `max_runs_per_experiment` runs of each experiment are read (ROW_NUMBER over start time
   descending, then run id: the order MLflow's own search returns them in), as over REST.
 - `SqlRunSearch` answers the scan's other search, registered versions' source runs by id
-  (`attributes.run_id IN (...)`), with one `IN` query per table; any other search goes to
-  MLflow's store.
+  (`attributes.run_id IN (...)`), with what the scan keeps of them (metrics, dataset inputs):
+  one `IN` query per table; any other search goes to MLflow's store.
 
 The same engine, so the same read-only session and statement timeout, apply.
 `tests/mlflow/test_mlflow_sql.py` asserts that the evidence equals the tracking server's.
@@ -112,21 +112,17 @@ class SqlRunSearch:
         with self.engine.connect() as con:
             rows = con.execute(query, params).all()
             ids = [r[0] for r in rows]
-            tags = _grouped(con, f"SELECT run_uuid, {key}, value FROM tags WHERE run_uuid IN :ids", ids)
-            values = _grouped(con, f"SELECT run_uuid, {key}, value FROM params WHERE run_uuid IN :ids", ids)
+            # what the scan keeps of a source run (RunFacts): its metrics and dataset inputs
             metrics = _grouped(con, f"SELECT run_uuid, {key}, value FROM latest_metrics "
                                     "WHERE run_uuid IN :ids", ids)
             datasets = _grouped(con, "SELECT i.destination_id, d.name, d.digest FROM inputs i "
                                      "JOIN datasets d ON i.source_id = d.dataset_uuid "
                                      "WHERE i.destination_type = 'RUN' AND i.destination_id IN :ids", ids)
-            outputs = _grouped(con, "SELECT source_id, destination_id, 0 FROM inputs WHERE "
-                                    "source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT' "
-                                    "AND source_id IN :ids", ids)
         page = RunPage(
             Run(RunInfo(rid, str(exp), start, str(status), user),
-                RunData(dict(tags.get(rid, ())), dict(values.get(rid, ())), dict(metrics.get(rid, ()))),
+                RunData(metrics=dict(metrics.get(rid, ()))),
                 RunInputs([DatasetInput(Dataset(n, d)) for n, d in datasets.get(rid, ())]),
-                RunOutputs([m for m, _ in outputs.get(rid, ())]))
+                RunOutputs())
             for rid, exp, start, status, user in rows
         )
         page.token = ids[-1] if len(ids) == limit else None
@@ -161,14 +157,14 @@ class SqlRunFold:
         key = q("key")  # reserved in MySQL
         # the experiments the store showed (its active workspace), active runs in the window
         window = "experiment_id IN :exps AND lifecycle_stage = 'active' AND start_time >= :since"
-        params: dict[str, Any] = {"exps": [int(e) for e in scan.experiments], "since": scan.since_ms, "cap": scan.max_runs,
-                                  "user": USER_TAG, "commit": GIT_COMMIT_TAG, "logmodel": LOG_MODEL_TAG}
+        params: dict[str, Any] = {"exps": [int(e) for e in scan.experiments], "since": scan.since_ms,
+                                  "cap": scan.max_runs, "user": USER_TAG, "commit": GIT_COMMIT_TAG, "logmodel": LOG_MODEL_TAG}
         if scan.as_of:
             window += " AND start_time <= :until"
             params["until"] = scan.until_ms
         with self.engine.connect() as con:
-            counts = list(_stream(con, f"SELECT experiment_id, COUNT(*) FROM runs WHERE {window} "
-                                            "GROUP BY experiment_id", params))
+            counts = _rows(con, f"SELECT experiment_id, COUNT(*) FROM runs WHERE {window} "
+                                "GROUP BY experiment_id", params)
             over = {str(e) for e, n in counts if n > scan.max_runs}
             if over:  # the newest max_runs of each experiment, in MLflow's search order
                 runs = ("(SELECT run_uuid, experiment_id, start_time, status, user_id FROM ("
@@ -177,49 +173,56 @@ class SqlRunFold:
                         f"FROM runs WHERE {window}) ranked WHERE n <= :cap)")
             else:
                 runs = f"(SELECT run_uuid, experiment_id, start_time, status, user_id FROM runs WHERE {window})"
-            # one hash join per fact (a correlated EXISTS is one index lookup per run: PostgreSQL
-            # 3.6 s of 4 s at 200,000 runs); every joined set has one row per run at most
-            per_run = (
-                "SELECT w.run_uuid, w.experiment_id, w.start_time, w.status, w.user_id, tu.value, tc.value, "
-                "lm.run_uuid, mo.run_uuid, ds.run_uuid "
+            # per experiment, counted by the database: one row each (hash joins, one row per run
+            # at most in every joined set; a correlated EXISTS is one index lookup per run)
+            facts = (
+                "SELECT w.experiment_id, COUNT(*), MAX(w.start_time), "
+                "SUM(CASE WHEN tc.value IS NOT NULL AND tc.value <> '' THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN UPPER(w.status) = 'FAILED' THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN lm.run_uuid IS NOT NULL THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN mo.run_uuid IS NOT NULL THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN ds.run_uuid IS NOT NULL THEN 1 ELSE 0 END) "
                 f"FROM {runs} w "
-                f"LEFT JOIN tags tu ON tu.run_uuid = w.run_uuid AND tu.{key} = :user "
                 f"LEFT JOIN tags tc ON tc.run_uuid = w.run_uuid AND tc.{key} = :commit "
                 f"LEFT JOIN (SELECT run_uuid FROM tags WHERE {key} = :logmodel UNION SELECT source_id "
                 "FROM inputs WHERE source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT') mo "
                 "ON mo.run_uuid = w.run_uuid "
                 "LEFT JOIN (SELECT run_uuid FROM latest_metrics GROUP BY run_uuid) lm ON lm.run_uuid = w.run_uuid "
                 "LEFT JOIN (SELECT DISTINCT i.destination_id AS run_uuid FROM inputs i JOIN datasets d ON "
-                "i.source_id = d.dataset_uuid WHERE i.destination_type = 'RUN') ds ON ds.run_uuid = w.run_uuid")
+                "i.source_id = d.dataset_uuid WHERE i.destination_type = 'RUN') ds ON ds.run_uuid = w.run_uuid "
+                "GROUP BY w.experiment_id")
             stats_of: dict[str, Any] = {}
+            for eid, n, last, commits, failed, metrics, models, data in _rows(con, facts, params):
+                stats = stats_of[str(eid)] = scan.stats_for(str(eid))
+                stats.runs, stats.runs_with_commit, stats.failed = int(n), int(commits or 0), int(failed or 0)
+                stats.runs_with_metrics, stats.runs_with_models = int(metrics or 0), int(models or 0)
+                stats.runs_with_datasets = int(data or 0)
+                stats.last_start = int(last or 0)
+                scan.last_run_ms = max(scan.last_run_ms, stats.last_start)
+            # the newest run of each experiment (ties: the greatest run id, as the scan compares)
+            newest = (f"SELECT w.experiment_id, w.run_uuid, w.start_time FROM {runs} w WHERE "
+                      f"(w.experiment_id, w.start_time) IN (SELECT experiment_id, MAX(start_time) "
+                      f"FROM {runs} x GROUP BY experiment_id)")
+            for eid, rid, start in _rows(con, newest, params):
+                stats = stats_of[str(eid)]
+                if (int(start or 0), rid) > (stats.last_start, stats.last_run_id):
+                    stats.last_run_id = rid
             hashed: dict[str, str] = {}  # user name -> salted hash (a few people, many runs)
-            last = 0
-            for rid, eid, start, status, user, tag_user, commit, metrics, model, data in _stream(con, per_run, params):
-                eid = str(eid)
-                stats = stats_of.get(eid)
-                if stats is None:
-                    stats = stats_of[eid] = scan.stats_for(eid)
-                stats.runs += 1
-                start = start or 0
-                if (start, rid) > (stats.last_start, stats.last_run_id):
-                    stats.last_start, stats.last_run_id = start, rid
-                who = tag_user or user
+            users = (f"SELECT DISTINCT w.experiment_id, COALESCE(NULLIF(tu.value, ''), w.user_id) FROM {runs} w "
+                     f"LEFT JOIN tags tu ON tu.run_uuid = w.run_uuid AND tu.{key} = :user")
+            for eid, who in _stream(con, users, params):
                 if who:
                     h = hashed.get(who)
                     if h is None:
                         h = hashed[who] = user_id(who)
-                    stats.users.add(h)
-                if commit:
-                    stats.runs_with_commit += 1
-                    stats.commits.add(commit)
-                stats.runs_with_models += bool(model)
-                stats.runs_with_metrics += bool(metrics)
-                stats.runs_with_datasets += bool(data)
-                if str(status).upper() == "FAILED":
-                    stats.failed += 1
-                last = max(last, start)
-            scan.last_run_ms = max(scan.last_run_ms, last)
-            scan.calls += 1
+                    stats_of[str(eid)].users.add(h)
+            # not DISTINCT: a cursor's DISTINCT sorts on one process (2.3 s at 200,000 runs); the
+            # capped set drops repeats for less
+            commits_sql = (f"SELECT w.experiment_id, tc.value FROM {runs} w JOIN tags tc ON "
+                           f"tc.run_uuid = w.run_uuid AND tc.{key} = :commit WHERE tc.value <> ''")
+            for eid, commit in _stream(con, commits_sql, params):
+                stats_of[str(eid)].commits.add(commit)
+            scan.calls += 4
             for table, field_name in (("params", "params"), ("latest_metrics", "metrics")):
                 sql = f"SELECT DISTINCT w.experiment_id, p.{key} FROM {runs} w JOIN {table} p ON p.run_uuid = w.run_uuid"
                 for eid, name in _stream(con, sql, params):
@@ -234,17 +237,30 @@ class SqlRunFold:
         scan.capped.update(over)
 
 
-def _stream(con: Any, sql: str, params: dict[str, Any]) -> Any:
-    """Rows of one SELECT through a server-side cursor, a batch at a time."""
+def _query(sql: str, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     import sqlalchemy
 
     wanted = {k: v for k, v in params.items() if f":{k}" in sql}
     query = sqlalchemy.text(sql)
     if "exps" in wanted:
         query = query.bindparams(sqlalchemy.bindparam("exps", expanding=True))
+    return query, wanted
+
+
+def _stream(con: Any, sql: str, params: dict[str, Any]) -> Any:
+    """Rows of one SELECT through a server-side cursor, a batch at a time (results that grow
+    with the runs)."""
+    query, wanted = _query(sql, params)
     result = con.execution_options(stream_results=True, yield_per=SqlRunFold.BATCH).execute(query, wanted)
     for rows in result.partitions():
         yield from rows
+
+
+def _rows(con: Any, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Rows of one SELECT whose result is small (one per experiment): a plain cursor, so the
+    database may plan it in parallel (PostgreSQL never runs a cursor's plan in parallel)."""
+    query, wanted = _query(sql, params)
+    return con.execute(query, wanted).all()
 
 
 class SqlRegistry:
