@@ -4,13 +4,13 @@ MLflow's `SqlAlchemyStore.search_runs` builds an ORM object per run, tag, param 
 pages with OFFSET: measured 48x the time of raw SELECTs of the same rows (bench/mlflow_sql_scan.py).
 The scan needs a few facts per run and a few distinct names per experiment, so here:
 
-- `SqlRunFold` folds the runs of the look-back window into the scan's per-experiment counters
-  with four SELECTs of only the columns needed, streamed through a server-side cursor (no
-  page of objects is ever held): one row per run with its user and commit tags and whether it
-  has metrics, dataset inputs or a logged model (indexed lookups on run_uuid), then the
-  distinct param names, metric names and datasets per experiment. The newest
-  `max_runs_per_experiment` runs of each experiment are read (ROW_NUMBER over start time
-  descending, then run id: the order MLflow's own search returns them in), as over REST.
+- `SqlRunFold` fills the scan's per-experiment counters for the runs of the look-back window,
+  counted by the database: one aggregate SELECT (one row per experiment), the newest run of each,
+  then the distinct users, the commit tags and the distinct param names, metric names and datasets
+  per experiment, streamed as plain tuples through the driver's server-side cursor (no page of
+  objects is ever held). The newest `max_runs_per_experiment` runs of each experiment are read
+  (ROW_NUMBER over start time descending, then run id: the order MLflow's own search returns
+  them in), as over REST.
 - `SqlRunSearch` answers the scan's other search, registered versions' source runs by id
   (`attributes.run_id IN (...)`), with what the scan keeps of them (metrics, dataset inputs):
   one `IN` query per table; any other search goes to MLflow's store.
