@@ -29,6 +29,9 @@ LOG_MODEL_TAG = "mlflow.log-model.history"
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 MAX_EXPERIMENT_ITEMS = 50  # experiment_runs items per target; the rest are rolled into one
 PARALLEL_STREAMS = 2  # concurrent page fetches against a server (3 measured: +90 MB peak, no faster)
+#: runs pages larger than this are fetched one at a time (no prefetch): a 50,000-run page is
+#: held once, not once per fetching thread and queue slot
+PREFETCH_MAX_RUNS = 5000
 MAX_SET = 5000  # distinct names/ids counted per experiment before counting stops growing
 DEFAULT_MAX_RUNS = 50_000  # runs read per experiment in the window (mlflow.max_runs_per_experiment)
 EXPERIMENT_BATCH = 500
@@ -246,13 +249,13 @@ class TargetScan:
     def pages(self, fn: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
         return self.streams([lambda: _paged(fn, kwargs)])
 
-    def streams(self, pagers: list[Callable[[], Iterator[Any]]]) -> Iterator[Any]:
+    def streams(self, pagers: list[Callable[[], Iterator[Any]]], prefetch: bool = True) -> Iterator[Any]:
         """Every item of one or more paged searches (each pager yields its pages).
 
         Against a server, pages are fetched by up to PARALLEL_STREAMS threads while the caller
         folds earlier pages in: MLflow's client spends as long parsing a page as the server
         spends producing it, and this overlaps the two. At most threads + 2 pages are held."""
-        if not self.prefetch:
+        if not (self.prefetch and prefetch):
             for pager in pagers:
                 for page in pager():
                     self.calls += 1
@@ -437,9 +440,10 @@ class TargetScan:
         if self.source.fold_runs is not None:  # a database folds its runs itself (sqlruns)
             self.source.fold_runs(self)
         else:
+            small = self.limit("runs") <= PREFETCH_MAX_RUNS
             pagers = [(lambda b=batch: self._run_pages(b))
-                      for batch in self._experiment_batches(parallel=True)]
-            for run in self.streams(pagers):
+                      for batch in self._experiment_batches(parallel=small)]
+            for run in self.streams(pagers, prefetch=small):
                 stats = self.stats_for(run.info.experiment_id)
                 if stats.runs >= self.max_runs:  # one more than the cap: its older runs are not read
                     self.capped.add(stats.experiment_id)
