@@ -372,7 +372,8 @@ def summary_text(report: dict, written: dict[str, Path]) -> str:
     lines = [f"Overall: {level(overall)} — {overall['statement']}"]
     if report["run"].get("as_of"):
         lines.insert(0, f"As of {report['run']['as_of']}: git read at the last commit on or before "
-                        "that date, windows counted back from it; live sources not read.")
+                        "that date, windows counted back from it; MLflow by its timestamps "
+                        "(aliases unknown); live sources not read.")
     for dim, d in s["dimensions"].items():
         lines.append(f"  {dim:<15} {level(d)}: {d['explanation']}")
     conf = s["confidence"]

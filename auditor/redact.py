@@ -57,6 +57,8 @@ _TOKENS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}"), MASK),
     (re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"), MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), MASK),
+    # Databricks personal access tokens (dapi + 32 hex, an optional -N suffix)
+    (re.compile(r"\bdapi[0-9a-f]{32}(?:-\d+)?\b"), MASK),
     # Authorization headers: whatever follows the scheme (Basic, Bearer, token, Digest...)
     (
         re.compile(

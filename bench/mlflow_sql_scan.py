@@ -1,7 +1,7 @@
 """Benchmark: the MLflow collector reading a PostgreSQL backend store directly, against raw SQL.
 
     python bench/mlflow_sql_scan.py [--runs 200000] [--experiments 200] [--models 2000]
-                                    [--versions 2] [--keep]
+                                    [--versions 2] [--keep | --db KEPT_DATABASE]
 
 Creates a throw-away database on the machine's PostgreSQL (127.0.0.1:5432, user postgres, or
 PGHOST/PGPORT/PGUSER), has MLflow create and migrate its schema, fills it with bulk server-side
@@ -119,18 +119,23 @@ def main() -> None:
     ap.add_argument("--versions", type=int, default=2)
     ap.add_argument("--lookback-days", type=int, default=180)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--db", help="measure an existing (kept) bench database instead of filling one")
     args = ap.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     sys.path.insert(0, str(ROOT))
-    db = f"mlaudit_bench_{uuid.uuid4().hex[:8]}"
-    con = admin()
-    con.cursor().execute(f"CREATE DATABASE {db}")
-    con.close()
+    db = args.db or f"mlaudit_bench_{uuid.uuid4().hex[:8]}"
+    if args.db:
+        args.keep = True
+    else:
+        con = admin()
+        con.cursor().execute(f"CREATE DATABASE {db}")
+        con.close()
     try:
-        t0 = time.perf_counter()
-        fill(db, args.runs, args.experiments, args.models, args.versions)
-        print(f"filled {db}: {args.runs} runs, {args.experiments} experiments, {args.models} models "
-              f"x {args.versions} versions in {time.perf_counter() - t0:.1f}s")
+        if not args.db:
+            t0 = time.perf_counter()
+            fill(db, args.runs, args.experiments, args.models, args.versions)
+            print(f"filled {db}: {args.runs} runs, {args.experiments} experiments, {args.models} models "
+                  f"x {args.versions} versions in {time.perf_counter() - t0:.1f}s")
         base_s, rows = baseline(db, args.lookback_days)
         print(f"baseline raw SQL SELECT: {base_s:.2f}s ({rows} rows)")
         from mlaudit.collectors.base import CollectContext

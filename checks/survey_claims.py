@@ -24,6 +24,7 @@ from mlaudit.checks.evaluators.support import (
     names,
     production_models,
     production_observable,
+    signal_gap,
     strong,
 )
 from mlaudit.checks.runner import implying_evidence
@@ -200,7 +201,9 @@ def _s6_production(ctx: Any, value: Any) -> _Check:
     n = int(value)
     claim = f"{n} model(s) serve production decisions"
     found, items = production_models(ctx)
-    looked = ctx.signal("endpoint") + ctx.signal("registered_model")
+    # registry items read as of a past date cannot show production then (a gap): not looked
+    registry = [] if signal_gap(ctx, "registered_model.production") else ctx.signal("registered_model")
+    looked = ctx.signal("endpoint") + registry
     if not found and not looked and not production_observable(ctx):
         return _s6_from_code(ctx, n, claim)
     seen = (

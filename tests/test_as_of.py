@@ -3,7 +3,8 @@
 Real repositories with back-dated commits (GIT_AUTHOR_DATE / GIT_COMMITTER_DATE): git is read at
 the last commit on or before DATE, team activity counts the window ending at DATE, a repository
 with no commit that old is skipped and said so, dormancy is relative to DATE, and live sources
-(MLflow, AWS, GX) are not read — their checks say why.
+(AWS, GX) are not read — their checks say why. (MLflow is read as of DATE by its timestamps:
+tests/mlflow/test_mlflow_as_of.py.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from archetypes import BUILDING, EXPLORING, SCRIPT
 from gitutil import commit_files, git
 from test_cli import run
 
-from mlaudit.config import Config, GitSettings, GitTarget, MlflowSettings, MlflowTarget
+from mlaudit.collectors.aws.settings import AwsAccount, AwsSettings
+from mlaudit.config import Config, GitSettings, GitTarget
 from mlaudit.engine import audit
 from mlaudit.reports.json_report import validate_report
 from mlaudit.reports.markdown import render_markdown
@@ -75,7 +77,8 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]
 def past(org):
     root, _ = org
     cfg = Config(git=GitSettings(targets=[GitTarget(path=root)]), as_of=date.fromisoformat(AS_OF),
-                 mlflow=MlflowSettings(targets=[MlflowTarget(uri="http://127.0.0.1:9/never-read")]))
+                 aws=AwsSettings(accounts=[AwsAccount(name="never-read", profile="mlaudit-never-read")],
+                                 regions=("eu-west-1",)))
     return audit(cfg, scan_path=root)
 
 
@@ -139,15 +142,15 @@ def test_live_sources_are_not_read(past) -> None:
     validate_report(past.report)
     assert past.exit_code == 0  # not reading a live source on purpose is no failure
     assert past.report["run"]["as_of"] == AS_OF
-    [mlflow] = [c for c in past.report["collectors"] if c["name"] == "mlflow"]
-    assert mlflow["status"] == "not_read"
+    [aws] = [c for c in past.report["collectors"] if c["name"] == "aws"]
+    assert aws["status"] == "not_read"
     reason = "as-of audit: live sources show today, not 2025-06-30"
-    assert mlflow["errors"][0]["message"] == reason
+    assert aws["errors"][0]["message"] == reason
     findings = {f["check_id"]: f for f in past.report["findings"]}
-    per_version = findings["L4.per-version-performance"]  # MLflow is its only source
-    assert per_version["outcome"] == "unknown"
-    assert reason in per_version["explanation"]
-    assert any("without --as-of" in step for step in per_version["missing"])
+    cost = findings["L5.cost-management"]  # AWS is its only source
+    assert cost["outcome"] == "unknown"
+    assert reason in cost["explanation"]
+    assert any("without --as-of" in step for step in cost["missing"])
 
 
 def test_today_reads_the_head(org, today) -> None:

@@ -12,8 +12,10 @@ from mlaudit.checks.evaluators.support import (
     etl_evidence,
     ml_repo_names,
     names,
+    production_gap,
     production_models,
     production_observable,
+    production_unknown,
     repo_names,
     repository_items,
     signal_gap,
@@ -239,6 +241,11 @@ def model_in_production(ctx: CheckContext) -> Verdict | None:
             f"S6: {n} model(s) serve production decisions (self-reported)",
             [s6],
         )
+    if (observed is None or observed.outcome is Outcome.FAIL) and production_gap(ctx):
+        # a registry that ran but cannot show production (a denied API, an as-of read) proves
+        # no absence: the answer stands, else the check is unknown and says why
+        seen = observed.explanation if observed else "no model was seen in production"
+        observed = None if claimed else production_unknown(ctx, seen)
     # code supports production; endpoints and a registry decide it
     return with_survey(observed, claimed, "S6", observed_decides=production_observable(ctx))
 

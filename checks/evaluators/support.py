@@ -266,11 +266,27 @@ def production_models(ctx: CheckContext) -> tuple[set[str], list[EvidenceItem]]:
     return found, items
 
 
+#: gaps that hide production: endpoints or a registry not read, or a registry read as of a past
+#: date whose aliases and stages (which keep no history) say nothing of production then
+PRODUCTION_GAPS = ("endpoint", "registered_model", "registered_model.production")
+
+
+def production_gap(ctx: CheckContext) -> str | None:
+    """Why a source that ran could not see which models were in production, if one said so."""
+    return signal_gap(ctx, *PRODUCTION_GAPS)
+
+
 def production_observable(ctx: CheckContext) -> bool:
     """Whether any source that ran can see production models (endpoints or a registry)."""
-    return (
-        ctx.ran("aws", "mlflow") and signal_gap(ctx, "endpoint", "registered_model") is None
-    )
+    return ctx.ran("aws", "mlflow") and production_gap(ctx) is None
+
+
+def production_unknown(ctx: CheckContext, explanation: str) -> Verdict | None:
+    """An `unknown` verdict naming the gap, when a gap hides production (else None)."""
+    gap = production_gap(ctx)
+    if gap is None:
+        return None
+    return Verdict(Outcome.UNKNOWN, f"Not assessed: {explanation.rstrip('.')}, but {gap}.")
 
 
 def model_count_verdict(ctx: CheckContext, needed: int) -> Verdict | None:
@@ -287,6 +303,10 @@ def model_count_verdict(ctx: CheckContext, needed: int) -> Verdict | None:
         )
     observed = None
     found, items = production_models(ctx)
+    if not found and claimed is None:
+        hidden = production_unknown(ctx, "no model was seen in production")
+        if hidden is not None:
+            return hidden
     if found or production_observable(ctx):
         observed = Verdict(
             _count_outcome(len(found), needed),

@@ -28,10 +28,14 @@ from mlaudit.collectors.mlflow.stores import (
 )
 from mlaudit.redact import redact
 
+#: the gap an as-of read leaves: which registered versions served production then
+PRODUCTION_GAP = "registered_model.production"
+
 
 class MlflowCollector(Collector):
     name: ClassVar[str] = "mlflow"
-    live: ClassVar[bool] = True  # shows only its present state (no as-of reads)
+    # not live: an as-of read counts runs, registered models and versions by their timestamps
+    # (aliases and stages keep no history: a gap, `registered_model.production`)
     letter: ClassVar[str] = "M"
 
     def __init__(self, settings: MlflowSettings) -> None:
@@ -65,7 +69,8 @@ class MlflowCollector(Collector):
         source = open_source(target, self.settings.timeout_s)
         with source.active():
             scan = TargetScan(target, source, self.settings.page_size, ctx.lookback_days,
-                              result.warnings.append)
+                              result.warnings.append, now=ctx.now(), as_of=ctx.as_of is not None,
+                              max_runs=self.settings.max_runs_per_experiment)
             try:
                 scan.read()
             except StoreError:
@@ -80,6 +85,12 @@ class MlflowCollector(Collector):
         result.evidence.extend(evidence)
         if scan.registry_error:
             result.gaps["registered_model"] = scan.registry_error
+        elif scan.production_unknown and source.registry is not None:
+            day = ctx.as_of.date().isoformat() if ctx.as_of else ""
+            result.gaps[PRODUCTION_GAP] = (
+                f"{target.label}: as-of audit: registered models and versions are counted by "
+                f"their creation time, but aliases and stages keep no history, so which version "
+                f"served production on {day} is not known")
         info: dict[str, Any] = {"name": target.label, "kind": source.kind,
                                 "uri": redact(strip_credentials(target.uri))
                                 if source.kind == "server" else redact(target.uri)}
@@ -91,7 +102,7 @@ class MlflowCollector(Collector):
         result.targets.append(info)
 
     def _explain(self, exc: BaseException, target: MlflowTarget, kind: str) -> str:
-        if kind == "server":
+        if kind in ("server", "databricks"):
             return describe_http_error(exc, target.label)
         text = redact(str(exc)).strip().splitlines()
         first = text[0][:300] if text else type(exc).__name__
@@ -101,5 +112,5 @@ class MlflowCollector(Collector):
 
 def _close(source: Any) -> None:
     engine = getattr(source.tracking, "engine", None)
-    if engine is not None and source.kind != "server":
+    if engine is not None and source.kind not in ("server", "databricks"):
         engine.dispose()

@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -29,9 +29,11 @@ LOG_MODEL_TAG = "mlflow.log-model.history"
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 MAX_EXPERIMENT_ITEMS = 50  # experiment_runs items per target; the rest are rolled into one
 PARALLEL_STREAMS = 2  # concurrent page fetches against a server (3 measured: +90 MB peak, no faster)
+#: runs pages larger than this are fetched one at a time (no prefetch): a 50,000-run page is
+#: held once, not once per fetching thread and queue slot
+PREFETCH_MAX_RUNS = 5000
 MAX_SET = 5000  # distinct names/ids counted per experiment before counting stops growing
-MAX_REGISTRY_PAGE = 1000  # MLflow's limit for search_registered_models
-RUN_ID_BATCH = 100
+DEFAULT_MAX_RUNS = 50_000  # runs read per experiment in the window (mlflow.max_runs_per_experiment)
 EXPERIMENT_BATCH = 500
 _USER_SALT = b"mlaudit-mlflow-user-v1:"
 
@@ -176,6 +178,10 @@ class ModelStats:
     versions: list[VersionRef] = field(default_factory=list)
 
 
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
 def parse_source(source: str | None) -> tuple[str | None, str | None]:
     """(run_id, logged_model_id) named by a model version's `source`."""
     if not source:
@@ -188,70 +194,89 @@ def parse_source(source: str | None) -> tuple[str | None, str | None]:
 
 
 class TargetScan:
-    """One target, read once: experiments, the registry, runs in the window, source runs."""
+    """One target, read once: experiments, the registry, runs in the window, source runs.
 
-    def __init__(self, target: MlflowTarget, source: Source, page_size: int, lookback_days: int,
-                 warn: Callable[[str], None]) -> None:
+    `now` is the moment the window ends: now, or the end of the as-of day (`scan --as-of`).
+    In an as-of read only what the store dates is counted: runs by their start time, registered
+    models and versions by their creation time; aliases and stages keep no history, so which
+    version served production on that day is not known (`production_unknown`)."""
+
+    def __init__(self, target: MlflowTarget, source: Source, page_size: int | None, lookback_days: int,
+                 warn: Callable[[str], None], now: datetime | None = None, as_of: bool = False,
+                 max_runs: int = DEFAULT_MAX_RUNS) -> None:
         self.target = target
         self.source = source
-        self.page_size = max(1, page_size)
+        self.page_size = page_size
         self.lookback_days = lookback_days
-        self.since_ms = int((datetime.now(UTC) - timedelta(days=lookback_days)).timestamp() * 1000)
+        self.as_of = as_of
+        self.until_ms = _ms(now or datetime.now(UTC))
+        self.since_ms = self.until_ms - lookback_days * 86_400_000
+        self.max_runs = max(1, max_runs)
         self.warn = warn
         self.label = target.label
         self.calls = 0
         self.experiments: dict[str, str] = {}
         self.deleted_experiments = 0
+        self.later_experiments = 0  # created after the as-of date
         self.models: dict[str, ModelStats] = {}
         self.registry_error: str | None = None
         self.stats: dict[str, ExperimentStats] = {}
+        self.capped: set[str] = set()  # experiments with more runs in the window than max_runs
         self.wanted: dict[str, RunFacts | None] = {}
         self.logged: dict[str, tuple[str | None, bool]] = {}
         self.users: CappedSet = CappedSet()
         self.last_run_ms = 0
-        self.prefetch = source.kind == "server"
+        self.prefetch = source.kind in ("server", "databricks")
         self.search_runs = source.run_search or source.tracking.search_runs
+
+    @property
+    def production_unknown(self) -> bool:
+        """Aliases and stages are today's: an as-of read cannot tell production then."""
+        return self.as_of
+
+    def limit(self, api: str) -> int:
+        """The page size for one search: the largest the API allows (fewest calls), unless
+        `page_size` asks for less."""
+        top = self.source.page_limits[api]
+        return min(top, self.page_size) if self.page_size else top
+
+    @property
+    def window(self) -> str:
+        text = f"attributes.start_time >= {self.since_ms}"
+        return f"{text} AND attributes.start_time <= {self.until_ms}" if self.as_of else text
 
     # -- paging ----------------------------------------------------------------------------
     def pages(self, fn: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
-        return self.streams([(fn, kwargs)])
+        return self.streams([lambda: _paged(fn, kwargs)])
 
-    def streams(self, calls: list[tuple[Callable[..., Any], dict[str, Any]]]) -> Iterator[Any]:
-        """Every item of one or more paged searches.
+    def streams(self, pagers: list[Callable[[], Iterator[Any]]], prefetch: bool = True) -> Iterator[Any]:
+        """Every item of one or more paged searches (each pager yields its pages).
 
         Against a server, pages are fetched by up to PARALLEL_STREAMS threads while the caller
         folds earlier pages in: MLflow's client spends as long parsing a page as the server
         spends producing it, and this overlaps the two. At most threads + 2 pages are held."""
-        if not self.prefetch:
-            for fn, kwargs in calls:
-                token = None
-                while True:
-                    page = fn(**kwargs, page_token=token)
+        if not (self.prefetch and prefetch):
+            for pager in pagers:
+                for page in pager():
                     self.calls += 1
                     yield from page
-                    token = getattr(page, "token", None)
-                    if not token:
-                        break
             return
-        n = max(1, min(PARALLEL_STREAMS, len(calls)))
+        n = max(1, min(PARALLEL_STREAMS, len(pagers)))
         pages: queue.Queue[Any] = queue.Queue(maxsize=1)
         stop = threading.Event()
 
-        def fetch(mine: list[tuple[Callable[..., Any], dict[str, Any]]]) -> None:
+        def fetch(mine: list[Callable[[], Iterator[Any]]]) -> None:
             try:
-                for fn, kwargs in mine:
-                    token = None
-                    while not stop.is_set():
-                        page = fn(**kwargs, page_token=token)
-                        token = getattr(page, "token", None)
+                for pager in mine:
+                    for page in pager():
+                        if stop.is_set():
+                            return
                         _put(pages, page, stop)
-                        if not token:
-                            break
                 _put(pages, _END, stop)
             except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
                 _put(pages, exc, stop)
 
-        workers = [threading.Thread(target=fetch, args=(calls[i::n],), daemon=True,
+        workers = [threading.Thread(target=fetch, args=(pagers[i::n],), daemon=True,
                                     name=f"mlflow-pages-{i}") for i in range(n)]
         for w in workers:
             w.start()
@@ -280,20 +305,53 @@ class TargetScan:
         for i in range(0, len(ids), size):
             yield ids[i:i + size]
 
+    def _run_pages(self, batch: list[str]) -> Iterator[list[Any]]:
+        """Pages of the runs in the window of `batch`'s experiments, newest first (the search's
+        default order: start time descending, then run id). Once an experiment is known to
+        have more runs than `max_runs`, the search starts again without it from the start
+        time reached, so that its older runs are not fetched at all (at most the pages already
+        under way are)."""
+        from mlflow.entities import ViewType
+
+        remaining, token, upper, seen = list(batch), None, None, set()
+        while remaining:
+            text = self.window if upper is None else f"{self.window} AND attributes.start_time <= {upper}"
+            page = self.search_runs(experiment_ids=remaining, filter_string=text,
+                                    run_view_type=ViewType.ACTIVE_ONLY,
+                                    max_results=self.limit("runs"), page_token=token)
+            items = [r for r in page if not (r.info.start_time == upper and r.info.run_id in seen)]
+            yield items
+            token = getattr(page, "token", None)
+            if not token or not items:
+                return
+            dropped = [e for e in remaining if e in self.capped]
+            if dropped:
+                last = items[-1].info.start_time
+                seen = ({r.info.run_id for r in items if r.info.start_time == last}
+                        | (seen if last == upper else set()))
+                remaining = [e for e in remaining if e not in self.capped]
+                token, upper = None, last
+
     # -- reading ---------------------------------------------------------------------------
     def read(self) -> None:
         from mlflow.entities import ViewType
 
         for exp in self.pages(self.source.tracking.search_experiments, view_type=ViewType.ALL,
-                              max_results=self.page_size):
+                              max_results=self.limit("experiments")):
             if str(exp.lifecycle_stage) == "deleted":
                 self.deleted_experiments += 1
+            elif self.as_of and (getattr(exp, "creation_time", None) or 0) > self.until_ms:
+                self.later_experiments += 1
             self.experiments[exp.experiment_id] = exp.name
         self.read_registry()
         self.read_runs()
         self.read_source_runs()
         if not self.stats and self.experiments:
             self.read_last_run()
+        for eid in sorted(self.capped, key=lambda e: (len(e), e)):
+            self.warn(f"{self.label}: experiment {self.experiments.get(eid, eid)!r} has more than "
+                      f"{self.max_runs} runs in the window; the newest {self.max_runs} were read and "
+                      "counted (mlflow.max_runs_per_experiment)")
 
     def read_registry(self) -> None:
         from mlflow.exceptions import MlflowException
@@ -303,7 +361,12 @@ class TargetScan:
             return
         try:
             for rm in self.pages(registry.search_registered_models,
-                                 max_results=min(self.page_size, MAX_REGISTRY_PAGE)):
+                                 max_results=self.limit("registered_models")):
+                if self.as_of and (rm.creation_timestamp or 0) > self.until_ms:
+                    continue  # registered after the as-of date
+                if self.source.uc:  # UC searches carry no aliases or tags: ask for the model
+                    rm = registry.get_registered_model(rm.name)
+                    self.calls += 1
                 tags = dict(rm.tags or {})
                 if str(tags.get(PROMPT_TAG, "")).lower() == "true":
                     continue
@@ -316,21 +379,17 @@ class TargetScan:
                 )
             if not self.models:
                 return
-            for mv in self.pages(registry.search_model_versions, filter_string="",
-                                 max_results=self.page_size):
-                model = self.models.get(mv.name)
-                if model is None:
-                    continue
-                run_id, model_id = parse_source(mv.source)
-                run_id = mv.run_id or run_id
-                model_id = getattr(mv, "model_id", None) or model_id
-                stage = mv.current_stage if mv.current_stage not in (None, "", "None") else None
-                model.versions.append(VersionRef(int(mv.version), run_id or None, model_id or None,
-                                                 stage, mv.creation_timestamp or 0))
-                if run_id:
-                    self.wanted.setdefault(run_id, None)
-                elif model_id:
-                    self.logged.setdefault(model_id, (None, False))
+            if self.source.uc:  # Unity Catalog searches versions one model at a time
+                versions = self.streams([
+                    (lambda n=name: _paged(registry.search_model_versions,
+                                           {"filter_string": f"name = '{n}'",
+                                            "max_results": self.limit("model_versions")}))
+                    for name in self.models])
+            else:
+                versions = self.pages(registry.search_model_versions, filter_string="",
+                                      max_results=self.limit("model_versions"))
+            for mv in versions:
+                self._add_version(mv)
         except MlflowException as exc:
             if _is_denied(exc):
                 self.registry_error = f"{self.label}: the model registry could not be read ({_short(exc)})"
@@ -340,12 +399,27 @@ class TargetScan:
         if self.logged:
             self.read_logged_models()
 
+    def _add_version(self, mv: Any) -> None:
+        model = self.models.get(mv.name)
+        if model is None or (self.as_of and (mv.creation_timestamp or 0) > self.until_ms):
+            return
+        run_id, model_id = parse_source(mv.source)
+        run_id = mv.run_id or run_id
+        model_id = getattr(mv, "model_id", None) or model_id
+        stage = mv.current_stage if mv.current_stage not in (None, "", "None") else None
+        model.versions.append(VersionRef(int(mv.version), run_id or None, model_id or None,
+                                         stage, mv.creation_timestamp or 0))
+        if run_id:
+            self.wanted.setdefault(run_id, None)
+        elif model_id:
+            self.logged.setdefault(model_id, (None, False))
+
     def read_logged_models(self) -> None:
         """MLflow 3 versions registered from a logged model may name no run: follow the model."""
         try:
             for batch in self._experiment_batches():
                 for lm in self.pages(self.source.tracking.search_logged_models,
-                                     experiment_ids=batch, max_results=min(self.page_size, 1000)):
+                                     experiment_ids=batch, max_results=self.limit("logged_models")):
                     if lm.model_id in self.logged:
                         self.logged[lm.model_id] = (lm.source_run_id, bool(lm.metrics))
                         if lm.source_run_id:
@@ -354,20 +428,26 @@ class TargetScan:
             self.warn(f"{self.label}: logged models could not be read ({_short(exc)}); versions "
                       "registered from them count without lineage")
 
-    def read_runs(self) -> None:
-        from mlflow.entities import ViewType
+    def stats_for(self, eid: str) -> ExperimentStats:
+        stats = self.stats.get(eid)
+        if stats is None:
+            stats = self.stats[eid] = ExperimentStats(eid, self.experiments.get(eid, eid))
+        return stats
 
-        window = f"attributes.start_time >= {self.since_ms}"
-        calls = [(self.search_runs,
-                  {"experiment_ids": batch, "filter_string": window,
-                   "run_view_type": ViewType.ACTIVE_ONLY, "max_results": self.page_size})
-                 for batch in self._experiment_batches(parallel=True)]
-        if calls:
-            for run in self.streams(calls):
-                eid = run.info.experiment_id
-                stats = self.stats.get(eid)
-                if stats is None:
-                    stats = self.stats[eid] = ExperimentStats(eid, self.experiments.get(eid, eid))
+    def read_runs(self) -> None:
+        if not self.experiments:
+            return
+        if self.source.fold_runs is not None:  # a database folds its runs itself (sqlruns)
+            self.source.fold_runs(self)
+        else:
+            small = self.limit("runs") <= PREFETCH_MAX_RUNS
+            pagers = [(lambda b=batch: self._run_pages(b))
+                      for batch in self._experiment_batches(parallel=small)]
+            for run in self.streams(pagers, prefetch=small):
+                stats = self.stats_for(run.info.experiment_id)
+                if stats.runs >= self.max_runs:  # one more than the cap: its older runs are not read
+                    self.capped.add(stats.experiment_id)
+                    continue
                 stats.add(run)
                 self.last_run_ms = max(self.last_run_ms, run.info.start_time or 0)
                 if run.info.run_id in self.wanted:
@@ -380,30 +460,36 @@ class TargetScan:
         from mlflow.entities import ViewType
 
         missing = [r for r, facts in self.wanted.items() if facts is None]
-        for i in range(0, len(missing), RUN_ID_BATCH):
-            ids = missing[i:i + RUN_ID_BATCH]
+        step = self.source.id_batch
+        for i in range(0, len(missing), step):
+            ids = missing[i:i + step]
             quoted = ", ".join("'" + r.replace("'", "") + "'" for r in ids)
             for batch in self._experiment_batches():
                 for run in self.pages(self.search_runs, experiment_ids=batch,
                                       filter_string=f"attributes.run_id IN ({quoted})",
                                       run_view_type=ViewType.ACTIVE_ONLY,
-                                      max_results=min(self.page_size, len(ids) + 1)):
+                                      max_results=min(self.limit("runs"), len(ids) + 1)):
                     self.wanted[run.info.run_id] = RunFacts.of(run)
 
     def read_last_run(self) -> None:
         from mlflow.entities import ViewType
 
+        before = f"attributes.start_time <= {self.until_ms}" if self.as_of else ""
         for batch in self._experiment_batches():
             page = self.search_runs(
-                experiment_ids=batch, filter_string="", run_view_type=ViewType.ACTIVE_ONLY, max_results=1,
-                order_by=["attributes.start_time DESC"])
+                experiment_ids=batch, filter_string=before, run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1, order_by=["attributes.start_time DESC"])
             self.calls += 1
             for run in page:
                 self.last_run_ms = max(self.last_run_ms, run.info.start_time or 0)
 
     # -- evidence ----------------------------------------------------------------------------
     def ui(self, fragment: str) -> str | None:
-        return f"{self.source.ui_base}/#/{fragment}" if self.source.ui_base else None
+        if not self.source.ui_base:
+            return None
+        if self.source.kind == "databricks":  # the workspace UI: /ml/experiments/ID, /ml/models/NAME
+            return f"{self.source.ui_base}/ml/{fragment}"
+        return f"{self.source.ui_base}/#/{fragment}"
 
     def item(self, signal: str, locator: str, excerpt: str | None = None, **attrs: Any) -> EvidenceItem:
         attrs = {k: v for k, v in attrs.items() if v is not None}
@@ -441,7 +527,9 @@ class TargetScan:
     def _experiment_item(self, s: ExperimentStats, locator: str, name: str, ui_url: str | None,
                          **extra: Any) -> EvidenceItem:
         last_run = f"runs:/{s.last_run_id}" if s.last_run_id else None
-        excerpt = (f"{s.runs} runs in {self.lookback_days} days by {len(s.users)} user(s); "
+        capped = " (the newest; more were not read)" if s.experiment_id in self.capped else ""
+        before = f" before {iso_ms(self.until_ms)[:10]}" if self.as_of else ""  # type: ignore[index]
+        excerpt = (f"{s.runs} runs{capped} in {self.lookback_days} days{before} by {len(s.users)} user(s); "
                    f"{s.runs_with_commit} tagged with a git commit, {s.runs_with_datasets} with "
                    f"dataset inputs")
         return self.item(
@@ -465,6 +553,9 @@ class TargetScan:
             params=len(s.params),
             metrics=len(s.metrics),
             failed_runs=s.failed,
+            # more runs in the window than mlflow.max_runs_per_experiment: the newest were read
+            runs_capped_at=self.max_runs if s.experiment_id in self.capped else None,
+            as_of=iso_ms(self.until_ms)[:10] if self.as_of else None,  # type: ignore[index]
             ui_url=ui_url,
             **extra,
         )
@@ -480,12 +571,13 @@ class TargetScan:
     def model_items(self) -> list[EvidenceItem]:
         prod_aliases = {a.lower() for a in self.target.production_aliases}
         prod_stages = {s.lower() for s in self.target.production_stages}
+        unknown = self.production_unknown
         items = []
         for model in sorted(self.models.values(), key=lambda m: m.name):
             versions = sorted(model.versions, key=lambda v: v.version)
-            alias_prod = {v for a, v in model.aliases.items() if a.lower() in prod_aliases}
+            alias_prod = {a: v for a, v in model.aliases.items() if a.lower() in prod_aliases}
             stage_prod = {v.version for v in versions if v.stage and v.stage.lower() in prod_stages}
-            production_versions = sorted(alias_prod | stage_prod)
+            production_versions = [] if unknown else sorted(set(alias_prod.values()) | stage_prod)
             linked = with_metrics = with_datasets = prod_metrics = 0
             metric_keys: Counter[str] = Counter()
             sample_runs: list[str] = []
@@ -505,39 +597,53 @@ class TargetScan:
             shown = production_versions[-1] if production_versions else (
                 versions[-1].version if versions else None)
             locator = f"models:/{model.name}/{shown}" if shown is not None else f"models:/{model.name}"
+            if self.source.uc and production_versions:  # Unity Catalog: models:/c.s.m@alias
+                alias = min((a for a, v in alias_prod.items() if v == shown), default=None)
+                locator = f"models:/{model.name}@{alias}" if alias else locator
             stages = sorted({v.stage for v in versions if v.stage})
+            state = (f"aliases: not known as of {iso_ms(self.until_ms)[:10]}" if unknown  # type: ignore[index]
+                     else f"aliases: {', '.join(sorted(model.aliases)) or 'none'}")
             items.append(self.item(
                 "registered_model", locator,
-                f"{len(versions)} version(s); aliases: {', '.join(sorted(model.aliases)) or 'none'}; "
-                f"{linked} linked to a run",
+                f"{len(versions)} version(s); {state}; {linked} linked to a run",
                 name=model.name,
                 versions=len(versions),
                 latest_version=versions[-1].version if versions else None,
-                aliases=sorted(model.aliases),
-                alias_versions=dict(sorted(model.aliases.items())),
-                stages=stages,
-                production=bool(production_versions),
-                production_versions=production_versions,
+                # aliases and stages are today's: an as-of read leaves them out (a gap)
+                aliases=None if unknown else sorted(model.aliases),
+                alias_versions=None if unknown else dict(sorted(model.aliases.items())),
+                stages=None if unknown else stages,
+                production=None if unknown else bool(production_versions),
+                production_versions=None if unknown else production_versions,
                 description=_clip(model.description),
                 tags=model.tags,
                 documented=bool(model.description and model.tags),
                 lineage=linked,
                 versions_with_datasets=with_datasets,
                 versions_with_metrics=with_metrics,
-                production_versions_with_metrics=prod_metrics,
-                metric_keys=[k for k, _ in metric_keys.most_common(10)],
+                production_versions_with_metrics=None if unknown else prod_metrics,
+                metric_keys=None if unknown else [k for k, _ in metric_keys.most_common(10)],
                 source_runs=sample_runs,
                 cadence=self._cadence(versions),
-                ui_url=(self.ui(f"models/{quote(model.name, safe='')}/versions/{shown}")
-                        if shown is not None else self.ui(f"models/{quote(model.name, safe='')}")),
+                as_of=iso_ms(self.until_ms)[:10] if self.as_of else None,  # type: ignore[index]
+                ui_url=self.model_ui(model.name, shown),
             ))
         return items
+
+    def model_ui(self, name: str, version: int | None) -> str | None:
+        if self.source.uc and self.source.ui_base:  # Catalog Explorer: /explore/data/models/c/s/m
+            path = "/".join(quote(p, safe="") for p in name.split(".", 2))
+            tail = f"/version/{version}" if version is not None else ""
+            return f"{self.source.ui_base}/explore/data/models/{path}{tail}"
+        if version is not None:
+            return self.ui(f"models/{quote(name, safe='')}/versions/{version}")
+        return self.ui(f"models/{quote(name, safe='')}")
 
     def _cadence(self, versions: list[VersionRef]) -> dict[str, Any]:
         stamps = sorted(v.created for v in versions if v.created)
         gaps = [(b - a) / 86_400_000 for a, b in zip(stamps, stamps[1:], strict=False)]
         return {
-            "versions_in_window": sum(1 for t in stamps if t >= self.since_ms),
+            "versions_in_window": sum(1 for t in stamps if self.since_ms <= t <= self.until_ms),
             "first_version_at": iso_ms(stamps[0]) if stamps else None,
             "last_version_at": iso_ms(stamps[-1]) if stamps else None,
             "median_days_between_versions": round(statistics.median(gaps), 1) if gaps else None,
@@ -570,8 +676,8 @@ class TargetScan:
 
     def summary(self, evidence: list[EvidenceItem]) -> dict[str, Any]:
         prod = sum(1 for i in evidence if i.signal == "registered_model" and i.attributes.get("production"))
-        return {
-            "experiments": len(self.experiments) - self.deleted_experiments,
+        out: dict[str, Any] = {
+            "experiments": len(self.experiments) - self.deleted_experiments - self.later_experiments,
             "deleted_experiments": self.deleted_experiments,
             "active_experiments": len(self.stats),
             "runs_in_window": sum(s.runs for s in self.stats.values()),
@@ -580,12 +686,29 @@ class TargetScan:
             "registry": self.source.registry is not None and self.registry_error is None,
             "registered_models": len(self.models),
             "model_versions": sum(len(m.versions) for m in self.models.values()),
-            "production_models": prod,
+            "production_models": None if self.production_unknown else prod,
             "api_calls": self.calls,
         }
+        if self.capped:
+            out["capped_experiments"] = len(self.capped)
+            out["max_runs_per_experiment"] = self.max_runs
+        if self.as_of:
+            out["as_of"] = iso_ms(self.until_ms)[:10]  # type: ignore[index]
+        return out
 
 
 _END = object()
+
+
+def _paged(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Iterator[Any]:
+    """The pages of one search, following its page tokens."""
+    token = None
+    while True:
+        page = fn(**kwargs, page_token=token)
+        yield page
+        token = getattr(page, "token", None)
+        if not token:
+            return
 
 
 def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:

@@ -21,6 +21,7 @@ class MlflowTarget:
     ui_url: str | None = None
     verify_tls: bool | str = True
     password_env: str | None = None  # SQL stores: the environment variable holding the password
+    registry_uri: str | None = None  # Databricks: `databricks` for the workspace registry (default UC)
 
     @property
     def label(self) -> str:
@@ -30,13 +31,15 @@ class MlflowTarget:
 @dataclass
 class MlflowSettings:
     targets: list[MlflowTarget] = field(default_factory=list)
-    page_size: int = 1000
+    page_size: int | None = None  # None: each search's largest page (fewest calls)
     timeout_s: float | None = None
+    max_runs_per_experiment: int = 50_000  # runs in the window read per experiment, newest first
 
 
 def from_config(ml: dict[str, Any], where: Any) -> MlflowSettings:
     """The `mlflow:` section as settings (relative stores resolved against the config's folder)."""
-    settings = MlflowSettings(page_size=ml.get("page_size", 1000), timeout_s=ml.get("timeout_s"))
+    settings = MlflowSettings(page_size=ml.get("page_size"), timeout_s=ml.get("timeout_s"),
+                              max_runs_per_experiment=ml.get("max_runs_per_experiment", 50_000))
     for raw in ml.get("targets", []):
         entry = {"uri": raw} if isinstance(raw, str) else dict(raw)
         settings.targets.append(MlflowTarget(
@@ -44,7 +47,7 @@ def from_config(ml: dict[str, Any], where: Any) -> MlflowSettings:
             production_aliases=tuple(entry.get("production_aliases", DEFAULT_PRODUCTION_ALIASES)),
             production_stages=tuple(entry.get("production_stages", DEFAULT_PRODUCTION_STAGES)),
             ui_url=entry.get("ui_url"), verify_tls=entry.get("verify_tls", True),
-            password_env=entry.get("password_env"),
+            password_env=entry.get("password_env"), registry_uri=entry.get("registry_uri"),
         ))
     return settings
 
@@ -57,6 +60,8 @@ def resolve_uri(uri: str, base_dir: Path) -> str:
         return "sqlite:///" + str((base_dir / uri[len("sqlite:///"):]).resolve())
     if uri.startswith("file:") and not uri.startswith("file:/"):
         return "file://" + str((base_dir / uri[len("file:"):]).resolve())
+    if uri in ("databricks", "databricks-uc"):  # a Databricks workspace, not a folder
+        return uri
     if "://" not in uri and not uri.startswith("file:"):
         return "file://" + str(resolve_path(base_dir, uri).resolve())
     return uri

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlaudit.collectors.mlflow.settings import MlflowTarget
-from mlaudit.collectors.mlflow.sqlruns import SqlRunSearch
+from mlaudit.collectors.mlflow.sqlruns import SqlRegistry, SqlRunFold, SqlRunSearch
 from mlaudit.collectors.mlflow.stores import (
     Source,
     StoreError,
@@ -73,10 +73,11 @@ def open_sql(target: MlflowTarget, timeout_s: float | None) -> Source:
         engine.dispose()
         raise StoreError(describe_sql_error(exc, where, timeout, kind, password)) from None
     ui = target.ui_url.rstrip("/") if target.ui_url else None
-    return Source(kind, tracking, registry, ui_base=ui,
+    return Source(kind, tracking, SqlRegistry(engine, registry), ui_base=ui,
                   info={"schema_revision": revision, "database": url.database},
                   explain=lambda exc: describe_sql_error(exc, where, timeout, kind, password),
-                  run_search=SqlRunSearch(engine, tracking))
+                  run_search=SqlRunSearch(engine, tracking), fold_runs=SqlRunFold(engine),
+                  id_batch=5000)
 
 
 def _url(target: MlflowTarget, kind: str) -> tuple[Any, str | None]:
@@ -155,6 +156,16 @@ def _read_only_session(kind: str, timeout: int) -> Any:
                 cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
                 cursor.execute(f"SET statement_timeout = {timeout * 1000}")
                 cursor.execute(f"SET lock_timeout = {timeout * 1000}")
+                # JIT compiling the scan's few large queries costs more than running them
+                # (measured: 1.1 s of 1.35 s); PostgreSQL < 11 has no JIT
+                cursor.execute("SELECT set_config('jit', 'off', false) "
+                               "WHERE current_setting('server_version_num')::int >= 110000")
+                # the scan's server-side cursors read every row: plan them for the whole result
+                # (the default 0.1 picks index nested loops, 7x slower at 200,000 runs)
+                cursor.execute("SET cursor_tuple_fraction = 1.0")
+                # hash joins of a run window in memory, not in batches on disk (never lowered)
+                cursor.execute("SELECT set_config('work_mem', '32MB', false) "
+                               "WHERE pg_size_bytes(current_setting('work_mem')) < 33554432")
             else:
                 cursor.execute("SET SESSION TRANSACTION READ ONLY")
                 cursor.execute(f"SET SESSION lock_wait_timeout = {timeout}")

@@ -37,6 +37,18 @@ SQL_KINDS = ("postgresql", "mysql")
 _ENV_LOCK = threading.RLock()
 
 
+#: the largest page each search accepts (fewest calls): MLflow's own thresholds
+#: (SEARCH_MAX_RESULTS_THRESHOLD, SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
+#: SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD) for its servers and stores, the Databricks REST
+#: API reference for Databricks (experiments/search: 1,000 guaranteed; runs/search 50,000;
+#: registered-models/search 1,000; model-versions/search 10,000; Unity Catalog pages 1,000)
+MLFLOW_LIMITS = {"experiments": 50_000, "runs": 50_000, "registered_models": 1000,
+                 "model_versions": 200_000, "logged_models": 50_000}
+DATABRICKS_LIMITS = {"experiments": 1000, "runs": 50_000, "registered_models": 1000,
+                     "model_versions": 10_000, "logged_models": 1000}
+UC_LIMITS = {"registered_models": 1000, "model_versions": 1000}
+
+
 class StoreError(Exception):
     """A target could not be opened or read; the message is for the user."""
 
@@ -45,7 +57,7 @@ class StoreError(Exception):
 class Source:
     """What the scan reads from: two objects with MLflow's search methods (a client or stores)."""
 
-    kind: str  # server | sqlite | postgresql | mysql | file
+    kind: str  # server | databricks | sqlite | postgresql | mysql | file
     tracking: Any
     registry: Any | None  # None: the store has no model registry (a file store without models/)
     ui_base: str | None = None
@@ -54,6 +66,10 @@ class Source:
     warnings: list[str] = field(default_factory=list)  # parts skipped while reading (one line each)
     explain: Callable[[BaseException], str] | None = None  # a reading error, as one line for users
     run_search: Callable[..., Any] | None = None  # faster search_runs than the tracking store's
+    fold_runs: Callable[[Any], None] | None = None  # folds the window's runs into a TargetScan
+    page_limits: dict[str, int] = field(default_factory=lambda: dict(MLFLOW_LIMITS))
+    id_batch: int = 100  # run ids per `attributes.run_id IN (...)` search (a request's length)
+    uc: bool = False  # the registry is Unity Catalog (catalog.schema.model names, aliases only)
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -75,6 +91,8 @@ def target_kind(uri: str) -> str:
     scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
     if scheme in ("http", "https"):
         return "server"
+    if scheme in ("databricks", "databricks-uc") or uri in ("databricks", "databricks-uc"):
+        return "databricks"
     if scheme == "sqlite":
         return "sqlite"
     if scheme in ("file", ""):
@@ -91,6 +109,8 @@ def open_source(target: MlflowTarget, timeout_s: float | None) -> Source:
     kind = target_kind(target.uri)
     if kind == "server":
         return _open_server(target, timeout_s)
+    if kind == "databricks":
+        return _open_databricks(target, timeout_s)
     if kind == "sqlite":
         return _open_sqlite(target)
     if kind == "file":
@@ -100,8 +120,8 @@ def open_source(target: MlflowTarget, timeout_s: float | None) -> Source:
 
         return open_sql(target, timeout_s)
     raise StoreError(
-        f"unsupported tracking URI scheme '{kind}:' (mlaudit reads http(s)://, sqlite:///, "
-        "postgresql://, mysql:// and file: stores)"
+        f"unsupported tracking URI scheme '{kind}:' (mlaudit reads http(s)://, databricks, "
+        "databricks-uc, sqlite:///, postgresql://, mysql:// and file: stores)"
     )
 
 
@@ -114,11 +134,21 @@ def strip_credentials(uri: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, "")).rstrip("/")
 
 
+def request_timeout(timeout_s: float | None, env: dict[str, str]) -> int:
+    """Seconds per HTTP request: 30, or less when the collector's `timeout_s` would not hold
+    every attempt (retries + 1) with its back-off, so a hanging host fails as a timeout of that
+    host rather than of the whole collector."""
+    if not timeout_s:
+        return DEFAULT_HTTP_TIMEOUT_S
+    attempts = 1 + int(env.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2") or 0)
+    return max(1, int(min(DEFAULT_HTTP_TIMEOUT_S, timeout_s / (2 * attempts))))
+
+
 def _open_server(target: MlflowTarget, timeout_s: float | None) -> Source:
     from mlflow import MlflowClient
 
     env = {k: os.environ.get(k, v) for k, v in HTTP_DEFAULTS.items()}
-    timeout = max(1, int(min(timeout_s or DEFAULT_HTTP_TIMEOUT_S, DEFAULT_HTTP_TIMEOUT_S)))
+    timeout = request_timeout(timeout_s, env)
     env["MLFLOW_HTTP_REQUEST_TIMEOUT"] = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout))
     if target.verify_tls is False:
         env["MLFLOW_TRACKING_INSECURE_TLS"] = "true"
@@ -127,6 +157,43 @@ def _open_server(target: MlflowTarget, timeout_s: float | None) -> Source:
     client = MlflowClient(tracking_uri=target.uri, registry_uri=target.uri)
     ui = (target.ui_url or strip_credentials(target.uri)).rstrip("/")
     return Source("server", client, client, ui_base=ui, env=env)
+
+
+def databricks_uris(target: MlflowTarget) -> tuple[str, str]:
+    """(tracking URI, registry URI) of a Databricks target: `databricks`, `databricks-uc` or
+    either with `://PROFILE`; the registry is Unity Catalog unless `registry_uri` says otherwise
+    (`databricks` for the workspace model registry)."""
+    scheme, _, profile = target.uri.partition("://")
+    tail = f"://{profile}" if profile else ""
+    return f"databricks{tail}", target.registry_uri or f"databricks-uc{tail}"
+
+
+def _open_databricks(target: MlflowTarget, timeout_s: float | None) -> Source:
+    """Databricks-hosted MLflow through MLflow's own client and credential resolution:
+    DATABRICKS_HOST/DATABRICKS_TOKEN, else the profile of ~/.databrickscfg (`databricks://NAME`,
+    DATABRICKS_CONFIG_PROFILE or DEFAULT). Requests go through MLflow's REST client with the same
+    bounded retries and request timeout as any server (`MLFLOW_ENABLE_DB_SDK` unset: not the
+    Databricks SDK's own retry loop, which waits up to 5 minutes on an unreachable host)."""
+    from mlflow import MlflowClient
+
+    tracking_uri, registry_uri = databricks_uris(target)
+    env = {k: os.environ.get(k, v) for k, v in HTTP_DEFAULTS.items()}
+    timeout = request_timeout(timeout_s, env)
+    env["MLFLOW_HTTP_REQUEST_TIMEOUT"] = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout))
+    env["MLFLOW_ENABLE_DB_SDK"] = os.environ.get("MLFLOW_ENABLE_DB_SDK", "false")
+    # when the SDK is chosen after all: its own waits bounded the same way
+    env["DATABRICKS_HTTP_TIMEOUT_SECONDS"] = os.environ.get("DATABRICKS_HTTP_TIMEOUT_SECONDS", str(timeout))
+    env["DATABRICKS_RETRY_TIMEOUT_SECONDS"] = os.environ.get("DATABRICKS_RETRY_TIMEOUT_SECONDS", str(timeout))
+    env["MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT"] = os.environ.get(
+        "MLFLOW_DATABRICKS_ENDPOINT_HTTP_RETRY_TIMEOUT", str(3 * timeout))
+    uc = registry_uri.startswith("databricks-uc")
+    with Source("databricks", None, None, env=env).active():
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    limits = {**DATABRICKS_LIMITS, **(UC_LIMITS if uc else {})}
+    ui = target.ui_url.rstrip("/") if target.ui_url else None
+    return Source("databricks", client, client, ui_base=ui, env=env, page_limits=limits, uc=uc,
+                  info={"registry_uri": registry_uri,
+                        "registry_kind": "unity-catalog" if uc else "workspace"})
 
 
 def describe_http_error(exc: BaseException, label: str) -> str:

@@ -295,3 +295,22 @@ def test_config_keeps_database_uris_and_password_env(tmp_path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(config)
     assert "password_env" in str(info.value)
+
+
+def test_max_runs_per_experiment_reads_the_newest_as_the_server_does(store, tmp_path) -> None:
+    """The per-experiment cap in SQL (ROW_NUMBER over start time, then run id) keeps exactly the
+    runs MLflow's search returns first: the same evidence through a server on the database."""
+    with running_server(sqldb.uri(store.kind, store.db, driver=True), tmp_path, timeout=180) as server:
+        through_server = scan(MlflowTarget(uri=server, name="store"), max_runs_per_experiment=2)
+    sqldb.wait_disconnected(store.kind, store.db)
+    direct = scan(MlflowTarget(uri=sqldb.uri(store.kind, store.db), name="store", ui_url=server),
+                  max_runs_per_experiment=2)
+    assert as_dicts(direct) == as_dicts(through_server)
+    uncapped = {i["attributes"]["experiment"]: i["attributes"] for i in store.server_evidence
+                if i["signal"] == "experiment_runs"}
+    capped = {i.attributes["experiment"]: i.attributes for i in direct.evidence if i.signal == "experiment_runs"}
+    zoo = f"{store.prefix}zzoo"
+    assert uncapped[zoo]["runs_in_window"] == 6 and capped[zoo]["runs_in_window"] == 2
+    assert capped[zoo]["runs_capped_at"] == 2 and capped[zoo]["last_run"] == uncapped[zoo]["last_run"]
+    assert any(f"experiment '{zoo}' has more than 2 runs" in w for w in direct.warnings)
+    assert direct.targets[0]["capped_experiments"] == through_server.targets[0]["capped_experiments"] >= 1
