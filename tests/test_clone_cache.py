@@ -18,6 +18,8 @@ from gitutil import commit_files, git, make_repo
 from mlaudit.collectors.git.mirrors import LOCKS, MARKER, MirrorCache, read_marker
 from mlaudit.collectors.git.repos import RepoError, cache_path
 
+pytestmark = pytest.mark.faults  # part of the fault matrix (`pytest -m faults`)
+
 TRAIN = "import mlflow\n\nmlflow.log_metric('auc', 0.9)\n"
 
 

@@ -42,6 +42,8 @@ from mlaudit.errors import ConfigError
 from mlaudit.evidence import EvidenceItem
 from mlaudit.redact import MAX_TEXT, redact, redact_locator
 
+pytestmark = pytest.mark.faults  # part of the fault matrix (`pytest -m faults`)
+
 TRAIN = "import mlflow\n\nmlflow.log_metric('auc', 0.9)\n"
 
 
