@@ -59,7 +59,15 @@ def _build_org(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
     repos["missing"] = make_repo(org / "missing", _files("missing"))
     blob = git(repos["missing"], "rev-parse", "HEAD:serve.py").strip()
     (repos["missing"] / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    repos["packed"] = make_repo(org / "packed", _packed_files())
+    _corrupt_in_pack(repos["packed"], "serve.py")
     return org, repos
+
+
+def _packed_files() -> dict[str, str]:
+    """A repository whose serve.py is large enough to damage in the middle of its packed data."""
+    return {**_files("packed"), "serve.py": SERVE.format(name="packed") + "".join(
+        f"print(model.predict([{i}]))\n" for i in range(400))}
 
 
 def test_org_of_partial_shallow_empty_and_broken_repositories(tmp_path: Path) -> None:
@@ -77,7 +85,7 @@ def test_org_of_partial_shallow_empty_and_broken_repositories(tmp_path: Path) ->
     git_run = next(c for c in report["collectors"] if c["name"] == "git")
     assert git_run["status"] == "ok" and not git_run["errors"]
     targets = {t["name"]: t for t in git_run["targets"]}
-    assert set(targets) == {"normal", "empty", "partial", "shallow", "missing"}
+    assert set(targets) == {"normal", "empty", "partial", "shallow", "missing", "packed"}
     assert targets["empty"].get("empty") is True
     assert targets["shallow"]["shallow"] is True
     # the partial clone has no blobs at all: every file a detector asked for is a missing object
@@ -86,10 +94,11 @@ def test_org_of_partial_shallow_empty_and_broken_repositories(tmp_path: Path) ->
     assert partial["skipped"]["missing objects"] >= 2
     missing = targets["missing"]["coverage"]
     assert missing["skipped"] == {"missing objects": 1} and missing["files_read"] >= 1
+    assert targets["packed"]["coverage"]["skipped"] == {"corrupt objects": 1}
     assert targets["normal"]["coverage"]["skipped"] == {}
     # evidence from every repository with readable files
     subjects = {e["subject"] for e in report["evidence"] if e["signal"] != "repository"}
-    assert {"normal", "shallow", "missing"} <= subjects
+    assert {"normal", "shallow", "missing", "packed"} <= subjects
     # nothing fetched: no fetch process, the partial clone and its promisor remote unchanged
     trace = (tmp_path / "git-trace.log").read_text()
     assert "fetch" not in trace and "upload-pack" not in trace
@@ -247,9 +256,7 @@ def _corrupt_in_pack(repo: Path, path: str) -> str:
 def test_a_corrupt_packed_object_is_one_file_skipped(tmp_path: Path) -> None:
     org = tmp_path / "org"
     make_repo(org / "normal", _files("normal"))
-    files = {**_files("packed"), "serve.py": SERVE.format(name="packed") + "".join(
-        f"print(model.predict([{i}]))\n" for i in range(400))}  # large enough to damage mid-stream
-    packed = make_repo(org / "packed", files)
+    packed = make_repo(org / "packed", _packed_files())
     _corrupt_in_pack(packed, "serve.py")
     assert subprocess.run(["git", "-C", str(packed), "cat-file", "-p", "HEAD:serve.py"],
                           capture_output=True).returncode != 0  # git itself cannot read it
