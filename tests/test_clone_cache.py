@@ -128,13 +128,25 @@ def test_a_removal_cut_short_is_finished_and_the_mirror_cloned_again(tmp_path: P
     cache = tmp_path / "cache"
     with MirrorCache(cache) as mirrors:
         dest, _ = mirrors.get(url)
-    for child in dest.iterdir():  # what a kill -9 in the middle of a removal leaves: the marker last
-        if child.name not in (MARKER, "config"):
-            subprocess.run(["rm", "-rf", str(child)], check=True)
+    marker = read_marker(dest)
+    assert marker is not None
+    # what a kill -9 early in a removal leaves: marked as being removed, the packs gone, the
+    # folder still looking like a repository
+    (dest / MARKER).write_text(json.dumps({**marker, "removing": True}))
+    subprocess.run(["rm", "-rf", str(dest / "objects" / "pack"), str(dest / "packed-refs")], check=True)
     with MirrorCache(cache) as mirrors:
         again, action = mirrors.get(url)
     assert (again, action) == (dest, "cloned")
     assert git(dest, "cat-file", "-t", "HEAD").strip() == "commit"
+    assert not read_marker(dest).get("removing")  # type: ignore[union-attr]
+    # later: only the marker and config were left (kill -9 late in a removal); housekeeping
+    # finishes the removal however recently the mirror was used
+    for child in dest.iterdir():
+        if child.name not in (MARKER, "config"):
+            subprocess.run(["rm", "-rf", str(child)], check=True)
+    (dest / MARKER).write_text(json.dumps({**marker, "removing": True}))
+    assert MirrorCache(cache).prune(30) == [url]
+    assert not dest.exists()
 
 
 def test_a_foreign_folder_at_a_mirrors_place_is_an_error_and_kept(tmp_path: Path) -> None:

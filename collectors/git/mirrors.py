@@ -127,8 +127,12 @@ class _Lock:
 
 
 def _remove_mirror(folder: Path) -> None:
-    """Everything but the marker first, the marker last: a removal cut short leaves a folder
-    housekeeping still recognises (and finishes) and a run re-clones."""
+    """The marker says `removing` first, then everything but the marker goes, the marker last: a
+    removal cut short leaves a folder housekeeping still recognises (and finishes) and a run
+    clones again rather than fetching into it."""
+    marker = read_marker(folder)
+    if marker is not None and not marker.get("removing"):
+        _write_marker(folder, {**marker, "removing": True})
     for child in folder.iterdir():
         if child.name == MARKER:
             continue
@@ -174,7 +178,7 @@ class MirrorCache:
             marker = read_marker(folder)
             if marker is None:
                 continue  # not ours: never touched
-            last = _epoch(marker.get("last_used")) or _epoch(marker.get("created")) or 0.0
+            last = 0.0 if marker.get("removing") else _epoch(marker.get("last_used")) or 0.0
             if last >= cutoff or folder in self._leases:
                 continue
             if self._remove_unused(folder, cutoff):
@@ -192,7 +196,7 @@ class MirrorCache:
             if not use.acquire(exclusive=True, wait=False):
                 return False  # in use by another run
             marker = read_marker(folder)
-            if marker is not None and (_epoch(marker.get("last_used")) or 0.0) < cutoff:
+            if marker is not None and (marker.get("removing") or (_epoch(marker.get("last_used")) or 0.0) < cutoff):
                 with contextlib.suppress(OSError):
                     _remove_mirror(folder)
                     removed = True
@@ -237,7 +241,7 @@ class MirrorCache:
         env = network_env(auth + (() if gc else _NO_GC))
         marker = read_marker(dest)
         now = time.time()
-        if dest.exists() and not is_git_dir(dest):
+        if dest.exists() and (not is_git_dir(dest) or (marker or {}).get("removing")):
             if marker is None:
                 raise RepoError(f"the cache folder {dest} exists and is not an mlaudit mirror; "
                                 "move it away or choose another git.cache_dir")
