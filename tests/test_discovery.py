@@ -212,10 +212,11 @@ def test_discovered_repositories_are_partially_cloned_then_fetched(monkeypatch: 
         result, _ = _collect(_source(forge, "github", "acme"), cache)
     assert sorted(t["name"] for t in result.targets) == ["acme/churn", "acme/fraud", "acme/ranker"]
     assert not result.errors
-    mirrors = sorted(cache.iterdir())
+    mirrors = sorted(p for p in cache.iterdir() if p.name != ".locks")  # .locks: the mirrors' lock files
     assert len(mirrors) == 3
     for m in mirrors:
         assert git(m, "config", "remote.origin.partialclonefilter").strip() == "blob:limit=100000"
+        assert json.loads((m / "mlaudit-mirror.json").read_text())["filter"] == "blob:limit=100000"
         missing = git(m, "rev-list", "--objects", "--all", "--missing=print").split()
         assert any(x.startswith("?") for x in missing)  # the 300 kB blob stayed on the server
     churn = next(t for t in result.targets if t["name"] == "acme/churn")
@@ -231,7 +232,7 @@ def test_discovered_repositories_are_partially_cloned_then_fetched(monkeypatch: 
     with serve_forge(forge):
         again, _ = _collect(_source(forge, "github", "acme"), cache)
     assert next(t for t in again.targets if t["name"] == "acme/churn")["commit"] == head
-    assert sorted(cache.iterdir()) == mirrors
+    assert sorted(p for p in cache.iterdir() if p.name != ".locks") == mirrors
 
 
 def test_credentials_never_reach_the_mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -24,6 +24,8 @@ from mlaudit.config import Config
 from mlaudit.engine import run_collectors
 from mlaudit.evidence import EvidenceItem, Provenance
 
+pytestmark = pytest.mark.faults  # part of the fault matrix (`pytest -m faults`)
+
 ML_FILES = {"train.py": "import mlflow\n\nmlflow.log_metric('auc', 0.9)\n",
             ".github/workflows/ci.yml": "on: push\njobs:\n  t:\n    runs-on: x\n    steps:\n      - run: pytest\n"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -89,7 +90,8 @@ def test_remote_url_is_mirrored_then_fetched(tmp_path: Path) -> None:
     target = GitTarget(url=f"file://{upstream}", name="up")
     result, seen = collect(target, cache_dir=cache)
     assert ("up", "experiment_tracking") not in seen
-    assert len(list(cache.iterdir())) == 1
+    (mirror,) = [p for p in cache.iterdir() if p.name != ".locks"]  # .locks: the mirror's lock files
+    assert json.loads((mirror / "mlaudit-mirror.json").read_text())["url"] == f"file://{upstream}"
     commit_files(upstream, {"train.py": TRAIN}, "add training")
     result, seen = collect(target, cache_dir=cache)
     assert ("up", "experiment_tracking") in seen  # the second run fetched the new commit

@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from gitutil import git
+
+pytestmark = pytest.mark.faults  # part of the fault matrix (`pytest -m faults`)
 
 TRACKED = "import mlflow\n\nmlflow.log_metric('auc', 0.9)\n"
 PINNED = "mlflow==2.16.0\npandas==2.2.2\n"

@@ -35,11 +35,14 @@ from httputil import serving
 from mlaudit.collectors.base import CollectContext
 from mlaudit.collectors.git.collector import GitCollector
 from mlaudit.collectors.git.configs import REFUSED_YAML
-from mlaudit.collectors.git.repos import RepoError, cache_path, mirror, network_env, run_git
+from mlaudit.collectors.git.mirrors import mirror
+from mlaudit.collectors.git.repos import RepoError, cache_path, network_env, run_git
 from mlaudit.config import GitSettings, GitTarget
 from mlaudit.errors import ConfigError
 from mlaudit.evidence import EvidenceItem
 from mlaudit.redact import MAX_TEXT, redact, redact_locator
+
+pytestmark = pytest.mark.faults  # part of the fault matrix (`pytest -m faults`)
 
 TRAIN = "import mlflow\n\nmlflow.log_metric('auc', 0.9)\n"
 

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 
 from mlaudit.collectors.base import CollectContext, CollectorError, CollectorResult, TargetError
 from mlaudit.collectors.discovery.sources import Discovered, DiscoveryError, DiscoverySource
-from mlaudit.collectors.git.collector import GitCollector
-from mlaudit.collectors.git.repos import RepoError, RepoRef, cache_path, mirror, split_credentials
+from mlaudit.collectors.git.collector import GitCollector, clone_cache_root
+from mlaudit.collectors.git.repos import RepoError, RepoRef, cache_path, split_credentials
 from mlaudit.collectors.git.settings import GitSettings
 from mlaudit.evidence import EvidenceItem
 from mlaudit.redact import redact
@@ -51,10 +51,6 @@ def partial_filter(settings: GitSettings) -> str:
     """Blobs larger than the collector ever reads stay on the server (`blob:limit`): a partial
     clone reads what a full one would; larger files are counted as not read."""
     return f"blob:limit={settings.max_blob_bytes}"
-
-
-def cache_root(settings: GitSettings, ctx: CollectContext) -> Path:
-    return Path(settings.cache_dir or Path(ctx.cache_dir or Path.home() / ".cache" / "mlaudit") / "git")
 
 
 def shard_of(name: str, count: int) -> int:
@@ -121,7 +117,7 @@ class DiscoveringGitCollector(GitCollector):
 
     # -- planning ----------------------------------------------------------------------------
     def plan(self, ctx: CollectContext, part: Part) -> list[Planned]:
-        cache = cache_root(self.settings, ctx)
+        cache = clone_cache_root(self.settings, ctx)
         planned: list[Planned] = []
         for i, target in enumerate(self.settings.targets):
             if target.url:
@@ -162,20 +158,27 @@ class DiscoveringGitCollector(GitCollector):
 
     # -- one shard ---------------------------------------------------------------------------
     def collect_part(self, ctx: CollectContext, shard: tuple[int, int]) -> Part:
+        try:
+            return self._collect_part(ctx, shard)
+        finally:
+            self.release_mirrors()
+
+    def _collect_part(self, ctx: CollectContext, shard: tuple[int, int]) -> Part:
         k, n = shard
         part = Part(shard=shard)
         planned = self.plan(ctx, part)
         part.order = [p.name for p in planned]
         mine = [(i, p) for i, p in enumerate(planned) if n == 1 or shard_of(p.name, n) == k]
-        cache = cache_root(self.settings, ctx)
         spec = partial_filter(self.settings)
+        mirrors = self.clone_cache(ctx) if any(p.url for _, p in mine) else None
 
         def fetch(item: tuple[int, Planned]) -> tuple[int, RepoRef | None]:
             i, p = item
             if p.url is None:
                 return i, RepoRef(p.git_dir, p.name, branch=p.branch)
             try:
-                git_dir, action = mirror(p.url, cache, filter_spec=spec if p.partial else None)
+                assert mirrors is not None
+                git_dir, action = mirrors.get(p.url, filter_spec=spec if p.partial else None)
             except RepoError as exc:
                 place = [p.place[0], p.place[1] if p.place[0] == TARGETS else i]
                 part.errors.append({"place": place, "target": p.label, "message": str(exc)})

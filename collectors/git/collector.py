@@ -35,13 +35,13 @@ from mlaudit.collectors.git.blobs import (
     batch_command_supported,
 )
 from mlaudit.collectors.git.configs import REFUSED_YAML
+from mlaudit.collectors.git.mirrors import MirrorCache
 from mlaudit.collectors.git.repos import (
     RepoError,
     RepoRef,
     discover,
     enclosing_git_dir,
     git_dir_of,
-    mirror,
     repo_name,
     web_url,
 )
@@ -70,15 +70,37 @@ def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int, datetime | 
                                             ScanCache(cache_dir) if cache_dir else None)
 
 
+def clone_cache_root(settings: GitSettings, ctx: CollectContext) -> Path:
+    """Where remote repositories are mirrored: `git.cache_dir`, else `<cache>/git`."""
+    return Path(settings.cache_dir or Path(ctx.cache_dir or Path.home() / ".cache" / "mlaudit") / "git")
+
+
 class GitCollector(Collector):
     name: ClassVar[str] = "git"
     letter: ClassVar[str] = "G"
 
     def __init__(self, settings: GitSettings) -> None:
         self.settings = settings
+        self._mirrors: MirrorCache | None = None
 
     def describe(self) -> str:
         return f"git ({len(self.settings.targets)} target(s))"
+
+    def clone_cache(self, ctx: CollectContext) -> MirrorCache:
+        """The run's clone cache, cleaned of long-unused mirrors when first opened; the mirrors
+        the run uses are held until `release_mirrors` (end of the scan)."""
+        if self._mirrors is None:
+            self._mirrors = MirrorCache(clone_cache_root(self.settings, ctx))
+            removed = self._mirrors.prune(self.settings.mirror_retention_days)
+            if removed:
+                ctx.logger.info("clone cache: removed %d mirror(s) unused for more than %g days: %s", len(removed),
+                                self.settings.mirror_retention_days, ", ".join(removed))
+        return self._mirrors
+
+    def release_mirrors(self) -> None:
+        if self._mirrors is not None:
+            self._mirrors.close()
+            self._mirrors = None
 
     # -- target resolution -------------------------------------------------------------------
     def resolve(self, ctx: CollectContext, result: CollectorResult) -> list[RepoRef]:
@@ -105,8 +127,7 @@ class GitCollector(Collector):
     def _resolve_target(self, target: GitTarget, ctx: CollectContext,
                         result: CollectorResult) -> list[RepoRef]:
         if target.url:
-            cache = self.settings.cache_dir or Path(ctx.cache_dir or Path.home() / ".cache" / "mlaudit") / "git"
-            git_dir, action = mirror(target.url, Path(cache))
+            git_dir, action = self.clone_cache(ctx).get(target.url)
             name = target.name or re.sub(r"\.git$", "", target.url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1])
             ctx.logger.info("%s %s", action, redact(target.url))
             return [RepoRef(git_dir, name, url=redact(target.url), branch=target.branch)]
@@ -140,6 +161,12 @@ class GitCollector(Collector):
 
     # -- collection ----------------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> CollectorResult:
+        try:
+            return self._collect(ctx)
+        finally:
+            self.release_mirrors()
+
+    def _collect(self, ctx: CollectContext) -> CollectorResult:
         result = CollectorResult()
         began = time.perf_counter()
         refs = self.resolve(ctx, result)

@@ -1,7 +1,8 @@
 """Finding, cloning and opening repositories — all read-only toward what is audited.
 
 Local repositories are only read (`ls-tree`, `cat-file`, `log`). Remote URLs are mirrored into
-mlaudit's own cache folder (never into an audited repository) and fetched on later runs.
+mlaudit's own cache folder (never into an audited repository) and fetched on later runs
+(mlaudit.collectors.git.mirrors: markers, locks, housekeeping).
 
 Nothing an audited repository contains ever runs. Every git process mlaudit starts gets, in its
 environment, configuration that outranks the repository's own (`GIT_CONFIG_COUNT` is command-line
@@ -224,49 +225,6 @@ def cache_path(cache_dir: Path, url: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", clean.split("://")[-1]).strip("_")[-60:]
     digest = hashlib.sha1(split_credentials(url)[0].encode()).hexdigest()[:10]
     return cache_dir / f"{slug}-{digest}.git"
-
-
-def _private(mirror_dir: Path) -> None:
-    """The mirror's config readable by its owner only (it names the remote)."""
-    try:
-        (mirror_dir / "config").chmod(0o600)
-    except OSError:
-        pass
-
-
-def mirror(url: str, cache_dir: Path, timeout: float = 600,
-           filter_spec: str | None = None) -> tuple[Path, str]:
-    """Clone `url` into the cache (first run) or fetch it (later runs); returns (git dir, action).
-    With `filter_spec` (e.g. `blob:limit=1m`) the first clone is a partial clone; later fetches
-    keep its filter (git records it in the mirror's config)."""
-    problem = git_url_problem(url)
-    if problem:
-        raise RepoError(f"{problem}: {redact(url)}")
-    clean, auth = split_credentials(url)
-    env = network_env(auth)
-    dest = cache_path(cache_dir, url)
-    if is_git_dir(dest):
-        # the remote is always the credential-free URL (mirrors made before held credentials)
-        run_git(["--git-dir", str(dest), "config", "remote.origin.url", clean], timeout=timeout, env=env)
-        _private(dest)
-        run_git(["--git-dir", str(dest), "fetch", "--prune", "--quiet", "origin"], timeout=timeout, env=env)
-        # keep HEAD on the remote's default branch if it moved
-        try:
-            run_git(["--git-dir", str(dest), "remote", "set-head", "origin", "--auto"], timeout=timeout, env=env)
-        except RepoError:
-            pass
-        return dest, "fetched"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-    partial = [f"--filter={filter_spec}"] if filter_spec else []
-    run_git(["clone", "--mirror", "--quiet", *partial, "--", clean, str(tmp)], timeout=timeout, env=env)
-    _private(tmp)
-    tmp.rename(dest)
-    return dest, "cloned"
 
 
 def web_url(remote: str | None) -> str | None:

@@ -33,6 +33,8 @@ class GitSettings:
     timeout_s: float | None = None
     #: seconds one repository may take to read; past it, it stops being read (an error naming it)
     repo_timeout_s: float | None = None
+    #: mirrors in the clone cache unused for longer are removed at the start of a run
+    mirror_retention_days: float = 90.0
 
 
 def from_config(git: dict[str, Any], where: Any) -> GitSettings:
@@ -48,6 +50,7 @@ def from_config(git: dict[str, Any], where: Any) -> GitSettings:
         workers=git.get("workers", 4),
         timeout_s=git.get("timeout_s"),
         repo_timeout_s=git.get("repo_timeout_s"),
+        mirror_retention_days=git.get("mirror_retention_days", 90.0),
     )
     if "cache_dir" in git:
         settings.cache_dir = where.path(git["cache_dir"])

@@ -79,7 +79,8 @@ class RepoView:
     cache_hits: int = 0  # ... and found there: identical content parsed before
     #: (pattern, pathspecs) -> paths whose bytes match the pattern; None where git cannot tell
     grep: Callable[[str, list[str]], set[str] | None] | None = None
-    #: the repository's time limit: every read checks it (RepoTimedOut once it has passed)
+    #: the repository's time limit: every read and every use of a file checks it (RepoTimedOut
+    #: once it has passed)
     deadline: Deadline | None = None
 
     @property
@@ -138,11 +139,13 @@ class RepoView:
                     self._cache[path] = self._accept(path, self.entries[path], got)
 
     def text(self, path: str) -> str | None:
-        """The file's text, or None when absent, a symlink, or skipped (counted by reason)."""
-        if path in self._cache:
-            return self._cache[path]
+        """The file's text, or None when absent, a symlink, or skipped (counted by reason).
+        Checks the time limit even for a file already read (a prefetch reads many at once; the
+        work is in what is done with each)."""
         if self.deadline is not None:
             self.deadline.check()
+        if path in self._cache:
+            return self._cache[path]
         entry = self.entries.get(path)
         result: str | None = None
         if entry is not None and entry.mode != "120000":

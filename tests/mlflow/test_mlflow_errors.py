@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from httputil import serving
+from httputil import answering
 from mlflow_scenarios import mine, no_registry, scan, writing_to
 
 from mlaudit.collectors.base import CollectorError
@@ -20,31 +18,9 @@ from mlaudit.config import Config, GitSettings, GitTarget, MlflowSettings, Mlflo
 from mlaudit.engine import EXIT_PARTIAL, audit
 
 
-@contextmanager
-def fake_server(status: int, delay: float = 0.0) -> Iterator[str]:
+def fake_server(status: int, delay: float = 0.0) -> Any:
     """A loopback HTTP server answering every request with `status` (a proxy or auth layer)."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            if delay:
-                time.sleep(delay)
-            body = b"You are not authenticated. token=abcdefabcdefabcdef1234"
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except OSError:
-                pass
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args) -> None:
-            pass
-
-    with serving(Handler) as url:
-        yield url
+    return answering(status, b"You are not authenticated. token=abcdefabcdefabcdef1234", delay=delay)
 
 
 @pytest.fixture
