@@ -130,12 +130,13 @@ def _wanted(text: str, testing: bool = False, cells: list[str] | None = None) ->
     parse). A notebook's `cells` are tokenized one by one, as they are parsed."""
     if not USE_PREFILTER:
         return True
-    prefilter = code_prefilter(testing)
-    if not prefilter.wanted(text):
-        return False
-    if "{{" in text or "{%" in text or _MAGIC_LINE.search(text) or any(_fallback_frameworks(text)):
+    if "{{" in text or "{%" in text or _MAGIC_LINE.search(text):
+        return code_prefilter(testing).wanted(text)
+    # (a keyword of the text without its comments and strings is one of the text: no need to
+    # search the whole text first)
+    if code_prefilter(testing).wanted("\n".join(map(code_text, cells if cells is not None else [text]))):
         return True
-    return prefilter.wanted("\n".join(map(code_text, cells if cells is not None else [text])))
+    return any(_fallback_frameworks(text)) and code_prefilter(testing).wanted(text)
 
 
 @dataclass

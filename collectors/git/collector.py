@@ -82,8 +82,8 @@ def paused_gc() -> Iterator[None]:
 
     Parsing allocates hundreds of thousands of AST nodes that live until the repository is done;
     every 700 allocations the collector would traverse all of them again (a third of the analysis
-    time). Reference counting still frees everything acyclic at once; the collection at the end
-    frees the few cycles. Threads analysing side by side share one pause (the last one out
+    time). Reference counting still frees everything acyclic at once; a collection of the youngest
+    generation at the end (what the repository left alive) frees the few cycles. Threads analysing side by side share one pause (the last one out
     collects); a collector the caller had turned off stays off."""
     with _GC_LOCK:
         if _GC_PAUSE["depth"] == 0:
@@ -97,7 +97,7 @@ def paused_gc() -> Iterator[None]:
             _GC_PAUSE["depth"] -= 1
             if _GC_PAUSE["depth"] == 0 and _GC_PAUSE["was_enabled"]:
                 gc.enable()
-                gc.collect()
+                gc.collect(0)
 
 
 def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int, datetime | None, Path | None]

@@ -217,6 +217,15 @@ def words_of(name: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(name)]
 
 
+#: node types `SourceScan._collect` keeps, by class (the parser makes no subclasses), each mapped
+#: to the branch that takes it
+_COLLECTED: dict[type, type] = {
+    ast.Import: ast.Import, ast.ImportFrom: ast.ImportFrom, ast.Call: ast.Call, ast.ClassDef: ast.ClassDef,
+    **dict.fromkeys((ast.Assign, ast.AnnAssign, ast.With, ast.AsyncWith, ast.arg), ast.Assign),
+    **dict.fromkeys((ast.FunctionDef, ast.AsyncFunctionDef), ast.FunctionDef),
+}
+
+
 @dataclass
 class SourceScan:
     """The facts of one Python source (a module, or a notebook's code cells)."""
@@ -266,8 +275,12 @@ class SourceScan:
     def _collect(self) -> None:
         assigns: list[ast.AST] = []
         calls: list[ast.Call] = []
+        kinds = _COLLECTED
         for node in walk(self.tree):
-            if isinstance(node, ast.Import):
+            kind = kinds.get(node.__class__)  # most nodes are none of these: one lookup each
+            if kind is None:
+                continue
+            if kind is ast.Import:
                 for alias in node.names:
                     self.modules.add(alias.name)
                     self._import_at(alias.name, node.lineno)
@@ -276,7 +289,7 @@ class SourceScan:
                     else:
                         head = alias.name.split(".")[0]
                         self.imports.setdefault(head, head)
-            elif isinstance(node, ast.ImportFrom):
+            elif kind is ast.ImportFrom:
                 base = "." * node.level + (node.module or "")
                 if node.module:
                     self.modules.add(base)
@@ -287,13 +300,13 @@ class SourceScan:
                     full = f"{base}.{alias.name}" if base and not base.endswith(".") else base + alias.name
                     self.modules.add(full)
                     self.imports[alias.asname or alias.name] = full
-            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.With | ast.AsyncWith | ast.arg):
+            elif kind is ast.Assign:
                 assigns.append(node)
-            elif isinstance(node, ast.Call):
+            elif kind is ast.Call:
                 calls.append(node)
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            elif kind is ast.FunctionDef:
                 self.functions.append(node)
-            elif isinstance(node, ast.ClassDef):
+            else:
                 self.classes.append(node)
         for node in sorted(assigns, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0))):
             self._track(node)
