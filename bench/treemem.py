@@ -33,6 +33,7 @@ class Peak:
     process_rss_kib: int = 0  # the largest RSS of any one process at any tick
     processes: int = 0  # the most processes alive at one tick
     samples: int = 0
+    at_peak: list[tuple[int, str, int]] | None = None  # (pid, command name, PSS KiB) at the peak tick
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -50,41 +51,65 @@ def _children_map() -> dict[int, list[int]]:
     return out
 
 
-def descendants(root: int) -> list[int]:
-    """`root` and every process below it, as /proc shows them now."""
+def descendants(root: int) -> list[tuple[int, int]]:
+    """(pid, parent pid) of `root` and of every process below it, as /proc shows them now."""
     children = _children_map()
-    out, todo = [], [root]
+    out, todo = [], [(root, 0)]
     while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, ()))
+        pid, parent = todo.pop()
+        out.append((pid, parent))
+        todo.extend((child, pid) for child in children.get(pid, ()))
     return out
 
 
-def memory_kib(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) of one process in KiB; (0, 0) when it is gone or not readable."""
+def _rollup(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "smaps_rollup").read_text()
+    except OSError:
+        return ""
+
+
+def memory_kib(text: str) -> tuple[int, int]:
+    """(PSS, RSS) in KiB from a process's smaps_rollup; (0, 0) when it could not be read."""
     pss = rss = 0
     try:
-        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
+        for line in text.splitlines():
             if line.startswith("Pss:"):
                 pss = int(line.split()[1])
             elif line.startswith("Rss:"):
                 rss = int(line.split()[1])
-    except (OSError, ValueError, IndexError):
+    except (ValueError, IndexError):
         return 0, 0
     return pss, rss
 
 
+def _name(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:60]
+    except OSError:
+        return "?"
+
+
 def sample(root: int, peak: Peak) -> None:
-    pids = descendants(root)
+    """One tick. A child between vfork and exec (how subprocess starts git) shares its parent's
+    memory, and reads as the same memory twice: a child whose figures equal its parent's to the
+    last line is that, and is left out."""
+    tree = descendants(root)
+    rollups = {pid: _rollup(pid) for pid, _ in tree}
     total = 0
-    for pid in pids:
-        pss, rss = memory_kib(pid)
+    tick = []
+    for pid, parent in tree:
+        if parent in rollups and rollups[pid] and rollups[pid] == rollups[parent]:
+            continue  # the parent's own memory, borrowed until exec
+        pss, rss = memory_kib(rollups[pid])
         total += pss
+        tick.append((pid, pss))
         peak.process_rss_kib = max(peak.process_rss_kib, rss)
-    peak.tree_pss_kib = max(peak.tree_pss_kib, total)
-    peak.processes = max(peak.processes, len(pids))
+    peak.processes = max(peak.processes, len(tick))
     peak.samples += 1
+    if total > peak.tree_pss_kib:
+        peak.tree_pss_kib = total
+        peak.at_peak = [(pid, _name(pid), pss) for pid, pss in tick]
 
 
 def measure(command: list[str], interval: float = 0.05, env: dict[str, str] | None = None,
@@ -120,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"treemem: peak tree PSS {peak.tree_pss_kib / 1024:.1f} MiB, largest process RSS "
               f"{peak.process_rss_kib / 1024:.1f} MiB, up to {peak.processes} processes, "
               f"{peak.samples} samples, wall {wall:.1f} s, exit {status}", file=sys.stderr)
+        for pid, name, pss in sorted(peak.at_peak or [], key=lambda t: -t[2]):
+            print(f"treemem:   at the peak: {pss / 1024:7.1f} MiB  {pid:>7}  {name}", file=sys.stderr)
     return status
 
 
