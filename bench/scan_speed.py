@@ -8,7 +8,10 @@ For each size it builds (once, under /tmp) the organisation `make_org.py --repos
 cold mlaudit scan alternated, pair-by-pair ratios), then times an unchanged re-scan against the
 cold scan that filled an empty scan cache. `--real` adds organisations of real repositories (a
 folder of clones, never committed). The table goes to `--out` with the harness's output as
-printed. Ratios, not absolute times, are the figures to compare: the machine is shared.
+printed, between the `<!-- bench -->` and `<!-- /bench -->` marks (the rest of the file is left
+as it is). The cold scan's memory is the whole process tree's (`treemem.py`: main process, worker
+processes and their git children). Ratios, not absolute times, are the figures to compare: the
+machine is shared, so each figure carries the load average it was measured under.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import treemem  # noqa: E402 - beside this script
+
+START, END = "<!-- bench -->", "<!-- /bench -->"
 
 
 def _venv_env() -> dict[str, str]:
@@ -54,22 +61,44 @@ def compare(harness: Path, org: Path, runs: int) -> tuple[str, dict[str, float]]
     return text, figures
 
 
-def rescan(org: Path) -> tuple[float, float]:
-    """(cold, unchanged) wall seconds of `mlaudit scan`, with a scan cache of its own."""
+def rescan(org: Path) -> tuple[float, float, float]:
+    """(cold, unchanged) wall seconds of `mlaudit scan`, with a scan cache of its own, and the
+    cold scan's peak memory over its whole process tree (MiB of PSS)."""
     home = Path(tempfile.mkdtemp(prefix="mlaudit-bench-home-"))
     out = Path(tempfile.mkdtemp(prefix="mlaudit-bench-out-"))
     env = {**_venv_env(), "HOME": str(home), "MLAUDIT_SCAN_CACHE": "on"}
+    command = [shutil.which("mlaudit", path=env["PATH"]) or "mlaudit", "-q", "scan", str(org), "--out", str(out)]
     try:
-        times = []
-        for _ in range(2):
-            started = time.perf_counter()
-            subprocess.run(["mlaudit", "-q", "scan", str(org), "--out", str(out)], env=env, check=False,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times.append(time.perf_counter() - started)
-        return times[0], times[1]
+        started = time.perf_counter()
+        _, peak = treemem.measure(command, env=env, quiet=True)
+        cold = time.perf_counter() - started
+        started = time.perf_counter()
+        subprocess.run(command, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return cold, time.perf_counter() - started, peak.tree_pss_kib / 1024
     finally:
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
+
+
+def replace_section(doc: str, body: str) -> str:
+    """`doc` with what lies between the bench marks replaced by `body`; without an end mark the
+    section ends at the next `## ` heading; without marks the section is appended."""
+    if START not in doc:
+        return doc.rstrip("\n") + f"\n\n{START}\n\n{body}\n\n{END}\n"
+    head, _, rest = doc.partition(START)
+    if END in rest:
+        tail = rest.split(END, 1)[1]
+    else:
+        at = rest.find("\n## ")
+        tail = "\n" + rest[at + 1 :] if at >= 0 else "\n"
+    return f"{head}{START}\n\n{body}\n\n{END}{tail}"
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,17 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     orgs += [(f"real: {p.name}", p) for p in args.real]
     rows, raw = [], []
     for label, org in orgs:
+        load_before = load_average()
         text, fig = compare(args.harness, org, args.runs)
-        cold, warm = rescan(org)
+        cold, warm, tree_mib = rescan(org)
         rows.append(f"| {label} | {fig.get('B wall s', 0):.1f} s | {fig.get('A wall s', 0):.1f} s | "
-                    f"**{fig.get('A/B wall', 0):.2f}×** | {fig.get('A peak memory MiB', 0):.0f} MiB | "
-                    f"{100 * warm / cold:.1f} % ({warm:.1f} s / {cold:.1f} s) |")
+                    f"**{fig.get('A/B wall', 0):.2f}×** | {tree_mib:.0f} MiB "
+                    f"({fig.get('A peak memory MiB', 0):.0f} MiB) | "
+                    f"{100 * warm / cold:.1f} % ({warm:.1f} s / {cold:.1f} s) | {load_before} → {load_average()} |")
         raw.append(f"### {label}\n\n```\n{text.strip()}\n```\n")
         print(rows[-1], flush=True)
     table = ("| organisation | baseline (median) | mlaudit cold (median) | pair ratio (median) | "
-             "mlaudit peak | unchanged re-scan / cold |\n|---|---|---|---|---|---|\n" + "\n".join(rows))
-    args.out.write_text(args.out.read_text().split("<!-- bench -->")[0] + "<!-- bench -->\n\n" + table
-                        + "\n\n" + "\n".join(raw) if args.out.is_file() else table + "\n")
+             "mlaudit peak: process tree PSS (main process) | unchanged re-scan / cold | load average "
+             "(1/5/15 min) before → after |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+    body = table + "\n\n" + "\n".join(raw).strip()
+    doc = args.out.read_text() if args.out.is_file() else ""
+    args.out.write_text(replace_section(doc, body) if doc else f"{START}\n\n{body}\n\n{END}\n")
     return 0
 
 

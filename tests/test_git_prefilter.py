@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -226,3 +227,78 @@ def test_every_config_row_passes_the_yaml_prefilter() -> None:
         assert row.applies(path.rsplit("/", 1)[-1], data), row.name
         assert all(k in text for k in row.keywords), row.name
         assert configs._YAML_NAMES.search(path) or configs._YAML_KEYS.search(text), row.name
+
+
+# -- keywords in comments and strings ----------------------------------------------------------------
+def _names(tree: ast.AST) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        for attr in ("id", "attr", "arg", "name", "module"):
+            value = getattr(node, attr, None)
+            if isinstance(value, str):
+                out.update(value.split("."))
+    return out
+
+
+def test_code_text_keeps_every_name_the_parser_sees() -> None:
+    """Blanking comments and strings never loses a name: over this project's own Python and every
+    snippet of the test corpus, each identifier of the AST is still a whole word of `code_text`."""
+    import re
+
+    from mlaudit.collectors.git.prefilter import code_text
+
+    root = TESTS.parent
+    sources = [p.read_text() for d in ("collectors", "checks", "auditor", "tests") for p in (root / d).rglob("*.py")]
+    sources += [t for _, files in _corpus() for p, t in files.items() if p.endswith(".py") and isinstance(t, str)]
+    checked = 0
+    for text in sources:
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        kept = set(re.findall(r"\w+", code_text(text)))
+        assert _names(tree) <= kept, sorted(_names(tree) - kept)[:5]
+        checked += 1
+    assert checked > 300
+    blanked = code_text('x = "mlflow" + f"{mlflow.y}"  # mlflow\nreturn"wandb"; rb"neptune"\n')
+    assert blanked.count("mlflow") == 1 and "wandb" not in blanked and "neptune" not in blanked
+
+
+DECOYS = {
+    # a tool named only in a docstring, a comment and string literals: nothing to parse
+    "app/notes.py": '"""Runs are tracked in mlflow; see wandb for the old ones."""\n'
+                    "# TODO: move to neptune once the team agrees\n"
+                    "LABEL = 'sklearn model'\nURL = r\"http://mlflow.internal\"\n\n"
+                    "def total(rows):\n    return sum(rows)\n",
+    "app/strings.py": "def describe():\n    return'''train the model with mlflow\n'''\n",
+    # ... the same names used for real: found
+    "app/track.py": "import mlflow\n\nwith mlflow.start_run():\n    mlflow.log_metric('auc', 0.9)\n",
+    "app/fstr.py": "import wandb as w\n\nprint(f\"{w.log({'loss': 1})}\")\n",
+    "app/returned.py": 'import mlflow\n\ndef go():\n    return"x" + mlflow.register_model("runs:/1/m", "m")\n',
+    # a Python 2 module (it does not parse): its import lines still count for the census
+    "legacy/old.py": '"""Old code.\nimport sklearn\n"""\nprint "hello"\n',
+    # a notebook: a string in one cell never hides the code of the next one
+    "nb/eda.ipynb": json.dumps({"nbformat": 4, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["s = '''mlflow\n"]},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["import mlflow\n", "mlflow.autolog()\n"]},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["'''\n"]}]}),
+    "nb/prose.ipynb": json.dumps({"nbformat": 4, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": ["# compare with the mlflow runs\n", "x = 1\n"]}]}),
+}
+
+
+def test_keywords_only_in_comments_and_strings_are_not_parsed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a decoy-rich repository (real git) the prefilter parses fewer files and finds exactly
+    the evidence a parse of every file finds."""
+    org = tmp_path / "org"
+    make_repo(org / "decoys", DECOYS)
+    without, infos_off = _scan_org(org, False, monkeypatch)
+    with_, infos_on = _scan_org(org, True, monkeypatch)
+    assert with_ == without
+    tools = {(f[0], t) for f in with_ for t in ("mlflow", "wandb") if f"'tool', '{t}'" in f[2]}
+    assert ("experiment_tracking", "mlflow") in tools and ("experiment_tracking", "wandb") in tools
+    census = next(f for f in with_ if f[0] == "ml_frameworks")
+    assert "sklearn" in census[2]  # from the Python 2 module's import line
+    parsed_on, parsed_off = infos_on["decoys"]["blobs_parsed"], infos_off["decoys"]["blobs_parsed"]
+    assert (parsed_off, parsed_on) == (8, 5)  # notes.py, strings.py and prose.ipynb are not parsed

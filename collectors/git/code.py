@@ -19,7 +19,7 @@ import posixpath
 import re
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,10 +44,12 @@ from mlaudit.collectors.git.prefilter import (
     Condition,
     Keyword,
     Prefilter,
+    code_text,
     required_keyword,
     telling,
 )
 from mlaudit.collectors.git.pyscan import (
+    _MAGIC_LINE,
     UNRESOLVED,
     Detector,
     DetectorIndex,
@@ -120,9 +122,22 @@ def code_prefilter(testing: bool = False) -> Prefilter:
     return Prefilter(keywords, conditions)
 
 
-def _wanted(text: str, testing: bool = False) -> bool:
-    """The prefilter: can the file carry anything a detector, the census or a test looks for?"""
-    return not USE_PREFILTER or code_prefilter(testing).wanted(text)
+def _wanted(text: str, testing: bool = False, cells: list[str] | None = None) -> bool:
+    """The prefilter: can the file carry anything a detector, the census or a test looks for?
+
+    A keyword found only in comments and plain strings does not count (`code_text`), except where
+    the file might not parse as it reads: template text and magics (rewritten before parsing) and
+    a file whose import lines name a framework (the census reads those lines when it does not
+    parse). A notebook's `cells` are tokenized one by one, as they are parsed."""
+    if not USE_PREFILTER:
+        return True
+    if "{{" in text or "{%" in text or _MAGIC_LINE.search(text):
+        return code_prefilter(testing).wanted(text)
+    # (a keyword of the text without its comments and strings is one of the text: no need to
+    # search the whole text first)
+    if code_prefilter(testing).wanted("\n".join(map(code_text, cells if cells is not None else [text]))):
+        return True
+    return any(_fallback_frameworks(text)) and code_prefilter(testing).wanted(text)
 
 
 @dataclass
@@ -208,7 +223,7 @@ class _ScanCache:
     once. Bounded by the source bytes it holds, least recently used first out.
     """
 
-    def __init__(self, max_source_bytes: int = 2 * 1024 * 1024, max_file: int = 32 * 1024) -> None:
+    def __init__(self, max_source_bytes: int = 256 * 1024, max_file: int = 32 * 1024) -> None:
         self.max_source_bytes, self.max_file = max_source_bytes, max_file
         self._items: OrderedDict[str, tuple[object, int]] = OrderedDict()
         self._bytes = 0
@@ -265,7 +280,7 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         if nb_code is None:
             return
         _declared_in_magics(nb_code, path, facts)
-        if not _wanted(nb_code.code):
+        if not _wanted(nb_code.code, cells=_cell_texts(nb_code)):
             if sha:
                 _SCANS.put(sha, _Notebook(nb_code, None), len(text))
             return
@@ -284,6 +299,16 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
     if sha and not notebook:
         _SCANS.put(sha, scan, len(text))
     _use_scan(scan, nb_code, testing, facts, local_tops, paths_ok)
+
+
+def _cell_texts(nb: NotebookCode) -> list[str]:
+    """A notebook's code cells as it parses them (magics blanked), one text each."""
+    lines = nb.code.split("\n")
+    out, start = [], 0
+    for _, src in nb.cells:
+        out.append("\n".join(lines[start : start + len(src)]))
+        start += len(src)
+    return out
 
 
 def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, facts: RepoFacts,
@@ -375,14 +400,20 @@ def _census(scan: SourceScan, facts: RepoFacts) -> None:
     facts.notebook_ml_cells += cells
 
 
-def _census_fallback(path: str, text: str, facts: RepoFacts) -> None:
-    """Imports of a file that does not parse as Python 3 (py2 code) still count for the census."""
+def _fallback_frameworks(text: str) -> Iterator[str]:
+    """Frameworks named on the import lines of a text read without parsing it."""
     for m in _IMPORT_LINE.finditer(text):
         for mod in (m.group(1),) if m.group(1) else m.group(2).split(","):
             words = mod.split()
             name = framework_of(words[0]) if words else None
             if name:
-                facts.frameworks[name].add(path)
+                yield name
+
+
+def _census_fallback(path: str, text: str, facts: RepoFacts) -> None:
+    """Imports of a file that does not parse as Python 3 (py2 code) still count for the census."""
+    for name in _fallback_frameworks(text):
+        facts.frameworks[name].add(path)
 
 
 def _declared_in_magics(nb: NotebookCode, path: str, facts: RepoFacts) -> None:

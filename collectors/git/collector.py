@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
+import gc
 import hashlib
 import os
 import re
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +64,40 @@ _ML_FRAMEWORK_LANG = {".py": "python", ".ipynb": "python", ".r": "r", ".scala": 
                       ".js": "javascript", ".rs": "rust", ".cpp": "c++", ".c": "c"}
 _ID_SALT = b"mlaudit-contributor-v1:"
 PROCESS_POOL_MIN_REPOS = 8
+
+
+def _worker_started() -> None:
+    """A worker process just forked from the forkserver: what it inherited (the imported
+    detectors and tables) lives as long as it does, so the collector never traverses it."""
+    gc.freeze()
+
+
+_GC_LOCK = threading.Lock()
+_GC_PAUSE = {"depth": 0, "was_enabled": False}
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off while a repository is analysed, one full collection after.
+
+    Parsing allocates hundreds of thousands of AST nodes that live until the repository is done;
+    every 700 allocations the collector would traverse all of them again (a third of the analysis
+    time). Reference counting still frees everything acyclic at once; a collection of the youngest
+    generation at the end (what the repository left alive) frees the few cycles. Threads analysing side by side share one pause (the last one out
+    collects); a collector the caller had turned off stays off."""
+    with _GC_LOCK:
+        if _GC_PAUSE["depth"] == 0:
+            _GC_PAUSE["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _GC_PAUSE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_PAUSE["depth"] -= 1
+            if _GC_PAUSE["depth"] == 0 and _GC_PAUSE["was_enabled"]:
+                gc.enable()
+                gc.collect(0)
 
 
 def _scan_in_worker(args: tuple[GitSettings, RepoRef, datetime, int, datetime | None, Path | None]
@@ -238,7 +275,7 @@ class GitCollector(Collector):
                 mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code",
                                            "mlaudit.collectors.git.files"])
                 chunk = max(1, min(4, len(fresh) // (procs * 8)))
-                with ProcessPoolExecutor(max_workers=procs, mp_context=mp) as pool:
+                with ProcessPoolExecutor(max_workers=procs, mp_context=mp, initializer=_worker_started) as pool:
                     args = [(self.settings, r, since, ctx.lookback_days, ctx.as_of, cache_dir) for r in fresh]
                     for ref, outcome in zip(fresh, pool.map(_scan_in_worker, args, chunksize=chunk), strict=True):
                         out[id(ref)] = outcome
@@ -374,7 +411,8 @@ class GitCollector(Collector):
                 bulk_reader=blobs.read_many if blobs is not None else None, deadline=deadline,
             )
             listed = time.perf_counter()
-            evidence = analyze_view(view)
+            with paused_gc():
+                evidence = analyze_view(view)
             analyzed = time.perf_counter()
         except RepoTimedOut as exc:
             if view is not None:

@@ -13,11 +13,17 @@ conditions of structural detectors. They are compiled into one regular expressio
 trie (one branch per character, so one pass over the text whatever the number of keywords); a
 file is parsed only when it matches, or when a structural condition holds. Template text
 (`{{ ... }}`, whose placeholders become new identifiers when it is parsed) is always parsed.
+
+A keyword written only in comments and string literals cannot make a detector match (the parser
+turns neither into names), so a second look (`code_text`) searches the text with comments and
+plain strings blanked out, tokenized by Python's own lexical rules; f-strings, whose braces hold
+code, are kept whole.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -174,3 +180,43 @@ def _trie(words: list[tuple[str, bool]]) -> str:
     if len(alts) == 1:
         return alts[0]
     return "(?:" + "|".join(alts) + ")"
+
+
+# -- comments and strings -------------------------------------------------------------------------
+_QUOTED = (r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*+"""'
+           r"|'\'\'(?:[^'\\]|\\[\s\S]|'(?!''))*+'\'\'"
+           r'|"(?:[^"\\\r\n]|\\[\s\S])*+"'
+           r"|'(?:[^'\\\r\n]|\\[\s\S])*+'")
+#: one token of what decides a keyword: an f-string (kept: its braces hold code), any other
+#: string literal or a comment (blanked), a run of code up to the next quote or `#` (kept; it
+#: takes identifiers whole, so `return"x"` reads as a keyword and a string and `bar"` never
+#: starts a bytes literal), or an identifier a quote follows
+_LEXEME = re.compile(
+    rf"(?P<f>(?:[fF][rR]?|[rR][fF])(?:{_QUOTED}))"
+    rf"|(?P<blank>(?:[rRbBuU]|[bB][rR]|[rR][bB])?(?:{_QUOTED})|#[^\r\n]*+)"
+    r"|(?P<f_open>(?:[fF][rR]?|[rR][fF])['\"])"
+    r"|(?:[^\"'#\w]++|\w++(?![\w\"']))++"
+    r"|\w++")
+#: Python 3.12 lets an f-string's braces hold its own quotes (PEP 701): past the first f-string
+#: the text is kept as it is
+_NESTED_FSTRINGS = sys.version_info >= (3, 12)
+
+
+def code_text(text: str) -> str:
+    """`text` with its comments and non-f string literals blanked out (each becomes one space),
+    by Python's lexical rules: every identifier the parser would see is still there, whole.
+    Text that does not tokenize (an unterminated string) is kept as it is from there on."""
+    out: list[str] = []
+    pos = 0
+    for m in _LEXEME.finditer(text):
+        kind = m.lastgroup
+        if kind is None:
+            continue  # an identifier: kept with the text around it
+        if kind == "blank":
+            out.append(text[pos:m.start()])
+            out.append(" ")
+            pos = m.end()
+        elif kind == "f_open" or _NESTED_FSTRINGS:
+            break  # an unterminated f-string, or braces that may hold quotes: keep the rest
+    out.append(text[pos:])
+    return "".join(out)

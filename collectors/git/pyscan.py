@@ -167,17 +167,34 @@ def parse_notebook(nb: NotebookCode) -> ast.Module | None:
     return ast.Module(body=body, type_ignores=[]) if body else None
 
 
+#: the fields of each node type that can hold nodes: all but `ctx`, whose Load/Store/Del marks
+#: hold nothing and are a third of all nodes
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    fields = tuple(name for name in cls._fields if name != "ctx")  # type: ignore[attr-defined]
+    _CHILD_FIELDS[cls] = fields
+    return fields
+
+
 def walk(node: ast.AST) -> Iterator[ast.AST]:
-    """Every node below `node` (depth first); several times faster than `ast.walk`."""
+    """Every node below `node` (depth first), expression contexts left out; several times
+    faster than `ast.walk`."""
     stack = [node]
     AST = ast.AST
+    child_fields = _CHILD_FIELDS
     while stack:
         n = stack.pop()
         yield n
-        for name in n._fields:
+        cls = n.__class__
+        names = child_fields.get(cls)
+        if names is None:
+            names = _child_fields(cls)
+        for name in names:
             value = getattr(n, name, None)
-            if isinstance(value, list):
-                stack.extend(v for v in value if isinstance(v, AST))
+            if value.__class__ is list:
+                stack.extend([v for v in value if isinstance(v, AST)])
             elif isinstance(value, AST):
                 stack.append(value)
 
@@ -198,6 +215,15 @@ def dotted(node: ast.AST) -> str | None:
 def words_of(name: str) -> list[str]:
     """Lower-cased words of an identifier or string: `SageMakerTrainingOp` -> sage, maker, ..."""
     return [w.lower() for w in _WORD.findall(name)]
+
+
+#: node types `SourceScan._collect` keeps, by class (the parser makes no subclasses), each mapped
+#: to the branch that takes it
+_COLLECTED: dict[type, type] = {
+    ast.Import: ast.Import, ast.ImportFrom: ast.ImportFrom, ast.Call: ast.Call, ast.ClassDef: ast.ClassDef,
+    **dict.fromkeys((ast.Assign, ast.AnnAssign, ast.With, ast.AsyncWith, ast.arg), ast.Assign),
+    **dict.fromkeys((ast.FunctionDef, ast.AsyncFunctionDef), ast.FunctionDef),
+}
 
 
 @dataclass
@@ -249,8 +275,12 @@ class SourceScan:
     def _collect(self) -> None:
         assigns: list[ast.AST] = []
         calls: list[ast.Call] = []
+        kinds = _COLLECTED
         for node in walk(self.tree):
-            if isinstance(node, ast.Import):
+            kind = kinds.get(node.__class__)  # most nodes are none of these: one lookup each
+            if kind is None:
+                continue
+            if kind is ast.Import:
                 for alias in node.names:
                     self.modules.add(alias.name)
                     self._import_at(alias.name, node.lineno)
@@ -259,7 +289,7 @@ class SourceScan:
                     else:
                         head = alias.name.split(".")[0]
                         self.imports.setdefault(head, head)
-            elif isinstance(node, ast.ImportFrom):
+            elif kind is ast.ImportFrom:
                 base = "." * node.level + (node.module or "")
                 if node.module:
                     self.modules.add(base)
@@ -270,13 +300,13 @@ class SourceScan:
                     full = f"{base}.{alias.name}" if base and not base.endswith(".") else base + alias.name
                     self.modules.add(full)
                     self.imports[alias.asname or alias.name] = full
-            elif isinstance(node, ast.Assign | ast.AnnAssign | ast.With | ast.AsyncWith | ast.arg):
+            elif kind is ast.Assign:
                 assigns.append(node)
-            elif isinstance(node, ast.Call):
+            elif kind is ast.Call:
                 calls.append(node)
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            elif kind is ast.FunctionDef:
                 self.functions.append(node)
-            elif isinstance(node, ast.ClassDef):
+            else:
                 self.classes.append(node)
         for node in sorted(assigns, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0))):
             self._track(node)

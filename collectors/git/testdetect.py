@@ -166,9 +166,30 @@ def _local_top_names(view: RepoView) -> set[str]:
     return names - {"tests", "test", "conftest", "__init__", "setup"}
 
 
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _names_in_functions(scan: SourceScan) -> set[str]:
+    """Every name read or written inside a function; a nested function is walked once, with the
+    function that holds it (functions are listed outermost first)."""
+    used: set[str] = set()
+    inner: set[int] = set()
+    name, defs = ast.Name, _DEFS
+    for fn in scan.functions:
+        if id(fn) in inner:
+            continue
+        for node in walk(fn):
+            cls = node.__class__
+            if cls is name:
+                used.add(node.id)  # type: ignore[attr-defined]
+            elif cls in defs and node is not fn:
+                inner.add(id(node))
+    return used
+
+
 def _ml_targets(scan: SourceScan, local_tops: set[str]) -> set[str]:
     """What an asserting test file exercises: ML frameworks or the project's ML modules."""
-    used = {n.id for fn in scan.functions for n in walk(fn) if isinstance(n, ast.Name)}
+    used = _names_in_functions(scan)
     targets: set[str] = set()
     for local, qual in scan.imports.items():
         if local not in used:

@@ -1,0 +1,48 @@
+"""The benchmark tools in bench/: whole-tree memory sampling and the docs section they write."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _load(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_treemem_counts_the_children_of_children_and_passes_the_exit_status() -> None:
+    """Two grandchildren each holding 48 MiB at once: the tree's peak holds both, more than
+    any one process does, and the command's exit status comes back."""
+    treemem = _load("treemem")
+    hold = "import sys, time; b = bytearray(48 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
+    script = f'{sys.executable} -c "{hold}" & {sys.executable} -c "{hold}"; wait; exit 7'
+    status, peak = treemem.measure(["bash", "-c", script], interval=0.02)
+    assert status == 7
+    assert peak.processes >= 3  # bash and its two children
+    assert peak.process_rss_kib >= 48 * 1024
+    assert peak.tree_pss_kib >= 2 * 48 * 1024 > peak.process_rss_kib
+
+
+def test_scan_speed_replaces_only_its_own_section() -> None:
+    scan_speed = _load("scan_speed")
+    doc = "# Perf\n\nintro\n\n<!-- bench -->\n\nold table\n\n<!-- /bench -->\n\n## Other\n\nkept\n"
+    new = scan_speed.replace_section(doc, "new table")
+    assert new == "# Perf\n\nintro\n\n<!-- bench -->\n\nnew table\n\n<!-- /bench -->\n\n## Other\n\nkept\n"
+    assert scan_speed.replace_section(new, "again") == new.replace("new table", "again")
+    # without an end mark the section stops at the next heading; without marks it is appended
+    legacy = "# Perf\n\n<!-- bench -->\n\nold\n\n## MLflow\n\nkept\n"
+    assert scan_speed.replace_section(legacy, "t").endswith("<!-- /bench -->\n## MLflow\n\nkept\n")
+    assert scan_speed.replace_section("# Perf\n", "t") == "# Perf\n\n<!-- bench -->\n\nt\n\n<!-- /bench -->\n"

@@ -1,0 +1,97 @@
+"""What keeps a scan's CPU and memory down without changing what it finds: the paused garbage
+collector, the AST walk without expression contexts, the bounded parse cache."""
+
+from __future__ import annotations
+
+import ast
+import gc
+import threading
+from collections import Counter
+from pathlib import Path
+
+from mlaudit.collectors.git import code
+from mlaudit.collectors.git.collector import paused_gc
+from mlaudit.collectors.git.pyscan import SourceScan, walk
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_paused_gc_pauses_and_restores_and_threads_share_one_pause() -> None:
+    assert gc.isenabled()
+    inside, release = threading.Event(), threading.Event()
+
+    def analyse() -> None:
+        with paused_gc():
+            inside.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=analyse)
+    worker.start()
+    inside.wait(5)
+    with paused_gc():
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the other thread is still analysing
+    release.set()
+    worker.join()
+    assert gc.isenabled()
+
+
+def test_paused_gc_leaves_a_collector_the_caller_turned_off_off() -> None:
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_paused_gc_frees_the_cycles_a_repository_left() -> None:
+    class Node:
+        pass
+
+    with paused_gc():
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # type: ignore[attr-defined]
+        alive = {id(a), id(b)}
+        del a, b
+    assert not alive & {id(o) for o in gc.get_objects() if isinstance(o, Node)}
+
+
+def test_walk_yields_every_node_but_expression_contexts_in_the_same_order() -> None:
+    for path in [*(ROOT / "collectors" / "git").glob("*.py"), *(ROOT / "tests").glob("test_git_*.py")]:
+        tree = ast.parse(path.read_text())
+        ours = list(walk(tree))
+        assert not any(isinstance(n, ast.expr_context) for n in ours)
+        assert Counter(map(type, ours)) == Counter(type(n) for n in ast.walk(tree)
+                                                   if not isinstance(n, ast.expr_context))
+        # ... depth first, a node before what it holds
+        position = {id(n): i for i, n in enumerate(ours)}
+        for node in ours:
+            for child in ast.iter_child_nodes(node):
+                if not isinstance(child, ast.expr_context):
+                    assert position[id(child)] > position[id(node)]
+
+
+def test_source_scan_facts_are_those_of_a_full_walk() -> None:
+    text = (ROOT / "collectors" / "git" / "collector.py").read_text()
+    scan = SourceScan.build("collector.py", text)
+    assert scan is not None
+    tree = ast.parse(text)
+    defs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    assert sorted(f.name for f in scan.functions) == sorted(f.name for f in defs)
+    assert len(scan.classes) == sum(isinstance(n, ast.ClassDef) for n in ast.walk(tree))
+    calls = sum(isinstance(n, ast.Call) for n in ast.walk(tree))
+    assert 0 < len(scan.calls) <= calls
+    assert "mlaudit.collectors.git.blobs.BlobReader" in scan.modules
+
+
+def test_parse_cache_is_bounded_by_the_source_it_holds() -> None:
+    cache = code._ScanCache()
+    assert cache.max_source_bytes == 256 * 1024
+    for i in range(100):
+        cache.put(f"{i:040x}", object(), 30 * 1024)
+    assert cache._bytes <= 256 * 1024
+    assert cache.get(f"{99:040x}") is not None and cache.get(f"{0:040x}") is None
+    cache.put("big", object(), 64 * 1024)  # over the per-file limit: never kept
+    assert cache.get("big") is None
