@@ -416,7 +416,7 @@ def prepare(out: Path) -> None:
 
 
 def run_demo(out: Path, keep: bool = False,
-             progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+             progress: Callable[[str], None] = lambda _: None, print_evidence: bool = False) -> DemoResult:
     """Build the sandbox in `out`, audit it, write `out/report/`; return what happened."""
     try:
         from moto import mock_aws
@@ -460,6 +460,7 @@ def run_demo(out: Path, keep: bool = False,
         today = date.today()
         config = Config(
             organisation=ORGANISATION,
+            sandbox=True,  # github.com/example, 127.0.0.1:5000: locators, not links
             output=out / "report",
             git=GitSettings(targets=[GitTarget(path=org / "repos")]),
             mlflow=MlflowSettings(targets=[MlflowTarget(uri=uri, name="demo-tracking",
@@ -487,7 +488,8 @@ def run_demo(out: Path, keep: bool = False,
                 collectors = [AwsCollector(config.aws, client_factory=stub_clients())
                               if c.name == "aws" else c for c in build_collectors(config)]
                 result = step("audit", lambda: audit(config, collectors=collectors))
-    written = write_reports(result.report, config.output, formats=config.formats)
+    written = write_reports(result.report, config.output, formats=config.formats,
+                            print_evidence=print_evidence)
     kept: Path | None = org
     if not keep:
         shutil.rmtree(org)

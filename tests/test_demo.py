@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,14 @@ def test_demo_report_has_every_source_and_section(demo_cli: tuple[Any, Path]) ->
     assert report["next_steps"]
     md = (out / "report" / "report.md").read_text(encoding="utf-8")
     assert md.startswith("# ML maturity of Demo Corp (sandbox): Level ")
+    # a sandbox run: github.com/example and 127.0.0.1:5000 are named, never linked
+    assert report["run"]["sandbox"] is True and "**Sandbox run:**" in md
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Sandbox run:" in html
+    external = {h for h in re.findall(r'href="([^"#][^"]*)"', html)}
+    assert external == {s for s in report["methodology"]["sources"] if s.startswith("http")}
+    assert not any(nowhere in h for h in external for nowhere in ("example", "127.0.0.1", "console.aws"))
+    assert html.count('class="sandbox-locator"') > 20
 
 
 def test_keep_leaves_the_sandbox_and_a_rerun_replaces_it(demo_cli: tuple[Any, Path],
