@@ -46,7 +46,7 @@ def _print(browser: Any, url: str) -> bytes:
         page.goto(url, wait_until="load")
         return page.pdf(format="A4", print_background=True, display_header_footer=True,
                         header_template="<span></span>", footer_template=FOOTER,
-                        margin={"top": "14mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
+                        margin={"top": "12mm", "bottom": "14mm", "left": "14mm", "right": "14mm"})
     finally:
         context.close()
 
