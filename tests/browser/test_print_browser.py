@@ -50,6 +50,26 @@ def pdf_pages(data: bytes) -> list[str]:
     return [page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages]
 
 
+SECTION_HEADINGS = {"Summary", "Maturity ladder", "Next steps", "Repositories", "Findings", "Survey", "Waivers",
+                    "What was scanned", "Methodology", "Trend and since last review", "Since last review", "Teams",
+                    "Product", "Process", "Technical", "Organizational", "Confidence", "Dimensions"}
+
+
+def stranded_headings(pages: list[str]) -> list[tuple[int, str]]:
+    """(page, line) for each page whose last line above its footer is a heading, or a finding
+    group's counts line, with what it heads on the next page."""
+    import re
+
+    out = []
+    for n, text in enumerate(pages[:-1], start=1):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        last = lines[-2] if len(lines) > 1 else ""
+        if (last in SECTION_HEADINGS or re.match(r"^Level \d — ", last)
+                or re.match(r"^([✔◐✘?⊘] \d+ \w+\s*)+$", last)):
+            out.append((n, last))
+    return out
+
+
 def first_page_with(pages: list[str], line: str) -> int | None:
     """1-based number of the first page holding `line` as a line of its own."""
     return next((i + 1 for i, text in enumerate(pages) if line in (x.strip() for x in text.splitlines())), None)
@@ -78,6 +98,7 @@ def test_demo_pdf_is_short_and_opens_with_the_executive_summary(demo_pdf: list[s
     # page numbers from Chromium's footer
     for n, text in enumerate(pages, start=1):
         assert f"page {n} of {len(pages)}" in text
+    assert stranded_headings(pages) == []
     # no evidence lists, and the one word the grid used to split stays whole
     assert "Evidence (" not in "".join(pages)
     assert "Organizational" in pages[0]
@@ -200,3 +221,4 @@ def test_estate_trend_is_readable_on_screen_and_on_paper(estate_html: Path, open
     assert "Level per dimension over the last 8 runs" in pages[0].replace("\n", " ")
     assert first_page_with(pages, "Summary") <= 3
     assert "repo-199" in "".join(pages)
+    assert stranded_headings(pages) == []
