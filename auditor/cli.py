@@ -141,6 +141,12 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
               help="Audit as of DATE (YYYY-MM-DD): git at the last commit on or before it, windows "
                    "counted back from it; live sources (MLflow, AWS, GX) are not read.")
 @click.option("--team", help="Scope the run to one team (config `teams:` or CODEOWNERS).")
+@click.option("--pdf", "pdf", is_flag=True,
+              help="Also write report.pdf (A4, page numbers) beside report.html, printed by the "
+                   "system Chromium through Playwright; without Chromium the other reports are "
+                   "written and the run exits 3.")
+@click.option("--print-evidence", is_flag=True,
+              help="Print (and the PDF) keep each finding's evidence list [default: left out].")
 @click.option("--no-cache", is_flag=True, help="Read every repository afresh (no incremental re-scan).")
 @click.option("-v", "--verbose", "sub_verbose", count=True, help="As `mlaudit -v`: phase timings, cache hits.")
 @click.option("-q", "--quiet", "sub_quiet", is_flag=True, help="As `mlaudit -q`.")
@@ -162,7 +168,7 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
          as_of: str | None = None, no_cache: bool = False, sub_verbose: int = 0,
          sub_quiet: bool = False, shard: str | None = None, dispatch: str | None = None,
          shards: int = 16, queue: str = "mlaudit", result_backend: str | None = None,
-         frameworks: tuple[str, ...] = ()) -> None:
+         frameworks: tuple[str, ...] = (), pdf: bool = False, print_evidence: bool = False) -> None:
     """Audit PATH (default: .) or what --config names, and write the reports.
 
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
@@ -245,23 +251,29 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     audited = time.perf_counter()
     recording = before_write(result, config, history_store, team)
     _report_and_exit(ctx, config, result, as_json, quiet, recording,
-                     timings=(audited - started, audited))
+                     timings=(audited - started, audited), pdf=pdf, print_evidence=print_evidence)
 
 
 def _report_and_exit(ctx: click.Context, config: Any, result: Any, as_json: bool, quiet: bool,
-                     recording: Any = None, timings: tuple[float, float] | None = None) -> None:
+                     recording: Any = None, timings: tuple[float, float] | None = None,
+                     pdf: bool = False, print_evidence: bool = False) -> None:
     """Write the reports of an audit (and its history record), say how it went, and exit with
-    its code. `timings`: (seconds the audit took, when it ended) for `-v`."""
+    its code. `timings`: (seconds the audit took, when it ended) for `-v`. `pdf`: report.pdf
+    too (report.html is then always written)."""
     from mlaudit.engine import EXIT_BELOW, EXIT_PARTIAL
     from mlaudit.history_cli import after_write
     from mlaudit.reports import write_reports
 
+    if pdf and "html" not in config.formats:
+        config.formats = (*config.formats, "html")  # the PDF is report.html printed
     try:
         written = write_reports(result.report, Path(config.output), formats=config.formats,
-                                extra=recording.extra if recording and "json" in config.formats else None)
+                                extra=recording.extra if recording and "json" in config.formats else None,
+                                print_evidence=print_evidence)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {config.output} (any previous report there "
                          f"is kept): {_os_error(exc)}") from None
+    pdf_problem = _write_pdf(written) if pdf else None
     _collector_diagnostics(result.report)
     history_problem = after_write(recording, result.report) if recording else None
     if history_problem:
@@ -287,7 +299,21 @@ def _report_and_exit(ctx: click.Context, config: Any, result: Any, as_json: bool
         overall = result.report["summary"]["overall"]["level"]
         got = "no level (nothing assessed)" if overall is None else f"level {overall}"
         _error(f"{got} < {config.fail_under} (--fail-under {config.fail_under})")
-    ctx.exit(EXIT_PARTIAL if history_problem and result.exit_code == 0 else result.exit_code)
+    ctx.exit(EXIT_PARTIAL if (history_problem or pdf_problem) and result.exit_code == 0 else result.exit_code)
+
+
+def _write_pdf(written: dict[str, Path]) -> str | None:
+    """report.pdf beside report.html (added to `written`); the one-line reason when it cannot be
+    made (said on stderr; the run then exits 3, its other reports written)."""
+    from mlaudit.reports.pdf import PdfUnavailable, write_pdf
+
+    try:
+        written["pdf"] = write_pdf(written["html"])
+    except (PdfUnavailable, OSError) as exc:
+        problem = f"report.pdf not written: {exc}" if isinstance(exc, OSError) else str(exc)
+        _error(problem)
+        return problem
+    return None
 
 
 class _TerminalBar:
@@ -590,8 +616,11 @@ def explain(check_id: str) -> None:
               help="Keep the sandbox organisation (OUT/org: git repos, mlflow.db, GX project, "
                    "survey) to explore or re-scan; by default only OUT/report is left.")
 @FRAMEWORK_OPTION
+@click.option("--pdf", "pdf", is_flag=True, help="Also write report.pdf (as `scan --pdf`).")
+@click.option("--print-evidence", is_flag=True, help="Print (and the PDF) keep each finding's evidence list.")
 @click.pass_context
-def demo(ctx: click.Context, out: Path, keep: bool, frameworks: tuple[str, ...] = ()) -> None:
+def demo(ctx: click.Context, out: Path, keep: bool, frameworks: tuple[str, ...] = (),
+         pdf: bool = False, print_evidence: bool = False) -> None:
     """Build a small sandbox ML organisation on local disk and audit it end to end.
 
     Three git repositories with history, an sqlite MLflow store, a Great Expectations project,
@@ -614,9 +643,11 @@ def demo(ctx: click.Context, out: Path, keep: bool, frameworks: tuple[str, ...] 
 
     started = time.perf_counter()
     try:
-        result = run_demo(out, keep=keep, progress=say, frameworks=asked.frameworks)
+        result = run_demo(out, keep=keep, progress=say, frameworks=asked.frameworks,
+                          print_evidence=print_evidence)
     except OSError as exc:
         raise UsageError(f"cannot build the demo in {out}: {exc}") from None
+    pdf_problem = _write_pdf(result.written) if pdf else None
     for note in result.notes:
         click.echo(f"mlaudit demo: {note}", err=True)
     if not quiet:
@@ -628,7 +659,7 @@ def demo(ctx: click.Context, out: Path, keep: bool, frameworks: tuple[str, ...] 
                        f"`mlaudit scan {result.kept / 'repos'} --survey {result.kept / 'survey.yaml'}`, "
                        f"and follow the MLflow links after `mlflow ui --backend-store-uri "
                        f"sqlite:///{result.kept / 'mlflow.db'}` ({MLFLOW_UI}).")
-    ctx.exit(result.exit_code)
+    ctx.exit(3 if pdf_problem and result.exit_code == 0 else result.exit_code)
 
 
 class Terminated(KeyboardInterrupt):

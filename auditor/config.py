@@ -71,6 +71,8 @@ class Config:
     history_keep: int | None = None  # runs retained; None keeps all
     teams: Any = None  # mlaudit.teams: a list of Team, "codeowners", or None
     as_of: date | None = None  # `scan --as-of`: audit the organisation as it was that day
+    #: `sandbox: true`: a sandbox organisation (the demo); the report says so and links nothing
+    sandbox: bool = False
     # fleet (issue 16): GitHub organisations/users and GitLab groups whose repositories are audited
     # (the config's `sources:` entries; mlaudit.collectors.discovery.sources.DiscoverySource)
     discovery: list[Any] = field(default_factory=list)
@@ -216,6 +218,7 @@ def _build(data: dict[str, Any], node: yaml.Node, label: str, base_dir: Path) ->
     if "formats" in data:
         cfg.formats = tuple(data["formats"])
     cfg.timeout_s = float(data.get("timeout_s", DEFAULT_TIMEOUT_S))
+    cfg.sandbox = bool(data.get("sandbox", False))
     for source in SOURCES.values():  # each source builds its own section (the registry)
         if (section := data.get(source.config_key)) is not None:
             where = SectionContext(source.config_key, label, base_dir, node)

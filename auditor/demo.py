@@ -417,7 +417,7 @@ def prepare(out: Path) -> None:
 
 def run_demo(out: Path, keep: bool = False,
              progress: Callable[[str], None] = lambda _: None,
-             frameworks: list[Any] | None = None) -> DemoResult:
+             frameworks: list[Any] | None = None, print_evidence: bool = False) -> DemoResult:
     """Build the sandbox in `out`, audit it, write `out/report/`; return what happened.
     `frameworks` (`mlaudit.checks.frameworks.Framework`) are reported besides the rubric."""
     try:
@@ -462,6 +462,7 @@ def run_demo(out: Path, keep: bool = False,
         today = date.today()
         config = Config(
             organisation=ORGANISATION,
+            sandbox=True,  # github.com/example, 127.0.0.1:5000: locators, not links
             output=out / "report",
             git=GitSettings(targets=[GitTarget(path=org / "repos")]),
             mlflow=MlflowSettings(targets=[MlflowTarget(uri=uri, name="demo-tracking",
@@ -490,7 +491,8 @@ def run_demo(out: Path, keep: bool = False,
                 collectors = [AwsCollector(config.aws, client_factory=stub_clients())
                               if c.name == "aws" else c for c in build_collectors(config)]
                 result = step("audit", lambda: audit(config, collectors=collectors))
-    written = write_reports(result.report, config.output, formats=config.formats)
+    written = write_reports(result.report, config.output, formats=config.formats,
+                            print_evidence=print_evidence)
     kept: Path | None = org
     if not keep:
         shutil.rmtree(org)

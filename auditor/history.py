@@ -114,6 +114,7 @@ def evidence_bundle(audit: Any, config: Any, as_of: date | None = None) -> dict[
             "lookback_days": config.lookback_days,
             "fail_under": config.fail_under,
             "timeout_s": config.timeout_s,
+            "sandbox": bool(getattr(config, "sandbox", False)),
             "config_file": report["run"]["config_file"],
             "scan_path": report["run"]["scan_path"],
             "waivers": [w.to_dict() for w in config.waivers],
@@ -196,7 +197,7 @@ def bundle_config(bundle: dict[str, Any]) -> Any:
     s = bundle["settings"]
     return Config(source=s.get("config_file"), organisation=s.get("organisation"),
                   lookback_days=s["lookback_days"], threshold=s["threshold"], fail_under=s.get("fail_under"),
-                  timeout_s=s.get("timeout_s", 900.0),
+                  timeout_s=s.get("timeout_s", 900.0), sandbox=bool(s.get("sandbox", False)),
                   waivers=[Waiver(w["check"], w["reason"], w["owner"], w["expires"]) for w in s.get("waivers", [])])
 
 
@@ -552,6 +553,8 @@ def record(result: Any, config: Any, store: Store | None, as_of: date | None = N
     run dated before this one)."""
     from mlaudit.history_diff import diff_runs
 
+    if as_of is None:  # `scan --as-of D`: D is the run's audit date, in the history as well
+        as_of = getattr(config, "as_of", None)
     bundle = evidence_bundle(result, config, as_of)
     data = gz_json(bundle)
     report = result.report
@@ -593,19 +596,80 @@ def quarter_ends(count: int, before: date) -> list[date]:
     return sorted(ends)
 
 
-def backfill(config: Any, store: Store, quarters: int, today: date | None = None,
-             progress: Any = None) -> list[tuple[date, str | None]]:
-    """One stored run per past quarter end not yet in the history (same config), oldest first.
-    Returns (date, run id or None when already there)."""
+#: the most points one backfill computes (ten years of months, thirty of quarters)
+MAX_BACKFILL_POINTS = 120
+_PERIOD = re.compile(r"^\s*(\d{1,3})\s*([my])\s*$", re.IGNORECASE)
+
+
+def parse_period(text: str) -> int:
+    """`--every` as a number of months: 1m, 2m, 3m, 4m, 6m (months that divide a year, so
+    periods line up with it: 3m ends quarters, 6m half-years) or Ny (whole years)."""
+    m = _PERIOD.match(text or "")
+    if not m or int(m.group(1)) == 0:
+        raise UsageError(f"--every {text!r}: give a period such as 1m, 3m, 6m, 1y or 2y")
+    n, unit = int(m.group(1)), m.group(2).lower()
+    if unit == "y":
+        return 12 * n
+    if 12 % n:
+        raise UsageError(f"--every {text}: months must divide a year (1m, 2m, 3m, 4m, 6m) so the "
+                         "points line up with quarters and years; or give years (1y, 2y)")
+    return n
+
+
+def _month_end(year: int, month: int) -> date:
+    import calendar
+
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def period_ends(months: int, since: date, until: date) -> list[date]:
+    """The ends of the `months`-long periods on or after `since` and on or before `until`,
+    oldest first, aligned on the calendar: every 3 months ends a quarter (Mar 31, Jun 30,
+    Sep 30, Dec 31), 6 months a half-year, 12 a year; N years end on Dec 31 every N years
+    counted back from the last year end on or before `until`."""
+    if since > until:
+        raise UsageError(f"--since {since} is after the last date to backfill ({until})")
+    ends: list[date] = []
+    if months % 12 == 0:
+        year = until.year if until >= date(until.year, 12, 31) else until.year - 1
+        while date(year, 12, 31) >= since:
+            ends.append(date(year, 12, 31))
+            year -= months // 12
+            if len(ends) > MAX_BACKFILL_POINTS:
+                break
+    else:
+        year, month = until.year, until.month
+        while True:
+            if month % months == 0:
+                end = _month_end(year, month)
+                if end < since:
+                    break
+                if end <= until:
+                    ends.append(end)
+                if len(ends) > MAX_BACKFILL_POINTS:
+                    break
+            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    if len(ends) > MAX_BACKFILL_POINTS:
+        raise UsageError(f"backfill from {since} to {until} every {months} month(s) gives more than "
+                         f"{MAX_BACKFILL_POINTS} points; give a later --since or a longer --every")
+    return sorted(ends)
+
+
+def backfill(config: Any, store: Store, quarters: int | None = None, today: date | None = None,
+             progress: Any = None, ends: list[date] | None = None) -> list[tuple[date, str | None]]:
+    """One stored run per past quarter end (or per date of `ends`) not yet in the history (same
+    config), oldest first. Returns (date, run id or None when already there)."""
     from mlaudit.engine import audit
 
     if config.git is None:
         raise UsageError("backfill reads the past from git: configure git repositories to scan")
+    if ends is None:
+        ends = quarter_ends(quarters or 4, today or datetime.now(UTC).date())
     fingerprint = config_fingerprint(config)
     have = {r.manifest.get("as_of") for r in store.runs()
             if r.manifest.get("backfilled") and r.manifest.get("config_fingerprint") == fingerprint}
     done: list[tuple[date, str | None]] = []
-    for end in quarter_ends(quarters, today or datetime.now(UTC).date()):
+    for end in ends:
         if end.isoformat() in have:
             done.append((end, None))
             continue

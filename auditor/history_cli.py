@@ -69,15 +69,16 @@ def after_write(recording: Any, report: dict[str, Any]) -> str | None:
     return None
 
 
-def run_backfill(config: Any, quarters: int, say: Any = None) -> list[str]:
-    """`scan --backfill N`: the past quarter ends stored before the scan itself."""
+def run_backfill(config: Any, quarters: int | None, say: Any = None, ends: Any = None) -> list[str]:
+    """`scan --backfill N`: the past quarter ends stored before the scan itself (or the dates
+    `ends` of `history backfill --every`)."""
     from mlaudit.history import backfill, store_errors
 
     if not config.history:
         raise UsageError("--backfill needs a history to fill: give --history LOCATION (or `history:` in the config)")
     store = store_of(config.history)
     try:
-        done = backfill(config, store, quarters, progress=say)
+        done = backfill(config, store, quarters, progress=say, ends=ends)
     except store_errors() as exc:
         raise _store_failure(exc, config.history) from None
     return [f"{d.isoformat()}: " + (f"stored as {rid}" if rid else "already in the history") for d, rid in done]
@@ -277,14 +278,23 @@ def history_list(history: str | None, as_json: bool) -> None:
 @HISTORY_OPTION
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), help="mlaudit.yaml (git targets).")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("--quarters", type=click.IntRange(1, 40), default=4, show_default=True,
-              help="How many past quarter ends to compute.")
-def history_backfill(history: str | None, config_path: Path | None, path: Path | None, quarters: int) -> None:
-    """Audit PATH (or the config's git repositories) as of each past quarter end and store each
-    point, so a trend exists on the first day. Git is read at the last commit on or before each
-    date; live sources (MLflow, AWS, GX, survey) cannot be read in the past and are unknown there."""
+@click.option("--quarters", type=click.IntRange(1, 40),
+              help="How many past quarter ends to compute [default: 4].")
+@click.option("--every", metavar="PERIOD",
+              help="A point at the end of every PERIOD (1m, 2m, 3m, 4m, 6m, 1y, 2y; aligned on the "
+                   "calendar, so 3m ends quarters) from --since on; at most 120 points.")
+@click.option("--since", metavar="DATE", help="With --every: the first date (YYYY-MM-DD) a point may fall on.")
+@click.option("--as-of", "until", metavar="DATE",
+              help="With --every: the last date a point may fall on [default: yesterday].")
+def history_backfill(history: str | None, config_path: Path | None, path: Path | None, quarters: int | None,
+                     every: str | None, since: str | None, until: str | None) -> None:
+    """Audit PATH (or the config's git repositories) as of each past quarter end (or each
+    period end of --every) and store each point, so a trend exists on the first day. Git is read
+    at the last commit on or before each date; live sources (MLflow, AWS, GX, survey) cannot be
+    read in the past and are unknown there."""
     from mlaudit.config import default_config, load_config
 
+    ends = backfill_dates(quarters, every, since, until)
     if config_path is not None:
         config = load_config(config_path)
     else:
@@ -293,8 +303,44 @@ def history_backfill(history: str | None, config_path: Path | None, path: Path |
             raise UsageError(f"not a folder: {root}")
         config = default_config(root)
     config.history = history or config.history
-    for line in run_backfill(config, quarters, say=lambda s: click.echo(f"mlaudit: {s}…", err=True)):
+    for line in run_backfill(config, quarters or 4, say=lambda s: click.echo(f"mlaudit: {s}…", err=True), ends=ends):
         click.echo(line)
+
+
+def backfill_dates(quarters: int | None, every: str | None, since: str | None, until: str | None) -> Any:
+    """The dates `--every PERIOD --since DATE [--as-of END]` names (None: `--quarters`)."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlaudit.history import parse_period, period_ends
+
+    if every is None:
+        if since or until:
+            raise UsageError("--since and --as-of go with --every (e.g. --every 3m --since 2024-01-01)")
+        return None
+    if quarters is not None:
+        raise UsageError("give either --quarters or --every, not both")
+    if not since:
+        raise UsageError("--every needs --since DATE (the first date a point may fall on)")
+    months = parse_period(every)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    first = _day(since, "--since")
+    last = _day(until, "--as-of") if until else yesterday
+    if last > yesterday:
+        raise UsageError(f"--as-of {last}: backfill computes past points; give {yesterday} or earlier "
+                         "(today's point is `mlaudit scan --history`)")
+    ends = period_ends(months, first, last)
+    if not ends:
+        raise UsageError(f"no end of a {every} period falls between {first} and {last}")
+    return ends
+
+
+def _day(text: str, option: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} wants a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def register(cli: click.Group) -> None:

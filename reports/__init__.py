@@ -45,7 +45,7 @@ FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
 
 def write_reports(
     report: dict[str, Any], out_dir: Path, formats: Iterable[str] = ("json", "html", "md"),
-    extra: dict[str, bytes] | None = None,
+    extra: dict[str, bytes] | None = None, print_evidence: bool = False,
 ) -> dict[str, Path]:
     """Validate `report`, then write one file per format into `out_dir` (created if missing).
 
@@ -58,7 +58,8 @@ def write_reports(
     then a failure (disk full, read-only folder, a signal, `kill -9`) leaves the previous report
     untouched; afterwards the folder holds the whole new set.
 
-    `extra` ({file name: bytes}, e.g. evidence.json.gz) joins the set as is.
+    `extra` ({file name: bytes}, e.g. evidence.json.gz) joins the set as is. `print_evidence`:
+    report.html prints each finding's evidence too (by default print leaves it to the screen).
     """
     wanted = list(dict.fromkeys(formats))
     unknown = [f for f in wanted if f not in FORMATS]
@@ -68,7 +69,9 @@ def write_reports(
         )
     validate_report(report)
     # render everything before writing, so a renderer bug never leaves a half-written set
-    rendered: dict[str, str | bytes] = {FORMATS[fmt][0]: FORMATS[fmt][1](report) for fmt in wanted}
+    rendered: dict[str, str | bytes] = {
+        FORMATS[fmt][0]: render_html(report, print_evidence) if fmt == "html" else FORMATS[fmt][1](report)
+        for fmt in wanted}
     rendered.update(extra or {})
     out = Path(out_dir).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)

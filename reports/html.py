@@ -28,6 +28,8 @@ from mlaudit.sources import SOURCES
 TEMPLATE = "report.html.j2"
 #: evidence items listed under one finding; the rest are counted (all are in report.json)
 EVIDENCE_PER_FINDING = 25
+#: next steps printed in the executive summary (all are on screen and in report.json)
+PRINT_STEPS = 5
 
 OUTCOME_SYMBOLS = {"pass": "✔", "partial": "◐", "fail": "✘", "unknown": "?", "waived": "⊘"}
 STATUS_LABELS = {
@@ -154,8 +156,11 @@ def _link_and_label(
     return safe_url(item["locator"]), None
 
 
-def _evidence_view(item: dict[str, Any], repos: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    href, label = _link_and_label(item, repos)
+def _evidence_view(item: dict[str, Any], repos: dict[str, dict[str, Any]],
+                   sandbox: bool = False) -> dict[str, Any]:
+    """One evidence item for the template; in a sandbox run its locator is never a link (it
+    names places such as github.com/example that do not exist)."""
+    href, label = (None, None) if sandbox else _link_and_label(item, repos)
     return {
         "id": item["id"],
         "collector": item["collector"],
@@ -429,11 +434,11 @@ def _confidence(conf: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _collector_view(col: dict[str, Any]) -> dict[str, Any]:
+def _collector_view(col: dict[str, Any], sandbox: bool = False) -> dict[str, Any]:
     symbol, label = COLLECTOR_STATUS[col["status"]]
     targets = []
     for target in col["targets"]:
-        href = safe_url(target.get("web_url")) or safe_url(target.get("url"))
+        href = None if sandbox else safe_url(target.get("web_url")) or safe_url(target.get("url"))
         extra = {k: v for k, v in target.items() if k not in ("name", "kind", "coverage", "skipped")}
         cov = target.get("coverage")
         targets.append(
@@ -524,17 +529,22 @@ def _framework_views(frameworks: list[dict[str, Any]], anchors: dict[str, str]) 
     return out
 
 
-def build_view(report: dict[str, Any]) -> dict[str, Any]:
-    """Everything the template shows, computed from the report dict alone."""
+def build_view(report: dict[str, Any], print_evidence: bool = False) -> dict[str, Any]:
+    """Everything the template shows, computed from the report dict alone. `print_evidence`:
+    printing (and the PDF) keeps each finding's evidence list, left out otherwise."""
     summary = report["summary"]
+    sandbox = bool(report["run"].get("sandbox"))
     repos = _repositories(report["evidence"])
-    evidence = {item["id"]: _evidence_view(item, repos) for item in report["evidence"]}
+    evidence = {item["id"]: _evidence_view(item, repos, sandbox) for item in report["evidence"]}
     findings = [_finding_view(f, evidence) for f in report["findings"]]
     check_anchors = {f["check_id"]: f["anchor"] for f in findings}
     dims = summary["dimensions"]
     ladder = _ladder(dims)
     return {
         "report": report,
+        "sandbox": sandbox,
+        "print_evidence": print_evidence,
+        "PRINT_STEPS": PRINT_STEPS,
         "organisation": report.get("organisation"),
         "overall": summary["overall"],
         "dimensions": [
@@ -580,7 +590,7 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
         "finding_groups": _finding_groups(findings),
         "survey": _survey_view(report.get("survey"), evidence),
         "waivers": _waiver_views(report.get("waivers") or [], check_anchors),
-        "collectors": [_collector_view(c) for c in report["collectors"]],
+        "collectors": [_collector_view(c, sandbox) for c in report["collectors"]],
         "sources": [(s, safe_url(s)) for s in report["methodology"]["sources"]],
         "status_legend": list(STATUS_LABELS.values()),
         "outcome_legend": list(OUTCOME_SYMBOLS.items()),
@@ -609,6 +619,7 @@ def _environment() -> Environment:
     return env
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """report.html text for a report dict (validate it first)."""
-    return _environment().get_template(TEMPLATE).render(**build_view(report))
+def render_html(report: dict[str, Any], print_evidence: bool = False) -> str:
+    """report.html text for a report dict (validate it first). `print_evidence`: each finding's
+    evidence is printed too (by default print and PDF leave it to the screen and report.json)."""
+    return _environment().get_template(TEMPLATE).render(**build_view(report, print_evidence))

@@ -75,6 +75,9 @@ def _header(report: dict[str, Any]) -> list[str]:
     as_of = report["run"].get("as_of")
     if as_of:
         lines += [f"**As of {md_text(as_of)}:** {_AS_OF_NOTE}", ""]
+    if report["run"].get("sandbox"):
+        lines += ["**Sandbox run:** the audited organisation is a sandbox; its locators name "
+                  "places that may not exist and are not links.", ""]
     if overall["statement"]:
         lines += [md_line(overall["statement"]), ""]
     if overall["not_assessed"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,16 @@ def test_demo_report_has_every_source_and_section(demo_cli: tuple[Any, Path]) ->
     (google,) = report["frameworks"]
     assert google["id"] == "google-mlops" and google["level"] is not None
     assert "## Frameworks" in md and 'id="frameworks"' in (out / "report" / "report.html").read_text()
+    # a sandbox run: github.com/example and 127.0.0.1:5000 are named, never linked
+    assert report["run"]["sandbox"] is True and "**Sandbox run:**" in md
+    html = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Sandbox run:" in html
+    external = {h for h in re.findall(r'href="([^"#][^"]*)"', html)}
+    # the only links: the rubric's sources and the reported frameworks' own sources
+    cited = [*report["methodology"]["sources"], *(fw["source"] for fw in report["frameworks"])]
+    assert external == {s for s in cited if s.startswith("http")}
+    assert not any(nowhere in h for h in external for nowhere in ("example", "127.0.0.1", "console.aws"))
+    assert html.count('class="sandbox-locator"') > 20
 
 
 def test_keep_leaves_the_sandbox_and_a_rerun_replaces_it(demo_cli: tuple[Any, Path],

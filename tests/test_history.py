@@ -496,3 +496,107 @@ def test_config_fingerprint_never_holds_or_depends_on_a_secret(tmp_path: Path) -
     # what is hashed is the redacted config
     hashed = json.dumps(_plain(a))
     assert "mlflow.example.com" in hashed and "s3cr3t" not in hashed
+
+
+def test_period_ends_line_up_with_the_calendar() -> None:
+    from datetime import date
+
+    from mlaudit.errors import UsageError
+    from mlaudit.history import parse_period, period_ends
+
+    assert [parse_period(p) for p in ("1m", "3m", "6M", "1y", "2y")] == [1, 3, 6, 12, 24]
+    for bad in ("5m", "0m", "3w", "m", "", "1.5y"):
+        with pytest.raises(UsageError, match="--every"):
+            parse_period(bad)
+    quarters = period_ends(3, date(2024, 2, 1), date(2025, 1, 15))
+    assert quarters == [date(2024, 3, 31), date(2024, 6, 30), date(2024, 9, 30), date(2024, 12, 31)]
+    # a period end on either bound is in; month ends know February
+    assert period_ends(1, date(2024, 1, 31), date(2024, 3, 31)) == [date(2024, 1, 31), date(2024, 2, 29),
+                                                                    date(2024, 3, 31)]
+    assert period_ends(6, date(2023, 1, 1), date(2024, 12, 30)) == [date(2023, 6, 30), date(2023, 12, 31),
+                                                                    date(2024, 6, 30)]
+    assert period_ends(12, date(2021, 6, 1), date(2024, 12, 31)) == [date(2021, 12, 31), date(2022, 12, 31),
+                                                                     date(2023, 12, 31), date(2024, 12, 31)]
+    assert period_ends(24, date(2019, 1, 1), date(2024, 7, 1)) == [date(2019, 12, 31), date(2021, 12, 31),
+                                                                   date(2023, 12, 31)]
+    assert period_ends(3, date(2024, 4, 1), date(2024, 6, 29)) == []
+    # ten years of months is the limit; one more is a clear error, not a long night
+    assert len(period_ends(1, date(2015, 1, 1), date(2024, 12, 31))) == 120
+    with pytest.raises(UsageError, match="more than 120 points"):
+        period_ends(1, date(2014, 12, 1), date(2024, 12, 31))
+    with pytest.raises(UsageError, match="after"):
+        period_ends(3, date(2025, 1, 1), date(2024, 1, 1))
+
+
+def test_backfill_every_since_matches_scans_as_of_each_date(tmp_path: Path) -> None:
+    """`history backfill --every 3m --since D --as-of E` over a repository with two years of
+    dated commits: one point per quarter end in [D, E], each read at the last commit on or
+    before its date, and `scan --as-of` of that date into a history gives the same levels and
+    is stored with that date as its audit date."""
+    from datetime import date
+
+    from mlaudit.history import open_store
+
+    repo = tmp_path / "org" / "churn"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    _dated_commit(repo, {"churn/train.py": ML_CODE, "requirements.txt": "scikit-learn==1.4.0\n"},
+                  "2023-01-10T10:00:00+0000", "start")
+    _dated_commit(repo, {"tests/test_train.py": TESTS}, "2023-11-20T10:00:00+0000", "tests")
+    _dated_commit(repo, {".github/workflows/ci.yml": CI}, "2024-08-05T10:00:00+0000", "ci")
+    hist = tmp_path / "hist"
+    out = mlaudit("history", "backfill", str(tmp_path / "org"), "--history", str(hist),
+                  "--every", "3m", "--since", "2023-01-01", "--as-of", "2024-12-31")
+    assert out.returncode == 0, out.stderr
+    ends = ["2023-03-31", "2023-06-30", "2023-09-30", "2023-12-31",
+            "2024-03-31", "2024-06-30", "2024-09-30", "2024-12-31"]
+    assert [line.split(":")[0] for line in out.stdout.splitlines()] == ends
+    store = open_store(hist)
+    runs = store.runs()
+    assert [r.manifest["as_of"] for r in runs] == ends
+    ci = [next(f["outcome"] for f in store.report(r)["findings"] if f["check_id"] == "L3.ci-tests") for r in runs]
+    assert ci == ["fail"] * 6 + ["pass"] * 2
+    for r in runs:
+        commit = next(t["commit"] for c in store.report(r)["collectors"] if c["name"] == "git" for t in c["targets"])
+        assert commit == git(repo, "rev-list", "-1", f"--before={r.manifest['as_of']}T23:59:59+0000", "main").strip()
+    # `scan --as-of D --history`: D is the run's date in the history (manifest, evidence file)
+    hist2 = tmp_path / "hist2"
+    for day in ("2023-09-30", "2024-09-30"):
+        scan = mlaudit("scan", str(tmp_path / "org"), "--as-of", day, "--history", str(hist2),
+                       "-o", str(tmp_path / f"r-{day}"))
+        assert scan.returncode == 0, scan.stderr
+        fresh = report_of(tmp_path / f"r-{day}")
+        stored = store.report(next(r for r in runs if r.manifest["as_of"] == day))
+        assert fresh["summary"]["overall"] == stored["summary"]["overall"]
+        assert {k: v["level"] for k, v in fresh["summary"]["dimensions"].items()} == \
+            {k: v["level"] for k, v in stored["summary"]["dimensions"].items()}
+        assert fresh["history"]["trend"][-1]["date"] == day
+    scanned = open_store(hist2).runs()
+    assert [r.manifest["as_of"] for r in scanned] == ["2023-09-30", "2024-09-30"]
+    assert [open_store(hist2).bundle(r)["audit_date"] for r in scanned] == ["2023-09-30", "2024-09-30"]
+    listed = mlaudit("history", "list", "--history", str(hist2))
+    assert [line.split()[1] for line in listed.stdout.splitlines()] == ["2023-09-30", "2024-09-30"]
+    # a backfill over those dates finds them there (same config) and adds nothing
+    again = mlaudit("history", "backfill", str(tmp_path / "org"), "--history", str(hist2),
+                    "--every", "1y", "--since", "2023-01-01", "--as-of", date(2023, 12, 31).isoformat())
+    assert again.returncode == 0 and again.stdout.startswith("2023-12-31: stored as ")
+
+
+def test_backfill_every_bad_input_is_one_line(tmp_path: Path) -> None:
+    org = build_org(tmp_path / "org")
+    hist = str(tmp_path / "hist")
+    cases = [
+        (["--every", "1m", "--since", "1990-01-01", "--as-of", "2024-12-31"], "more than 120 points"),
+        (["--every", "5m", "--since", "2024-01-01"], "months must divide a year"),
+        (["--every", "3m"], "--every needs --since"),
+        (["--every", "3m", "--since", "2024-13-01"], "--since wants a date"),
+        (["--quarters", "4", "--every", "3m", "--since", "2024-01-01"], "either --quarters or --every"),
+        (["--since", "2024-01-01"], "go with --every"),
+        (["--every", "3m", "--since", "2024-01-01", "--as-of", "2999-01-01"], "backfill computes past points"),
+        (["--every", "1y", "--since", "2024-02-01", "--as-of", "2024-11-30"], "no end of a 1y period"),
+    ]
+    for args, message in cases:
+        out = mlaudit("history", "backfill", str(org), "--history", hist, *args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
+    assert not (tmp_path / "hist").exists()

@@ -341,8 +341,8 @@ def test_html_document_structure(doc: TreeBuilder) -> None:
     assert [n.attrs.get("id") for n in doc.root.iter("section") if n.attrs.get("id")] == [
         "summary",
         "ladder",
+        "next-steps",  # the executive summary ends with the next steps (printed first)
         "repositories",
-        "next-steps",
         "findings",
         "survey",
         "waivers",
@@ -898,3 +898,37 @@ def test_html_summary_says_why(doc: TreeBuilder, report: dict[str, Any]) -> None
     scope = next(p for p in doc.root.iter("p") if "scope" in (p.attrs.get("class") or ""))
     assert "4 git repositories" in scope.text and "Not configured: gx" in scope.text
     assert "Problems reading: aws" in scope.text
+
+
+def test_sandbox_run_links_nothing_and_says_so(report: dict[str, Any]) -> None:
+    """`sandbox: true`: the same report, its locators as text (marked sandbox locators), never
+    links; methodology sources (real pages) stay links; the header and report.md say why."""
+    r = copy.deepcopy(report)
+    r["run"]["sandbox"] = True
+    validate_report(r)
+    doc = parse(render_html(r))
+    linked = set(hrefs(parse(render_html(report))))
+    located = {h for h in linked if h.startswith(GITHUB_URL) or "gitlab" in h or "console.aws" in h}
+    assert located  # without `sandbox`, the same report links its evidence
+    assert not located & set(hrefs(doc))
+    assert not [h for h in hrefs(doc) if not h.startswith("#") and h not in linked]
+    html = render_html(r)
+    assert "Sandbox run:" in html and 'class="sandbox-locator"' in html
+    ci = evidence_by_signal(r, "churn-service", "ci_pipeline")
+    assert f'<code class="sandbox-locator" title="sandbox locator">{ci["locator"]}</code>' in html
+    assert "Sandbox run:" not in render_html(report)
+    assert "**Sandbox run:**" in render_markdown(r) and "Sandbox run" not in render_markdown(report)
+    r["run"]["sandbox"] = "yes"
+    with pytest.raises(ReportValidationError):
+        validate_report(r)
+
+
+def test_print_leaves_evidence_out_unless_asked(report: dict[str, Any]) -> None:
+    """Print CSS hides the evidence lists and per-finding details unless the report was
+    rendered with print_evidence (body class); the screen shows everything either way."""
+    plain, full = render_html(report), render_html(report, print_evidence=True)
+    assert '<body class="print-evidence">' in full and "<body>" in plain
+    for html in (plain, full):
+        assert html.count('<div class="evidence-block">') == len(report["findings"])
+        assert "body:not(.print-evidence) .evidence-block" in html
+    assert "mlaudit scan --pdf --print-evidence" in plain and "mlaudit scan --pdf --print-evidence" not in full

@@ -75,9 +75,19 @@ def test_evidence_expands_without_javascript(open_report: Any, demo_html: Path) 
     assert opened.requests == [opened.url]
 
 
-def test_demo_links_point_at_the_evidence(open_report: Any, demo_html: Path) -> None:
+def test_demo_links_point_at_the_evidence(open_report: Any, demo_html: Path, tmp_path: Path) -> None:
+    """The demo is a sandbox run: its locators (github.com/example, 127.0.0.1:5000) are text.
+    Rendered as if it were not, the same evidence links where it should."""
+    from mlaudit.reports import write_reports
+
     report = _report_of(demo_html)
-    page = open_report(demo_html).page
+    sandboxed = open_report(demo_html).page
+    assert "Sandbox run:" in sandboxed.locator("header").inner_text()
+    for href in sandboxed.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
+        assert not any(x in href for x in ("example", "127.0.0.1", "console.aws")), href
+    assert sandboxed.locator("code.sandbox-locator").count() > 20
+    report["run"]["sandbox"] = False
+    page = open_report(write_reports(report, tmp_path, formats=("html",))["html"]).page
     repos = {e["subject"]: e["attributes"] for e in report["evidence"] if e["signal"] == "repository"}
     ci = next(e for e in report["evidence"]
               if e["subject"] == "churn-service" and e["signal"] == "ci_pipeline")
@@ -130,16 +140,25 @@ def _pdf_pages(pdf: bytes) -> int:
 
 
 @pytest.mark.parametrize("which", REPORTS)
-def test_prints_to_a4_pages_with_evidence_expanded(open_report: Any, which: str,
+def test_prints_to_a4_pages_with_findings_expanded(open_report: Any, which: str,
                                                    request: pytest.FixtureRequest,
-                                                   artifacts: Path) -> None:
+                                                   artifacts: Path, tmp_path: Path) -> None:
     html = request.getfixturevalue(which)
     page = open_report(html).page
     page.emulate_media(media="print")
-    # printing shows every finding's evidence without anyone clicking
-    first = page.locator("details.finding ul.evidence").first
-    assert first.is_visible()
+    # printing shows every finding's verdict without anyone clicking, not its evidence list
+    finding = page.locator("details.finding").first
+    assert finding.locator("dt.verdict + dd").is_visible()
+    assert not finding.locator("dt.print-detail").first.is_visible()
+    assert not finding.locator(".evidence-block").is_visible()
     assert page.locator("nav").first.is_hidden()
+    # rendered with --print-evidence, the evidence prints too
+    from mlaudit.reports import write_reports
+
+    full = write_reports(_report_of(html), tmp_path, formats=("html",), print_evidence=True)["html"]
+    with_evidence = open_report(full).page
+    with_evidence.emulate_media(media="print")
+    assert with_evidence.locator("details.finding ul.evidence").first.is_visible()
     pdf = page.pdf(format="A4", print_background=True)
     assert pdf.startswith(b"%PDF")
     assert _pdf_pages(pdf) >= 2
