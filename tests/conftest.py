@@ -26,3 +26,17 @@ def example_org(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from examples.example_org import build
 
     return build(tmp_path_factory.mktemp("org") / "example-org")
+
+
+@pytest.fixture(autouse=True)
+def _forget_modules_built_by_the_test(tmp_path_factory: pytest.TempPathFactory):
+    """Tests that write a package (a toy source, a plugin) under their tmp_path and import it
+    leave it in sys.modules; the next test on the same worker writing a package of the same name
+    would import the stale one. Modules loaded from pytest's temporary folders are forgotten."""
+    import sys
+
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(base):
+            del sys.modules[name]
