@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from mlaudit.redact import redact, redact_locator
@@ -120,11 +121,16 @@ class EvidenceItem:
         )
 
 
+@lru_cache(maxsize=1024)
+def _is_place(key: Any) -> bool:
+    return isinstance(key, str) and bool(_PLACE_KEYS.search(key))
+
+
 def _redact_values(value: Any, place: bool = False) -> Any:
     if isinstance(value, str):
         return redact_locator(value) if place else redact(value)
     if isinstance(value, dict):
-        return {k: _redact_values(v, isinstance(k, str) and bool(_PLACE_KEYS.search(k))) for k, v in value.items()}
+        return {k: _redact_values(v, _is_place(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact_values(v, place) for v in value]
     return value

@@ -102,26 +102,87 @@ def printable(text: str, one_line: bool = False) -> str:
     return text
 
 
-def _apply(text: str, patterns: list[tuple[re.Pattern[str], str]], one_line: bool = False) -> str:
+# A necessary condition for any pattern of `_TOKENS` and `_ASSIGNMENTS` to match: each one needs
+# one of these literals in the text (case-insensitively: a superset of the case-sensitive token
+# prefixes), as `_URL_USERINFO` needs `://` and `@`. A text without them is returned as it is,
+# without running the ~15 patterns; keep this list in step with the patterns
+# (tests/test_security.py compares both paths on a large corpus).
+_TRIGGERS = (
+    r"akia|asia|aws_secret_access_key|gh[pousr]_|github_pat_|glpat-|xox[abpr]-|hf_|sk-|dapi"
+    r"|authorization|bearer|-----begin|passw|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
+)
+_TRIGGER_LOWER = re.compile(_TRIGGERS)
+_TRIGGER_ANYCASE = re.compile("(?i)" + _TRIGGERS)
+
+
+def may_hold_secret(text: str) -> bool:
+    """False when no pattern of `_TOKENS` or `_ASSIGNMENTS` can match `text` (it holds no
+    trigger literal)."""
+    if text.isascii():
+        return _TRIGGER_LOWER.search(text.lower()) is not None
+    return _TRIGGER_ANYCASE.search(text) is not None
+
+
+def _apply(text: str, patterns: list[tuple[re.Pattern[str], str]], one_line: bool = False,
+           fast: bool = True) -> str:
     if not text:
         return text
     text = printable(text, one_line)
     cut = len(text) - MAX_TEXT
     if cut > 0:
         text = text[: MAX_TEXT + 1024]
-    text = _URL_USERINFO.sub(_userinfo, text)
-    for pattern, repl in patterns:
-        text = pattern.sub(repl, text)
+    if not fast or ("://" in text and "@" in text):
+        text = _URL_USERINFO.sub(_userinfo, text)
+    if not fast or may_hold_secret(text):
+        for pattern, repl in patterns:
+            text = pattern.sub(repl, text)
     return text[:MAX_TEXT] + f"… [{cut} characters cut]" if cut > 0 else text
+
+
+_FREE_TEXT = _TOKENS + _ASSIGNMENTS
+#: strings up to this length that redaction left unchanged are remembered (names, user ids,
+#: subjects repeat across items); a string that had something masked is never kept
+_MEMO_MAX = 256
+_MEMO_SIZE = 4096
+_CLEAN_TEXT: set[str] = set()
+_CLEAN_LOCATORS: set[str] = set()
+
+
+def _remembered(text: str, clean: set[str], patterns: list[tuple[re.Pattern[str], str]], one_line: bool) -> str:
+    if not text or text in clean:
+        return text
+    out = _apply(text, patterns, one_line)
+    if out == text and len(text) <= _MEMO_MAX:
+        if len(clean) >= _MEMO_SIZE:
+            clean.clear()
+        clean.add(text)
+    return out
+
+
+def clear_memo() -> None:
+    """Forget the remembered strings (a benchmark starting cold)."""
+    _CLEAN_TEXT.clear()
+    _CLEAN_LOCATORS.clear()
 
 
 def redact(text: str) -> str:
     """Mask credentials in `text`; safe to call on any string, idempotent, linear time (and
     text over `MAX_TEXT` characters is cut)."""
-    return _apply(text, _TOKENS + _ASSIGNMENTS)
+    return _remembered(text, _CLEAN_TEXT, _FREE_TEXT, False)
 
 
 def redact_locator(text: str) -> str:
     """Mask credentials in a name or locator: URLs and token formats only, never `key: value`.
     A locator is one printable line (see `printable`)."""
-    return _apply(text, _TOKENS, one_line=True)
+    return _remembered(text, _CLEAN_LOCATORS, _TOKENS, True)
+
+
+def redact_full(text: str) -> str:
+    """`redact` without the pre-check or the memo: every pattern runs (the reference the fast
+    path is tested and benchmarked against)."""
+    return _apply(text, _FREE_TEXT, fast=False)
+
+
+def redact_locator_full(text: str) -> str:
+    """`redact_locator` without the pre-check or the memo."""
+    return _apply(text, _TOKENS, one_line=True, fast=False)

@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import stat
@@ -40,7 +41,15 @@ from mlaudit.collectors.git.repos import RepoError, cache_path, network_env, run
 from mlaudit.config import GitSettings, GitTarget
 from mlaudit.errors import ConfigError
 from mlaudit.evidence import EvidenceItem
-from mlaudit.redact import MAX_TEXT, redact, redact_locator
+from mlaudit.redact import (
+    MAX_TEXT,
+    clear_memo,
+    may_hold_secret,
+    redact,
+    redact_full,
+    redact_locator,
+    redact_locator_full,
+)
 
 pytestmark = pytest.mark.faults  # part of the fault matrix (`pytest -m faults`)
 
@@ -314,6 +323,70 @@ def test_remote_credentials_stay_out_of_outputs_and_the_cache(tmp_path: Path, us
     (mirror_dir,) = [p for p in cache.rglob("*.git") if p.is_dir()]
     assert stat.S_IMODE((mirror_dir / "config").stat().st_mode) == 0o600
     assert cache_path(cache, url) == mirror_dir
+
+
+# every secret form the patterns know, and near misses that hold a trigger but no secret
+SECRET_FORMS = [
+    "AKIAIOSFODNN7EXAMPLE", "ASIA0123456789ABCDEF", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_SECRET_ACCESS_KEY:'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'", "ghp_abcdefghijklmnopqrstuvwxyz0123",
+    "gho_ABCDEFGHIJKLMNOPQRST12", "github_pat_11ABCDEFG0123456789_abcdefgh", "glpat-abcdefghij_klmnopqrst",
+    "xoxb-1234567890-abcdef", "xoxp-0000000000", "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH",
+    "sk-proj-abcdefghijklmnopqrst", "dapi0123456789abcdef0123456789abcdef-2", "Authorization: Basic dXNlcjpwYXNz",
+    "proxy-authorization=Bearer abcdefghijklmnopqrstuv==", '"Authorization": "token 0123456789"', "bearer  abc.def_ghi~jkl+mno/pq=",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----\nabc",
+    "password=hunter22", 'db_passwd: "s3cr3t!"', "client_secret='abcdefgh'", "API-KEY = 12345678",
+    "access_key: AKfoo1234", "private-key=ZZZZzzzz", "MY_TOKEN=abcd;", "https://ghp_abcdefghijklmnopqrstuvwxyz0123@github.com/o/r",
+    "https://user:pa55word@git.example.com/r.git", "redis://:r3dis@cache:6379/0", "s3://0123456789abcdef0123456789abcdef@bucket",
+    "https://***@host/x", "postgresql://app:***@db/x",
+]
+NEAR_MISSES = [
+    "AKIA0123", "akiaIOSFODNN7EXAMPLE", "ghp_short", "gh_x", "github_pat_", "glpat-x", "xoxz-1234567890", "hf_abc",
+    "sk-", "sk-short", "dapi0123", "Authorization:", "authorization: token", "Bearer ", "bearer x", "-----BEGIN",
+    "-----BEGIN CERTIFICATE-----", "passw", "password", "password=", "password: ab", "secret_scanning: on", "tokenizer=AutoTokenizer",
+    "token_count = 3", "api key", "accesskey", "private key", "://", "a://b", "http://host/path", "user@host", "x://@",
+    "mailto:me@example.com", "https://@host", "ſecret=abcdefgh", "toKen=abcdefgh", "PASSWORD=hunter22x", "BEARER abcdefghijklmnopqrst",
+    "\udcda" + "pi0123456789abcdef0123456789abcdef", "\udcff", "line\nbreak", "tab\tand\x7f", "***", "models:/churn@champion",
+    "secretrepo:src/tokenizer.py:12@abc123", "runs:/0123456789abcdef0123456789abcdef",
+]
+FILLER = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-./:@=;,'\"{}()\n\téüſK"
+
+
+def _random_text(rng: random.Random) -> str:
+    parts = []
+    for _ in range(rng.randint(1, 5)):
+        roll = rng.random()
+        if roll < 0.3:
+            part = rng.choice(SECRET_FORMS)
+        elif roll < 0.6:
+            part = rng.choice(NEAR_MISSES)
+        else:
+            part = "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 40)))
+        if rng.random() < 0.2:  # one character changed, inserted or cut
+            i = rng.randint(0, len(part))
+            part = part[:i] + rng.choice(["", rng.choice(FILLER)]) + part[i + rng.randint(0, 1):]
+        if rng.random() < 0.2:
+            part = part.upper() if rng.random() < 0.5 else part.swapcase()
+        parts.append(part)
+    return rng.choice(["", " ", "\n", "=", ": ", "/"]).join(parts)
+
+
+def test_the_fast_path_masks_exactly_what_the_full_pass_masks() -> None:
+    rng = random.Random(20261205)
+    corpus = [_random_text(rng) for _ in range(20_000)] + SECRET_FORMS + NEAR_MISSES
+    clear_memo()
+    masked = changed_by_fast = 0
+    for text in corpus:
+        full, locator = redact_full(text), redact_locator_full(text)
+        for _ in range(2):  # the second call may come from the memo of unchanged strings
+            assert redact(text) == full, text
+            assert redact_locator(text) == locator, text
+        masked += "***" in full and "***" not in text
+        changed_by_fast += full != text
+    # the corpus exercises both sides: many secrets masked, many strings left as they were
+    assert masked > 5_000 and len(corpus) - changed_by_fast > 5_000
+    # a trigger-free string skips the patterns; each secret form holds a trigger
+    assert not may_hold_secret("1234 runs in 180 days by 12 user(s)")
+    assert all(may_hold_secret(form) or ("://" in form and "@" in form) for form in SECRET_FORMS)
 
 
 # ------------------------------------------------------------------ 4. hostile sizes
