@@ -29,7 +29,8 @@ SPLIT_WORDS_JS = """
     const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       if (n.parentElement.closest('code, pre')) continue;
-      for (const m of n.data.matchAll(/[A-Za-z]{2,}/g)) {
+      // words: letter runs not inside an alphanumeric token (a commit id like 440b94ad4453 is no word)
+      for (const m of n.data.matchAll(/(?<![A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])/g)) {
         const r = document.createRange();
         r.setStart(n, m.index);
         r.setEnd(n, m.index + m[0].length);
