@@ -302,3 +302,25 @@ def test_keywords_only_in_comments_and_strings_are_not_parsed(
     assert "sklearn" in census[2]  # from the Python 2 module's import line
     parsed_on, parsed_off = infos_on["decoys"]["blobs_parsed"], infos_off["decoys"]["blobs_parsed"]
     assert (parsed_off, parsed_on) == (8, 5)  # notes.py, strings.py and prose.ipynb are not parsed
+
+
+def test_test_modules_are_parsed_first_and_ruled_out_only_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test module is parsed before the prefilter's Python stage is asked; one whose parse shows
+    no test function is still ruled out exactly when that stage rules it out (its `test` words
+    only in comments and strings), and the evidence is that of parsing everything."""
+    files = {
+        "src/model.py": "import sklearn\n",
+        "tests/test_model.py": "from src import model\n\ndef test_fit():\n    assert model\n",
+        "tests/test_notes.py": '"""test notes"""\nX = 1  # a test\n',
+        "tests/test_helpers.py": "def make_model():\n    return 1  # no test function\n\nfixture = make_model\n",
+        "tests/test_broken.py": "def test_x(:\n  test\n",
+    }
+    views = {flag: RepoView.from_files("tests-first", files) for flag in (False, True)}
+    without = _analyze(lambda: views[False], False, monkeypatch)
+    with_ = _analyze(lambda: views[True], True, monkeypatch)
+    assert with_ == without
+    # all five without the prefilter; with it, test_notes.py and test_helpers.py are ruled out
+    # (no keyword in their code) and src/model.py is parsed for its import
+    assert (views[False].parsed, views[True].parsed) == (5, 3)
+    ml_tests = next(f for f in with_ if f[0] == "ml_tests")
+    assert ml_tests[1].endswith("tests/test_model.py:3@000000000000") and "src.model" in ml_tests[2]

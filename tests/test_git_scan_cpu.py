@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ast
 import gc
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
 
 from mlaudit.collectors.git import code
-from mlaudit.collectors.git.collector import paused_gc
+from mlaudit.collectors.git.collector import WORKER_GC_EVERY, paused_gc
 from mlaudit.collectors.git.pyscan import SourceScan, walk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +97,30 @@ def test_parse_cache_is_bounded_by_the_source_it_holds() -> None:
     assert cache.get(f"{99:040x}") is not None and cache.get(f"{0:040x}") is None
     cache.put("big", object(), 64 * 1024)  # over the per-file limit: never kept
     assert cache.get("big") is None
+
+
+def test_a_worker_process_collects_cycles_every_few_repositories(tmp_path: Path) -> None:
+    """In a worker (collector off after `_worker_started`) a cycle a repository leaves is freed
+    by the collection `_scan_in_worker` makes every `WORKER_GC_EVERY` repositories, not before."""
+    script = f"""
+import gc, weakref
+from datetime import UTC, datetime
+from pathlib import Path
+from mlaudit.collectors.git import collector as c
+from mlaudit.collectors.git.repos import RepoRef
+from mlaudit.collectors.git.settings import GitSettings
+c._worker_started()
+assert not gc.isenabled()
+class Node: pass
+a, b = Node(), Node(); a.other, b.other = b, a
+alive = weakref.ref(a); del a, b
+ref = RepoRef(Path({str(tmp_path)!r}), "not-a-repo")
+seen = []
+for i in range(c.WORKER_GC_EVERY):
+    evidence, info, error = c._scan_in_worker((GitSettings(), ref, datetime.now(UTC), 180, None, None))
+    assert error and "not a git repository" in error, error
+    seen.append(alive() is not None)
+print(seen.count(True), seen[-1], gc.isenabled())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(WORKER_GC_EVERY - 1), "False", "False"]

@@ -64,6 +64,7 @@ from mlaudit.collectors.git.pyscan import (
 )
 from mlaudit.collectors.git.testdetect import (  # noqa: F401 - re-exported
     _asserting_tests,
+    _test_functions,
     _local_top_names,
     _ml_targets,
     _test_validation,
@@ -284,6 +285,25 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
             if sha:
                 _SCANS.put(sha, _Notebook(nb_code, None), len(text))
             return
+    elif testing and USE_PREFILTER:
+        # nearly every test module is wanted (its test functions are named `test*`), so it is
+        # parsed first and the prefilter asked only when the parse shows no test function:
+        # the same decision, without blanking every test module's comments and strings
+        if not code_prefilter(True).wanted(text):
+            return  # no keyword even in the raw text
+        scan = SourceScan.build(path, text)
+        if scan is None or not any(True for _ in _test_functions(scan.tree)):
+            if not _wanted(text, testing):
+                return
+        view.parsed += 1
+        if scan is None:
+            if "{{" not in text:
+                _census_fallback(path, text, facts)
+            return
+        if sha:
+            _SCANS.put(sha, scan, len(text))
+        _use_scan(scan, nb_code, testing, facts, local_tops, paths_ok)
+        return
     elif not _wanted(text, testing):
         if sha and not testing:
             _SCANS.put(sha, _UNWANTED, len(text))
