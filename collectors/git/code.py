@@ -64,9 +64,9 @@ from mlaudit.collectors.git.pyscan import (
 )
 from mlaudit.collectors.git.testdetect import (  # noqa: F401 - re-exported
     _asserting_tests,
-    _test_functions,
     _local_top_names,
     _ml_targets,
+    _test_functions,
     _test_validation,
     is_harness,
     is_test_file,
