@@ -162,15 +162,22 @@ def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
     stack = [(root, 0)]
     while stack:
         folder, depth = stack.pop()
-        if any((folder / marker).is_file() for marker in _GX_MARKERS):
+        names: set[str] | None = None
+        if depth < max_depth:
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError:
+                entries = None
+            if entries is not None:
+                names = {e.name for e in entries}
+                stack.extend((Path(e.path), depth + 1) for e in entries
+                             if e.name not in _SKIP and e.is_dir(follow_symlinks=False))
+        # a folder listed anyway is looked into only when it has a child named like a project's
+        # folder: a large work tree costs one listing per folder
+        if any((names is None or marker.split("/", 1)[0] in names) and (folder / marker).is_file()
+               for marker in _GX_MARKERS):
             found.append(folder)
-        if depth >= max_depth:
-            continue
-        try:
-            children = [e for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
-        except OSError:
-            continue
-        stack.extend((Path(e.path), depth + 1) for e in children if e.name not in _SKIP)
     return sorted(found)
 
 

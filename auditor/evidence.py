@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from mlaudit.redact import redact, redact_locator
@@ -84,8 +84,9 @@ class EvidenceItem:
         object.__setattr__(self, "subject", redact_locator(self.subject))
         object.__setattr__(self, "attributes", _redact_values(self.attributes))
 
-    @property
+    @cached_property
     def id(self) -> str:
+        # an item is never changed after construction (`dataclasses.replace` makes a new one)
         raw = json.dumps([self.collector, self.subject, self.signal, self.locator, self.attributes.get("tool")],
                          sort_keys=True, default=str)
         return "ev-" + hashlib.sha1(raw.encode()).hexdigest()[:12]
@@ -108,7 +109,22 @@ class EvidenceItem:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvidenceItem:
+    def from_dict(cls, data: dict[str, Any], *, redacted: bool = False) -> EvidenceItem:
+        """An item from its `to_dict` form. `redacted=True` is for what this process's own
+        items wrote (the scan cache, keyed by the redaction code's digest): it skips redacting a
+        second time; anything else is redacted at construction as always."""
+        if redacted:
+            item = object.__new__(cls)
+            for name, value in (
+                    ("collector", data["collector"]), ("signal", data["signal"]), ("locator", data["locator"]),
+                    ("subject", data["subject"]), ("provenance", Provenance(data.get("provenance", "observed"))),
+                    ("attributes", dict(data.get("attributes") or {})), ("excerpt", data.get("excerpt")),
+                    ("observed_at", data.get("observed_at") or now_iso())):
+                object.__setattr__(item, name, value)
+            for name in ("collector", "signal", "locator", "subject", "observed_at"):
+                if not isinstance(getattr(item, name), str):
+                    raise TypeError(f"evidence {name} is not a string")
+            return item
         return cls(
             collector=data["collector"],
             signal=data["signal"],

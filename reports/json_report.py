@@ -47,9 +47,9 @@ def load_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
-    schema = load_schema()
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    # the schema ships with the package and is itself checked against the metaschema by the
+    # tests (tests/test_report_json.py), not on every run
+    return Draft202012Validator(load_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def format_path(parts: Iterable[Any]) -> str:

@@ -135,3 +135,27 @@ def test_gx_projects_inside_local_git_targets_are_audited(tmp_path: Path) -> Non
     # named explicitly as well: listed once
     (tmp_path / "d.yaml").write_text("git:\n  targets: [repos]\ngreat_expectations:\n  projects: [repos/quality]\n")
     assert len(load_config(tmp_path / "d.yaml").great_expectations.projects) == 1
+
+
+def test_gx_projects_are_found_at_every_depth_by_their_marker_files(tmp_path: Path) -> None:
+    from mlaudit.config import find_gx_projects
+
+    for where, marker in (("a", "gx"), ("b/c", "great_expectations"), ("d/e/f/g/h", "gx")):
+        (tmp_path / where / marker).mkdir(parents=True)
+        (tmp_path / where / marker / "great_expectations.yml").write_text("config_version: 4.0\n")
+    (tmp_path / "decoy" / "gx").mkdir(parents=True)  # a gx folder without the project file
+    (tmp_path / "file-named" ).mkdir()
+    (tmp_path / "file-named" / "gx").write_text("not a folder\n")
+    (tmp_path / ".venv" / "lib" / "gx").mkdir(parents=True)
+    (tmp_path / ".venv" / "lib" / "gx" / "great_expectations.yml").write_text("x: 1\n")
+    (tmp_path / "deep" / "1" / "2" / "3" / "4" / "5" / "gx").mkdir(parents=True)
+    (tmp_path / "deep" / "1" / "2" / "3" / "4" / "5" / "gx" / "great_expectations.yml").write_text("x: 1\n")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "gx").symlink_to(tmp_path / "a" / "gx")  # a link to a project's folder
+    found = find_gx_projects(tmp_path)
+    assert found == sorted([tmp_path / "a", tmp_path / "b" / "c", tmp_path / "d" / "e" / "f" / "g" / "h",
+                            tmp_path / "linked"])
+    (tmp_path / "gx").mkdir()
+    (tmp_path / "gx" / "great_expectations.yml").write_text("x: 1\n")
+    assert find_gx_projects(tmp_path)[0] == tmp_path
+    assert find_gx_projects(tmp_path / "d" / "e" / "f" / "g" / "h") == [tmp_path / "d" / "e" / "f" / "g" / "h"]

@@ -932,3 +932,12 @@ def test_print_leaves_evidence_out_unless_asked(report: dict[str, Any]) -> None:
         assert html.count('<div class="evidence-block">') == len(report["findings"])
         assert "body:not(.print-evidence) .evidence-block" in html
     assert "mlaudit scan --pdf --print-evidence" in plain and "mlaudit scan --pdf --print-evidence" not in full
+
+
+def test_the_report_schema_is_a_valid_draft_2020_12_schema() -> None:
+    """Checked here, not on every run (`json_report._validator` trusts the shipped schema)."""
+    import jsonschema
+
+    from mlaudit.reports.json_report import load_schema
+
+    jsonschema.Draft202012Validator.check_schema(load_schema())

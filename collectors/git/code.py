@@ -198,11 +198,14 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             _declared_in_magics(cached.code, path, facts)
             if isinstance(cached.scan, SourceScan):
                 _use_scan(_at_path(cached.scan, path), cached.code, False, facts, local_tops, paths_ok)
+            view.reused += 1
             continue
         if cached is _UNWANTED and not testing and not notebook:
+            view.reused += 1
             continue  # identical content was already found irrelevant: not even read
         if isinstance(cached, SourceScan) and not notebook:
             _use_scan(_at_path(cached, path), None, testing, facts, local_tops, paths_ok)
+            view.reused += 1
             continue
         # read outside the guard below: an unreadable object is the repository's error, not a
         # file to skip quietly

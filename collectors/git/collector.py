@@ -35,6 +35,7 @@ from mlaudit.collectors.git.blobs import (
     ObjectStore,
     ObjectUnreadable,
     RepoTimedOut,
+    _common_dir,
     batch_command_supported,
 )
 from mlaudit.collectors.git.configs import REFUSED_YAML
@@ -132,6 +133,8 @@ class GitCollector(Collector):
     letter: ClassVar[str] = "G"
 
     def __init__(self, settings: GitSettings) -> None:
+        #: id(ref) -> (commit, branch, remote) of repositories found in the scan cache
+        self._heads: dict[int, tuple[str, str | None, str | None]] = {}
         self.settings = settings
         self._mirrors: MirrorCache | None = None
 
@@ -306,7 +309,9 @@ class GitCollector(Collector):
         return [out[id(r)] for r in refs]
 
     def _cached(self, ref: RepoRef, cache: ScanCache) -> bool:
-        """Whether the repository's audited commit is in the scan cache (a cheap look: refs only)."""
+        """Whether the repository's audited commit is in the scan cache (a cheap look: refs only).
+        What it resolves (commit, branch, remote) is kept for the scan of a cached repository,
+        which then opens nothing again."""
         import git
 
         try:
@@ -318,7 +323,10 @@ class GitCollector(Collector):
             if commit is None:
                 return False
             remote = ref.url or _origin_url(repo)
-            return cache.has(self._cache_key(ref, remote, branch, commit))
+            if not cache.has(self._cache_key(ref, remote, branch, commit)):
+                return False
+            self._heads[id(ref)] = (commit, branch, remote)
+            return True
         except Exception:  # noqa: BLE001
             return False
         finally:
@@ -340,17 +348,24 @@ class GitCollector(Collector):
         repo = store = None
         info: dict[str, Any] = {}
         try:
-            repo = git.Repo(ref.git_dir)
-            commit, branch = self._head(repo, ref)
+            known = self._heads.pop(id(ref), None)  # resolved when the scan cache was consulted
+            if known is not None:
+                commit, branch, remote = known
+            else:
+                repo = git.Repo(ref.git_dir)
+                commit, branch = self._head(repo, ref)
+                remote = None
             info = {"name": ref.name, "kind": "repository", "path": str(ref.git_dir)}
             if ref.url:
                 info["url"] = ref.url
             if commit is None:
                 info["empty"] = True
                 return [], info, None
-            remote = ref.url or _origin_url(repo)
-            store = ObjectStore(ref.git_dir)
-            store.deadline = deadline
+            if repo is not None:
+                remote = ref.url or _origin_url(repo)
+            # the private object store is made only when git must run (a cached commit whose
+            # history is cached too runs none)
+            store = _LazyStore(Path(ref.git_dir), deadline)
             if ctx.as_of is not None:
                 commit = commit_as_of(store.run, commit, ctx.as_of)
                 if commit is None:
@@ -366,7 +381,7 @@ class GitCollector(Collector):
                 info.update(tree_info, cached=True, blobs_parsed=0, blobs_searched=0, parse_cache=[0, 0])
                 info.pop("tree_timings", None)
             else:
-                tree_items, tree_info = self._read_tree(ref, store, commit, branch, remote, deadline)
+                tree_items, tree_info = self._read_tree(ref, store.get(), commit, branch, remote, deadline)
                 if cache is not None:
                     cache.put(key, tree_items, tree_info)
                 view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
@@ -374,13 +389,17 @@ class GitCollector(Collector):
             analyzed = time.perf_counter()
             warnings: list[str] = []
             try:
-                activity = [team_activity(store.run, view, since, ctx.lookback_days, until=ctx.as_of)]
+                # an unchanged commit's window comes from the cache (an as-of audit reads it anew)
+                history = (cached_history(store.run, view, since, Path(ref.git_dir), cache)
+                           if ctx.as_of is None else None)
+                activity = [team_activity(store.run, view, since, ctx.lookback_days, until=ctx.as_of,
+                                          history=history)]
             except RepoError as exc:
                 activity = []
                 warnings.append(f"history not read, team activity left out: {redact(str(exc))}")
             # code and config items, team activity, then the repository itself (as always)
             evidence = [*tree_items[:-1], *activity, tree_items[-1]]
-            if (store.path / "shallow").exists():
+            if (_common_dir(Path(ref.git_dir)) / "shallow").exists():
                 info["shallow"] = True
             timings = info.pop("tree_timings", {})
             info["timings"] = {**timings, "history": round(time.perf_counter() - analyzed, 4)}
@@ -481,6 +500,27 @@ class GitCollector(Collector):
         return None, None
 
 
+class _LazyStore:
+    """An `ObjectStore` made on first use (and closed only if it was)."""
+
+    def __init__(self, git_dir: Path, deadline: Deadline | None) -> None:
+        self.git_dir, self.deadline = git_dir, deadline
+        self._store: ObjectStore | None = None
+
+    def get(self) -> ObjectStore:
+        if self._store is None:
+            self._store = ObjectStore(self.git_dir)
+            self._store.deadline = self.deadline
+        return self._store
+
+    def run(self, *args: str, timeout: float = 600) -> str:
+        return self.get().run(*args, timeout=timeout)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
 def analyze_view(view: RepoView) -> list[EvidenceItem]:
     """Every detector over one repository view (code analysis and file/config analysis)."""
     from mlaudit.collectors.git.code import analyze_code
@@ -549,18 +589,18 @@ def _day(when: datetime | None) -> str:
     return when.date().isoformat() if when else ""
 
 
-def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
-                  window_days: int, until: datetime | None = None) -> EvidenceItem:
-    """Commits on the audited branch in the window (ending at `until` for an as-of audit):
-    humans, commits, concentration, merges; `last_commit_at` is the last such commit, or for a
-    dormant repository (none in the window) the audited commit's date.
-    `git_run(*args)` runs git against the repository's objects (RepoError when it fails)."""
+#: one commit of the window as team activity counts it: (commit time, contributor id or None
+#: for a bot, merge); the contributor id is a salted digest, never a name or an address
+Commit = tuple[int, "str | None", bool]
+
+
+def read_history(git_run: Callable[..., str], commit: str, since: datetime,
+                 until: datetime | None = None) -> list[Commit]:
+    """The commits `git log <commit> --since` lists (ending at `until` for an as-of audit)."""
     fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%P%x1e"
     bound = [f"--until={until.isoformat()}"] if until is not None else []
-    raw = git_run("log", view.commit, f"--since={since.isoformat()}", *bound, f"--format={fmt}", "--")
-    humans: Counter[str] = Counter()
-    commits = merges = bots = 0
-    last_ts = 0
+    raw = git_run("log", commit, f"--since={since.isoformat()}", *bound, f"--format={fmt}", "--")
+    out: list[Commit] = []
     for record in raw.split("\x1e"):
         record = record.strip("\n")  # not strip(): \x1f counts as whitespace to Python
         if not record:
@@ -569,25 +609,86 @@ def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
         if len(parts) < 5:
             continue
         _, name, email, ts, parents = parts[:5]
-        if BOT.search(name) or BOT.search(email):
+        bot = bool(BOT.search(name) or BOT.search(email))
+        out.append((int(ts or 0), None if bot else contributor_id(email, name), len(parents.split()) > 1))
+    return out
+
+
+def _history_key(view: RepoView, git_dir: Path) -> str:
+    return scancache.entry_key("history", git_dir.resolve(), view.commit)
+
+
+def cached_history(git_run: Callable[..., str], view: RepoView, since: datetime, git_dir: Path,
+                   cache: ScanCache | None) -> tuple[list[Commit], Callable[[], int]]:
+    """The window's commits and the audited commit's own time (asked for only when the window is
+    empty), from the scan cache when the audited commit is unchanged. A commit's history never
+    changes, and a later run's window starts later (the clock moves on): the commits kept from a
+    window that started earlier are filtered to the new one instead of running `git log` again.
+    A longer window than the one kept reads history anew."""
+    key = _history_key(view, git_dir) if cache is not None else None
+    kept = cache.get_data(key) if cache is not None and key is not None else None
+    start = int(since.timestamp())
+
+    def head_time() -> int:
+        nonlocal kept
+        if kept is not None and isinstance(kept.get("head_ts"), int):
+            return kept["head_ts"]
+        ts = int(git_run("log", "-1", "--format=%ct", view.commit, "--").strip() or 0)
+        kept = {**(kept or {"since": start, "commits": commits}), "head_ts": ts}
+        if cache is not None and key is not None:
+            cache.put_data(key, kept)
+        return ts
+
+    if kept is not None and isinstance(kept.get("since"), int) and kept["since"] <= start:
+        try:
+            commits = [(int(ts), who if isinstance(who, str) else None, bool(merge))
+                       for ts, who, merge in kept["commits"] if int(ts) >= start]
+            return commits, head_time
+        except (KeyError, TypeError, ValueError):
+            kept = None  # a malformed entry is a miss
+    commits = read_history(git_run, view.commit, since)
+    if cache is not None and key is not None:
+        cache.put_data(key, {"since": start, "commits": commits})
+    return commits, head_time
+
+
+def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
+                  window_days: int, until: datetime | None = None, *,
+                  history: tuple[list[Commit], Callable[[], int]] | None = None) -> EvidenceItem:
+    """Commits on the audited branch in the window (ending at `until` for an as-of audit):
+    humans, commits, concentration, merges; `last_commit_at` is the last such commit, or for a
+    dormant repository (none in the window) the audited commit's date.
+    `git_run(*args)` runs git against the repository's objects (RepoError when it fails);
+    `history` gives the window's commits and the audited commit's time instead (`cached_history`)."""
+    if history is None:
+        commits = read_history(git_run, view.commit, since, until)
+
+        def head_time() -> int:
+            return int(git_run("log", "-1", "--format=%ct", view.commit, "--").strip() or 0)
+    else:
+        commits, head_time = history
+    humans: Counter[str] = Counter()
+    counted = merges = bots = 0
+    last_ts = 0
+    for ts, who, merge in commits:
+        if who is None:
             bots += 1
             continue
-        commits += 1
-        last_ts = max(last_ts, int(ts or 0))
-        if len(parents.split()) > 1:
-            merges += 1
-        humans[contributor_id(email, name)] += 1
-    top_share = round(max(humans.values()) / commits, 3) if commits else None
+        counted += 1
+        last_ts = max(last_ts, ts)
+        merges += merge
+        humans[who] += 1
+    top_share = round(max(humans.values()) / counted, 3) if counted else None
     if not last_ts:  # dormant: no commit in the window; its last commit is the one audited
-        last_ts = int(git_run("log", "-1", "--format=%ct", view.commit, "--").strip() or 0)
+        last_ts = head_time()
     last = datetime.fromtimestamp(last_ts, UTC).isoformat().replace("+00:00", "Z") if last_ts else None
     return view.evidence(
         "team_activity",
         contributors=len(humans),
-        commits=commits,
+        commits=counted,
         bot_commits=bots,
         top_share=top_share,
-        merge_share=round(merges / commits, 3) if commits else None,
+        merge_share=round(merges / counted, 3) if counted else None,
         window_days=window_days,
         last_commit_at=last,
         contributor_ids=sorted(humans),

@@ -2,7 +2,9 @@
 
 A repository whose audited commit is unchanged since the last run is not read again: the
 evidence its files yielded (code, config, the repository item) and what the report says of its
-coverage come from the cache. Team activity is always read anew (its window moves with the clock).
+coverage come from the cache. So does its history: the commits of the look-back window, kept
+as (time, contributor digest, merge) with the window's start; a later run (whose window starts
+later) filters them to its own window, a longer window or an as-of audit reads history anew.
 
 Entries are keyed by everything the analysis depends on: the repository's git directory, display
 name, remote, branch, audited commit and size limit, and `DETECTOR_VERSION`, a digest of the
@@ -32,10 +34,14 @@ FORMAT = 1
 
 @cache
 def detector_version() -> str:
-    """A digest of the git collector's source and mlaudit's version."""
+    """A digest of the git collector's source (with the evidence and redaction code) and mlaudit's version."""
     h = hashlib.sha256(f"{__version__}:{FORMAT}".encode())
     here = Path(__file__).parent
-    for path in sorted(here.glob("*.py")):
+    # the collector's source, and the evidence and redaction code its entries were written by
+    # (entries are read back without redacting again: a changed redaction rewrites them all)
+    from mlaudit import evidence, redact
+
+    for path in [*sorted(here.glob("*.py")), Path(evidence.__file__), Path(redact.__file__)]:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -66,7 +72,8 @@ class ScanCache:
             data = json.loads(self._path(key).read_text(encoding="utf-8"))
             if data.get("key") != key:
                 return None
-            evidence = [EvidenceItem.from_dict(d) for d in data["evidence"]]
+            # written from items redacted at construction, by the redaction code the key names
+            evidence = [EvidenceItem.from_dict(d, redacted=True) for d in data["evidence"]]
             info = dict(data["info"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -74,9 +81,24 @@ class ScanCache:
 
     def put(self, key: str, evidence: list[EvidenceItem], info: dict[str, Any]) -> None:
         """Write one entry atomically; a cache that cannot be written is no error."""
+        self._write(key, json.dumps({"key": key, "evidence": [e.to_dict() for e in evidence], "info": info},
+                                    ensure_ascii=False, default=str))
+
+    def get_data(self, key: str) -> dict[str, Any] | None:
+        """A plain entry (`put_data`); None when absent, unreadable or not this key's."""
+        try:
+            data = json.loads(self._path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("data"), dict):
+            return None
+        return data["data"]
+
+    def put_data(self, key: str, data: dict[str, Any]) -> None:
+        self._write(key, json.dumps({"key": key, "data": data}, ensure_ascii=False))
+
+    def _write(self, key: str, payload: str) -> None:
         path = self._path(key)
-        payload = json.dumps({"key": key, "evidence": [e.to_dict() for e in evidence], "info": info},
-                             ensure_ascii=False, default=str)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")

@@ -77,6 +77,7 @@ class RepoView:
     searched: int = 0  # files a byte search in git found no keyword in (read there, not here)
     cache_lookups: int = 0  # Python files looked up in the parse cache (by blob id) ...
     cache_hits: int = 0  # ... and found there: identical content parsed before
+    reused: int = 0  # files whose identical content was read before (a parse-cache hit): covered
     #: (pattern, pathspecs) -> paths whose bytes match the pattern; None where git cannot tell
     grep: Callable[[str, list[str]], set[str] | None] | None = None
     #: the repository's time limit: every read and every use of a file checks it (RepoTimedOut
@@ -195,7 +196,7 @@ class RepoView:
         and files skipped by reason (only reasons that happened)."""
         out: dict[str, Any] = {
             "files_total": len(self.entries),
-            "files_read": self.blobs_read + self.searched - self.skipped.get("binary", 0),
+            "files_read": self.blobs_read + self.searched + self.reused - self.skipped.get("binary", 0),
             "skipped": {k: v for k, v in sorted(self.skipped.items()) if v},
         }
         if self.lossy:
