@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import sqldb
 from conftest import free_port, running_server
+from mlflow.entities import Metric, RunTag
 from mlflow_scenarios import every_scenario, mine, scan, writing_to
 
 from mlaudit.collectors.base import CollectorError
@@ -314,3 +316,56 @@ def test_max_runs_per_experiment_reads_the_newest_as_the_server_does(store, tmp_
     assert capped[zoo]["runs_capped_at"] == 2 and capped[zoo]["last_run"] == uncapped[zoo]["last_run"]
     assert any(f"experiment '{zoo}' has more than 2 runs" in w for w in direct.warnings)
     assert direct.targets[0]["capped_experiments"] == through_server.targets[0]["capped_experiments"] >= 1
+
+
+NO_IMPORT_SCAN = """
+import json, sys
+from mlaudit.collectors.base import CollectContext
+from mlaudit.collectors.mlflow.collector import MlflowCollector
+from mlaudit.config import MlflowSettings, MlflowTarget
+result = MlflowCollector(MlflowSettings(targets=[MlflowTarget(uri=sys.argv[1], name="store")])).collect(
+    CollectContext(lookback_days=180))
+items = [json.loads(json.dumps(i.to_dict(), default=str)) for i in result.evidence]
+print(json.dumps({"mlflow_imported": sorted(m for m in sys.modules if m.split(".")[0] == "mlflow"),
+                  "evidence": items, "errors": [e.message for e in result.errors]}))
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_database_scan_never_imports_mlflow(kind) -> None:
+    """Experiments, runs, the registry and source runs come from plain SELECTs: a scan of a
+    database imports no MLflow module (1-2 s of every scan), and its evidence is the same as
+    a scan in a process that has MLflow loaded."""
+    import subprocess
+
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Registry
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as Tracking
+
+    sqldb.require(kind)
+    with sqldb.database(kind) as db:
+        url = sqldb.uri(kind, db, driver=True)
+        tracking, registry = Tracking(url, "/tmp/mlaudit-no-artifacts"), Registry(url)
+        try:
+            eid = tracking.create_experiment("no-import")
+            run = tracking.create_run(eid, "alice", int(time.time() * 1000), [], "train")
+            tracking.set_tag(run.info.run_id, RunTag("mlflow.source.git.commit", "abc123"))
+            tracking.log_metric(run.info.run_id, Metric("auc", 0.9, 0, 0))
+            registry.create_registered_model("no-import-model")
+            registry.create_model_version("no-import-model", f"runs:/{run.info.run_id}/model", run.info.run_id)
+        finally:
+            tracking.engine.dispose()
+            registry.engine.dispose()
+        target = sqldb.uri(kind, db)
+        done = subprocess.run([sys.executable, "-c", NO_IMPORT_SCAN, target], capture_output=True, text=True,
+                              timeout=300, cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0, done.stderr[-2000:]
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        in_process = as_dicts(scan(MlflowTarget(uri=target, name="store")))
+    assert out["mlflow_imported"] == [] and out["errors"] == []
+    for item in out["evidence"]:
+        assert item.pop("observed_at")
+    assert sorted(out["evidence"], key=lambda d: (d["signal"], d["locator"])) == in_process
+    model = next(i for i in in_process if i["signal"] == "registered_model")
+    runs = next(i for i in in_process if i["signal"] == "experiment_runs")
+    assert model["attributes"]["lineage"] == 1 and model["attributes"]["versions_with_metrics"] == 1
+    assert runs["attributes"]["runs_in_window"] == 1 and runs["attributes"]["commits_tagged"] == 1
