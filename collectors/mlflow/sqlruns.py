@@ -29,6 +29,7 @@ from typing import Any
 
 _CURSORS = itertools.count()
 _IDS = re.compile(r"^attributes\.run_id IN \((.*)\)$")
+_BEFORE = re.compile(r"^(?:attributes\.start_time <= (\d+))?$")
 
 
 @dataclass
@@ -160,7 +161,8 @@ class SqlRunFacts:
 
 
 class SqlRunSearch:
-    """`search_runs` with MLflow's signature for the scan's two searches, else MLflow's own."""
+    """`search_runs` with MLflow's signature for the scan's searches by run id and for the newest
+    run (no run in the window), else MLflow's own."""
 
     def __init__(self, engine: Any, store: Any) -> None:
         self.engine = engine
@@ -171,6 +173,10 @@ class SqlRunSearch:
                  page_token: str | None = None) -> Any:
         from mlaudit.collectors.mlflow.scan import ACTIVE_ONLY
 
+        before = _BEFORE.match(filter_string or "")
+        if order_by == ["attributes.start_time DESC"] and max_results == 1 and run_view_type == ACTIVE_ONLY \
+                and before and not page_token:
+            return self._newest(experiment_ids, before.group(1))
         ids = _IDS.match(filter_string or "")
         if order_by or run_view_type != ACTIVE_ONLY or not ids:
             return self.store.search_runs(experiment_ids, filter_string, run_view_type,
@@ -179,6 +185,22 @@ class SqlRunSearch:
         params: dict[str, Any] = {"exps": [int(e) for e in experiment_ids], "after": page_token or "",
                                   "n": max_results, "ids": re.findall(r"'([^']*)'", ids.group(1)) or [""]}
         return self._page(where, params, max_results)
+
+    def _newest(self, experiment_ids: list[str], until: str | None) -> RunPage:
+        """The newest active run of the experiments (started by `until`), by start time, with
+        its attributes only (the scan's last-run search reads its start time). MLflow's search
+        puts runs without a start time last: none is returned here when only those exist, which
+        the scan counts alike (no start time)."""
+        where = "lifecycle_stage = 'active' AND experiment_id IN :exps AND start_time IS NOT NULL"
+        params: dict[str, Any] = {"exps": [int(e) for e in experiment_ids]}
+        if until:
+            where += " AND start_time <= :until"
+            params["until"] = int(until)
+        with self.engine.connect() as con:
+            rows = _rows(con, "SELECT run_uuid, experiment_id, start_time, status, user_id FROM runs "
+                              f"WHERE {where} ORDER BY start_time DESC, run_uuid LIMIT 1", params)
+        return RunPage(Run(RunInfo(rid, str(exp), start, str(status), user), RunData(), RunInputs(), RunOutputs())
+                       for rid, exp, start, status, user in rows)
 
     def _page(self, where: str, params: dict[str, Any], limit: int) -> RunPage:
         import sqlalchemy
