@@ -1,18 +1,22 @@
 """Benchmark: the MLflow collector reading a PostgreSQL backend store directly, against raw SQL.
 
     python bench/mlflow_sql_scan.py [--runs 200000] [--experiments 200] [--models 2000]
-                                    [--versions 2] [--keep | --db KEPT_DATABASE]
+                                    [--versions 2] [--repeat 3] [--keep | --db KEPT_DATABASE]
 
 Creates a throw-away database on the machine's PostgreSQL (127.0.0.1:5432, user postgres, or
 PGHOST/PGPORT/PGUSER), has MLflow create and migrate its schema, fills it with bulk server-side
-SQL (runs with 2 params, 2 metrics, 3 tags, dataset inputs on half; registered models × versions
-whose source runs are those runs; aliases), then in the same process:
+SQL (runs with 2 params, 2 metrics, 3 tags, dataset inputs on half; registered models x versions
+whose source runs are those runs; aliases), then in the same process times, in turn:
 - baseline: one raw SQL `SELECT` per table of the rows the collector reads (experiments, runs in
   the look-back window with their tags, params, latest metrics and inputs, registered models,
   versions, aliases), fetched to Python with psycopg2;
-- collector: `MlflowCollector.collect` on the `postgresql://` URI (read-only session), with its
-  peak RSS (ru_maxrss of this process after the baseline).
-Prints both times and the ratio (collector / baseline). The database is dropped unless --keep.
+- collector: `MlflowCollector.collect` on the `postgresql://` URI (read-only session).
+One warm-up pair first (printed, not counted: both then read from a warm page cache; the
+collector's first call also pays its imports), then `--repeat` pairs baseline, collector,
+baseline, collector ... Prints each pair's times and ratio (collector / baseline, pair by pair,
+so a drift in the machine's speed hits both sides of a pair alike), the min / median / max
+ratio, the load average before and after, and the process's peak RSS. The database is dropped
+unless --keep (or --db).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import sys
 import time
 import uuid
@@ -111,6 +116,40 @@ def baseline(db: str, lookback_days: int) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
+def collect(db: str, lookback_days: int) -> tuple[float, dict, int]:
+    from mlaudit.collectors.base import CollectContext
+    from mlaudit.collectors.mlflow.collector import MlflowCollector
+    from mlaudit.config import MlflowSettings, MlflowTarget
+
+    collector = MlflowCollector(MlflowSettings(targets=[MlflowTarget(uri=f"postgresql://{USER}@{HOST}:{PORT}/{db}")]))
+    started = time.perf_counter()
+    result = collector.collect(CollectContext(lookback_days=lookback_days))
+    return time.perf_counter() - started, result.targets[0], len(result.evidence)
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def measure(db: str, lookback_days: int, repeat: int) -> None:
+    print(f"load average before: {load()}")
+    ratios = []
+    for i in range(repeat + 1):
+        base_s, rows = baseline(db, lookback_days)
+        took, target, evidence = collect(db, lookback_days)
+        label = "warm-up (not counted)" if i == 0 else f"pair {i}"
+        print(f"{label}: baseline raw SQL SELECT {base_s:.2f}s ({rows} rows); collector {took:.2f}s "
+              f"(runs_in_window={target['runs_in_window']} registered_models={target['registered_models']} "
+              f"model_versions={target['model_versions']} store calls={target['api_calls']} "
+              f"evidence={evidence}); ratio {took / base_s:.2f}x")
+        if i:
+            ratios.append(took / base_s)
+    print(f"ratio collector/baseline over {repeat} pairs: min {min(ratios):.2f}x, "
+          f"median {statistics.median(ratios):.2f}x, max {max(ratios):.2f}x")
+    print(f"load average after: {load()}; peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=200_000)
@@ -118,6 +157,7 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=2000)
     ap.add_argument("--versions", type=int, default=2)
     ap.add_argument("--lookback-days", type=int, default=180)
+    ap.add_argument("--repeat", type=int, default=3, help="counted pairs after the warm-up (default 3)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--db", help="measure an existing (kept) bench database instead of filling one")
     args = ap.parse_args()
@@ -136,24 +176,11 @@ def main() -> None:
             fill(db, args.runs, args.experiments, args.models, args.versions)
             print(f"filled {db}: {args.runs} runs, {args.experiments} experiments, {args.models} models "
                   f"x {args.versions} versions in {time.perf_counter() - t0:.1f}s")
-        base_s, rows = baseline(db, args.lookback_days)
-        print(f"baseline raw SQL SELECT: {base_s:.2f}s ({rows} rows)")
-        from mlaudit.collectors.base import CollectContext
-        from mlaudit.collectors.mlflow.collector import MlflowCollector
-        from mlaudit.config import MlflowSettings, MlflowTarget
-
-        collector = MlflowCollector(MlflowSettings(targets=[MlflowTarget(uri=f"postgresql://{USER}@{HOST}:{PORT}/{db}")]))
-        t0 = time.perf_counter()
-        result = collector.collect(CollectContext(lookback_days=args.lookback_days))
-        took = time.perf_counter() - t0
-        target = result.targets[0]
-        print(f"collector (direct, read-only): {took:.2f}s; runs_in_window={target['runs_in_window']} "
-              f"registered_models={target['registered_models']} model_versions={target['model_versions']} "
-              f"store calls={target['api_calls']} evidence={len(result.evidence)}")
-        print(f"ratio collector/baseline: {took / base_s:.1f}x; "
-              f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        measure(db, args.lookback_days, max(1, args.repeat))
     finally:
-        if not args.keep:
+        if args.keep:
+            print(f"kept {db}: drop it with psql -h {HOST} -U {USER} -c 'DROP DATABASE {db}'")
+        else:
             con = admin()
             con.cursor().execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
             con.close()

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from mlaudit.collectors.mlflow.settings import MlflowTarget
-from mlaudit.collectors.mlflow.sqlruns import SqlRegistry, SqlRunFold, SqlRunSearch
+from mlaudit.collectors.mlflow.sqlruns import (
+    LazyStores,
+    SqlRegistry,
+    SqlRunFacts,
+    SqlRunFold,
+    SqlRunSearch,
+    SqlTracking,
+)
 from mlaudit.collectors.mlflow.stores import (
     Source,
     StoreError,
@@ -34,6 +41,8 @@ from mlaudit.collectors.mlflow.stores import (
 from mlaudit.redact import MASK, redact
 
 DEFAULT_STATEMENT_TIMEOUT_S = 60
+#: MLflow's DEFAULT_WORKSPACE_NAME: what its single-tenant stores scope the registry to
+DEFAULT_WORKSPACE = "default"
 CONNECT_TIMEOUT_S = 10
 DRIVERS = {
     "postgresql": (("psycopg2", "postgresql+psycopg2"), ("psycopg", "postgresql+psycopg")),
@@ -64,20 +73,29 @@ def open_sql(target: MlflowTarget, timeout_s: float | None) -> Source:
                                       pool_pre_ping=False)
     sqlalchemy.event.listen(engine, "connect", _read_only_session(kind, timeout))
     try:
-        revision = _revision(engine, where)
-        tracking, registry = readonly_stores(engine, _store_uri(url), str(Path.cwd()), where)
+        revision, workspace = _revision(engine, where)
     except StoreError as exc:
         engine.dispose()
         raise StoreError(_scrub(str(exc), password)) from None
     except Exception as exc:  # noqa: BLE001 - driver and SQLAlchemy errors alike
         engine.dispose()
         raise StoreError(describe_sql_error(exc, where, timeout, kind, password)) from None
+
+    def mlflow_stores() -> tuple[Any, Any]:
+        try:
+            return readonly_stores(engine, _store_uri(url), str(Path.cwd()), where)
+        except StoreError as exc:
+            raise StoreError(_scrub(str(exc), password)) from None
+
+    # MLflow's own stores only for what the plain SELECTs do not answer (not imported otherwise)
+    stores = LazyStores(mlflow_stores)
+    tracking = SqlTracking(engine, stores)
     ui = target.ui_url.rstrip("/") if target.ui_url else None
-    return Source(kind, tracking, SqlRegistry(engine, registry), ui_base=ui,
+    return Source(kind, tracking, SqlRegistry(engine, stores, workspace), ui_base=ui,
                   info={"schema_revision": revision, "database": url.database},
                   explain=lambda exc: describe_sql_error(exc, where, timeout, kind, password),
                   run_search=SqlRunSearch(engine, tracking), fold_runs=SqlRunFold(engine),
-                  id_batch=5000)
+                  run_facts=SqlRunFacts(engine), id_batch=5000)
 
 
 def _url(target: MlflowTarget, kind: str) -> tuple[Any, str | None]:
@@ -182,14 +200,21 @@ def _read_only_session(kind: str, timeout: int) -> Any:
     return on_connect
 
 
-def _revision(engine: Any, where: str) -> str:
-    """The schema's alembic revision, read with one SELECT, checked against the installed MLflow."""
+def _revision(engine: Any, where: str) -> tuple[str, str | None]:
+    """The schema's alembic revision, read with one SELECT, checked against the installed MLflow,
+    and the workspace MLflow's (single-tenant) registry store reads: `default` where the schema
+    has workspaces (MLflow >= 3.x), else none."""
     import sqlalchemy
 
     with engine.connect() as con:
-        if not sqlalchemy.inspect(con).has_table("alembic_version"):
+        inspector = sqlalchemy.inspect(con)
+        if not inspector.has_table("alembic_version"):
             raise StoreError(f"{where}: not an MLflow database (no alembic_version table)")
         found = con.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+        workspace = None
+        if found is not None and inspector.has_table("registered_models") and any(
+                c["name"] == "workspace" for c in inspector.get_columns("registered_models")):
+            workspace = DEFAULT_WORKSPACE
         if engine.dialect.name == "postgresql":
             read_only = con.execute(sqlalchemy.text("SHOW transaction_read_only")).scalar()
         else:  # MySQL 8 and MariaDB >= 11.1 call it transaction_read_only, MariaDB 10 tx_read_only
@@ -199,7 +224,7 @@ def _revision(engine: Any, where: str) -> str:
             read_only = names.get("transaction_read_only", names.get("tx_read_only"))
     if str(read_only).lower() not in ("on", "1", "true"):
         raise StoreError(f"{where}: the session could not be made read-only; nothing was read")
-    return check_revision(found, where)
+    return check_revision(found, where), workspace
 
 
 def _store_uri(url: Any) -> str:

@@ -67,6 +67,8 @@ class Source:
     explain: Callable[[BaseException], str] | None = None  # a reading error, as one line for users
     run_search: Callable[..., Any] | None = None  # faster search_runs than the tracking store's
     fold_runs: Callable[[Any], None] | None = None  # folds the window's runs into a TargetScan
+    #: RunFacts of source runs by id (ids, experiment ids) -> {run id: RunFacts}, else searched
+    run_facts: Callable[[list[str], list[str]], dict[str, Any]] | None = None
     page_limits: dict[str, int] = field(default_factory=lambda: dict(MLFLOW_LIMITS))
     id_batch: int = 100  # run ids per `attributes.run_id IN (...)` search (a request's length)
     uc: bool = False  # the registry is Unity Catalog (catalog.schema.model names, aliases only)
@@ -292,12 +294,10 @@ def check_sqlite_schema(path: Path) -> str:
 
 def check_revision(found: str | None, where: str) -> str:
     """`found` if it is the installed MLflow's schema head, else a StoreError naming both."""
-    import mlflow
-
     head, known = schema_revisions()
     if found == head:
         return found
-    installed = mlflow.__version__
+    installed = mlflow_version()
     if found in known:
         created = known[found]
         raise StoreError(
@@ -315,25 +315,79 @@ def check_revision(found: str | None, where: str) -> str:
     )
 
 
+def mlflow_version() -> str:
+    """The installed MLflow's version, without importing MLflow (1-2 s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlflow")
+    except PackageNotFoundError:  # a source checkout: ask the package itself
+        import mlflow
+
+        return mlflow.__version__
+
+
 _REVISIONS: tuple[str, dict[str, str]] | None = None
+_ASSIGNED = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
+_QUOTED = re.compile(r"[\"']([0-9A-Za-z_]+)[\"']")
 
 
 def schema_revisions() -> tuple[str, dict[str, str]]:
-    """The installed MLflow's head schema revision and every revision it knows (with dates)."""
+    """The installed MLflow's head schema revision and every revision it knows (with dates).
+
+    Read from the text of MLflow's migration scripts (`revision = "..."`, `down_revision = ...`,
+    `Create Date: ...`), the head being the one revision no other revises: importing MLflow
+    and alembic's loading of every script cost 1-2 s of each scan of a database. Alembic's own
+    reading when the text is not in that form (`tests/mlflow/test_mlflow_readonly.py` asserts
+    that both agree)."""
     global _REVISIONS
     if _REVISIONS is None:
-        from alembic.script import ScriptDirectory
-        from mlflow.store.db.utils import _get_alembic_config
-
-        script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))
-        heads = script.get_heads()
-        known: dict[str, str] = {}
-        for rev in script.walk_revisions():
-            doc = getattr(rev.module, "__doc__", "") or ""
-            date = re.search(r"Create Date:\s*(\d{4}-\d{2}-\d{2})", doc)
-            known[rev.revision] = f"created {date.group(1)}" if date else ""
-        _REVISIONS = (heads[0], known)
+        _REVISIONS = _revisions_from_text() or _revisions_from_alembic()
     return _REVISIONS
+
+
+def _migrations_dir() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlflow")  # locates the package without running it
+    for base in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(base) / "store" / "db_migrations" / "versions"
+        if path.is_dir():
+            return path
+    return None
+
+
+def _revisions_from_text() -> tuple[str, dict[str, str]] | None:
+    folder = _migrations_dir()
+    if folder is None:
+        return None
+    known: dict[str, str] = {}
+    revised: set[str] = set()
+    for script in sorted(folder.glob("[!_]*.py")):
+        text = script.read_text(encoding="utf-8", errors="replace")
+        values = dict(m.groups() for m in _ASSIGNED.finditer(text))
+        revision = _QUOTED.fullmatch(values.get("revision", ""))
+        if revision is None or "down_revision" not in values:
+            return None  # not the plain form: let alembic read it
+        date = re.search(r"Create Date:\s*(\d{4}-\d{2}-\d{2})", text)
+        known[revision.group(1)] = f"created {date.group(1)}" if date else ""
+        revised.update(_QUOTED.findall(values["down_revision"]))
+    heads = [r for r in known if r not in revised]
+    return (heads[0], known) if len(heads) == 1 else None
+
+
+def _revisions_from_alembic() -> tuple[str, dict[str, str]]:
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))
+    heads = script.get_heads()
+    known: dict[str, str] = {}
+    for rev in script.walk_revisions():
+        doc = getattr(rev.module, "__doc__", "") or ""
+        date = re.search(r"Create Date:\s*(\d{4}-\d{2}-\d{2})", doc)
+        known[rev.revision] = f"created {date.group(1)}" if date else ""
+    return heads[0], known
 
 
 def readonly_stores(engine: Any, uri: str, artifact_root: str, where: str) -> tuple[Any, Any]:

@@ -142,3 +142,20 @@ def test_server_sees_only_reads_and_holds_the_same_data(new_store, prefix, monke
     assert calls and all(WRITE.search(endpoint) is None for _, endpoint in calls), calls
     assert {e.rsplit("/", 1)[-1] for _, e in calls} <= {"search"}
     assert snapshot(uri) == before
+
+
+def test_schema_revisions_read_as_text_are_alembics() -> None:
+    """The revisions read from the text of MLflow's migration scripts (no MLflow import) are
+    alembic's own: the same head, every revision with its date; the version is MLflow's."""
+    import mlflow
+    from mlflow.entities import ViewType
+
+    from mlaudit.collectors.mlflow import stores
+    from mlaudit.collectors.mlflow.scan import ACTIVE_ONLY, VIEW_ALL
+
+    text = stores._revisions_from_text()
+    alembic = stores._revisions_from_alembic()
+    assert text is not None and text == alembic and len(text[1]) > 50
+    assert stores.schema_revisions() == alembic
+    assert stores.mlflow_version() == mlflow.__version__
+    assert (ACTIVE_ONLY, VIEW_ALL) == (ViewType.ACTIVE_ONLY, ViewType.ALL)

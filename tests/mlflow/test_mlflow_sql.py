@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,12 @@ from pathlib import Path
 import pytest
 import sqldb
 from conftest import free_port, running_server
+from mlflow.entities import Metric, RunTag, ViewType
 from mlflow_scenarios import every_scenario, mine, scan, writing_to
 
 from mlaudit.collectors.base import CollectorError
+from mlaudit.collectors.mlflow.scan import iso_ms
+from mlaudit.collectors.mlflow.sqlstore import open_sql
 from mlaudit.collectors.mlflow.stores import schema_revisions
 from mlaudit.config import Config, MlflowSettings, MlflowTarget
 from mlaudit.engine import EXIT_PARTIAL, audit
@@ -97,8 +101,6 @@ def test_the_session_refuses_writes(store) -> None:
     """The connection mlaudit opens is read-only at the database: a write MLflow might attempt
     (a default experiment, a migration) fails there."""
     import sqlalchemy
-
-    from mlaudit.collectors.mlflow.sqlstore import open_sql
 
     source = open_sql(MlflowTarget(uri=sqldb.uri(store.kind, store.db)), 5)
     engine = source.tracking.engine
@@ -314,3 +316,78 @@ def test_max_runs_per_experiment_reads_the_newest_as_the_server_does(store, tmp_
     assert capped[zoo]["runs_capped_at"] == 2 and capped[zoo]["last_run"] == uncapped[zoo]["last_run"]
     assert any(f"experiment '{zoo}' has more than 2 runs" in w for w in direct.warnings)
     assert direct.targets[0]["capped_experiments"] == through_server.targets[0]["capped_experiments"] >= 1
+
+
+NO_IMPORT_SCAN = """
+import json, sys
+from mlaudit.collectors.base import CollectContext
+from mlaudit.collectors.mlflow.collector import MlflowCollector
+from mlaudit.config import MlflowSettings, MlflowTarget
+out = []
+for days in (180, 1):  # the run in the window, then only before it (the newest-run search)
+    result = MlflowCollector(MlflowSettings(targets=[MlflowTarget(uri=sys.argv[1], name="store")])).collect(
+        CollectContext(lookback_days=days))
+    out.append({"evidence": [json.loads(json.dumps(i.to_dict(), default=str)) for i in result.evidence],
+                "errors": [e.message for e in result.errors]})
+print(json.dumps({"mlflow_imported": sorted(m for m in sys.modules if m.split(".")[0] == "mlflow"),
+                  "scans": out}))
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_database_scan_never_imports_mlflow(kind) -> None:
+    """Experiments, runs, the registry and source runs come from plain SELECTs: a scan of a
+    database imports no MLflow module (1-2 s of every scan), and its evidence is the same as
+    a scan in a process that has MLflow loaded."""
+    import subprocess
+
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as Registry
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as Tracking
+
+    sqldb.require(kind)
+    with sqldb.database(kind) as db:
+        url = sqldb.uri(kind, db, driver=True)
+        tracking, registry = Tracking(url, "/tmp/mlaudit-no-artifacts"), Registry(url)
+        try:
+            eid = tracking.create_experiment("no-import")
+            started = int(time.time() * 1000) - 3 * 86_400_000
+            run = tracking.create_run(eid, "alice", started, [], "train")
+            tracking.set_tag(run.info.run_id, RunTag("mlflow.source.git.commit", "abc123"))
+            tracking.log_metric(run.info.run_id, Metric("auc", 0.9, 0, 0))
+            registry.create_registered_model("no-import-model")
+            registry.create_model_version("no-import-model", f"runs:/{run.info.run_id}/model", run.info.run_id)
+            # MLflow's own newest-run search, as the scan makes it when no run is in the window
+            newest = {f: [r.info.run_id for r in tracking.search_runs(
+                [eid], f, ViewType.ACTIVE_ONLY, 1, ["attributes.start_time DESC"])]
+                for f in ("", f"attributes.start_time <= {started}", f"attributes.start_time <= {started - 1}")}
+        finally:
+            tracking.engine.dispose()
+            registry.engine.dispose()
+        target = sqldb.uri(kind, db)
+        done = subprocess.run([sys.executable, "-c", NO_IMPORT_SCAN, target], capture_output=True, text=True,
+                              timeout=300, cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0, done.stderr[-2000:]
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        in_process = [as_dicts(scan(MlflowTarget(uri=target, name="store"), lookback_days=d)) for d in (180, 1)]
+        # the SQL answer to that search is MLflow's, with and without an as-of bound
+        source = open_sql(MlflowTarget(uri=target), 30)
+        try:
+            for f, ids in newest.items():
+                page = source.run_search(experiment_ids=[eid], filter_string=f, run_view_type=ViewType.ACTIVE_ONLY,
+                                         max_results=1, order_by=["attributes.start_time DESC"])
+                assert [r.info.run_id for r in page] == ids, f
+        finally:
+            source.tracking.engine.dispose()
+    assert out["mlflow_imported"] == []
+    for got, want in zip(out["scans"], in_process, strict=True):
+        assert got["errors"] == []
+        for item in got["evidence"]:
+            assert item.pop("observed_at")
+        assert sorted(got["evidence"], key=lambda d: (d["signal"], d["locator"])) == want
+    model = next(i for i in in_process[0] if i["signal"] == "registered_model")
+    runs = next(i for i in in_process[0] if i["signal"] == "experiment_runs")
+    assert model["attributes"]["lineage"] == 1 and model["attributes"]["versions_with_metrics"] == 1
+    assert runs["attributes"]["runs_in_window"] == 1 and runs["attributes"]["commits_tagged"] == 1
+    last = next(i for i in in_process[1] if i["signal"] == "experiment_runs")["attributes"]
+    assert last["runs_in_window"] == 0 and last["last_run_at"] == iso_ms(started)
+    assert list(newest.values()) == [[run.info.run_id], [run.info.run_id], []]
