@@ -54,7 +54,11 @@ def _build_org(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
     repos = {"normal": make_repo(org / "normal", _files("normal")), "empty": make_repo(org / "empty")}
     git(org, "clone", "-q", "--filter=blob:none", "--no-checkout", url, "partial")
     repos["partial"] = org / "partial"
-    git(org, "clone", "-q", "--depth", "1", url, "shallow")
+    # the shallow clone has an upstream of its own: were its blobs the partial clone's, a worker that
+    # read them first would answer the partial clone's files from its parse cache (covered, not missing)
+    other = make_repo(tmp_path / "upstream-shallow", _files("upstream-shallow"))
+    commit_files(other, {"extra.py": "y = 2\n"}, message="second", days_ago=0.5)
+    git(org, "clone", "-q", "--depth", "1", f"file://{other}", "shallow")
     repos["shallow"] = org / "shallow"
     repos["missing"] = make_repo(org / "missing", _files("missing"))
     blob = git(repos["missing"], "rev-parse", "HEAD:serve.py").strip()
