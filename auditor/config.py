@@ -159,7 +159,7 @@ def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
     """Folders holding a GX project (`gx/` or legacy `great_expectations/`), without following
     symlinks; the project root is the folder that holds `gx/` or `great_expectations/`."""
     found: list[Path] = []
-    stack = [(root, 0)]
+    stack = [(os.fspath(root), 0)]
     while stack:
         folder, depth = stack.pop()
         names: set[str] | None = None
@@ -171,13 +171,13 @@ def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
                 entries = None
             if entries is not None:
                 names = {e.name for e in entries}
-                stack.extend((Path(e.path), depth + 1) for e in entries
+                stack.extend((e.path, depth + 1) for e in entries
                              if e.name not in _SKIP and e.is_dir(follow_symlinks=False))
         # a folder listed anyway is looked into only when it has a child named like a project's
         # folder: a large work tree costs one listing per folder
-        if any((names is None or marker.split("/", 1)[0] in names) and (folder / marker).is_file()
+        if any((names is None or marker.split("/", 1)[0] in names) and os.path.isfile(os.path.join(folder, marker))
                for marker in _GX_MARKERS):
-            found.append(folder)
+            found.append(Path(folder))
     return sorted(found)
 
 

@@ -13,8 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from mlaudit import safe_yaml
 from mlaudit.evidence import EvidenceItem
 
 STALE_AFTER_DAYS = 120
@@ -44,7 +43,7 @@ class Question:
 @cache
 def _questions_data() -> dict[str, Any]:
     text = resources.files("mlaudit").joinpath("survey_questions.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return safe_yaml.safe_load(text)  # libyaml when built
 
 
 @cache

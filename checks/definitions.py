@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from mlaudit import safe_yaml
 from mlaudit.checks.base import DIMENSIONS, EVALUATORS, CheckDef, Implication, PluginChecks
 from mlaudit.sources import source_letters
 
@@ -54,7 +55,7 @@ def _load(path: str) -> tuple[CheckDef, ...]:
     import mlaudit.checks.evaluators  # noqa: F401  (registers every evaluator)
 
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = safe_yaml.safe_load(Path(path).read_text(encoding="utf-8"))  # libyaml when built
     except (OSError, yaml.YAMLError) as exc:
         raise RubricError(f"{path}: cannot read the rubric: {exc}") from exc
     defs = parse_definitions(raw, source=path)

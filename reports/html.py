@@ -8,12 +8,16 @@ a repository called `<script>` shows as text. Links are built only to http(s) UR
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2.bccache import Bucket, FileSystemBytecodeCache
 
 from mlaudit.reports.json_report import (
     DIMENSIONS,
@@ -604,10 +608,42 @@ def _pct(share: float | None) -> str:
     return "—" if share is None else f"{round(share * 100)}%"
 
 
+class _QuietBytecodeCache(FileSystemBytecodeCache):
+    """Jinja's compiled templates kept between runs (compiling report.html costs about as much as
+    rendering it) in mlaudit's cache folder (`~/.cache/mlaudit/templates`, mode 0700), written
+    atomically and keyed by the template's checksum, so an edited template is compiled again.
+    A cache that cannot be read or written is no cache: never an error."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError, TypeError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _bytecode_cache() -> FileSystemBytecodeCache | None:
+    folder = Path.home() / ".cache" / "mlaudit" / "templates"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            return None  # not ours: compile every time
+        return _QuietBytecodeCache(str(folder))
+    except (OSError, RuntimeError):
+        return None
+
+
 @cache
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("mlaudit.reports", "templates"),
+        bytecode_cache=_bytecode_cache(),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

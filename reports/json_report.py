@@ -10,14 +10,15 @@ import json
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from mlaudit.checks.base import DIMENSIONS  # noqa: F401 (renderers import it from here)
 from mlaudit.checks.base import LEVEL_NAMES as RUBRIC_LEVEL_NAMES
 from mlaudit.errors import MlauditError
+
+if TYPE_CHECKING:  # jsonschema is imported only to word the problems of an invalid report
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_VERSION = "2.2"
 #: level names as renderers label ladder rows (0: no level reached)
@@ -47,6 +48,8 @@ def load_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     # the schema ships with the package and is itself checked against the metaschema by the
     # tests (tests/test_report_json.py), not on every run
     return Draft202012Validator(load_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -60,7 +63,24 @@ def format_path(parts: Iterable[Any]) -> str:
     return out
 
 
+@cache
+def _fast_validator() -> Any:
+    """jsonschema-rs's compiled validator of the same schema, or None where it is not installed."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    return jsonschema_rs.validator_for(load_schema(), validate_formats=True)
+
+
 def _schema_problems(report: Any) -> list[tuple[str, str]]:
+    """(path, message) of every schema problem. A report the compiled validator accepts has none
+    (it validates the same draft-2020-12 schema, formats included); any other is read again by
+    jsonschema, whose words and paths are the ones reported (and which alone decides: a report it
+    accepts has no problem, whatever the other said)."""
+    fast = _fast_validator()
+    if fast is not None and fast.is_valid(report):
+        return []
     errors = sorted(_validator().iter_errors(report), key=_error_order)
     return [(format_path(e.absolute_path), _message(e)) for e in errors]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from mlaudit.reports import write_reports
 from mlaudit.reports.html import git_web_link, render_html, safe_url
 from mlaudit.reports.json_report import (
     ReportValidationError,
+    _fast_validator,
     load_schema,
     render_json,
     validate_report,
@@ -155,6 +157,7 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 def test_engine_report_validates(report: dict[str, Any]) -> None:
     validate_report(report)
+    assert _fast_validator() is not None and _fast_validator().is_valid(report)  # the fast path taken
     outcomes = {f["outcome"] for f in report["findings"]}
     assert outcomes == {"pass", "partial", "fail", "unknown", "waived"}  # every outcome is rendered
     assert {c["status"] for c in report["collectors"]} == {"ok", "failed", "not_configured"}
@@ -180,11 +183,15 @@ def test_engine_report_validates(report: dict[str, Any]) -> None:
         (lambda r: r["summary"]["overall"].update(level=7), "report.summary.overall.level"),
         (lambda r: r["findings"][0].update(provenance="rumour"), "report.findings[0].provenance"),
         (lambda r: r.update(schema_version="3.0"), "report.schema_version"),
+        (lambda r: r.update(generated_at="2026-13-45T99:00:00Z"), "report.generated_at"),
+        (lambda r: r.update(generated_at="yesterday"), "report.generated_at"),
     ],
 )
 def test_schema_rejects_broken_reports(report: dict[str, Any], mutate: Any, path: str) -> None:
     broken = copy.deepcopy(report)
     mutate(broken)
+    # the compiled validator (every run's check) rejects what jsonschema rejects, formats included
+    assert not _fast_validator().is_valid(broken)
     with pytest.raises(ReportValidationError) as info:
         validate_report(broken)
     assert any(p == path for p, _ in info.value.problems), info.value.problems
@@ -941,3 +948,39 @@ def test_the_report_schema_is_a_valid_draft_2020_12_schema() -> None:
     from mlaudit.reports.json_report import load_schema
 
     jsonschema.Draft202012Validator.check_schema(load_schema())
+
+
+def test_compiled_templates_are_kept_between_runs_and_a_bad_cache_is_no_cache(
+        report: dict[str, Any], tmp_path: Path) -> None:
+    """report.html's compiled template is kept in mlaudit's cache folder; a later run renders the
+    same bytes from it, and a damaged entry or a folder that cannot be used only costs the compile."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "report.json"
+    src.write_text(json.dumps(report))
+    script = ("import json, sys\nfrom mlaudit.reports.html import render_html\n"
+              "sys.stdout.write(render_html(json.load(open(sys.argv[1]))))\n")
+
+    def render(home: Path) -> str:
+        proc = subprocess.run([sys.executable, "-c", script, str(src)], capture_output=True, text=True,
+                              env={**os.environ, "HOME": str(home)}, timeout=120)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        return proc.stdout
+
+    home = tmp_path / "home"
+    first = render(home)
+    folder = home / ".cache" / "mlaudit" / "templates"
+    caches = list(folder.glob("__jinja2_*.cache"))
+    assert caches and first == render_html(report)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    stamp = {p: p.stat().st_mtime_ns for p in caches}
+    assert render(home) == first
+    assert {p: p.stat().st_mtime_ns for p in caches} == stamp  # read, not written again
+    for p in caches:  # a damaged entry is compiled again
+        p.write_bytes(b"j2\x00garbage")
+    assert render(home) == first
+    other = tmp_path / "other"
+    (other / ".cache" / "mlaudit").mkdir(parents=True)
+    (other / ".cache" / "mlaudit" / "templates").write_text("a file where the folder should be")
+    assert render(other) == first

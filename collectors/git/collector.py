@@ -9,6 +9,7 @@ import gc
 import hashlib
 import os
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -46,6 +47,7 @@ from mlaudit.collectors.git.repos import (
     discover,
     enclosing_git_dir,
     git_dir_of,
+    read_head,
     repo_name,
     web_url,
 )
@@ -311,7 +313,18 @@ class GitCollector(Collector):
     def _cached(self, ref: RepoRef, cache: ScanCache) -> bool:
         """Whether the repository's audited commit is in the scan cache (a cheap look: refs only).
         What it resolves (commit, branch, remote) is kept for the scan of a cached repository,
-        which then opens nothing again."""
+        which then opens nothing again. Refs and the origin are read from their files
+        (`repos.read_head`); GitPython is asked only where that reader is not sure."""
+        light = read_head(Path(ref.git_dir), ref.branch)
+        if light is not None:
+            commit, branch, origin = light
+            if commit is None:
+                return False
+            remote = ref.url or origin
+            if not cache.has(self._cache_key(ref, remote, branch, commit)):
+                return False
+            self._heads[id(ref)] = (commit, branch, remote)
+            return True
         import git
 
         try:
@@ -341,8 +354,6 @@ class GitCollector(Collector):
         """One repository, as far as it can be read: a file whose object is missing or corrupt
         is skipped and counted (coverage), unreadable history leaves team activity out, and
         only a repository whose tree cannot be listed at all is an error."""
-        import git  # GitPython; imported here so CLI start-up stays light
-
         started = time.perf_counter()
         deadline = Deadline.after(self.settings.repo_timeout_s)
         repo = store = None
@@ -352,6 +363,8 @@ class GitCollector(Collector):
             if known is not None:
                 commit, branch, remote = known
             else:
+                import git  # GitPython, only for a repository the scan cache did not resolve
+
                 repo = git.Repo(ref.git_dir)
                 commit, branch = self._head(repo, ref)
                 remote = None
@@ -414,9 +427,11 @@ class GitCollector(Collector):
             return [], {}, str(exc)
         except RepoError as exc:
             return [], {}, redact(str(exc))
-        except (git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
-            return [], {}, f"not a git repository: {ref.git_dir}"
-        except (ValueError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - sorted below; anything else is raised again
+            if _not_a_repository(exc):
+                return [], {}, f"not a git repository: {ref.git_dir}"
+            if not isinstance(exc, ValueError | OSError):
+                raise
             return [], {}, f"cannot read repository: {redact(str(exc))}"
         finally:
             if store is not None:
@@ -498,6 +513,13 @@ class GitCollector(Collector):
         if ref.branch:
             raise RepoError(f"branch '{ref.branch}' not found")
         return None, None
+
+
+def _not_a_repository(exc: BaseException) -> bool:
+    """GitPython's "not a repository" errors, recognised without importing GitPython (a scan
+    whose repositories all come from the scan cache never imports it)."""
+    git = sys.modules.get("git")
+    return git is not None and isinstance(exc, git.exc.InvalidGitRepositoryError | git.exc.NoSuchPathError)
 
 
 class _LazyStore:

@@ -239,3 +239,120 @@ def web_url(remote: str | None) -> str | None:
     if "github" in host or "gitlab" in host:
         return f"https://{host}/{path}"
     return None
+
+
+# -- refs read from their files -----------------------------------------------------------------
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_SECTION = re.compile(r"^\s*\[([^\]]*)\]")
+
+
+class _Unsure(Exception):
+    """A layout the light reader does not follow (linked worktrees, config includes, quoting):
+    the caller asks GitPython instead."""
+
+
+def _read_ref_file(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="strict").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        raise _Unsure from None
+
+
+def _packed_refs(git_dir: Path) -> dict[str, str]:
+    text = _read_ref_file(git_dir / "packed-refs")
+    refs: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        if not line or line[0] in "#^":
+            continue
+        sha, _, name = line.partition(" ")
+        if _SHA.fullmatch(sha):
+            refs[name.strip()] = sha
+    return refs
+
+
+def _resolve_ref(git_dir: Path, name: str, packed: dict[str, str]) -> tuple[str | None, str | None]:
+    """(commit, the branch ref it came through) of a ref name, following symbolic refs;
+    (None, None) when the ref is absent or unborn."""
+    target = None
+    for _ in range(6):
+        content = _read_ref_file(git_dir / name) if "/" in name or name == "HEAD" else None
+        if content is None:
+            sha = packed.get(name)
+            return (sha, target) if sha else (None, None)
+        if content.startswith("ref:"):
+            name = content[4:].strip()
+            target = name
+            continue
+        if _SHA.fullmatch(content):
+            return content, target
+        raise _Unsure
+    raise _Unsure  # a cycle of symbolic refs: let GitPython say what it is
+
+
+def _config_origin_url(git_dir: Path) -> str | None:
+    """`remote.origin.url` from a plain config file (no includes, no quoting)."""
+    text = _read_ref_file(git_dir / "config")
+    if text is None:
+        return None
+    section = None
+    url = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        m = _SECTION.match(line)
+        if m:
+            section = m.group(1).strip()
+            if section.lower().startswith("include"):
+                raise _Unsure
+            line = line[m.end():].strip()
+            if not line:
+                continue
+        if section != 'remote "origin"':
+            continue
+        key, sep, value = line.partition("=")
+        if key.strip().lower() != "url":
+            continue
+        value = value.strip()
+        if not sep or any(c in value for c in '"\\;#') or value.endswith("\\"):
+            raise _Unsure
+        url = value  # the last one wins, as in git's single-valued reading
+    return url or None
+
+
+def read_head(git_dir: Path, branch: str | None) -> tuple[str | None, str | None, str | None] | None:
+    """(commit, branch, origin url) of a repository, read from its ref and config files as
+    `GitCollector._head` and `_origin_url` read them through GitPython (the same candidates in the
+    same order, the branch as the last part of its ref name); None where it cannot be sure (a
+    linked worktree, config includes, quoted values, unreadable files), so the caller asks
+    GitPython. No object is read and no process runs."""
+    try:
+        if (git_dir / "commondir").exists():
+            return None
+        packed = _packed_refs(git_dir)
+        candidates = ([f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"] if branch
+                      else ["refs/remotes/origin/HEAD", "HEAD"])
+        for path in candidates:
+            sha, through = _resolve_ref(git_dir, path, packed)
+            if sha is None:
+                continue
+            name: str | None = path.rsplit("/", 1)[-1]
+            if path in ("HEAD", "refs/remotes/origin/HEAD"):
+                name = through.rsplit("/", 1)[-1] if through else None
+            return sha, name, _config_origin_url(git_dir)
+        return None if branch else (None, None, _config_origin_url(git_dir))
+    except _Unsure:
+        return None
+
+
+def read_ref(git_dir: Path, name: str = "HEAD") -> str | None:
+    """The object a ref names, read from the ref files (following symbolic refs and packed-refs);
+    "" when it is absent or unborn; None where the reader is not sure (ask git instead)."""
+    try:
+        if (git_dir / "commondir").exists():
+            return None
+        return _resolve_ref(git_dir, name, _packed_refs(git_dir))[0] or ""
+    except _Unsure:
+        return None

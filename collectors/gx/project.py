@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from mlaudit import safe_yaml
-from mlaudit.collectors.git.repos import GIT_ENV, git_dir_of
+from mlaudit.collectors.git.repos import GIT_ENV, git_dir_of, read_ref
 
 CONFIG_FILE = "great_expectations.yml"
 CONTEXT_DIRS = ("gx", "great_expectations")
@@ -131,7 +131,9 @@ def head_commit(path: Path, max_up: int = 12) -> str | None:
     if folder is None or git_dir is None:
         return None
     config = (path.resolve() / CONFIG_FILE).relative_to(folder).as_posix()
-    head = _git(git_dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+    head = read_ref(git_dir, "HEAD")  # from the ref files: no process
+    if head is None:
+        head = _git(git_dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
     tracked = head and _git(git_dir, ["ls-tree", "--name-only", "--full-tree", head, "--", config])
     return head if tracked else None
 
