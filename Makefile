@@ -43,7 +43,7 @@ example: install-demo
 # worker too): compile them once, as pip does for a regular install. Stale files are recompiled
 # in memory by Python itself, so an edit never runs old code.
 bytecode:
-	$(BIN)/python -m compileall -q auditor collectors checks reports examples/plugin-wandb
+	$(BIN)/python -m compileall -q auditor collectors checks reports
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider

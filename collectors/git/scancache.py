@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,11 @@ class ScanCache:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        # threads writing into a new folder at once would each try to make it: one at a time,
+        # so a run makes the same writes whatever the threads' timing (tests kill a run at the
+        # n-th write and count on that)
+        self._made: set[Path] = set()
+        self._lock = threading.Lock()
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
@@ -100,7 +106,10 @@ class ScanCache:
     def _write(self, key: str, payload: str) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                if path.parent not in self._made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._made.add(path.parent)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
