@@ -124,6 +124,8 @@ class EvidenceItem:
             for name in ("collector", "signal", "locator", "subject", "observed_at"):
                 if not isinstance(getattr(item, name), str):
                     raise TypeError(f"evidence {name} is not a string")
+            if isinstance(data.get("id"), str):  # computed by the same code from the same fields
+                item.__dict__["id"] = data["id"]
             return item
         return cls(
             collector=data["collector"],

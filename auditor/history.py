@@ -79,9 +79,10 @@ def config_fingerprint(config: Any) -> str:
 
 
 def gz_json(data: Any) -> bytes:
-    """Deterministic gzipped JSON (no timestamp in the gzip header)."""
+    """Deterministic gzipped JSON (no timestamp in the gzip header). zlib's level 6 (its own
+    default): within a few per cent of level 9's size, in half the time."""
     raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return gzip.compress(raw.encode("utf-8"), mtime=0)
+    return gzip.compress(raw.encode("utf-8"), compresslevel=6, mtime=0)
 
 
 def read_gz_json(data: bytes, what: str) -> Any:

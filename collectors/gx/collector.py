@@ -42,6 +42,7 @@ class GxCollector(Collector):
 
     def resolve(self, result: CollectorResult) -> list[GxProject]:
         projects: list[GxProject] = []
+        dirs: list[Path] = []
         seen: set[Path] = set()
         for path in self.settings.projects:
             path = Path(path)
@@ -65,10 +66,21 @@ class GxCollector(Collector):
                 if key in seen:
                     continue
                 seen.add(key)
-                try:
-                    projects.append(load_project(context_dir))
-                except ProjectError as exc:
-                    result.errors.append(TargetError(str(context_dir), str(exc)))
+                dirs.append(context_dir)
+
+        def load(context_dir: Path) -> GxProject | ProjectError:
+            try:
+                return load_project(context_dir)
+            except ProjectError as exc:
+                return exc
+
+        # loading asks git whether the config is committed (a process each): side by side
+        with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="gx-load") as pool:
+            for context_dir, loaded in zip(dirs, pool.map(load, dirs), strict=True):
+                if isinstance(loaded, ProjectError):
+                    result.errors.append(TargetError(str(context_dir), str(loaded)))
+                else:
+                    projects.append(loaded)
         return projects
 
     def collect(self, ctx: CollectContext) -> CollectorResult:
