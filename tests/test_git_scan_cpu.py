@@ -124,3 +124,43 @@ print(seen.count(True), seen[-1], gc.isenabled())
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert out == [str(WORKER_GC_EVERY - 1), "False", "False"]
+
+
+def test_repositories_go_to_workers_largest_first(tmp_path: Path, monkeypatch) -> None:
+    """Workers get the largest repositories first (a large one handed out last keeps one worker
+    busy alone); the estimate reads only sizes on disk, packed or loose, and results still come
+    back in the estate's order."""
+    import os
+
+    from gitutil import git, make_repo
+
+    from mlaudit.collectors.base import CollectContext
+    from mlaudit.collectors.git import collector as gc_mod
+    from mlaudit.collectors.git.collector import GitCollector, estimated_cost
+    from mlaudit.collectors.git.repos import RepoRef
+    from mlaudit.config import GitSettings, GitTarget
+
+    org = tmp_path / "org"
+    small = make_repo(org / "a-small", {"README.md": "# a\n"})
+    loose = make_repo(org / "b-loose", {f"m{i}.py": os.urandom(2000).hex() for i in range(30)})
+    packed = make_repo(org / "c-packed", {f"m{i}.py": os.urandom(3000).hex() for i in range(30)})
+    git(packed, "gc", "-q")
+    sizes = {p.name: estimated_cost(RepoRef(p / ".git", p.name)) for p in (small, loose, packed)}
+    assert sizes["c-packed"] > sizes["b-loose"] > sizes["a-small"] > 0, sizes
+    assert estimated_cost(RepoRef(tmp_path / "nowhere" / ".git", "x")) == 0
+    for i in range(gc_mod.PROCESS_POOL_MIN_REPOS):
+        make_repo(org / f"d-tiny-{i}", {"x.py": f"x = {i}\n"})
+    handed: list[str] = []
+    real_sorted = sorted
+
+    def recording_sorted(items, **kw):
+        out = real_sorted(items, **kw)
+        if kw.get("key") is estimated_cost:
+            handed.extend(r.name for r in out)
+        return out
+
+    monkeypatch.setattr(gc_mod, "sorted", recording_sorted, raising=False)
+    result = GitCollector(GitSettings(targets=[GitTarget(path=org)], workers=2)).collect(CollectContext())
+    assert handed[:3] == ["c-packed", "b-loose", "a-small"]
+    in_threads = GitCollector(GitSettings(targets=[GitTarget(path=org)], workers=1)).collect(CollectContext())
+    assert [t["name"] for t in result.targets] == [t["name"] for t in in_threads.targets]
