@@ -157,28 +157,39 @@ _SKIP = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "site-p
 
 def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
     """Folders holding a GX project (`gx/` or legacy `great_expectations/`), without following
-    symlinks; the project root is the folder that holds `gx/` or `great_expectations/`."""
+    symlinks; the project root is the folder that holds `gx/` or `great_expectations/`. Listings
+    are kept between runs (`listings.FolderListings`): an unchanged folder costs one `stat`."""
+    from mlaudit.listings import FolderListings, cache_enabled
+
+    heads = tuple(dict.fromkeys(marker.split("/", 1)[0] for marker in _GX_MARKERS))
+    listings = FolderListings(root, heads) if cache_enabled() else None
     found: list[Path] = []
     stack = [(os.fspath(root), 0)]
     while stack:
         folder, depth = stack.pop()
-        names: set[str] | None = None
+        present: set[str] | None = None  # None: not listed (too deep, or unreadable)
         if depth < max_depth:
-            try:
-                with os.scandir(folder) as it:
-                    entries = list(it)
-            except OSError:
-                entries = None
-            if entries is not None:
-                names = {e.name for e in entries}
-                stack.extend((e.path, depth + 1) for e in entries
-                             if e.name not in _SKIP and e.is_dir(follow_symlinks=False))
+            listed = listings.get(folder) if listings is not None else _list_folder(folder, heads)
+            if listed is not None:
+                subdirs, present = listed
+                stack.extend((os.path.join(folder, name), depth + 1) for name in subdirs if name not in _SKIP)
         # a folder listed anyway is looked into only when it has a child named like a project's
         # folder: a large work tree costs one listing per folder
-        if any((names is None or marker.split("/", 1)[0] in names) and os.path.isfile(os.path.join(folder, marker))
+        if any((present is None or marker.split("/", 1)[0] in present) and os.path.isfile(os.path.join(folder, marker))
                for marker in _GX_MARKERS):
             found.append(Path(folder))
+    if listings is not None:
+        listings.save()
     return sorted(found)
+
+
+def _list_folder(folder: str, watch: tuple[str, ...]) -> tuple[list[str], set[str]] | None:
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except OSError:
+        return None
+    return [e.name for e in entries if e.is_dir(follow_symlinks=False)], {e.name for e in entries if e.name in watch}
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

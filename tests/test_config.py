@@ -159,3 +159,64 @@ def test_gx_projects_are_found_at_every_depth_by_their_marker_files(tmp_path: Pa
     (tmp_path / "gx" / "great_expectations.yml").write_text("x: 1\n")
     assert find_gx_projects(tmp_path)[0] == tmp_path
     assert find_gx_projects(tmp_path / "d" / "e" / "f" / "g" / "h") == [tmp_path / "d" / "e" / "f" / "g" / "h"]
+
+
+def test_gx_discovery_keeps_folder_listings_while_folders_are_unchanged(tmp_path: Path, monkeypatch) -> None:
+    """A re-scan stats each folder instead of listing it, and still sees every project added,
+    removed or renamed since (each changes its parent folder's mtime)."""
+    import os
+
+    from mlaudit.config import find_gx_projects
+    from mlaudit.listings import FolderListings
+
+    monkeypatch.setenv("MLAUDIT_SCAN_CACHE", "on")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    org = tmp_path / "org"
+    for where in ("r1/src/pkg", "r2/data/gx", "r3/a/b"):
+        (org / where).mkdir(parents=True)
+    (org / "r2" / "data" / "gx" / "great_expectations.yml").write_text("config_version: 4.0\n")
+
+    def age(seconds: float = 60) -> None:  # listings taken now are trusted later only for older folders
+        old = os.stat(org).st_mtime - seconds
+        for folder, _, _ in os.walk(org):
+            os.utime(folder, (old, old))
+
+    age()
+    assert find_gx_projects(org) == [org / "r2" / "data"]
+    kept = FolderListings(org, ("gx", "great_expectations"))
+    assert kept.path.is_file() and kept.path.is_relative_to(tmp_path / "home" / ".cache" / "mlaudit")
+    # unchanged: every folder's listing is reused
+    for folder, _, _ in os.walk(org):
+        assert kept.get(folder) is not None
+    assert kept.listed == 0 and kept.reused == 10
+
+    # a project added deep down, one removed, one renamed: each shows on the next run
+    (org / "r3" / "a" / "b" / "great_expectations").mkdir()
+    (org / "r3" / "a" / "b" / "great_expectations" / "great_expectations.yml").write_text("x: 1\n")
+    assert find_gx_projects(org) == [org / "r2" / "data", org / "r3" / "a" / "b"]
+    (org / "r2" / "data" / "gx").rename(org / "r2" / "data" / "gx-old")
+    assert find_gx_projects(org) == [org / "r3" / "a" / "b"]
+    (org / "r2" / "data" / "gx-old").rename(org / "r2" / "data" / "gx")
+    assert find_gx_projects(org) == [org / "r2" / "data", org / "r3" / "a" / "b"]
+    # the project file itself is looked for on every run (its folder's listing says only "gx")
+    (org / "r2" / "data" / "gx" / "great_expectations.yml").unlink()
+    assert find_gx_projects(org) == [org / "r3" / "a" / "b"]
+
+    # a listing taken within two seconds of its folder's last change is listed again next time
+    os.utime(org / "r1")  # changed just now
+    fresh = FolderListings(org / "r1", ("gx",))
+    fresh.get(str(org / "r1"))
+    fresh.save()
+    again = FolderListings(org / "r1", ("gx",))
+    assert again.get(str(org / "r1")) == (["src"], set())
+    assert again.listed == 1 and again.reused == 0
+
+    # a malformed cache file is an empty cache; with the cache off nothing is kept
+    kept.path.write_text("{not json")
+    assert find_gx_projects(org) == [org / "r3" / "a" / "b"]
+    monkeypatch.setenv("MLAUDIT_SCAN_CACHE", "off")
+    off = tmp_path / "off"
+    (off / "x" / "gx").mkdir(parents=True)
+    (off / "x" / "gx" / "great_expectations.yml").write_text("x: 1\n")
+    assert find_gx_projects(off) == [off / "x"]
+    assert not FolderListings(off, ("gx", "great_expectations")).path.exists()

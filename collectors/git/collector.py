@@ -137,6 +137,7 @@ class GitCollector(Collector):
     def __init__(self, settings: GitSettings) -> None:
         #: id(ref) -> (commit, branch, remote) of repositories found in the scan cache
         self._heads: dict[int, tuple[str, str | None, str | None]] = {}
+        self._real_dirs: dict[str, Path] = {}  # git dir -> its real path (scan cache keys)
         self.settings = settings
         self._mirrors: MirrorCache | None = None
 
@@ -212,9 +213,7 @@ class GitCollector(Collector):
 
     def scan_cache_dir(self, ctx: CollectContext) -> Path | None:
         """Where unchanged repositories' results are kept between runs (None: the cache is off)."""
-        if not scancache.enabled():
-            return None
-        return Path(ctx.cache_dir or Path.home() / ".cache" / "mlaudit") / "scans"
+        return scancache.folder(ctx.cache_dir)
 
     # -- collection ----------------------------------------------------------------------------
     def collect(self, ctx: CollectContext) -> CollectorResult:
@@ -349,8 +348,17 @@ class GitCollector(Collector):
             repo.close()
 
     def _cache_key(self, ref: RepoRef, remote: str | None, branch: str | None, commit: str) -> str:
-        return scancache.entry_key(Path(ref.git_dir).resolve(), ref.name, remote, branch, commit,
+        return scancache.entry_key(self._real_dir(ref), ref.name, remote, branch, commit,
                                    self.settings.max_blob_bytes)
+
+    def _real_dir(self, ref: RepoRef) -> Path:
+        """The git directory with symlinks resolved, once per repository and run (a re-scan asks
+        for it three times per repository, and each resolution stats every component)."""
+        at = str(ref.git_dir)
+        real = self._real_dirs.get(at)
+        if real is None:
+            real = self._real_dirs[at] = Path(at).resolve()
+        return real
 
     def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext, cache: ScanCache | None = None
                   ) -> tuple[list[EvidenceItem], dict[str, Any], str | None]:
@@ -406,7 +414,8 @@ class GitCollector(Collector):
             warnings: list[str] = []
             try:
                 # an unchanged commit's window comes from the cache (an as-of audit reads it anew)
-                history = (cached_history(store.run, view, since, Path(ref.git_dir), cache)
+                history = (cached_history(store.run, view, since, Path(ref.git_dir), cache,
+                                          key_dir=self._real_dir(ref))
                            if ctx.as_of is None else None)
                 activity = [team_activity(store.run, view, since, ctx.lookback_days, until=ctx.as_of,
                                           history=history)]
@@ -658,18 +667,20 @@ def read_history(git_run: Callable[..., str], commit: str, since: datetime,
     return out
 
 
-def _history_key(view: RepoView, git_dir: Path) -> str:
-    return scancache.entry_key("history", git_dir.resolve(), view.commit)
+def _history_key(view: RepoView, real_dir: Path) -> str:
+    return scancache.entry_key("history", real_dir, view.commit)
 
 
 def cached_history(git_run: Callable[..., str], view: RepoView, since: datetime, git_dir: Path,
-                   cache: ScanCache | None) -> tuple[list[Commit], Callable[[], int]]:
+                   cache: ScanCache | None, *, key_dir: Path | None = None
+                   ) -> tuple[list[Commit], Callable[[], int]]:
     """The window's commits and the audited commit's own time (asked for only when the window is
     empty), from the scan cache when the audited commit is unchanged. A commit's history never
     changes, and a later run's window starts later (the clock moves on): the commits kept from a
     window that started earlier are filtered to the new one instead of running `git log` again.
-    A longer window than the one kept reads history anew."""
-    key = _history_key(view, git_dir) if cache is not None else None
+    A longer window than the one kept reads history anew. `key_dir` is `git_dir` with symlinks
+    resolved, when the caller knows it already."""
+    key = _history_key(view, key_dir or git_dir.resolve()) if cache is not None else None
     kept = cache.get_data(key) if cache is not None and key is not None else None
     start = int(since.timestamp())
 

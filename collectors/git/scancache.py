@@ -29,6 +29,7 @@ from typing import Any
 
 from mlaudit import __version__
 from mlaudit.evidence import EvidenceItem
+from mlaudit.listings import cache_enabled, cache_root
 
 FORMAT = 1
 
@@ -48,7 +49,15 @@ def detector_version() -> str:
 
 
 def enabled() -> bool:
-    return os.environ.get("MLAUDIT_SCAN_CACHE", "on").strip().lower() not in {"off", "0", "no", "false"}
+    return cache_enabled()
+
+
+def folder(cache_dir: Path | None) -> Path | None:
+    """Where the entries are kept for a run whose cache root is `cache_dir` (default
+    `~/.cache/mlaudit`); None when the cache is off."""
+    if not enabled():
+        return None
+    return cache_root(cache_dir) / "scans"
 
 
 def entry_key(*parts: Any) -> str:

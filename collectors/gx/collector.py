@@ -21,6 +21,8 @@ from mlaudit.collectors.base import (
     CollectorResult,
     TargetError,
 )
+from mlaudit.collectors.git import scancache
+from mlaudit.collectors.git.scancache import ScanCache
 from mlaudit.collectors.gx.project import GxProject, ProjectError, load_project, locate
 from mlaudit.collectors.gx.scan import ProjectReader, ProjectScan, needs_gx_api
 from mlaudit.collectors.gx.settings import GxSettings
@@ -40,7 +42,9 @@ class GxCollector(Collector):
     def describe(self) -> str:
         return f"gx ({len(self.settings.projects)} project(s))"
 
-    def resolve(self, result: CollectorResult) -> list[GxProject]:
+    def resolve(self, result: CollectorResult, cache: ScanCache | None = None) -> list[GxProject]:
+        """The configured projects that can be read (each failure is an error of its target).
+        `cache` (the scan cache) keeps whether a project's config is committed at HEAD."""
         projects: list[GxProject] = []
         dirs: list[Path] = []
         seen: set[Path] = set()
@@ -70,7 +74,7 @@ class GxCollector(Collector):
 
         def load(context_dir: Path) -> GxProject | ProjectError:
             try:
-                return load_project(context_dir)
+                return load_project(context_dir, cache)
             except ProjectError as exc:
                 return exc
 
@@ -85,7 +89,8 @@ class GxCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> CollectorResult:
         result = CollectorResult()
-        projects = self.resolve(result)
+        folder = scancache.folder(ctx.cache_dir)
+        projects = self.resolve(result, ScanCache(folder) if folder is not None else None)
         if not projects:
             raise CollectorError(
                 "no Great Expectations project could be read: "

@@ -16,7 +16,9 @@ from typing import Any
 import yaml
 
 from mlaudit import safe_yaml
+from mlaudit.collectors.git import scancache
 from mlaudit.collectors.git.repos import GIT_ENV, git_dir_of, read_ref
+from mlaudit.collectors.git.scancache import ScanCache
 
 CONFIG_FILE = "great_expectations.yml"
 CONTEXT_DIRS = ("gx", "great_expectations")
@@ -71,8 +73,9 @@ def locate(path: Path) -> list[Path]:
     return [path / d for d in CONTEXT_DIRS if (path / d / CONFIG_FILE).is_file()]
 
 
-def load_project(context_dir: Path) -> GxProject:
-    """Parse the project config and its version; raise ProjectError when it cannot be used."""
+def load_project(context_dir: Path, cache: ScanCache | None = None) -> GxProject:
+    """Parse the project config and its version; raise ProjectError when it cannot be used.
+    `cache` keeps whether the config is committed at a commit (`head_commit`)."""
     config_path = context_dir / CONFIG_FILE
     try:
         text = config_path.read_text(encoding="utf-8")
@@ -105,7 +108,7 @@ def load_project(context_dir: Path) -> GxProject:
         context_dir=context_dir,
         config=config,
         version=version,
-        commit=head_commit(context_dir),
+        commit=head_commit(context_dir, cache=cache),
         boundary=work_tree_of(context_dir) or root,
     )
 
@@ -122,10 +125,12 @@ def work_tree_of(path: Path, max_up: int = 12) -> Path | None:
     return None
 
 
-def head_commit(path: Path, max_up: int = 12) -> str | None:
+def head_commit(path: Path, max_up: int = 12, cache: ScanCache | None = None) -> str | None:
     """HEAD of the git work tree holding `path`, when the project's config is committed there,
     else None. The repository is read with plumbing through `--git-dir` (`rev-parse`, `ls-tree`):
-    never its index or work tree, so nothing it configures (`core.fsmonitor`, filters) runs."""
+    never its index or work tree, so nothing it configures (`core.fsmonitor`, filters) runs.
+    Whether a path is in a commit's tree never changes: with a scan `cache`, an unchanged HEAD
+    is answered from it (a re-scan runs no `git ls-tree`)."""
     folder = work_tree_of(path, max_up)
     git_dir = git_dir_of(folder) if folder is not None else None
     if folder is None or git_dir is None:
@@ -134,11 +139,27 @@ def head_commit(path: Path, max_up: int = 12) -> str | None:
     head = read_ref(git_dir, "HEAD")  # from the ref files: no process
     if head is None:
         head = _git(git_dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
-    tracked = head and _git(git_dir, ["ls-tree", "--name-only", "--full-tree", head, "--", config])
-    return head if tracked else None
+    if not head:
+        return None
+    key = scancache.entry_key("gx-config-tracked", git_dir.resolve(), head, config) if cache is not None else None
+    kept = cache.get_data(key) if cache is not None and key is not None else None
+    if kept is not None and isinstance(kept.get("tracked"), bool):
+        return head if kept["tracked"] else None
+    ran = _git_run(git_dir, ["ls-tree", "--name-only", "--full-tree", head, "--", config])
+    if ran is None:
+        return None  # git failed (a missing object, a timeout): nothing worth keeping
+    if cache is not None and key is not None:
+        cache.put_data(key, {"tracked": bool(ran)})
+    return head if ran else None
 
 
 def _git(git_dir: Path, args: list[str]) -> str | None:
+    """What git printed (stripped), or None when it failed or printed nothing."""
+    return _git_run(git_dir, args) or None
+
+
+def _git_run(git_dir: Path, args: list[str]) -> str | None:
+    """What git printed (stripped, possibly empty), or None when it could not run or failed."""
     try:
         proc = subprocess.run(
             ["git", "--git-dir", str(git_dir), *args],
@@ -150,5 +171,4 @@ def _git(git_dir: Path, args: list[str]) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    out = proc.stdout.strip()
-    return out if proc.returncode == 0 and out else None
+    return proc.stdout.strip() if proc.returncode == 0 else None

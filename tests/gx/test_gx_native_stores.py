@@ -81,3 +81,44 @@ def test_open_stores_of_a_filesystem_project_are_native(gx_projects) -> None:
     stores = open_stores(project)
     assert isinstance(stores.results, st.NativeFilesystemStore)
     assert isinstance(stores.expectations, st.NativeFilesystemStore)
+
+
+def test_whether_the_config_is_committed_is_kept_per_commit(tmp_path: Path, monkeypatch) -> None:
+    """An unchanged HEAD is answered from the scan cache (no `git ls-tree` on a re-scan); a new
+    commit is asked again, and a failing git is never kept as an answer."""
+    from mlaudit.collectors.git.scancache import ScanCache
+    from mlaudit.collectors.gx import project as gx_project
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    repo = tmp_path / "repo"
+    (repo / "gx").mkdir(parents=True)
+    (repo / "gx" / "great_expectations.yml").write_text("config_version: 4.0\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "gx")
+    first = git("rev-parse", "HEAD")
+    cache = ScanCache(tmp_path / "cache")
+    calls: list[list[str]] = []
+    real = gx_project._git_run
+    monkeypatch.setattr(gx_project, "_git_run", lambda d, a: calls.append(a) or real(d, a))
+    assert gx_project.head_commit(repo / "gx", cache=cache) == first
+    assert [a[0] for a in calls] == ["ls-tree"]
+    assert gx_project.head_commit(repo / "gx", cache=cache) == first
+    assert len(calls) == 1  # answered from the cache
+
+    git("rm", "-q", "--cached", "gx/great_expectations.yml")
+    git("-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "untracked")
+    assert gx_project.head_commit(repo / "gx", cache=cache) is None  # a new commit: asked again
+    assert len(calls) == 2
+    assert gx_project.head_commit(repo / "gx", cache=cache) is None
+    assert len(calls) == 2
+
+    git("add", "gx/great_expectations.yml")
+    git("-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "again")
+    monkeypatch.setattr(gx_project, "_git_run", lambda d, a: calls.append(a) and None)  # git fails
+    assert gx_project.head_commit(repo / "gx", cache=cache) is None
+    monkeypatch.setattr(gx_project, "_git_run", lambda d, a: calls.append(a) or real(d, a))
+    assert gx_project.head_commit(repo / "gx", cache=cache) == git("rev-parse", "HEAD")
+    assert [a[0] for a in calls[2:]] == ["ls-tree", "ls-tree"]  # the failure was not kept
