@@ -382,10 +382,12 @@ def test_kill_9_at_twenty_moments_never_leaves_a_half_written_output(tmp_path: P
     env.pop("MLAUDIT_SCAN_CACHE", None)  # the scan cache is one of the outputs under test
 
     scans = tmp_path / "home" / ".cache" / "mlaudit" / "scans"
+    listings = tmp_path / "home" / ".cache" / "mlaudit" / "listings"  # GX discovery's folder listings
 
     def run(n: int, kill_at: int) -> subprocess.CompletedProcess:
-        """Run n from a cold scan cache (every run makes the same writes as the counting one)."""
+        """Run n from cold caches (every run makes the same writes as the counting one)."""
         shutil.rmtree(scans, ignore_errors=True)
+        shutil.rmtree(listings, ignore_errors=True)
         cfg = tmp_path / f"c{n}.yaml"
         cfg.write_text(f"organisation: run-{n:03d}-org\noutput: {out}\nhistory:\n  location: {history}\n"
                        f"git:\n  targets: [{root}]\n")
@@ -412,6 +414,8 @@ def test_kill_9_at_twenty_moments_never_leaves_a_half_written_output(tmp_path: P
         assert runs_before.items() <= runs.items(), at
         runs_before = runs
         _scan_cache_readable(scans)
+        for kept in listings.glob("*.json") if listings.exists() else []:
+            assert json.loads(kept.read_text(encoding="utf-8"))["format"] == 1  # whole, or not there
     killed = (tmp_path / "kills.log").read_text()
     assert killed.count("killed at") == 20, killed
     # the moments fell in the writing of each output: the scan cache, the report set, the history
