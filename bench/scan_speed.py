@@ -50,15 +50,20 @@ def compare(harness: Path, org: Path, runs: int) -> tuple[str, dict[str, float]]
     proc = subprocess.run(["bash", str(harness / "compare.sh"), "-n", str(runs), str(org), "--", "--no-cache"],
                           capture_output=True, text=True, env=_venv_env(), check=False)
     text = proc.stdout + proc.stderr
+    return text, parse_compare(text)
+
+
+def parse_compare(text: str) -> dict[str, float]:
+    """The medians compare.sh printed: {"A wall s": …, "B peak memory MiB": …, "A/B wall": …}."""
     figures: dict[str, float] = {}
     section = ""
     for line in text.splitlines():
         if line.startswith(("A ", "B ", "A/B")):
-            section = line.split()[0]
+            section = line.split()[0].rstrip(",")  # "A  mlaudit scan", "A/B, pair by pair"
         m = re.match(r"\s+(wall s|peak memory MiB|wall|peak memory)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", line)
         if m:
             figures[f"{section} {m.group(1)}"] = float(m.group(3))  # the median
-    return text, figures
+    return figures
 
 
 def rescan(org: Path) -> tuple[float, float, float]:
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=500)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--real", nargs="*", default=[], type=Path, help="organisations of real repositories")
-    ap.add_argument("--harness", type=Path, default=ROOT.parent.parent / "shared" / "perf")
+    ap.add_argument("--harness", type=Path, default=ROOT.parent / "shared" / "perf")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     args = ap.parse_args(argv)
     if not (args.harness / "compare.sh").is_file():

@@ -46,3 +46,27 @@ def test_scan_speed_replaces_only_its_own_section() -> None:
     legacy = "# Perf\n\n<!-- bench -->\n\nold\n\n## MLflow\n\nkept\n"
     assert scan_speed.replace_section(legacy, "t").endswith("<!-- /bench -->\n## MLflow\n\nkept\n")
     assert scan_speed.replace_section("# Perf\n", "t") == "# Perf\n\n<!-- bench -->\n\nt\n\n<!-- /bench -->\n"
+
+
+def test_scan_speed_reads_the_medians_compare_sh_prints() -> None:
+    scan_speed = _load("scan_speed")
+    printed = """machine: 2 cpus, Linux 6.18, git version 2.39.5, Python 3.11.7
+A  mlaudit scan
+                                  min     median        max
+  wall s                        17.34      17.43      17.54
+  user s                         1.07       1.11       1.13
+  peak memory MiB               52.72      52.75      52.76
+  exit codes: 0 x3
+B  baseline.sh
+                                  min     median        max
+  wall s                         8.25       8.30       8.58
+  peak memory MiB               36.94      36.98      37.08
+A/B, pair by pair
+                                  min     median        max
+  wall                           2.02       2.10       2.13
+  cpu (user+sys)                 0.10       0.10       0.10
+  peak memory                    1.42       1.43       1.43
+"""
+    assert scan_speed.parse_compare(printed) == {
+        "A wall s": 17.43, "A peak memory MiB": 52.75, "B wall s": 8.30, "B peak memory MiB": 36.98,
+        "A/B wall": 2.10, "A/B peak memory": 1.43}
