@@ -40,6 +40,7 @@ TOP_LEVEL = {
     "mlaudit.userfiles": "core",
     "mlaudit.questions": "core",
     "mlaudit.sources": "core",
+    "mlaudit.listings": "core",
     "mlaudit.scoring": "scoring",
     "mlaudit.config": "app",
     "mlaudit.engine": "app",
