@@ -162,14 +162,14 @@ def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
     from mlaudit.listings import FolderListings, cache_enabled
 
     heads = tuple(dict.fromkeys(marker.split("/", 1)[0] for marker in _GX_MARKERS))
-    listings = FolderListings(root, heads) if cache_enabled() else None
+    listings = FolderListings(root, heads, keep=cache_enabled())
     found: list[Path] = []
     stack = [(os.fspath(root), 0)]
     while stack:
         folder, depth = stack.pop()
         present: set[str] | None = None  # None: not listed (too deep, or unreadable)
         if depth < max_depth:
-            listed = listings.get(folder) if listings is not None else _list_folder(folder, heads)
+            listed = listings.get(folder)
             if listed is not None:
                 subdirs, present = listed
                 stack.extend((os.path.join(folder, name), depth + 1) for name in subdirs if name not in _SKIP)
@@ -178,18 +178,8 @@ def find_gx_projects(root: Path, max_depth: int = 5) -> list[Path]:
         if any((present is None or marker.split("/", 1)[0] in present) and os.path.isfile(os.path.join(folder, marker))
                for marker in _GX_MARKERS):
             found.append(Path(folder))
-    if listings is not None:
-        listings.save()
+    listings.save()
     return sorted(found)
-
-
-def _list_folder(folder: str, watch: tuple[str, ...]) -> tuple[list[str], set[str]] | None:
-    try:
-        with os.scandir(folder) as it:
-            entries = list(it)
-    except OSError:
-        return None
-    return [e.name for e in entries if e.is_dir(follow_symlinks=False)], {e.name for e in entries if e.name in watch}
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

@@ -40,7 +40,9 @@ class FolderListings:
     """Sub-folder names (and the few names a walk asks about) of each folder under one root,
     trusted while the folder's mtime is unchanged."""
 
-    def __init__(self, root: Path, watch: tuple[str, ...], cache_dir: Path | None = None) -> None:
+    def __init__(self, root: Path, watch: tuple[str, ...], cache_dir: Path | None = None, *,
+                 keep: bool = True) -> None:
+        """`keep=False`: every folder is listed and nothing is read or written (the cache is off)."""
         real = os.path.realpath(root)
         digest = hashlib.sha256(json.dumps([FORMAT, real, list(watch)]).encode()).hexdigest()[:32]
         self._root = real
@@ -49,6 +51,9 @@ class FolderListings:
         self._kept: dict[str, list] = {}
         self._new: dict[str, list] = {}
         self.reused = self.listed = 0
+        self.keep = keep
+        if not keep:
+            return
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and data.get("format") == FORMAT and data.get("root") == real:
@@ -83,7 +88,7 @@ class FolderListings:
 
     def save(self) -> None:
         """Keep this run's listings (only the folders it looked at); nothing when nothing changed."""
-        if not self.listed and len(self._new) == len(self._kept):
+        if not self.keep or (not self.listed and len(self._new) == len(self._kept)):
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
