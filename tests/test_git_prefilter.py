@@ -73,6 +73,7 @@ def _mention(det: code.Detector, pat: str) -> str:
     lines = [f"import {m}" for m in det.requires_import]
     lines += [f"x = ({'' if run.start else 'Zz'}{run.text}{'' if run.end else 'Zz'})" for run in literal_runs(pat)]
     lines += [f"f({k}=1)" for k in det.kwargs]
+    lines += [f"f({k}='{values[0]}')" for k, values in det.kwarg_values]
     return "\n".join(lines) + "\n"
 
 
@@ -96,6 +97,48 @@ def test_both_stages_accept_a_file_naming_any_pattern_and_reject_plain_code(tmp_
     assert matched is not None
     assert {p for p in files if p.startswith("m")} <= matched
     assert "plain.py" not in matched and "near_miss.py" not in matched
+
+
+@pytest.mark.parametrize(("text", "wanted"), [
+    # the search finds a module name; the second look asks for the whole of some pattern
+    ("import pandas as pd\ndf = pd.read_csv('x.csv')\nprint(df.head())\n", False),
+    ("import pandas as pd\ndf = pd.read_gbq('select 1')\n", True),
+    ("import sqlalchemy\nmeta = sqlalchemy.MetaData()\n", False),
+    ("from sqlalchemy import create_engine\nengine = create_engine('sqlite://')\n", True),
+    ("import feast\nprint(feast.__version__)\n", False),
+    ("from feast import Entity\ncustomer = Entity(name='customer')\n", True),
+    # a pattern gated on an import: the call without the import is not enough
+    ("client.create_model_version(name, source, run_id)\n", False),
+    ("import mlflow\nclient.create_model_version(name, source, run_id)\n", True),
+    # a pattern gated on a call keyword
+    ("from catalyst import dl\nrunner = dl.SupervisedRunner()\nrunner.train(model=m)\n", True),
+    ("from catalyst import dl\nrunner = dl.SupervisedRunner()\nrunner.evaluate(model=m)\n", False),
+    # the census, structural detectors and templates as before
+    ("import torch\n", True),
+    ("model.fit(X, y)\n", True),
+    ("def handler(event, context):\n    return 1\n", True),
+    ("import pandas as pd\ndef validate_orders(df):\n    assert df.notna().all()\n", True),
+    ("from {{ cookiecutter.pkg }} import x\n", True),
+])
+def test_the_second_look_asks_for_a_whole_pattern(text: str, wanted: bool) -> None:
+    pf = code.code_prefilter()
+    assert pf.wanted(text) is wanted, text
+    if not wanted:
+        assert pf._rx.search(text), "each refused text is one the keyword search alone would parse"
+
+
+def test_every_pattern_has_a_requirement_of_its_literals_and_gates() -> None:
+    """Each pattern's requirement is its own literals and its detector's gates, nothing else
+    (anything more could refuse a file the detector matches)."""
+    reqs = set(code.prefilter_requirements())
+    for det, pat in _patterns():
+        clauses = {frozenset((run,)) for run in literal_runs(pat)}
+        if det.requires_import:
+            clauses.add(frozenset(required_keyword(m) for m in det.requires_import))
+        if det.kwargs:
+            clauses.add(frozenset(Keyword(k) for k in det.kwargs))
+        clauses |= {frozenset((Keyword(k),)) for k, _ in det.kwarg_values}
+        assert any(set(req) == clauses for req in reqs), (det.tool, pat)
 
 
 # -- evidence with and without the prefilter -----------------------------------------------------

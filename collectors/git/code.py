@@ -44,7 +44,9 @@ from mlaudit.collectors.git.prefilter import (
     Condition,
     Keyword,
     Prefilter,
+    Requirement,
     code_text,
+    literal_runs,
     required_keyword,
     telling,
 )
@@ -116,11 +118,45 @@ def prefilter_keywords() -> set[Keyword]:
     return out
 
 
+def _all_of(name: str) -> Requirement:
+    """Every literal of a pattern or module, each a clause of its own."""
+    return tuple(frozenset((k,)) for k in literal_runs(name))
+
+
+def prefilter_requirements() -> list[Requirement]:
+    """What a file must hold for each way it can matter, derived from the tables as the keywords
+    are (see `prefilter`), but whole: every literal of a pattern (a qualified name is made of
+    the file's identifiers), with the import the detector is gated on (`requires_import`) and
+    the call keywords it asks for (`kwargs`, `kwarg_values`); every literal of an import rule's
+    module and of a framework module; a training call; a structural detector's identifiers."""
+    out: list[Requirement] = []
+    for det in DETECTORS:
+        gates: list[frozenset[Keyword]] = []
+        needs = [required_keyword(m) for m in det.requires_import]
+        if needs and all(needs):
+            gates.append(frozenset(k for k in needs if k is not None))
+        if det.kwargs:
+            gates.append(frozenset(Keyword(k) for k in det.kwargs))
+        gates.extend(frozenset((Keyword(name),)) for name, _ in det.kwarg_values)
+        for pat in (*det.calls, *det.decorators, *det.bases):
+            req = (*_all_of(pat), *gates)
+            if not req:
+                raise ValueError(f"detector {det.signal}/{det.tool}: pattern {pat!r} has no keyword")
+            out.append(req)
+        out.extend(_all_of(m) for m in det.imports if literal_runs(m))
+    out.extend(_all_of(m) for m in FRAMEWORK_MODULES)
+    out.extend((frozenset((Keyword(leaf),)),) for leaf in _CENSUS_LEAVES)
+    for keywords, _, _ in STRUCTURAL_NEEDS.values():
+        out.extend((frozenset((k,)),) for k in keywords)
+    return out
+
+
 @functools.cache
 def code_prefilter(testing: bool = False) -> Prefilter:
     conditions = [Condition(name, conj, words) for name, (_, conj, words) in STRUCTURAL_NEEDS.items() if conj]
     keywords = prefilter_keywords() | (set(_TEST_KEYWORDS) if testing else set())
-    return Prefilter(keywords, conditions)
+    requirements = prefilter_requirements() + ([(frozenset(_TEST_KEYWORDS),)] if testing else [])
+    return Prefilter(keywords, conditions, requirements)
 
 
 def _wanted(text: str, testing: bool = False, cells: list[str] | None = None) -> bool:
@@ -698,3 +734,9 @@ def _census_item(view: RepoView, facts: RepoFacts) -> EvidenceItem:
     if imported_paths and all(p.endswith(".ipynb") for p in imported_paths):
         attrs["notebook_only"] = True
     return view.evidence("ml_frameworks", **attrs)
+
+
+# compiled where the module is imported: the forkserver preloads it, so every worker process
+# inherits both searches (and the grep pattern) instead of compiling them again
+code_prefilter().grep_pattern()
+code_prefilter(True)

@@ -117,31 +117,85 @@ class Condition:
     words: tuple[str, ...]
 
 
-class Prefilter:
-    """One compiled search for many keywords, plus a few conjunctions (see the module)."""
+#: one way a file can matter: every clause holds, a clause being a set of keywords any one of
+#: which occurs (`mlflow.*.log_model` under `requires_import=("mlflow",)`: {mlflow}, {log_model})
+Requirement = tuple[frozenset[Keyword], ...]
+_IDENT = re.compile(r"[A-Za-z0-9_]+")
 
-    def __init__(self, keywords: Iterable[Keyword], conditions: Iterable[Condition] = ()) -> None:
+
+class _Present:
+    """Which keywords a text holds: whole identifiers from one set of its words, the others
+    (a prefix or suffix of a name) by a search each, asked once."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.words = set(_IDENT.findall(text))
+        self._seen: dict[Keyword, bool] = {}
+
+    def __contains__(self, k: Keyword) -> bool:
+        if k.start and k.end:
+            return k.text in self.words
+        found = self._seen.get(k)
+        if found is None:
+            rx = (_BEFORE if k.start else "") + re.escape(k.text) + (_AFTER if k.end else "")
+            found = self._seen[k] = re.search(rx, self.text) is not None
+        return found
+
+
+class Prefilter:
+    """One compiled search for many keywords, plus a few conjunctions (see the module).
+
+    With `requirements`, a text the search accepts is looked at once more: it is wanted when
+    every clause of some requirement holds (every literal of some pattern, the import the
+    pattern is gated on, ...), or a conjunction does. Each requirement holds wherever its
+    detector can match, so this only spares parses of files that merely mention a module."""
+
+    def __init__(self, keywords: Iterable[Keyword], conditions: Iterable[Condition] = (),
+                 requirements: Iterable[Requirement] | None = None) -> None:
         self.keywords = frozenset(keywords)
         self.conditions = tuple(conditions)
         self._rx = re.compile(_trie_regex(self.keywords))
         self._conds = [[re.compile(rx, re.M) for rx in c.all_of] for c in self.conditions]
+        self._grep: str | None = None
+        self.requirements: tuple[Requirement, ...] | None = None
+        self._by_word: dict[str, list[Requirement]] = {}
+        self._unanchored: list[Requirement] = []
+        if requirements is not None:
+            self.requirements = tuple(dict.fromkeys(requirements))
+            for req in self.requirements:
+                # indexed by a keyword every text meeting it holds as a whole name, when it has one
+                whole = [next(iter(c)) for c in req if len(c) == 1 and next(iter(c)).start and next(iter(c)).end]
+                if whole:
+                    self._by_word.setdefault(max(whole, key=lambda k: len(k.text)).text, []).append(req)
+                else:
+                    self._unanchored.append(req)
 
     def wanted(self, text: str) -> bool:
-        if self._rx.search(text) is not None:
-            return True
         if "{{" in text or "{%" in text:
             return True  # a template: its placeholders become identifiers when parsed
+        if self._rx.search(text) is not None and (self.requirements is None or self.meets(text)):
+            return True
         return any(all(rx.search(text) for rx in conj) for conj in self._conds)
+
+    def meets(self, text: str) -> bool:
+        """Whether the text meets one of the requirements."""
+        present = _Present(text)
+        candidates = [r for w in present.words & self._by_word.keys() for r in self._by_word[w]]
+        return any(all(any(k in present for k in clause) for clause in req)
+                   for req in (*candidates, *self._unanchored))
 
     def grep_pattern(self) -> str:
         """The same keywords as one POSIX extended regular expression for `git grep -E` (GNU
         `\\<`/`\\>` for word boundaries, as this module's look-arounds); it also matches the words
-        of the conditions and template marks, so every file `wanted` accepts matches it."""
-        parts = [("\\<" if k.start else "") + _ere_escape(k.text) + ("\\>" if k.end else "")
-                 for k in sorted(self.keywords)]
-        parts += [_ere_escape(w) for c in self.conditions for w in c.words]
-        parts += [_ere_escape("{{"), _ere_escape("{%")]
-        return "|".join(parts)
+        of the conditions and template marks, so every file `wanted` accepts matches it. Made once
+        (every repository's scan asks for it)."""
+        if self._grep is None:
+            parts = [("\\<" if k.start else "") + _ere_escape(k.text) + ("\\>" if k.end else "")
+                     for k in sorted(self.keywords)]
+            parts += [_ere_escape(w) for c in self.conditions for w in c.words]
+            parts += [_ere_escape("{{"), _ere_escape("{%")]
+            self._grep = "|".join(parts)
+        return self._grep
 
     def covers(self, keyword: Keyword) -> bool:
         return any(k.covers(keyword) for k in self.keywords)
