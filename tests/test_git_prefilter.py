@@ -117,7 +117,12 @@ def test_both_stages_accept_a_file_naming_any_pattern_and_reject_plain_code(tmp_
     ("import torch\n", True),
     ("model.fit(X, y)\n", True),
     ("def handler(event, context):\n    return 1\n", True),
+    ("def error_handler(exc):\n    log(exc)\n", False),  # a handler, not a Lambda's
     ("import pandas as pd\ndef validate_orders(df):\n    assert df.notna().all()\n", True),
+    ("import pandas as pd\ndef check(df):\n    if df.empty:\n        raise ValueError(df)\n", True),
+    ("import pandas as pd\nassert pd\ndef load(path):\n    return pd.read_csv(path)\n", False),
+    ("def score(model, x):\n    model.predict(x).to_parquet('out.parquet')\n", True),
+    ("def score(model, x):\n    return model.predict(x)\n", False),  # predicts, writes nothing
     ("from {{ cookiecutter.pkg }} import x\n", True),
 ])
 def test_the_second_look_asks_for_a_whole_pattern(text: str, wanted: bool) -> None:
@@ -125,6 +130,15 @@ def test_the_second_look_asks_for_a_whole_pattern(text: str, wanted: bool) -> No
     assert pf.wanted(text) is wanted, text
     if not wanted:
         assert pf._rx.search(text), "each refused text is one the keyword search alone would parse"
+
+
+def test_whole_structural_requirements_start_from_the_detectors_keywords() -> None:
+    """The second look only sees what the keyword search let through: each whole requirement of a
+    structural detector holds one of its keywords as a clause of its own."""
+    for name, reqs in code.STRUCTURAL_WHOLE.items():
+        keywords = set(code.STRUCTURAL_NEEDS[name][0])
+        for req in reqs:
+            assert any(clause <= keywords for clause in req), name
 
 
 def test_every_pattern_has_a_requirement_of_its_literals_and_gates() -> None:

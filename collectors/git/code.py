@@ -146,8 +146,8 @@ def prefilter_requirements() -> list[Requirement]:
         out.extend(_all_of(m) for m in det.imports if literal_runs(m))
     out.extend(_all_of(m) for m in FRAMEWORK_MODULES)
     out.extend((frozenset((Keyword(leaf),)),) for leaf in _CENSUS_LEAVES)
-    for keywords, _, _ in STRUCTURAL_NEEDS.values():
-        out.extend((frozenset((k,)),) for k in keywords)
+    for name, (keywords, _, _) in STRUCTURAL_NEEDS.items():
+        out.extend(STRUCTURAL_WHOLE.get(name) or [(frozenset((k,)),) for k in keywords])
     return out
 
 
@@ -585,13 +585,23 @@ STRUCTURAL: tuple[Callable[[SourceScan], list[Hit]], ...] = (
 #: or (a condition) every expression, with one of its words (a test checks every one is listed)
 STRUCTURAL_NEEDS: dict[str, tuple[tuple[Keyword, ...], tuple[str, ...], tuple[str, ...]]] = {
     # a validate_*/check_* function in a module importing a dataframe library
+    # (a function so named, and an `assert` or a `raise` somewhere)
     "_custom_validation": ((), (r"(?<![A-Za-z0-9_])(?:pandas|pyspark|polars)(?![A-Za-z0-9_])",
-                                r"(?<![A-Za-z0-9_])_?(?:validate|check|verify|assert)(?![A-Za-z0-9])"),
+                                r"(?<![A-Za-z0-9_])def[\s\\]+_?(?:validate|check|verify|assert)(?:_\w*)?[\s\\]*\(",
+                                r"(?<![A-Za-z0-9_])(?:assert|raise)(?![A-Za-z0-9_])"),
                            ("pandas", "pyspark", "polars")),
     "_dbt_models": ((Keyword("dbt"),), (), ()),
     "_lambda_handlers": ((Keyword("handler", start=False),), (), ()),
     "_batch_script": ((Keyword("predict"), Keyword("predict_proba")), (), ()),
     "_vertex_monitoring_request": ((Keyword("aiplatform", end=False),), (), ()),
+}
+#: ... and, for the prefilter's second look, all a detector needs at once where one keyword says
+#: little: a `*handler(event, context)` function; a predict call beside a call that writes
+STRUCTURAL_WHOLE: dict[str, tuple[Requirement, ...]] = {
+    "_lambda_handlers": ((frozenset((Keyword("handler", start=False),)), frozenset((Keyword("event"),)),
+                          frozenset((Keyword("context"),))),),
+    "_batch_script": ((frozenset((Keyword("predict"), Keyword("predict_proba"))),
+                       frozenset(Keyword(w) for w in _WRITES)),),
 }
 
 
