@@ -123,23 +123,38 @@ Requirement = tuple[frozenset[Keyword], ...]
 _IDENT = re.compile(r"[A-Za-z0-9_]+")
 
 
+def _whole(k: Keyword) -> bool:
+    return k.start and k.end
+
+
 class _Present:
     """Which keywords a text holds: whole identifiers from one set of its words, the others
-    (a prefix or suffix of a name) by a search each, asked once."""
+    (a prefix or suffix of a name) by their own compiled search, asked once."""
 
-    def __init__(self, text: str) -> None:
+    __slots__ = ("text", "words", "_seen", "_searches")
+
+    def __init__(self, text: str, searches: dict[Keyword, re.Pattern[str]]) -> None:
         self.text = text
         self.words = set(_IDENT.findall(text))
         self._seen: dict[Keyword, bool] = {}
+        self._searches = searches
 
-    def __contains__(self, k: Keyword) -> bool:
+    def holds(self, k: Keyword) -> bool:
         if k.start and k.end:
             return k.text in self.words
         found = self._seen.get(k)
-        if found is None:
-            rx = (_BEFORE if k.start else "") + re.escape(k.text) + (_AFTER if k.end else "")
-            found = self._seen[k] = re.search(rx, self.text) is not None
+        if found is None:  # (a plain substring test first: most texts hold none of these)
+            found = self._seen[k] = k.text in self.text and self._searches[k].search(self.text) is not None
         return found
+
+    def meets(self, req: Requirement) -> bool:
+        for clause in req:
+            for k in clause:
+                if self.holds(k):
+                    break
+            else:
+                return False
+        return True
 
 
 class Prefilter:
@@ -160,13 +175,20 @@ class Prefilter:
         self.requirements: tuple[Requirement, ...] | None = None
         self._by_word: dict[str, list[Requirement]] = {}
         self._unanchored: list[Requirement] = []
+        self._searches: dict[Keyword, re.Pattern[str]] = {}
         if requirements is not None:
-            self.requirements = tuple(dict.fromkeys(requirements))
+            # whole names first (a set lookup each), then the clauses that need a search
+            self.requirements = tuple(dict.fromkeys(
+                tuple(sorted(req, key=lambda c: (not all(map(_whole, c)), len(c)))) for req in requirements))
             for req in self.requirements:
-                # indexed by a keyword every text meeting it holds as a whole name, when it has one
-                whole = [next(iter(c)) for c in req if len(c) == 1 and next(iter(c)).start and next(iter(c)).end]
-                if whole:
-                    self._by_word.setdefault(max(whole, key=lambda k: len(k.text)).text, []).append(req)
+                for k in (k for c in req for k in c if not _whole(k)):
+                    self._searches[k] = re.compile((_BEFORE if k.start else "") + re.escape(k.text)
+                                                   + (_AFTER if k.end else ""))
+                # indexed by the names of a clause every text meeting it holds one of, whole
+                anchors = [c for c in req if all(map(_whole, c))]
+                if anchors:
+                    for k in min(anchors, key=len):
+                        self._by_word.setdefault(k.text, []).append(req)
                 else:
                     self._unanchored.append(req)
 
@@ -179,10 +201,13 @@ class Prefilter:
 
     def meets(self, text: str) -> bool:
         """Whether the text meets one of the requirements."""
-        present = _Present(text)
-        candidates = [r for w in present.words & self._by_word.keys() for r in self._by_word[w]]
-        return any(all(any(k in present for k in clause) for clause in req)
-                   for req in (*candidates, *self._unanchored))
+        present = _Present(text, self._searches)
+        by_word = self._by_word
+        for word in present.words & by_word.keys():
+            for req in by_word[word]:
+                if present.meets(req):
+                    return True
+        return any(present.meets(req) for req in self._unanchored)
 
     def grep_pattern(self) -> str:
         """The same keywords as one POSIX extended regular expression for `git grep -E` (GNU
