@@ -92,11 +92,36 @@ def test_both_stages_accept_a_file_naming_any_pattern_and_reject_plain_code(tmp_
     store = ObjectStore(repo / ".git")
     try:
         matched = store.grep_paths(commit, pf.grep_pattern(), ["*.py"])
+        by_perl = store.grep_paths(commit, pf.grep_pattern(), ["*.py"], perl=pf.perl_pattern())
     finally:
         store.close()
     assert matched is not None
     assert {p for p in files if p.startswith("m")} <= matched
     assert "plain.py" not in matched and "near_miss.py" not in matched
+    assert by_perl == matched  # the Perl-compatible search finds exactly what the POSIX one does
+
+
+def test_a_git_without_pcre_gets_the_posix_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git built without PCRE says so on `grep -P`; the search is then made with `-E`, the same
+    files found."""
+    from mlaudit.collectors.git import blobs
+
+    assert blobs.without_pcre(b"fatal: cannot use Perl-compatible regexes when not compiled with USE_LIBPCRE\n")
+    assert not blobs.without_pcre(b"fatal: bad object HEAD\n")
+    repo = make_repo(tmp_path / "r", {"a.py": "import mlflow\nmlflow.autolog()\n", "b.py": "x = 1\n"})
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    pf = code.code_prefilter()
+    store = ObjectStore(repo / ".git")
+    try:
+        monkeypatch.setitem(blobs._PERL_GREP, "ok", False)
+        assert store.grep_paths(commit, pf.grep_pattern(), ["*.py"], perl=pf.perl_pattern()) == {"a.py"}
+        # a Perl-compatible pattern git refuses for another reason: no answer, every file read
+        monkeypatch.setitem(blobs._PERL_GREP, "ok", None)
+        assert store.grep_paths(commit, pf.grep_pattern(), ["*.py"], perl="(?<=a+)b") is None
+        assert blobs._PERL_GREP["ok"] is None
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(("text", "wanted"), [

@@ -120,6 +120,16 @@ class Deadline:
             raise RepoTimedOut(self.limit)
 
 
+#: whether this git runs `git grep -P` (None until a search asks)
+_PERL_GREP: dict[str, bool | None] = {"ok": None}
+
+
+def without_pcre(stderr: bytes) -> bool:
+    """Whether `git grep -P` failed because git was built without PCRE ("cannot use
+    Perl-compatible regexes when not compiled with USE_LIBPCRE")."""
+    return b"USE_LIBPCRE" in stderr or b"Perl-compatible" in stderr
+
+
 class ObjectStore:
     """An audited repository's objects, read through a private git directory (see the module)."""
 
@@ -172,21 +182,28 @@ class ObjectStore:
         return proc.stdout.decode("utf-8", errors="surrogateescape")
 
     def grep_paths(self, commit: str, pattern: str, pathspecs: list[str],
-                   timeout: float = 600) -> set[str] | None:
+                   timeout: float = 600, perl: str | None = None) -> set[str] | None:
         """Paths at `commit` (limited to `pathspecs`) whose bytes match the extended regular
         expression `pattern` (byte semantics, `\\<`/`\\>` word boundaries): one `git grep`, in C,
-        so files that match nothing are never read. None when git could not answer (a missing
-        object, an old git): the caller then reads every file itself."""
+        so files that match nothing are never read. `perl`: the same search as a Perl-compatible
+        expression, used where git is built with PCRE (it runs a large alternation in half the
+        time of the POSIX engine). None when git could not answer (a missing object, an old
+        git): the caller then reads every file itself."""
         timeout = self._bounded(timeout)
+        use_perl = perl is not None and _PERL_GREP["ok"] is not False
         try:
             proc = subprocess.run(
-                ["git", "--git-dir", str(self.path), "grep", "-l", "-z", "-E", "--no-color",
-                 "--no-textconv", "-e", pattern, commit, "--", *pathspecs],
+                ["git", "--git-dir", str(self.path), "grep", "-l", "-z", "-P" if use_perl else "-E", "--no-color",
+                 "--no-textconv", "-e", perl if use_perl and perl is not None else pattern, commit, "--",
+                 *pathspecs],
                 capture_output=True, timeout=timeout, env={**read_env(), "LC_ALL": "C"},
                 stdin=subprocess.DEVNULL,
             )
         except (subprocess.TimeoutExpired, OSError):
             return None
+        if use_perl and proc.returncode not in (0, 1) and without_pcre(proc.stderr):
+            _PERL_GREP["ok"] = False  # this git has no PCRE: the POSIX search from now on
+            return self.grep_paths(commit, pattern, pathspecs, timeout)
         if proc.returncode not in (0, 1) or proc.stderr.strip():
             return None  # e.g. a blob it could not read: reading each file says which, and counts it
         prefix = commit + ":"

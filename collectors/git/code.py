@@ -207,7 +207,8 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
         return path_cache[det]
 
     # modules whose bytes hold no keyword at all, found by one byte search in git: never read
-    matching = view.grep(code_prefilter().grep_pattern(), ["*.py"]) if USE_PREFILTER and view.grep else None
+    pf = code_prefilter()
+    matching = view.grep(pf.grep_pattern(), ["*.py"], perl=pf.perl_pattern()) if USE_PREFILTER and view.grep else None
     view.prefetch(e.path for e in view.with_suffix(".py", ".ipynb") if not SKIP_DIRS.search(e.path) and (
         e.suffix == ".ipynb" or (_SCANS.get(e.sha) is None and (
             matching is None or e.path in matching or is_test_file(e.path) or e.path in invoked))))
@@ -749,4 +750,5 @@ def _census_item(view: RepoView, facts: RepoFacts) -> EvidenceItem:
 # compiled where the module is imported: the forkserver preloads it, so every worker process
 # inherits both searches (and the grep pattern) instead of compiling them again
 code_prefilter().grep_pattern()
+code_prefilter().perl_pattern()
 code_prefilter(True)

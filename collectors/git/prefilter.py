@@ -172,6 +172,7 @@ class Prefilter:
         self._rx = re.compile(_trie_regex(self.keywords))
         self._conds = [[re.compile(rx, re.M) for rx in c.all_of] for c in self.conditions]
         self._grep: str | None = None
+        self._perl: str | None = None
         self.requirements: tuple[Requirement, ...] | None = None
         self._by_word: dict[str, list[Requirement]] = {}
         self._unanchored: list[Requirement] = []
@@ -221,6 +222,15 @@ class Prefilter:
             parts += [_ere_escape("{{"), _ere_escape("{%")]
             self._grep = "|".join(parts)
         return self._grep
+
+    def perl_pattern(self) -> str:
+        """The same search as `grep_pattern`, as a Perl-compatible expression (`git grep -P`):
+        the keyword search itself (its look-arounds bound names as `\\<`/`\\>` do), the words of
+        the conditions and template marks."""
+        if self._perl is None:
+            extra = [re.escape(w) for c in self.conditions for w in c.words] + [re.escape("{{"), re.escape("{%")]
+            self._perl = "|".join([f"(?:{self._rx.pattern})", *extra])
+        return self._perl
 
     def covers(self, keyword: Keyword) -> bool:
         return any(k.covers(keyword) for k in self.keywords)

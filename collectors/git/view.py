@@ -78,8 +78,8 @@ class RepoView:
     cache_lookups: int = 0  # Python files looked up in the parse cache (by blob id) ...
     cache_hits: int = 0  # ... and found there: identical content parsed before
     reused: int = 0  # files whose identical content was read before (a parse-cache hit): covered
-    #: (pattern, pathspecs) -> paths whose bytes match the pattern; None where git cannot tell
-    grep: Callable[[str, list[str]], set[str] | None] | None = None
+    #: (pattern, pathspecs, perl=) -> paths whose bytes match the pattern; None where git cannot tell
+    grep: Callable[..., set[str] | None] | None = None
     #: the repository's time limit: every read and every use of a file checks it (RepoTimedOut
     #: once it has passed)
     deadline: Deadline | None = None
