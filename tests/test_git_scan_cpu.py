@@ -88,6 +88,40 @@ def test_source_scan_facts_are_those_of_a_full_walk() -> None:
     assert "mlaudit.collectors.git.blobs.BlobReader" in scan.modules
 
 
+def _names_by_ast(tree: ast.Module) -> set[str]:
+    """Names read or written inside any function, by the standard library's walk."""
+    return {n.id for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+            for n in ast.walk(fn) if isinstance(n, ast.Name)}
+
+
+def test_names_in_functions_counted_in_the_build_walk_are_those_found_by_walking_functions() -> None:
+    """A test module's names are counted in the walk that collects its facts, the ones outside
+    functions taken off: the same names as walking every function, on this project's code and
+    tests and on shapes that put a name both inside and outside functions."""
+    from mlaudit.collectors.git.testdetect import _names_in_functions, _names_in_functions_walked
+
+    shapes = [
+        "import model\nmodel.x = 1\n",  # only outside: not used
+        "import model\nmodel.x = 1\ndef test_a():\n    assert model\n",  # both sides
+        "import model\n@model.mark\ndef test_a(x=model):\n    pass\n",  # decorator and default
+        "import model\nclass TestA:\n    m = model\n    def test_b(self):\n        assert self.m\n",
+        "import model\nf = lambda: model\n",  # a lambda is not a function here
+        "def outer():\n    def inner():\n        return data\n    return inner\n",
+        "async def test_a():\n    async with client as c:\n        assert c\n",
+    ]
+    sources = [*shapes, *(p.read_text() for p in [*(ROOT / "collectors" / "git").glob("*.py"),
+                                                  *(ROOT / "tests").glob("test_git_*.py")])]
+    for text in sources:
+        counted = SourceScan.build("tests/test_x.py", text, count_names=True)
+        walked = SourceScan.build("tests/test_x.py", text)
+        assert counted is not None and walked is not None
+        assert counted.name_counts is not None and walked.name_counts is None
+        expected = _names_by_ast(ast.parse(text))
+        assert _names_in_functions(counted) == _names_in_functions_walked(walked) == expected, text[:60]
+    assert _names_in_functions(SourceScan.build("t.py", shapes[0], count_names=True)) == set()
+    assert "model" in _names_in_functions(SourceScan.build("t.py", shapes[1], count_names=True))
+
+
 def test_parse_cache_is_bounded_by_the_source_it_holds() -> None:
     cache = code._ScanCache()
     assert cache.max_source_bytes == 256 * 1024

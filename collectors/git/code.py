@@ -331,7 +331,7 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         # the same decision, without blanking every test module's comments and strings
         if not code_prefilter(True).wanted(text):
             return  # no keyword even in the raw text
-        scan = SourceScan.build(path, text)
+        scan = SourceScan.build(path, text, count_names=True)
         if scan is None or not any(True for _ in _test_functions(scan.tree)):
             if not _wanted(text, testing):
                 return

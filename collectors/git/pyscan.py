@@ -181,13 +181,24 @@ def _child_fields(cls: type) -> tuple[str, ...]:
 def walk(node: ast.AST) -> Iterator[ast.AST]:
     """Every node below `node` (depth first), expression contexts left out; several times
     faster than `ast.walk`."""
-    stack = [node]
+    return _walk([node], None)
+
+
+def walk_outside(stack: list[ast.AST], skip: frozenset[type]) -> Iterator[ast.AST]:
+    """Every node below those on `stack` (which it consumes), not entering nodes whose type is
+    in `skip` (nor yielding them)."""
+    return _walk(stack, skip)
+
+
+def _walk(stack: list[ast.AST], skip: frozenset[type] | None) -> Iterator[ast.AST]:
     AST = ast.AST
     child_fields = _CHILD_FIELDS
     while stack:
         n = stack.pop()
-        yield n
         cls = n.__class__
+        if skip is not None and cls in skip:
+            continue
+        yield n
         names = child_fields.get(cls)
         if names is None:
             names = _child_fields(cls)
@@ -224,6 +235,7 @@ _COLLECTED: dict[type, type] = {
     **dict.fromkeys((ast.Assign, ast.AnnAssign, ast.With, ast.AsyncWith, ast.arg), ast.Assign),
     **dict.fromkeys((ast.FunctionDef, ast.AsyncFunctionDef), ast.FunctionDef),
 }
+_COLLECTED_AND_NAMES: dict[type, type] = {**_COLLECTED, ast.Name: ast.Name}
 
 
 @dataclass
@@ -246,9 +258,13 @@ class SourceScan:
     decorated: dict[int, ast.AST] = field(default_factory=dict)  # id(decorator) -> its def
     memo: dict[str, Any] = field(default_factory=dict)  # per-scan caches of derived facts
     conditional: frozenset[int] = frozenset()  # lines inside a template's `{% if %}` block
+    #: how often each name (`ast.Name`) occurs, where `build` was asked to count them
+    name_counts: dict[str, int] | None = None
 
     @classmethod
-    def build(cls, path: str, text: str) -> SourceScan | None:
+    def build(cls, path: str, text: str, count_names: bool = False) -> SourceScan | None:
+        """The facts of one source; None when it is not Python. `count_names`: also count every
+        `ast.Name` in the same walk (what a test module's targets are read from)."""
         nb: NotebookCode | None = None
         if path.endswith(".ipynb"):
             nb = notebook_code(text)
@@ -268,6 +284,8 @@ class SourceScan:
         if tree is None:
             return None
         scan = cls(path=path, tree=tree, lines=source.split("\n"), notebook=nb, conditional=conditional)
+        if count_names:
+            scan.name_counts = {}
         scan._collect()
         return scan
 
@@ -275,12 +293,16 @@ class SourceScan:
     def _collect(self) -> None:
         assigns: list[ast.AST] = []
         calls: list[ast.Call] = []
-        kinds = _COLLECTED
+        counts = self.name_counts
+        kinds = _COLLECTED if counts is None else _COLLECTED_AND_NAMES
         for node in walk(self.tree):
             kind = kinds.get(node.__class__)  # most nodes are none of these: one lookup each
             if kind is None:
                 continue
-            if kind is ast.Import:
+            if kind is ast.Name:
+                name = node.id  # type: ignore[attr-defined]
+                counts[name] = counts.get(name, 0) + 1  # type: ignore[index]
+            elif kind is ast.Import:
                 for alias in node.names:
                     self.modules.add(alias.name)
                     self._import_at(alias.name, node.lineno)

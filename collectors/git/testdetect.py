@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from mlaudit.collectors.git.codetable import DV, SKIP_DIRS, framework_of
-from mlaudit.collectors.git.pyscan import Hit, SourceScan, walk, words_of
+from mlaudit.collectors.git.pyscan import Hit, SourceScan, walk, walk_outside, words_of
 from mlaudit.collectors.git.view import RepoView
 
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test|tests)\.py$")
@@ -167,11 +167,28 @@ def _local_top_names(view: RepoView) -> set[str]:
 
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEF_TYPES = frozenset(_DEFS)
 
 
 def _names_in_functions(scan: SourceScan) -> set[str]:
-    """Every name read or written inside a function; a nested function is walked once, with the
-    function that holds it (functions are listed outermost first)."""
+    """Every name read or written inside a function (its decorators, defaults and body, nested
+    functions included). Where `build` counted the module's names, those outside any function
+    are counted (a short walk: a test module's top level is imports and constants) and taken off."""
+    if scan.name_counts is None:
+        return _names_in_functions_walked(scan)
+    outside: dict[str, int] = {}
+    name, defs = ast.Name, _DEF_TYPES
+    stack: list[ast.AST] = list(scan.tree.body)
+    for node in walk_outside(stack, defs):
+        if node.__class__ is name:
+            key = node.id  # type: ignore[attr-defined]
+            outside[key] = outside.get(key, 0) + 1
+    return {n for n, c in scan.name_counts.items() if c > outside.get(n, 0)}
+
+
+def _names_in_functions_walked(scan: SourceScan) -> set[str]:
+    """`_names_in_functions` by walking every function (a nested function is walked once, with
+    the function that holds it; functions are listed outermost first)."""
     used: set[str] = set()
     inner: set[int] = set()
     name, defs = ast.Name, _DEFS
