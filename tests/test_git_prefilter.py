@@ -157,6 +157,23 @@ def test_the_second_look_asks_for_a_whole_pattern(text: str, wanted: bool) -> No
         assert pf._rx.search(text), "each refused text is one the keyword search alone would parse"
 
 
+def test_a_test_modules_prefilter_is_the_code_prefilter_with_the_test_keyword() -> None:
+    """`prefilter_wants(text, testing=True)` answers as one prefilter that also holds `test*` as a
+    keyword and a requirement would, on every Python text of the corpus and on decoys."""
+    from mlaudit.collectors.git.prefilter import Condition, Prefilter
+
+    test_kw = Keyword("test", start=True, end=False)
+    conditions = [Condition(n, conj, words) for n, (_, conj, words) in code.STRUCTURAL_NEEDS.items() if conj]
+    whole = Prefilter(code.prefilter_keywords() | {test_kw}, conditions,
+                      [*code.prefilter_requirements(), (frozenset((test_kw,)),)])
+    texts = [t for _, tree in _corpus() for p, t in tree.items() if p.endswith(".py") and isinstance(t, str)]
+    texts += ["def test_a():\n    assert 1\n", "x = contest\n", "y = 1  # test\n", "latest = 2\n", "import os\n"]
+    assert len(texts) > 300
+    for text in texts:
+        assert code.prefilter_wants(text, testing=True) == whole.wanted(text), text[:80]
+        assert code.prefilter_wants(text) == code.code_prefilter().wanted(text)
+
+
 def test_whole_structural_requirements_start_from_the_detectors_keywords() -> None:
     """The second look only sees what the keyword search let through: each whole requirement of a
     structural detector holds one of its keywords as a clause of its own."""

@@ -87,7 +87,7 @@ _INDEX = DetectorIndex(DETECTORS)
 #: False parses every Python file and notebook (the prefilter's reference; tests compare both)
 USE_PREFILTER = True
 #: a test file is worth parsing for its test functions (`test*`) even when it names no tool
-_TEST_KEYWORDS = (Keyword("test", start=True, end=False),)
+_TEST_NAME = re.compile(r"(?<![A-Za-z0-9_])test")
 #: identifiers the census looks for beyond framework modules: training calls (`.fit(...)`)
 _CENSUS_LEAVES = ("fit", "fit_generator", "train")
 
@@ -152,11 +152,16 @@ def prefilter_requirements() -> list[Requirement]:
 
 
 @functools.cache
-def code_prefilter(testing: bool = False) -> Prefilter:
+def code_prefilter() -> Prefilter:
     conditions = [Condition(name, conj, words) for name, (_, conj, words) in STRUCTURAL_NEEDS.items() if conj]
-    keywords = prefilter_keywords() | (set(_TEST_KEYWORDS) if testing else set())
-    requirements = prefilter_requirements() + ([(frozenset(_TEST_KEYWORDS),)] if testing else [])
-    return Prefilter(keywords, conditions, requirements)
+    return Prefilter(prefilter_keywords(), conditions, prefilter_requirements())
+
+
+def prefilter_wants(text: str, testing: bool = False) -> bool:
+    """`code_prefilter().wanted`, and for a test module also a name starting `test`: the same
+    answer as one prefilter holding that keyword too (it would be a requirement of its own), without
+    compiling the whole search twice."""
+    return code_prefilter().wanted(text) or (testing and _TEST_NAME.search(text) is not None)
 
 
 def _wanted(text: str, testing: bool = False, cells: list[str] | None = None) -> bool:
@@ -169,12 +174,12 @@ def _wanted(text: str, testing: bool = False, cells: list[str] | None = None) ->
     if not USE_PREFILTER:
         return True
     if "{{" in text or "{%" in text or _MAGIC_LINE.search(text):
-        return code_prefilter(testing).wanted(text)
+        return prefilter_wants(text, testing)
     # (a keyword of the text without its comments and strings is one of the text: no need to
     # search the whole text first)
-    if code_prefilter(testing).wanted("\n".join(map(code_text, cells if cells is not None else [text]))):
+    if prefilter_wants("\n".join(map(code_text, cells if cells is not None else [text])), testing):
         return True
-    return any(_fallback_frameworks(text)) and code_prefilter(testing).wanted(text)
+    return any(_fallback_frameworks(text)) and prefilter_wants(text, testing)
 
 
 @dataclass
@@ -329,7 +334,7 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         # nearly every test module is wanted (its test functions are named `test*`), so it is
         # parsed first and the prefilter asked only when the parse shows no test function:
         # the same decision, without blanking every test module's comments and strings
-        if not code_prefilter(True).wanted(text):
+        if not prefilter_wants(text, testing=True):
             return  # no keyword even in the raw text
         scan = SourceScan.build(path, text, count_names=True)
         if scan is None or not any(True for _ in _test_functions(scan.tree)):
@@ -748,7 +753,6 @@ def _census_item(view: RepoView, facts: RepoFacts) -> EvidenceItem:
 
 
 # compiled where the module is imported: the forkserver preloads it, so every worker process
-# inherits both searches (and the grep pattern) instead of compiling them again
+# inherits the search (and the grep patterns) instead of compiling it again
 code_prefilter().grep_pattern()
 code_prefilter().perl_pattern()
-code_prefilter(True)
