@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -70,3 +71,42 @@ A/B, pair by pair
     assert scan_speed.parse_compare(printed) == {
         "A wall s": 17.43, "A peak memory MiB": 52.75, "B wall s": 8.30, "B peak memory MiB": 36.98,
         "A/B wall": 2.10, "A/B peak memory": 1.43}
+
+
+def test_evidence_diff_finds_two_scans_of_one_repository_equal_and_a_changed_item_not(
+        tmp_path: Path, capsys: Any) -> None:
+    """Two real scans of one repository (minutes apart in `observed_at`) hold the same evidence;
+    one item changed in one bundle is reported on both sides and the exit status says so."""
+    import gzip
+    import json
+    import subprocess
+
+    from tests.gitutil import make_repo
+
+    evidence_diff = _load("evidence_diff")
+    repo = make_repo(tmp_path / "org" / "r", {
+        "train.py": "import mlflow\nmlflow.autolog()\nfrom sklearn.linear_model import LinearRegression\n"
+                    "LinearRegression().fit([[1]], [1])\n",
+        "tests/test_train.py": "def test_fit():\n    assert 1\n",
+    })
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        subprocess.run([sys.executable, "-m", "mlaudit.cli", "-q", "scan", str(repo), "--no-cache", "--out", str(out)],
+                       check=True, capture_output=True)
+        outs.append(out / "evidence.json.gz")
+    assert evidence_diff.main([str(outs[0]), str(outs[1])]) == 0
+    assert "same evidence" in capsys.readouterr().out
+
+    with gzip.open(outs[1], "rt", encoding="utf-8") as f:
+        bundle = json.load(f)
+    git = next(s for s in bundle["sources"] if s["name"] == "git")
+    assert git["evidence"], "the scan found evidence to compare"
+    git["evidence"][0]["excerpt"] = "changed"
+    changed = tmp_path / "changed.json.gz"
+    with gzip.open(changed, "wt", encoding="utf-8") as f:
+        json.dump(bundle, f)
+    assert evidence_diff.main([str(outs[0]), str(changed)]) == 1
+    printed = capsys.readouterr().out
+    assert "only in A 1, only in B 1" in printed and "evidence differs" in printed
+    assert evidence_diff.main([str(outs[0]), str(tmp_path / "missing.json.gz")]) == 2
