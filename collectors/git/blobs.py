@@ -191,11 +191,11 @@ class ObjectStore:
         git): the caller then reads every file itself."""
         timeout = self._bounded(timeout)
         use_perl = perl is not None and _PERL_GREP["ok"] is not False
+        engine, expression = ("-P", perl) if perl is not None and use_perl else ("-E", pattern)
         try:
             proc = subprocess.run(
-                ["git", "--git-dir", str(self.path), "grep", "-l", "-z", "-P" if use_perl else "-E", "--no-color",
-                 "--no-textconv", "-e", perl if use_perl and perl is not None else pattern, commit, "--",
-                 *pathspecs],
+                ["git", "--git-dir", str(self.path), "grep", "-l", "-z", engine, "--no-color",
+                 "--no-textconv", "-e", expression, commit, "--", *pathspecs],
                 capture_output=True, timeout=timeout, env={**read_env(), "LC_ALL": "C"},
                 stdin=subprocess.DEVNULL,
             )

@@ -182,7 +182,7 @@ class Prefilter:
             self.requirements = tuple(dict.fromkeys(
                 tuple(sorted(req, key=lambda c: (not all(map(_whole, c)), len(c)))) for req in requirements))
             for req in self.requirements:
-                for k in (k for c in req for k in c if not _whole(k)):
+                for k in (k for c in req for k in c if not _whole(k) and k not in self._searches):
                     self._searches[k] = re.compile((_BEFORE if k.start else "") + re.escape(k.text)
                                                    + (_AFTER if k.end else ""))
                 # indexed by the names of a clause every text meeting it holds one of, whole
@@ -218,9 +218,7 @@ class Prefilter:
         if self._grep is None:
             parts = [("\\<" if k.start else "") + _ere_escape(k.text) + ("\\>" if k.end else "")
                      for k in sorted(self.keywords)]
-            parts += [_ere_escape(w) for c in self.conditions for w in c.words]
-            parts += [_ere_escape("{{"), _ere_escape("{%")]
-            self._grep = "|".join(parts)
+            self._grep = "|".join(parts + [_ere_escape(w) for w in self._also_words()])
         return self._grep
 
     def perl_pattern(self) -> str:
@@ -228,9 +226,13 @@ class Prefilter:
         the keyword search itself (its look-arounds bound names as `\\<`/`\\>` do), the words of
         the conditions and template marks."""
         if self._perl is None:
-            extra = [re.escape(w) for c in self.conditions for w in c.words] + [re.escape("{{"), re.escape("{%")]
-            self._perl = "|".join([f"(?:{self._rx.pattern})", *extra])
+            self._perl = "|".join([f"(?:{self._rx.pattern})", *map(re.escape, self._also_words())])
         return self._perl
+
+    def _also_words(self) -> list[str]:
+        """What the byte search matches besides the keywords: the words of the conditions and
+        the template marks (every file `wanted` accepts holds one of them or a keyword)."""
+        return [w for c in self.conditions for w in c.words] + ["{{", "{%"]
 
     def covers(self, keyword: Keyword) -> bool:
         return any(k.covers(keyword) for k in self.keywords)

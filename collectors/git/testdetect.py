@@ -166,8 +166,7 @@ def _local_top_names(view: RepoView) -> set[str]:
     return names - {"tests", "test", "conftest", "__init__", "setup"}
 
 
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_DEF_TYPES = frozenset(_DEFS)
+_DEFS = frozenset((ast.FunctionDef, ast.AsyncFunctionDef))
 
 
 def _names_in_functions(scan: SourceScan) -> set[str]:
@@ -177,7 +176,7 @@ def _names_in_functions(scan: SourceScan) -> set[str]:
     if scan.name_counts is None:
         return _names_in_functions_walked(scan)
     outside: dict[str, int] = {}
-    name, defs = ast.Name, _DEF_TYPES
+    name, defs = ast.Name, _DEFS
     stack: list[ast.AST] = list(scan.tree.body)
     for node in walk_outside(stack, defs):
         if node.__class__ is name:
