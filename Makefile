@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # (examples/plugin-wandb, found through its entry points); `make demo` only what the demo needs.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml examples/plugin-wandb/pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py collectors/git/_astwalk.c examples/plugin-wandb/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml examples/plugin-wandb/pyproject.toml
 
 install-demo: $(VENV)/.installed-demo
 
-$(VENV)/.installed-demo: pyproject.toml
+$(VENV)/.installed-demo: pyproject.toml setup.py collectors/git/_astwalk.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing mlaudit and the demo's dependencies into $(VENV) (about a minute the first time)"
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -63,3 +63,4 @@ bench-aws: install
 
 clean:
 	rm -rf example-org mlaudit-report mlaudit-demo .pytest_cache build *.egg-info
+	find collectors -name "*.so" -delete

@@ -26,6 +26,7 @@ def test_options_after_the_subcommand(example_org: Path, tmp_path: Path) -> None
     assert loud.returncode == 0, loud.stderr
     assert "phase timings: collectors" in loud.stderr and "render" in loud.stderr
     assert "parsed " in loud.stderr and " blobs (" in loud.stderr
+    assert "syntax trees walked in C" in loud.stderr  # the compiled walk is what ran
     assert "parse cache (identical blobs):" in loud.stderr
     assert "timings, summed over 3 repositories" in loud.stderr
     # not a terminal: no progress bar

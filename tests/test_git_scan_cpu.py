@@ -1,5 +1,6 @@
 """What keeps a scan's CPU and memory down without changing what it finds: the paused garbage
-collector, the AST walk without expression contexts, the bounded parse cache."""
+collector, the AST walk without expression contexts (in C where it was built), the bounded parse
+cache."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from mlaudit.collectors.git import code
+import pytest
+
+from mlaudit.collectors.git import code, pyscan
 from mlaudit.collectors.git.collector import WORKER_GC_EVERY, paused_gc
 from mlaudit.collectors.git.pyscan import SourceScan, walk
 
@@ -198,3 +201,132 @@ def test_repositories_go_to_workers_largest_first(tmp_path: Path, monkeypatch) -
     assert handed[:3] == ["c-packed", "b-loose", "a-small"]
     in_threads = GitCollector(GitSettings(targets=[GitTarget(path=org)], workers=1)).collect(CollectContext())
     assert [t["name"] for t in result.targets] == [t["name"] for t in in_threads.targets]
+
+
+# -- the walk in C ---------------------------------------------------------------------------------
+#: every kind of node Python 3.11 makes, in one module (match statements, async, f-strings with
+#: format specs, starred and walrus, comprehensions, lambdas with defaults, global/nonlocal,
+#: try/except*, annotations, slices, decorators, class keywords)
+ALL_SHAPES = '''
+from . import a as b, c
+import x.y as z
+global_name: int = 1
+@deco(1, k=2)
+class K(Base, metaclass=M):
+    """doc"""
+    x: list[int] = [i for i in range(3) if i]
+    async def f(self, a, /, b=1, *args, c, d=2, **kw) -> None:
+        global g
+        async with ctx() as (p, q), other():
+            async for i in aiter():
+                await i
+        yield from gen()
+        return (yield)
+def g(*, key=lambda v=0: v):
+    def inner():
+        nonlocal key
+        key += 1
+        del key
+    while (n := next(it)) is not None and not n:
+        break
+    else:
+        pass
+    try:
+        raise ValueError("x") from None
+    except* (TypeError, KeyError) as exc:
+        assert exc, f"{exc!r:>{width}} {{braces}}"
+    finally:
+        print(a[1:2:3], b[...], {**d, 'k': 1}, {1, *s}, -x ** 2 if x else ~y, x < y <= z)
+    match command.split():
+        case [Point(x=0, y=0) | {"k": 1, **rest}] if rest:
+            pass
+        case [*others, "go", str() as direction] | None | True:
+            pass
+        case _:
+            pass
+    return {k: v for k, v in d.items()}, {x for x in s}, (x for x in s), b"bytes"
+'''
+
+
+def _sources() -> list[str]:
+    paths = [*(ROOT / "collectors").rglob("*.py"), *(ROOT / "auditor").rglob("*.py"),
+             *(ROOT / "tests").glob("test_git_*.py")]
+    return [ALL_SHAPES, *(p.read_text() for p in paths)]
+
+
+def test_the_walk_in_c_is_built_and_used() -> None:
+    """`make install` builds collectors/git/_astwalk.c; an install that could not compile it
+    still scans (in Python), but this one must have it."""
+    assert pyscan.WALK_IN_C
+    assert pyscan._c_walk is not None
+
+
+def test_the_walk_in_c_visits_the_same_nodes_in_the_same_order_as_the_walk_in_python(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pyscan._c_walk is not None
+    kinds = pyscan._COLLECTED
+    skip = frozenset((ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+    seen: set[type] = set()
+    for text in _sources():
+        tree = ast.parse(text)
+        by_c = list(walk(tree))
+        by_py = list(pyscan._walk_py([tree], None))
+        assert len(by_c) == len(by_py) and all(a is b for a, b in zip(by_c, by_py, strict=True))
+        seen.update(map(type, by_c))
+        # outside functions: the same nodes, and the stack is consumed either way
+        stack = list(tree.body)
+        outside = list(pyscan.walk_outside(stack, skip))
+        assert stack == []
+        expected = list(pyscan._walk_py(list(tree.body), skip))
+        assert len(outside) == len(expected) and all(a is b for a, b in zip(outside, expected, strict=True))
+        assert not any(isinstance(n, tuple(skip)) for n in outside)
+        # the nodes a scan collects, and the names it counts
+        counts_c: dict[str, int] = {}
+        selected = pyscan.walk_select(tree, kinds, counts_c)
+        monkeypatch.setattr(pyscan, "_c_walk", None)
+        counts_py: dict[str, int] = {}
+        by_python = pyscan.walk_select(tree, kinds, counts_py)
+        monkeypatch.undo()
+        assert len(selected) == len(by_python) and all(a is b for a, b in zip(selected, by_python, strict=True))
+        assert counts_c == counts_py == Counter(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+        assert selected == [n for n in by_py if type(n) in kinds]
+    # the shapes reached what they were written for
+    assert {ast.MatchClass, ast.MatchMapping, ast.MatchStar, ast.MatchAs, ast.MatchOr, ast.TryStar,
+            ast.NamedExpr, ast.FormattedValue, ast.AsyncWith, ast.Nonlocal, ast.Starred} <= seen
+
+
+def test_the_walk_in_c_refuses_wrong_arguments_and_walks_trees_built_by_hand() -> None:
+    c_walk = pyscan._c_walk
+    assert c_walk is not None
+    tree = ast.parse("f(x)")
+    with pytest.raises(TypeError):
+        c_walk([tree], ast.AST, {}, pyscan._child_fields, ["not a dict"], None, ast.Name, None)
+    with pytest.raises(TypeError):
+        c_walk([tree], ast.AST, {}, pyscan._child_fields, None, ["not a set"], ast.Name, None)
+    with pytest.raises(TypeError):
+        c_walk([tree], ast.AST, {ast.Module: ["body"]}, pyscan._child_fields, None, None, ast.Name, None)
+    with pytest.raises(ZeroDivisionError):  # the fields callback's error comes through
+        c_walk([tree], ast.AST, {}, lambda cls: 1 / 0, None, None, ast.Name, None)
+    # a tree made by hand, not by the parser: fields left out are None, as to getattr
+    node = ast.Module(body=[ast.Expr(value=ast.Name(id=f"n{i}")) for i in range(50)] + [ast.Return()])
+    counts: dict[str, int] = {}
+    out = c_walk([node], ast.AST, {}, pyscan._child_fields, None, None, ast.Name, counts)
+    assert len(out) == 102 and counts == {f"n{i}": 1 for i in range(50)}
+    assert out == list(pyscan._walk_py([node], None))
+
+
+def test_the_walk_in_c_changes_no_evidence_on_the_test_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole detector suite over the test corpus, with the walk in C and in Python."""
+    from test_git_prefilter import _corpus, _facts
+
+    from mlaudit.collectors.git.view import RepoView
+
+    assert pyscan._c_walk is not None
+    c_walk = pyscan._c_walk
+    for name, files in _corpus():
+        found = {}
+        for mode in ("c", "python"):
+            monkeypatch.setattr(pyscan, "_c_walk", c_walk if mode == "c" else None)
+            monkeypatch.setattr(code, "_SCANS", code._ScanCache())
+            found[mode] = _facts(code.analyze_code(RepoView.from_files(name, files)))
+        assert found["c"] == found["python"], name

@@ -43,6 +43,8 @@ def test_the_wheel_holds_only_mlaudit(wheel: Path) -> None:
                             ("collectors", "mlaudit/collectors"), ("reports", "mlaudit/reports")):
         for source in (ROOT / folder).rglob("*.py"):
             assert f"{package}/{source.relative_to(ROOT / folder).as_posix()}" in names, source
+    # the AST walk in C (collectors/git/_astwalk.c), compiled for this interpreter
+    assert any(n.startswith("mlaudit/collectors/git/_astwalk.") and n.endswith((".so", ".pyd")) for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "mlaudit = mlaudit.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
