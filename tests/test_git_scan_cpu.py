@@ -330,3 +330,47 @@ def test_the_walk_in_c_changes_no_evidence_on_the_test_corpus(monkeypatch: pytes
             monkeypatch.setattr(code, "_SCANS", code._ScanCache())
             found[mode] = _facts(code.analyze_code(RepoView.from_files(name, files)))
         assert found["c"] == found["python"], name
+
+
+# -- notebooks: the cells parsed together where that is the same as one by one ---------------------
+def _notebook(*cells: str) -> str:
+    import json
+
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": c}
+        for c in cells]})
+
+
+NOTEBOOK_CELLS = {
+    "plain": ("import pandas as pd\ndf = pd.read_csv('x')", "%matplotlib inline\ndf.head()", "",
+              "@app.route('/')\ndef f():\n    return 1"),
+    "decorator_above_its_def": ("import mlflow\n@mlflow.trace", "def f():\n    return 1", "f()"),
+    "open_bracket": ("x = f(1,", "      2)", "y = 3"),
+    "open_block": ("if x:\n    y = 1", "else:\n    y = 2", "z = 1"),
+    "indented_cell": ("def f():\n    a = 1", "    return a", "g()"),
+    "string_across": ('s = """a', 'b"""', "t = 1"),
+    "continuation": ("x = 1 + \\", "    2", "y = x"),
+    "broken_cell": ("import torch", "def (:", "torch.save(m, 'p')"),
+    "top_level_await": ("await main()", "import asyncio"),
+    "only_comments": ("# nothing", "  # still nothing"),
+}
+
+
+def test_a_notebook_parsed_in_one_pass_gives_the_tree_of_its_cells_parsed_one_by_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    together: dict[str, bool] = {}
+    for name, cells in NOTEBOOK_CELLS.items():
+        nb = pyscan.notebook_code(_notebook(*cells))
+        assert nb is not None
+        together[name] = pyscan._parse_cells_together(nb) is not None
+        tree = pyscan.parse_notebook(nb)
+        with monkeypatch.context() as m:
+            m.setattr(pyscan, "_parse_cells_together", lambda nb: None)
+            one_by_one = pyscan.parse_notebook(nb)
+        dump = ast.dump(tree, include_attributes=True) if tree else None
+        assert dump == (ast.dump(one_by_one, include_attributes=True) if one_by_one else None), name
+    assert together["plain"] and together["top_level_await"] and together["only_comments"]
+    # a statement that crosses from one cell into the next is parsed cell by cell
+    assert not any(together[n] for n in ("decorator_above_its_def", "open_bracket", "open_block",
+                                         "indented_cell", "string_across", "continuation", "broken_cell"))
+    assert pyscan.parse_notebook(pyscan.notebook_code(_notebook("# nothing"))) is None

@@ -148,7 +148,15 @@ def detemplate(text: str) -> tuple[str, frozenset[int]] | None:
 
 
 def parse_notebook(nb: NotebookCode) -> ast.Module | None:
-    """Each code cell parsed on its own (one broken cell does not lose the others), joined."""
+    """Each code cell parsed on its own (one broken cell does not lose the others), joined.
+
+    The cells are first parsed together, in one pass (a third less time than one pass per cell,
+    each padded to its joined line numbers): that is the tree of the cells parsed one by one
+    whenever it parses and no statement crosses from one cell into the next (a decorator above
+    its `def`, a bracket or block left open). Otherwise the cells are parsed one by one."""
+    joined = _parse_cells_together(nb)
+    if joined is not None:
+        return joined if joined.body else None
     body: list[ast.stmt] = []
     lines = nb.code.split("\n")
     start = 0
@@ -165,6 +173,26 @@ def parse_notebook(nb: NotebookCode) -> ast.Module | None:
             body.extend(tree.body)
         start += len(src)
     return ast.Module(body=body, type_ignores=[]) if body else None
+
+
+def _parse_cells_together(nb: NotebookCode) -> ast.Module | None:
+    """The notebook's code parsed in one pass, where every top-level statement (with its
+    decorators) lies within one cell; None otherwise. At a boundary between two statements the
+    tokenizer holds nothing open (no bracket, string, continuation or indented block), so each
+    cell reads as it would alone."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = compile(nb.code, "<cell>", "exec", flags=_NB_FLAGS)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    line_map = nb.line_map
+    for stmt in tree.body:
+        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+        last = stmt.end_lineno or stmt.lineno
+        if not 0 < first <= last <= len(line_map) or line_map[first - 1][0] != line_map[last - 1][0]:
+            return None
+    return tree
 
 
 #: the fields of each node type that can hold nodes: all but `ctx`, whose Load/Store/Del marks
