@@ -374,3 +374,26 @@ def test_a_notebook_parsed_in_one_pass_gives_the_tree_of_its_cells_parsed_one_by
     assert not any(together[n] for n in ("decorator_above_its_def", "open_bracket", "open_block",
                                          "indented_cell", "string_across", "continuation", "broken_cell"))
     assert pyscan.parse_notebook(pyscan.notebook_code(_notebook("# nothing"))) is None
+
+
+def test_a_parsed_notebooks_json_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's JSON (often megabytes of outputs) is decoded once: the cells the prefilter
+    read are the ones parsed."""
+    from mlaudit.collectors.git.view import RepoView
+
+    decoded: list[int] = []
+    real = pyscan.notebook_code
+
+    def counting(text: str) -> pyscan.NotebookCode | None:
+        decoded.append(1)
+        return real(text)
+
+    monkeypatch.setattr(pyscan, "notebook_code", counting)
+    monkeypatch.setattr(code, "notebook_code", counting)
+    monkeypatch.setattr(code, "_SCANS", code._ScanCache())
+    text = _notebook("import mlflow\nmlflow.log_metric('auc', 0.9)", "from sklearn.linear_model import Ridge\n"
+                     "Ridge().fit(x, y)")
+    view = RepoView.from_files("nb", {"train.ipynb": text})
+    items = code.analyze_code(view)
+    assert view.parsed == 1 and len(decoded) == 1
+    assert any(i.signal == "experiment_tracking" and i.attributes.get("notebook_only") for i in items)

@@ -354,7 +354,7 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         if sha and not testing:
             _SCANS.put(sha, _UNWANTED, len(text))
         return
-    scan = SourceScan.build(path, text)
+    scan = SourceScan.build(path, text, notebook=nb_code)
     view.parsed += 1
     if sha and notebook and nb_code is not None:
         _SCANS.put(sha, _Notebook(nb_code, scan), len(text))

@@ -7,6 +7,7 @@ import fnmatch
 import functools
 import gc
 import hashlib
+import logging
 import os
 import re
 import sys
@@ -41,7 +42,6 @@ from mlaudit.collectors.git.blobs import (
 )
 from mlaudit.collectors.git.configs import REFUSED_YAML
 from mlaudit.collectors.git.mirrors import MirrorCache
-from mlaudit.collectors.git.pyscan import WALK_IN_C
 from mlaudit.collectors.git.repos import (
     RepoError,
     RepoRef,
@@ -270,10 +270,13 @@ class GitCollector(Collector):
         files = sum(t.get("files", 0) for t in result.targets)
         parsed = sum(t.get("blobs_parsed", 0) for t in result.targets)
         searched = sum(t.get("blobs_searched", 0) for t in result.targets)
-        ctx.logger.info("parsed %d of %d blobs (%.1f%%); %d Python modules ruled out by the prefilter "
-                        "without being read; syntax trees walked in %s", parsed, files,
-                        100.0 * parsed / max(files, 1), searched,
-                        "C" if WALK_IN_C else "Python (collectors/git/_astwalk.c was not built)")
+        if ctx.logger.isEnabledFor(logging.INFO):
+            from mlaudit.collectors.git.pyscan import WALK_IN_C  # (the workers' module; -v only)
+
+            ctx.logger.info("parsed %d of %d blobs (%.1f%%); %d Python modules ruled out by the prefilter "
+                            "without being read; syntax trees walked in %s", parsed, files,
+                            100.0 * parsed / max(files, 1), searched,
+                            "C" if WALK_IN_C else "Python (collectors/git/_astwalk.c was not built)")
         return result
 
     def _scan_all(self, refs: list[RepoRef], since: datetime, ctx: CollectContext

@@ -329,12 +329,15 @@ class SourceScan:
     name_counts: dict[str, int] | None = None
 
     @classmethod
-    def build(cls, path: str, text: str, count_names: bool = False) -> SourceScan | None:
+    def build(cls, path: str, text: str, count_names: bool = False,
+              notebook: NotebookCode | None = None) -> SourceScan | None:
         """The facts of one source; None when it is not Python. `count_names`: also count every
-        `ast.Name` in the same walk (what a test module's targets are read from)."""
+        `ast.Name` in the same walk (what a test module's targets are read from). `notebook`: the
+        code cells of a notebook's `text`, where the caller has read them already (a notebook's
+        JSON is often megabytes of outputs: decoded once)."""
         nb: NotebookCode | None = None
         if path.endswith(".ipynb"):
-            nb = notebook_code(text)
+            nb = notebook if notebook is not None else notebook_code(text)
             if nb is None:
                 return None
             tree = parse_notebook(nb)
@@ -568,9 +571,12 @@ class Hit:
     notebook: bool = False
 
 
+_ROOT_END = re.compile(r"[.(]")
+
+
 def roots(pattern: str) -> tuple[str | None, str | None]:
     """Index keys of a pattern: its literal first segment, else its literal last segment."""
-    head = re.split(r"[.(]", pattern, maxsplit=1)[0]
+    head = _ROOT_END.split(pattern, maxsplit=1)[0]
     if head and not any(c in head for c in "*?["):
         return head, None
     leaf = pattern.rsplit(".", 1)[-1].lstrip("*")
@@ -604,7 +610,7 @@ class DetectorIndex:
                 self.import_rules.append((mod, det))
 
     def candidates(self, kind: str, qual: str) -> list[tuple[re.Pattern[str], Detector]]:
-        root = re.split(r"[.(]", qual, maxsplit=1)[0]
+        root = _ROOT_END.split(qual, maxsplit=1)[0]
         leaf = qual.rsplit(".", 1)[-1].lstrip(UNRESOLVED).removesuffix("()")
         return [
             *self.by_root.get((kind, root), ()),
