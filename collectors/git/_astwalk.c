@@ -4,7 +4,7 @@
 
    Building a scan walks every node of every parsed module; in Python that walk cost as much as
    parsing itself. This module is optional: `pyscan` falls back to the Python walk when it is not
-   built (no compiler), and tests/test_pyscan_walk.py checks that both give the same nodes. */
+   built (no compiler), and tests/test_git_scan_cpu.py checks that both give the same nodes. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
