@@ -190,12 +190,15 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
         if path is not None:
             raise UsageError("give either PATH or --config, not both (the config names what to audit)")
         config = load_config(config_path)
+        if config.git is not None:
+            _start_git_workers([t.path for t in config.git.targets if t.path is not None], config.git.workers)
     else:
         scan_path = path or Path(".")
         if not scan_path.exists():
             raise UsageError(f"path does not exist: {scan_path}")
         if not scan_path.is_dir():
             raise UsageError(f"not a folder: {scan_path}")
+        _start_git_workers([scan_path], None)  # overlaps the GX project search below
         config = default_config(scan_path.resolve(), aws=with_aws)
     if with_aws and config.aws is None:
         from mlaudit.config import AwsSettings
@@ -252,6 +255,20 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     recording = before_write(result, config, history_store, team)
     _report_and_exit(ctx, config, result, as_json, quiet, recording,
                      timings=(audited - started, audited), pdf=pdf, print_evidence=print_evidence)
+
+
+def _start_git_workers(folders: list[Path], workers: int | None) -> None:
+    """The git collector's worker server started while the run reads its config and finds the
+    repositories (its boot is otherwise time the scan waits for); only where the scan will use
+    worker processes."""
+    from mlaudit.collectors.git import workers as git_workers
+
+    if workers is None:
+        from mlaudit.collectors.git.settings import GitSettings
+
+        workers = GitSettings().workers
+    if git_workers.start_early(folders, workers):
+        log.debug("git: worker server started ahead of the scan")
 
 
 def _report_and_exit(ctx: click.Context, config: Any, result: Any, as_json: bool, quiet: bool,

@@ -397,3 +397,44 @@ def test_a_parsed_notebooks_json_is_decoded_once(monkeypatch: pytest.MonkeyPatch
     items = code.analyze_code(view)
     assert view.parsed == 1 and len(decoded) == 1
     assert any(i.signal == "experiment_tracking" and i.attributes.get("notebook_only") for i in items)
+
+
+def test_the_detector_index_compiles_a_pattern_only_when_a_call_it_could_match_is_met() -> None:
+    """Patterns are compiled on first use (the worker server no longer compiles the whole table
+    at every run), and the lazy index loses no detector: every call, decorator and base pattern
+    of the table is found among the candidates of a name it matches."""
+    import fnmatch
+
+    from mlaudit.collectors.git.codetable import DETECTORS
+
+    index = pyscan.DetectorIndex(DETECTORS)
+    assert index._compiled == {} and index._memo == {}
+    checked = 0
+    for det in DETECTORS:
+        for kind, patterns in (("call", det.calls), ("decorator", det.decorators), ("base", det.bases)):
+            for pat in patterns:
+                if "[" in pat:
+                    continue
+                # a leading `*` stands for the module path before a class or function name
+                name = ("pkg." + pat[1:] if pat.startswith("*") else pat).replace("*", "x").replace("?", "x")
+                assert fnmatch.fnmatchcase(name, pat)
+                found = index.candidates(kind, name)
+                assert any(d is det and rx.match(name) for rx, d in found), (kind, pat, det.tool)
+                assert index.candidates(kind, name) is found  # remembered
+                checked += 1
+    assert checked > 100
+    fresh = pyscan.DetectorIndex(DETECTORS)
+    fresh.candidates("call", "mlflow.log_metric")
+    total = sum(len(d.calls) + len(d.decorators) + len(d.bases) for d in DETECTORS)
+    assert 0 < len(fresh._compiled) < total / 4  # only that name's candidates
+
+
+def test_the_detector_index_forgets_its_lookups_past_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlaudit.collectors.git.codetable import DETECTORS
+
+    monkeypatch.setattr(pyscan.DetectorIndex, "MEMO_MAX", 50)
+    index = pyscan.DetectorIndex(DETECTORS)
+    for i in range(500):
+        index.candidates("call", f"obj{i}.method{i}")
+        assert len(index._memo) <= 50
+    assert [d.tool for _, d in index.candidates("call", "mlflow.log_metric")]  # still answers

@@ -29,6 +29,7 @@ from mlaudit.collectors.base import (
     progress,
 )
 from mlaudit.collectors.git import scancache
+from mlaudit.collectors.git import workers as workers_mod
 from mlaudit.collectors.git.blobs import (
     CORRUPT,
     MISSING,
@@ -67,7 +68,7 @@ _ML_FRAMEWORK_LANG = {".py": "python", ".ipynb": "python", ".r": "r", ".scala": 
                       ".java": "java", ".jl": "julia", ".sql": "sql", ".go": "go", ".ts": "typescript",
                       ".js": "javascript", ".rs": "rust", ".cpp": "c++", ".c": "c"}
 _ID_SALT = b"mlaudit-contributor-v1:"
-PROCESS_POOL_MIN_REPOS = 8
+PROCESS_POOL_MIN_REPOS = workers_mod.POOL_MIN_REPOS
 
 
 #: a worker process collects cycles once per this many repositories (its collector is off)
@@ -287,18 +288,15 @@ class GitCollector(Collector):
         cache_dir = self.scan_cache_dir(ctx)
         cache = ScanCache(cache_dir) if cache_dir else None
         workers = max(1, self.settings.workers)
-        procs = min(workers, os.cpu_count() or 1)
+        procs = workers_mod.pool_size(workers)
         fresh = [r for r in refs if cache is None or not self._cached(r, cache)]
         bar = progress("git", len(refs))
         out: dict[int, tuple[list[EvidenceItem], dict[str, Any], str | None]] = {}
         try:
             if len(fresh) >= PROCESS_POOL_MIN_REPOS and procs > 1:
-                import multiprocessing
-
-                mp = multiprocessing.get_context("forkserver")
-                # workers fork from a server that has already imported the detectors
-                mp.set_forkserver_preload(["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code",
-                                           "mlaudit.collectors.git.files"])
+                # workers fork from a server that has already imported the detectors (started
+                # early by `mlaudit scan` where it could tell a pool would be used)
+                mp = workers_mod.context()
                 chunk = max(1, min(4, len(fresh) // (procs * 8)))
                 # the largest first: a large repository handed out last would keep one worker
                 # busy while the others have finished (a real estate's sizes span 100x)

@@ -592,37 +592,59 @@ def roots(pattern: str) -> tuple[str | None, str | None]:
 
 
 class DetectorIndex:
-    """A table compiled for fast lookup: candidates by root module or by method name."""
+    """A table compiled for fast lookup: candidates by root module or by method name.
+
+    A pattern is compiled the first time a call, decorator or base it could match is met (most
+    of the table's ~500 patterns never are in a given estate: compiling them all cost the worker
+    server a tenth of a second at every run), and the candidates of each (kind, root, leaf) are
+    kept once found."""
+
+    #: (kind, root, leaf) lookups remembered at most (then forgotten together and found again)
+    MEMO_MAX = 16384
 
     def __init__(self, table: Iterable[Detector]) -> None:
         self.table = list(table)
-        self.by_root: dict[tuple[str, str], list[tuple[re.Pattern[str], Detector]]] = {}
-        self.by_leaf: dict[tuple[str, str], list[tuple[re.Pattern[str], Detector]]] = {}
-        self.anywhere: dict[str, list[tuple[re.Pattern[str], Detector]]] = {}
+        self.by_root: dict[tuple[str, str], list[tuple[str, Detector]]] = {}
+        self.by_leaf: dict[tuple[str, str], list[tuple[str, Detector]]] = {}
+        self.anywhere: dict[str, list[tuple[str, Detector]]] = {}
         self.import_rules: list[tuple[str, Detector]] = []
+        self._compiled: dict[str, re.Pattern[str]] = {}
+        self._memo: dict[tuple[str, str, str], tuple[tuple[re.Pattern[str], Detector], ...]] = {}
         for det in self.table:
             for kind, patterns in (("call", det.calls), ("decorator", det.decorators), ("base", det.bases)):
                 for pat in patterns:
-                    rx = re.compile(fnmatch.translate(pat))
                     root, leaf = roots(pat)
                     if root:
-                        self.by_root.setdefault((kind, root), []).append((rx, det))
+                        self.by_root.setdefault((kind, root), []).append((pat, det))
                     elif leaf:
-                        self.by_leaf.setdefault((kind, leaf), []).append((rx, det))
+                        self.by_leaf.setdefault((kind, leaf), []).append((pat, det))
                     else:
-                        self.anywhere.setdefault(kind, []).append((rx, det))
+                        self.anywhere.setdefault(kind, []).append((pat, det))
             # (which files are worth parsing at all is the prefilter's: prefilter.py)
             for mod in det.imports:
                 self.import_rules.append((mod, det))
 
-    def candidates(self, kind: str, qual: str) -> list[tuple[re.Pattern[str], Detector]]:
+    def _pattern(self, pat: str) -> re.Pattern[str]:
+        rx = self._compiled.get(pat)
+        if rx is None:
+            rx = self._compiled[pat] = re.compile(fnmatch.translate(pat))
+        return rx
+
+    def candidates(self, kind: str, qual: str) -> tuple[tuple[re.Pattern[str], Detector], ...]:
         root = _ROOT_END.split(qual, maxsplit=1)[0]
         leaf = qual.rsplit(".", 1)[-1].lstrip(UNRESOLVED).removesuffix("()")
-        return [
-            *self.by_root.get((kind, root), ()),
-            *self.by_leaf.get((kind, leaf), ()),
-            *self.anywhere.get(kind, ()),
-        ]
+        key = (kind, root, leaf)
+        found = self._memo.get(key)
+        if found is None:
+            found = tuple((self._pattern(pat), det) for pat, det in (
+                *self.by_root.get((kind, root), ()),
+                *self.by_leaf.get((kind, leaf), ()),
+                *self.anywhere.get(kind, ()),
+            ))
+            if len(self._memo) >= self.MEMO_MAX:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
 
 
 def _keywords(node: ast.AST) -> list[ast.keyword]:

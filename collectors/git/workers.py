@@ -1,0 +1,74 @@
+"""The git collector's worker processes, and starting their server before the scan needs it.
+
+Workers fork from a forkserver that has already imported the detectors (a fresh interpreter
+importing the collector and compiling the detector tables: 0.3-0.5 s). Started only when the
+first repository is handed out, that boot is time the whole run waits for; `start_early` starts
+the server while the main process is still reading its config, looking for GX projects and
+finding the repositories, so the workers are ready when the scan begins. It is light on purpose
+(no collector module is imported here): the sooner the server is spawned, the more it overlaps.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+#: the modules the worker server imports once, for every worker to inherit
+PRELOAD = ["mlaudit.collectors.git.collector", "mlaudit.collectors.git.code", "mlaudit.collectors.git.files"]
+#: fewer repositories to read than this are scanned in threads: starting processes would cost more
+POOL_MIN_REPOS = 8
+
+
+def context() -> Any:
+    """The multiprocessing context the git collector's process pool uses."""
+    import multiprocessing
+
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(PRELOAD)
+    return mp
+
+
+def pool_size(workers: int) -> int:
+    """How many worker processes a scan runs: the configured workers, at most one per core."""
+    return min(max(1, workers), os.cpu_count() or 1)
+
+
+def holds_repositories(folder: Path, at_least: int = POOL_MIN_REPOS, depth: int = 2) -> bool:
+    """Whether `folder` holds `at_least` repositories within `depth` levels (a cheap look: one
+    listing per folder, stopping as soon as enough are seen; hidden folders are not entered)."""
+    seen = 0
+    stack = [(os.fspath(folder), 0)]
+    while stack:
+        current, level = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                children = [e.path for e in entries
+                            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for child in children:
+            if os.path.exists(os.path.join(child, ".git")):
+                seen += 1
+                if seen >= at_least:
+                    return True
+            elif level + 1 < depth:
+                stack.append((child, level + 1))
+    return False
+
+
+def start_early(folders: Iterable[Path], workers: int) -> bool:
+    """Start the worker server now if the scan of `folders` will use worker processes (more
+    than one core and worker, and enough repositories to read); True when it was started. The
+    environment it inherits is the one at this call: set what workers must see before."""
+    if pool_size(workers) < 2 or not any(holds_repositories(Path(f)) for f in folders):
+        return False
+    try:
+        context()
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    except (OSError, ValueError):  # the pool will try again, and report what fails
+        return False
+    return True
