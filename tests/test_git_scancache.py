@@ -207,3 +207,37 @@ def test_cache_entries_are_read_back_unredacted_only_under_the_same_redaction_co
         monkeypatch.undo()
         scancache.detector_version.cache_clear()
     assert scancache.detector_version() == before
+
+
+def test_unchanged_repositories_are_read_in_one_thread_changed_ones_in_the_pool(
+        tmp_path: Path, cache_on: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged repository is a few cache files to decode: they are read in the collector's
+    own thread (threads contending for the interpreter read them three times slower); a changed
+    repository of a small estate still goes to the thread pool (git runs there)."""
+    import threading
+
+    from mlaudit.collectors.git import collector
+
+    org = tmp_path / "org"
+    changed = make_repo(org / "a", FILES)
+    make_repo(org / "b", {"README.md": "# b\n"})
+    make_repo(org / "c", {"README.md": "# c\n"})
+    cold = _collect(org, tmp_path / "cache", workers=4)
+    commit_files(changed, {"serve.py": "import joblib\n"}, "serve")
+    threads: dict[str, str] = {}
+    real = collector.GitCollector._scan_one
+
+    def recording(self, ref, *args, **kw):
+        threads[ref.name] = threading.current_thread().name
+        return real(self, ref, *args, **kw)
+
+    monkeypatch.setattr(collector.GitCollector, "_scan_one", recording)
+    here = threading.current_thread().name
+    warm = _collect(org, tmp_path / "cache", workers=4)
+    assert {t["name"]: bool(t.get("cached")) for t in warm.targets} == {"a": False, "b": True, "c": True}
+    assert threads["b"] == threads["c"] == here
+    assert threads["a"].startswith("git")
+    assert [t["name"] for t in warm.targets] == [t["name"] for t in cold.targets]  # the estate's order
+    unchanged = {"b", "c"}
+    assert [e for e in _facts(warm) if e[1].split(":")[0] in unchanged] == \
+        [e for e in _facts(cold) if e[1].split(":")[0] in unchanged]
