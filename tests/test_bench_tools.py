@@ -110,3 +110,17 @@ def test_evidence_diff_finds_two_scans_of_one_repository_equal_and_a_changed_ite
     printed = capsys.readouterr().out
     assert "only in A 1, only in B 1" in printed and "evidence differs" in printed
     assert evidence_diff.main([str(outs[0]), str(tmp_path / "missing.json.gz")]) == 2
+
+
+def test_scan_speed_times_a_cold_scan_and_several_unchanged_rescans(tmp_path: Path) -> None:
+    """The re-scan figure is a median of several unchanged re-scans after the cold scan that filled
+    an empty cache of its own (a HOME of its own: the user's cache is not touched)."""
+    from gitutil import make_repo
+
+    scan_speed = _load("scan_speed")
+    org = tmp_path / "org"
+    for name in ("a", "b"):
+        make_repo(org / name, {"train.py": "import sklearn\n", "README.md": f"# {name}\n"})
+    cold, warm, tree_mib = scan_speed.rescan(org, repeats=2)
+    assert len(warm) == 2 and all(w > 0 for w in warm)
+    assert cold > 0 and tree_mib > 10
