@@ -260,14 +260,15 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
 def _start_git_workers(folders: list[Path], workers: int | None) -> None:
     """The git collector's worker server started while the run reads its config and finds the
     repositories (its boot is otherwise time the scan waits for); only where the scan will use
-    worker processes."""
+    worker processes, and not where the scan cache may answer for the repositories."""
+    from mlaudit.collectors.git import scancache
     from mlaudit.collectors.git import workers as git_workers
 
     if workers is None:
         from mlaudit.collectors.git.settings import GitSettings
 
         workers = GitSettings().workers
-    if git_workers.start_early(folders, workers):
+    if git_workers.start_early(folders, workers, scancache.folder(None)):
         log.debug("git: worker server started ahead of the scan")
 
 

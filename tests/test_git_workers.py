@@ -91,3 +91,25 @@ def test_scan_starts_the_worker_server_ahead_where_it_will_use_it(tmp_path: Path
                          capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr
     assert "worker server started ahead of the scan" in two.stderr
+
+
+def test_a_scan_cache_holding_entries_leaves_the_server_to_the_scan(tmp_path: Path) -> None:
+    """With the scan cache on, the first scan (an empty cache) starts the server ahead; the next
+    one, whose repositories the cache may answer for, does not (the scan starts it if it finds
+    enough changed repositories), and reads them all from the cache."""
+    org = _org(tmp_path / "org", PROCESS_POOL_MIN_REPOS)
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "MLAUDIT_SCAN_CACHE": "on"}
+    runs = []
+    for out in ("a", "b"):
+        runs.append(subprocess.run([sys.executable, "-m", "mlaudit.cli", "-vv", "scan", str(org), "--out",
+                                    str(tmp_path / out), "--format", "json"],
+                                   capture_output=True, text=True, timeout=300, env=env))
+        assert runs[-1].returncode == 0, runs[-1].stderr
+    if (os.cpu_count() or 1) >= 2:
+        assert "worker server started ahead of the scan" in runs[0].stderr
+    assert "worker server started ahead" not in runs[1].stderr
+    assert f"scan cache: {PROCESS_POOL_MIN_REPOS} of {PROCESS_POOL_MIN_REPOS} repositories unchanged" in runs[1].stderr
+    cache = tmp_path / "home" / ".cache" / "mlaudit" / "scans"
+    assert workers._has_entries(cache)
+    assert not workers.start_early([org], 4, cache)
+    assert not workers._has_entries(tmp_path / "nowhere") and not workers._has_entries(None)

@@ -58,11 +58,16 @@ def holds_repositories(folder: Path, at_least: int = POOL_MIN_REPOS, depth: int 
     return False
 
 
-def start_early(folders: Iterable[Path], workers: int) -> bool:
+def start_early(folders: Iterable[Path], workers: int, scan_cache: Path | None = None) -> bool:
     """Start the worker server now if the scan of `folders` will use worker processes (more
-    than one core and worker, and enough repositories to read); True when it was started. The
-    environment it inherits is the one at this call: set what workers must see before."""
-    if pool_size(workers) < 2 or not any(holds_repositories(Path(f)) for f in folders):
+    than one core and worker, and enough repositories to read); True when it was started. With
+    entries in the run's scan cache (`scan_cache`, None when it is off) the repositories may be
+    unchanged, read from the cache in the main process: the server is then left to the scan to
+    start if it finds enough changed ones. The environment the server inherits is the one at
+    this call: set what workers must see before."""
+    if pool_size(workers) < 2 or _has_entries(scan_cache):
+        return False
+    if not any(holds_repositories(Path(f)) for f in folders):
         return False
     try:
         context()
@@ -72,3 +77,13 @@ def start_early(folders: Iterable[Path], workers: int) -> bool:
     except (OSError, ValueError):  # the pool will try again, and report what fails
         return False
     return True
+
+
+def _has_entries(folder: Path | None) -> bool:
+    if folder is None:
+        return False
+    try:
+        with os.scandir(folder) as entries:
+            return any(e.is_dir(follow_symlinks=False) for e in entries)
+    except OSError:
+        return False
