@@ -5,11 +5,12 @@ importing the collector and compiling the detector tables: 0.3-0.5 s). Started o
 first repository is handed out, that boot is time the whole run waits for; `start_early` starts
 the server while the main process is still reading its config, looking for GX projects and
 finding the repositories, so the workers are ready when the scan begins. It is light on purpose
-(no collector module is imported here): the sooner the server is spawned, the more it overlaps.
+(no detector module is imported here): the sooner the server is spawned, the more it overlaps.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,26 +37,11 @@ def pool_size(workers: int) -> int:
 
 
 def holds_repositories(folder: Path, at_least: int = POOL_MIN_REPOS, depth: int = 2) -> bool:
-    """Whether `folder` holds `at_least` repositories within `depth` levels (a cheap look: one
-    listing per folder, stopping as soon as enough are seen; hidden folders are not entered)."""
-    seen = 0
-    stack = [(os.fspath(folder), 0)]
-    while stack:
-        current, level = stack.pop()
-        try:
-            with os.scandir(current) as entries:
-                children = [e.path for e in entries
-                            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
-        except OSError:
-            continue
-        for child in children:
-            if os.path.exists(os.path.join(child, ".git")):
-                seen += 1
-                if seen >= at_least:
-                    return True
-            elif level + 1 < depth:
-                stack.append((child, level + 1))
-    return False
+    """Whether `folder` holds `at_least` repositories within `depth` levels: the collector's own
+    discovery, stopped as soon as enough are seen."""
+    from mlaudit.collectors.git.repos import discover
+
+    return sum(1 for _ in itertools.islice(discover(folder, depth), at_least)) >= at_least
 
 
 def start_early(folders: Iterable[Path], workers: int, scan_cache: Path | None = None) -> bool:
