@@ -112,17 +112,33 @@ class CheckContext:
     gaps: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     _by_signal: dict[str, list[EvidenceItem]] = field(default_factory=dict, repr=False)
+    #: signal -> subject -> (position in the signal's list, item), built on first use
+    _by_subject: dict[str, dict[str, list[tuple[int, EvidenceItem]]]] = field(
+        default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for item in self.evidence:
             self._by_signal.setdefault(item.signal, []).append(item)
 
     def signal(self, name: str, subjects: Iterable[str] | None = None) -> list[EvidenceItem]:
+        """The items of signal `name` (of the given subjects only), in evidence order."""
         items = self._by_signal.get(name, [])
         if subjects is None:
             return list(items)
-        wanted = set(subjects)
-        return [i for i in items if i.subject in wanted]
+        wanted = subjects if isinstance(subjects, (set, frozenset)) else set(subjects)
+        if len(wanted) * 4 >= len(items):  # most of the list: one pass over it is cheaper
+            return [i for i in items if i.subject in wanted]
+        # a few subjects of a long list (an evaluator asking repository by repository): the
+        # index, so an organisation of N repositories costs N lookups, not N passes over N items
+        index = self._by_subject.get(name)
+        if index is None:
+            index = self._by_subject[name] = {}
+            for pos, item in enumerate(items):
+                index.setdefault(item.subject, []).append((pos, item))
+        found = [hit for s in wanted for hit in index.get(s, ())]
+        if len(wanted) > 1:
+            found.sort(key=lambda hit: hit[0])
+        return [item for _, item in found]
 
     def subjects_with(self, name: str, where: Callable[[EvidenceItem], bool] | None = None) -> set[str]:
         return {i.subject for i in self._by_signal.get(name, []) if where is None or where(i)}

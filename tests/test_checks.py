@@ -1009,3 +1009,31 @@ def test_model_monitoring_is_unknown_when_schedules_could_not_be_read() -> None:
     f_seen = {f.check_id: f for f in run_checks(seen)}["L4.model-monitoring"]
     assert f_blind.outcome == Outcome.UNKNOWN
     assert f_seen.outcome == Outcome.FAIL and f_seen.metrics["coverage"]["production"] == 3
+
+
+def test_signal_by_subject_is_the_filter_in_evidence_order():
+    """`CheckContext.signal(name, subjects)` answers from a per-subject index when a few subjects
+    of a long list are asked (evaluators asking repository by repository): the same items, in
+    evidence order, as filtering the whole list, for every shape of `subjects`."""
+    import random
+
+    rng = random.Random(7)
+    names = [f"repo-{i:03d}" for i in range(120)]
+    items = [ev(rng.choice(["ci_pipeline", "ml_tests", "containerization"]), rng.choice(names), n=i)
+             for i in range(900)]
+    ctx = CheckContext(evidence=items, available={"G"})
+
+    def naive(signal, subjects):
+        wanted = set(subjects)
+        return [i for i in items if i.signal == signal and i.subject in wanted]
+
+    for signal in ("ci_pipeline", "ml_tests", "containerization", "absent"):
+        assert ctx.signal(signal) == [i for i in items if i.signal == signal]
+        for k in (0, 1, 2, 5, 40, 120):
+            chosen = rng.sample(names, k) + ["not-a-repo"]
+            for subjects in (chosen, set(chosen), frozenset(chosen), iter(chosen), tuple(chosen)):
+                got = ctx.signal(signal, subjects)
+                assert got == naive(signal, chosen), (signal, k, type(subjects))
+        # asked again (from the index now built), and the answer is a fresh list each time
+        one = ctx.signal(signal, [names[3]])
+        assert one == naive(signal, [names[3]]) and one is not ctx.signal(signal, [names[3]])

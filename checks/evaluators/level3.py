@@ -41,7 +41,7 @@ def ci_tests(ctx: CheckContext) -> Verdict | None:
     if not ml:
         return None
     runs = [c for c in ctx.signal("ci_pipeline", ml) if c.attributes.get("runs_tests")]
-    cov = coverage(ml, lambda s: any(c.subject == s for c in runs))
+    cov = coverage(ml, {c.subject for c in runs}.__contains__)
     outcome = graded(cov.share, PASS_SHARE)
     text = cov.text("CI runs tests") + "."
     idle = sorted({c.subject for c in ctx.signal("ci_pipeline", cov.missing)})
@@ -59,7 +59,7 @@ def ml_tests(ctx: CheckContext) -> Verdict | None:
     if not ml:
         return None
     tests = ctx.signal("ml_tests", ml)
-    cov = coverage(ml, lambda s: any(t.subject == s for t in tests))
+    cov = coverage(ml, {t.subject for t in tests}.__contains__)
     text = cov.text("Tests exercise model or data code") + "."
     generic = sorted({t.subject for t in ctx.signal("automated_tests", cov.missing)})
     if generic:
