@@ -72,3 +72,26 @@ def test_a_git_scan_imports_no_heavy_library(example_org: Path, tmp_path: Path) 
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=300)
     assert "HEAVY []" in out.stdout, (out.stdout, out.stderr[-2000:])
+
+
+def test_an_unchanged_rescan_imports_no_detector(example_org: Path, tmp_path: Path) -> None:
+    """A re-scan whose repositories all come from the scan cache reads no file content: the
+    detector modules (and multiprocessing, for the worker pool) are not even imported. The first
+    scan, which fills the cache, does import them (the check can fail)."""
+    code = textwrap.dedent(f"""
+        import sys
+        from mlaudit.cli import main
+        try:
+            main(["-q", "scan", {str(example_org)!r}, "--out", {str(tmp_path / 'r')!r}])
+        except SystemExit:
+            pass
+        unneeded = ("mlaudit.collectors.git.code", "mlaudit.collectors.git.pyscan",
+                    "mlaudit.collectors.git.configs", "mlaudit.collectors.git.ci",
+                    "mlaudit.collectors.git.infra", "multiprocessing", "concurrent.futures.process")
+        print("LOADED", sorted(m for m in unneeded if m in sys.modules))
+    """)
+    env = {**_env(), "MLAUDIT_SCAN_CACHE": "on", "HOME": str(tmp_path / "home")}
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "LOADED []" not in first.stdout and "mlaudit.collectors.git.code" in first.stdout, first.stderr[-2000:]
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "LOADED []" in again.stdout, (again.stdout, again.stderr[-2000:])

@@ -35,6 +35,8 @@ _CHUNK = 1 << 16
 MAX_RESTARTS = 20
 #: reasons a file is skipped, as counted in a repository's coverage
 MISSING, CORRUPT = "missing objects", "corrupt objects"
+#: a YAML file refused unparsed (an alias bomb); counted with the unreadable objects
+REFUSED_YAML = "refused YAML (alias bomb)"
 # no transport at all: a lookup of an object that is not there must never fetch it
 _NO_FETCH_ENV = {"GIT_NO_LAZY_FETCH": "1", "GIT_ALLOW_PROTOCOL": "none"}
 # inherited variables that would point git at another repository than the one asked for

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +33,7 @@ from mlaudit.collectors.git import workers as workers_mod
 from mlaudit.collectors.git.blobs import (
     CORRUPT,
     MISSING,
+    REFUSED_YAML,
     BlobReader,
     Deadline,
     ObjectStore,
@@ -41,7 +42,6 @@ from mlaudit.collectors.git.blobs import (
     _common_dir,
     batch_command_supported,
 )
-from mlaudit.collectors.git.configs import REFUSED_YAML
 from mlaudit.collectors.git.mirrors import MirrorCache
 from mlaudit.collectors.git.repos import (
     RepoError,
@@ -296,6 +296,8 @@ class GitCollector(Collector):
             if len(fresh) >= PROCESS_POOL_MIN_REPOS and procs > 1:
                 # workers fork from a server that has already imported the detectors (started
                 # early by `mlaudit scan` where it could tell a pool would be used)
+                from concurrent.futures import ProcessPoolExecutor  # multiprocessing: only where it runs
+
                 mp = workers_mod.context()
                 chunk = max(1, min(4, len(fresh) // (procs * 8)))
                 # the largest first: a large repository handed out last would keep one worker

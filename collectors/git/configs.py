@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from mlaudit import safe_yaml
+from mlaudit.collectors.git.blobs import REFUSED_YAML  # why a YAML file is skipped (coverage)
 from mlaudit.collectors.git.view import RepoView, TreeEntry
 from mlaudit.evidence import EvidenceItem
 
@@ -85,10 +86,6 @@ def _any_tag(loader: Any, _suffix: str, node: Any) -> Any:
 _Loader.add_multi_constructor("!", _any_tag)
 
 _DOC_SPLIT = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
-
-
-#: why a YAML file is skipped, as counted in the repository's coverage
-REFUSED_YAML = "refused YAML (alias bomb)"
 
 
 def load_yaml_docs(text: str) -> list[tuple[int, Any]]:
