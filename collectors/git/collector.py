@@ -295,8 +295,9 @@ class GitCollector(Collector):
         try:
             if len(fresh) >= PROCESS_POOL_MIN_REPOS and procs > 1:
                 # workers fork from a server that has already imported the detectors (started
-                # early by `mlaudit scan` where it could tell a pool would be used)
-                from concurrent.futures import ProcessPoolExecutor  # multiprocessing: only where it runs
+                # early by `mlaudit scan` where it could tell a pool would be used); imported
+                # here, so a run that starts no pool never imports multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
 
                 mp = workers_mod.context()
                 chunk = max(1, min(4, len(fresh) // (procs * 8)))
