@@ -547,8 +547,9 @@ def list_plugins() -> None:
     """List the installed plugins (entry points `mlaudit.collectors`, `mlaudit.checks`,
     `mlaudit.frameworks`), what each adds and whether it loads. `MLAUDIT_PLUGINS=off` turns
     them all off; a comma-separated list of names loads only those."""
-    from mlaudit.plugins import ENV, load_framework_plugins, load_plugins, selection
+    from mlaudit.plugins import ENV, load_framework_plugins, load_plugins, refresh, selection
 
+    refresh()  # what is installed now, never the kept index
     found = load_plugins() + load_framework_plugins()[0]
     groups = "entry point groups mlaudit.collectors, mlaudit.checks, mlaudit.frameworks"
     if selection() == "off":

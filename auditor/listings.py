@@ -21,6 +21,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 FORMAT = 1
 RACY_NS = 2_000_000_000  # coarse file systems keep mtimes to the second (FAT: two)
@@ -90,15 +91,21 @@ class FolderListings:
         """Keep this run's listings (only the folders it looked at); nothing when nothing changed."""
         if not self.keep or (not self.listed and len(self._new) == len(self._kept)):
             return
+        keep_json(self.path, {"format": FORMAT, "root": self._root, "folders": self._new})
+
+
+def keep_json(path: Path, data: Any) -> None:
+    """Write a cache file atomically (a reader sees the old file or the new one, never half of
+    one); a cache that cannot be written is no error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump({"format": FORMAT, "root": self._root, "folders": self._new}, fh)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError:
-            pass
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass

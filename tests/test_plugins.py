@@ -195,3 +195,73 @@ def test_plugin_checks_are_listed_run_and_reported_and_broken_ones_skipped(tmp_p
     assert "toy.runs-recorded" not in other  # scored: under level 1
     md = (tmp_path / "out" / "report.md").read_text()
     assert "## Other checks" in md and "| Toy runs end ok (`toy.runs-ok`) | fail | 1 of 2 toy run(s) ok. |" in md
+
+
+_LOOKUP = textwrap.dedent("""
+    import sys
+    from mlaudit.plugins import installed
+    names = [(e.group, e.name, e.dist) for g in ("mlaudit.collectors", "mlaudit.checks") for e in installed(g)]
+    print("FOUND", sorted(names), "METADATA", "importlib.metadata" in sys.modules)
+""")
+
+
+def _lookup(site: Path, home: Path, cwd: Path, cache: str = "on") -> str:
+    env = {**os.environ, "PYTHONPATH": str(site), "MLAUDIT_PLUGINS": "all", "HOME": str(home),
+           "MLAUDIT_SCAN_CACHE": cache}
+    out = subprocess.run([sys.executable, "-c", _LOOKUP], cwd=cwd, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _age(*folders: Path) -> None:
+    """Folders last changed a minute ago (a fresh folder is not trusted: see RACY_NS)."""
+    for folder in folders:
+        old = folder.stat().st_mtime - 60
+        os.utime(folder, (old, old))
+
+
+def test_installed_entry_points_are_kept_while_the_path_is_unchanged(tmp_path: Path) -> None:
+    """The entry points found are kept in ~/.cache/mlaudit/plugins.json and trusted while every
+    folder on sys.path has the mtime it had: the next run neither imports importlib.metadata nor
+    reads any distribution's metadata; installing a distribution (a new .dist-info folder) is seen
+    at once; `mlaudit plugins` and MLAUDIT_SCAN_CACHE=off always read what is installed."""
+    site, home, work = tmp_path / "site", tmp_path / "home", tmp_path / "work"
+    _install(site)
+    work.mkdir()
+    _age(site, work)
+    toy = "('mlaudit.collectors', 'toy', 'mlaudit-toy')"
+    first = _lookup(site, home, work)
+    assert toy in first and "METADATA True" in first
+    index = home / ".cache" / "mlaudit" / "plugins.json"
+    assert index.is_file()
+    again = _lookup(site, home, work)
+    assert toy in again and "METADATA False" in again  # from the index
+
+    # the index is what answers: a planted entry with the same key is believed...
+    data = json.loads(index.read_text())
+    data["entries"].append(["mlaudit.checks", "planted", "nowhere:CHECKS", "mlaudit-planted"])
+    index.write_text(json.dumps(data))
+    assert "'planted'" in _lookup(site, home, work)
+    # ...but never by `mlaudit plugins`, which reads what is installed
+    env = {**os.environ, "PYTHONPATH": str(site), "MLAUDIT_PLUGINS": "all", "HOME": str(home),
+           "MLAUDIT_SCAN_CACHE": "on"}
+    listed = subprocess.run([MLAUDIT, "plugins"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and "toy = toysrc:SOURCE" in listed.stdout and "planted" not in listed.stdout
+    assert "'planted'" not in _lookup(site, home, work)  # and it rewrote the index
+
+    # a second distribution installed: its folder changes the site folder's mtime
+    dist = site / "mlaudit_more-0.2.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mlaudit-more\nVersion: 0.2\n")
+    (dist / "entry_points.txt").write_text("[mlaudit.checks]\nmore = toysrc:MORE\n")
+    after = _lookup(site, home, work)
+    assert "('mlaudit.checks', 'more', 'mlaudit-more')" in after and "METADATA True" in after
+    # uninstalled again
+    shutil.rmtree(dist)
+    assert "'more'" not in _lookup(site, home, work)
+
+    # the cache off: read afresh every time, nothing written
+    index.unlink()
+    off = _lookup(site, home, work, cache="off")
+    assert toy in off and "METADATA True" in off and not index.exists()
