@@ -94,18 +94,23 @@ class FolderListings:
         keep_json(self.path, {"format": FORMAT, "root": self._root, "folders": self._new})
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically (a reader sees the old file or the new one, never
+    half of one), through a temporary file in its folder; OSError when it cannot."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def keep_json(path: Path, data: Any) -> None:
-    """Write a cache file atomically (a reader sees the old file or the new one, never half of
-    one); a cache that cannot be written is no error."""
+    """Write a cache file atomically; a cache that cannot be written is no error."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, json.dumps(data))
     except OSError:
         pass

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 from functools import cache
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 
 from mlaudit import __version__
 from mlaudit.evidence import EvidenceItem
-from mlaudit.listings import cache_enabled, cache_root
+from mlaudit.listings import cache_enabled, cache_root, write_atomic
 
 FORMAT = 1
 
@@ -119,13 +117,6 @@ class ScanCache:
                 if path.parent not in self._made:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     self._made.add(path.parent)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(payload)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(path, payload)
         except OSError:
             pass
