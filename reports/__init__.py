@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from mlaudit.reports.html import render_html
+from mlaudit.reports.html import html_chunks, render_html
 from mlaudit.reports.json_report import (
     SCHEMA_VERSION,
     ReportValidationError,
+    json_chunks,
     load_schema,
     render_json,
     validate_report,
@@ -68,9 +69,11 @@ def write_reports(
             f"unknown report format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}"
         )
     validate_report(report)
-    # render everything before writing, so a renderer bug never leaves a half-written set
-    rendered: dict[str, str | bytes] = {
-        FORMATS[fmt][0]: render_html(report, print_evidence) if fmt == "html" else FORMATS[fmt][1](report)
+    # each report is written into the staging folder as it is rendered, piece by piece (a large
+    # estate's report.json is millions of pieces: joined first, they would cost several times the
+    # file's size in memory); a renderer that fails leaves the staging folder, never a half set
+    rendered: dict[str, Iterable[str] | bytes] = {
+        FORMATS[fmt][0]: html_chunks(report, print_evidence) if fmt == "html" else _CHUNKS[fmt](report)
         for fmt in wanted}
     rendered.update(extra or {})
     out = Path(out_dir).absolute()
@@ -83,11 +86,12 @@ def write_reports(
         stage = Path(tempfile.mkdtemp(prefix=".report-set.", suffix=_STAGE_SUFFIX, dir=out))
     try:
         umask = _umask()
-        for name, text in rendered.items():
-            # a name that slipped through with a non-UTF-8 byte is written escaped, never a crash
-            data = text if isinstance(text, bytes) else text.encode("utf-8", errors="backslashreplace")
+        for name, content in rendered.items():
             with open(stage / name, "wb") as fh:
-                fh.write(data)
+                if isinstance(content, bytes):
+                    fh.write(content)
+                else:
+                    _write_pieces(fh, content)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(stage / name, 0o666 & ~umask)
@@ -97,6 +101,26 @@ def write_reports(
         shutil.rmtree(stage, ignore_errors=True)
     written = {fmt: out / FORMATS[fmt][0] for fmt in wanted}
     return written | {name: out / name for name in extra or {}}
+
+
+#: format name -> its renderer's pieces (joined, they are the renderer's text)
+_CHUNKS: dict[str, Callable[[dict[str, Any]], Iterable[str]]] = {
+    "json": json_chunks,
+    "md": lambda report: (render_markdown(report),),
+}
+
+
+def _write_pieces(fh: Any, pieces: Iterable[str], batch: int = 8192) -> None:
+    """Write text pieces as UTF-8, joining a batch at a time (one write per piece would cost
+    more than the rendering). A name that slipped through with a non-UTF-8 byte is written
+    escaped, never a crash."""
+    held: list[str] = []
+    for piece in pieces:
+        held.append(piece)
+        if len(held) >= batch:
+            fh.write("".join(held).encode("utf-8", errors="backslashreplace"))
+            held.clear()
+    fh.write("".join(held).encode("utf-8", errors="backslashreplace"))
 
 
 _STAGE_SUFFIX = ".mlaudit-tmp"

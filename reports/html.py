@@ -11,6 +11,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -655,7 +656,12 @@ def _environment() -> Environment:
     return env
 
 
+def html_chunks(report: dict[str, Any], print_evidence: bool = False) -> Iterator[str]:
+    """report.html's text in pieces, in order, as the template produces them."""
+    return _environment().get_template(TEMPLATE).generate(**build_view(report, print_evidence))
+
+
 def render_html(report: dict[str, Any], print_evidence: bool = False) -> str:
     """report.html text for a report dict (validate it first). `print_evidence`: each finding's
     evidence is printed too (by default print and PDF leave it to the screen and report.json)."""
-    return _environment().get_template(TEMPLATE).render(**build_view(report, print_evidence))
+    return "".join(html_chunks(report, print_evidence))

@@ -7,7 +7,7 @@ serialised deterministically (sorted keys, fixed indentation) so two reports dif
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -130,14 +130,22 @@ def validate_report(report: Any) -> None:
         raise ReportValidationError(problems)
 
 
+def json_chunks(report: Any) -> Iterator[str]:
+    """report.json's text in pieces, in order (`write_reports` writes them as they come: the
+    whole text and the millions of pieces `json.dumps` gathers before joining them are never held
+    at once). Sorted keys, two-space indent, UTF-8 kept, one trailing newline."""
+    # allow_nan=False: NaN and Infinity are not JSON; failing here beats a file jq rejects.
+    encoder = json.JSONEncoder(sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    yield from encoder.iterencode(report)
+    yield "\n"
+
+
 def render_json(report: dict[str, Any]) -> str:
     """report.json text: sorted keys, two-space indent, UTF-8 kept, one trailing newline.
 
     The same report always gives the same bytes, so reports from two quarters diff cleanly.
     """
-    # allow_nan=False: NaN and Infinity are not JSON; failing here beats a file jq rejects.
-    text = json.dumps(report, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-    return text + "\n"
+    return "".join(json_chunks(report))
 
 
 def dormant_label(repo: dict[str, Any]) -> str:

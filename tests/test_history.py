@@ -600,3 +600,43 @@ def test_backfill_every_bad_input_is_one_line(tmp_path: Path) -> None:
         assert out.returncode == 2, (args, out.stderr)
         assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
     assert not (tmp_path / "hist").exists()
+
+
+def _plain_gz(data: object) -> bytes:
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return gzip.compress(raw.encode("utf-8"), compresslevel=6, mtime=0)
+
+
+def test_gzipped_json_is_streamed_and_byte_identical() -> None:
+    """The evidence file (and a stored run) is gzipped JSON written a batch of pieces at a time:
+    the same bytes as compressing json.dumps' whole text (so its sha256 in report.json is what it
+    was), without ever holding that text or its UTF-8 bytes (a fraction of their size at peak)."""
+    import math
+    import tracemalloc
+
+    from mlaudit.history import gz_json
+
+    rng = random.Random(3)
+    item = {"collector": "git", "signal": "ci_pipeline", "provenance": "observed", "excerpt": "run: pytest ✓",
+            "attributes": {"tool": "github_actions", "runs_tests": True, "line": 3, "score": 0.25, "none": None}}
+    bundle = {"format": "mlaudit-evidence/1", "settings": {"threshold": 0.7, "waivers": []}, "as_of": None,
+              "sources": [{"name": f"s{s}", "targets": [{"name": f"r{i}", "n": i} for i in range(50)],
+                           "evidence": [{**item, "id": f"ev-{s}-{i}", "locator": f"repo-{i}:x.py:{rng.randint(1, 99)}",
+                                         "subject": f"repo-{i % 300}"} for i in range(20000)]}
+                          for s in range(3)]}
+    small = [{}, [], {"a": []}, {"b": 1, "a": {"x": [1, 2, {"é": "ü\u2028"}]}}, [None, True, 1.5, "x"] * 20,
+             {f"k{i}": list(range(i)) for i in range(40)}, (1, 2), "s", 3, 1e300, -0.0]
+    for value in [bundle, *small]:
+        assert gz_json(value) == _plain_gz(value)
+    for bad in (math.nan, {"a": [math.inf]}, {"x": object()}):
+        with pytest.raises((ValueError, TypeError)):
+            gz_json(bad)
+
+    size = len(json.dumps(bundle, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    tracemalloc.start()
+    try:
+        gz_json(bundle)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 3, (peak, size)  # json.dumps, then encode: twice the size

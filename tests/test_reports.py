@@ -984,3 +984,44 @@ def test_compiled_templates_are_kept_between_runs_and_a_bad_cache_is_no_cache(
     (other / ".cache" / "mlaudit").mkdir(parents=True)
     (other / ".cache" / "mlaudit" / "templates").write_text("a file where the folder should be")
     assert render(other) == first
+
+
+def test_report_json_is_written_piece_by_piece(tmp_path: Path, report: dict[str, Any]) -> None:
+    """report.json is json.dumps' text, byte for byte, but written as it is encoded: a large
+    report never sits in memory whole, let alone as the pieces json.dumps gathers before joining
+    them (six times the file's size)."""
+    import hashlib
+    import io
+    import tracemalloc
+
+    from mlaudit.reports import _write_pieces
+    from mlaudit.reports.json_report import json_chunks
+
+    big = copy.deepcopy(report)
+    item = big["evidence"][0]
+    big["evidence"] = [{**item, "id": f"ev-{i:012x}", "locator": f"repo-{i}:src/x.py:{i}@0123456789ab",
+                        "attributes": {**item.get("attributes", {}), "n": i, "path": f"src/m{i}.py"}}
+                       for i in range(20000)]
+    text = json.dumps(big, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    assert render_json(big) == text
+    size = len(text.encode("utf-8"))
+
+    class Sink(io.RawIOBase):  # counts and hashes, keeps nothing
+        def __init__(self) -> None:
+            self.n = 0
+            self.h = hashlib.sha256()
+
+        def write(self, b: Any) -> int:
+            self.n += len(b)
+            self.h.update(b)
+            return len(b)
+
+    sink = Sink()
+    tracemalloc.start()
+    try:
+        _write_pieces(sink, json_chunks(big))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sink.n == size and sink.h.hexdigest() == hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert peak < size / 4, (peak, size)
