@@ -113,3 +113,34 @@ def test_a_cycle_of_symbolic_refs_is_left_to_gitpython(tmp_path: Path, head: str
     (repo / ".git" / "refs" / "heads" / "b").write_text("ref: refs/heads/a\n")
     (repo / ".git" / "HEAD").write_text(head)
     assert read_head(repo / ".git", None) is None
+
+
+def test_real_path_is_realpath_with_the_folders_kept(tmp_path: Path) -> None:
+    """`repos.real_path` resolves a repository's git directory as os.path.realpath does, through
+    symlinked folders, symlinked repositories, relative and chained links, dangling links, loops
+    and paths that do not exist, while resolving each parent folder once for all its children."""
+    from mlaudit.collectors.git.repos import real_path
+
+    org = tmp_path / "org"
+    (org / "team" / "a" / ".git").mkdir(parents=True)
+    (org / "team" / "b" / ".git").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere" / "c"
+    (elsewhere / ".git").mkdir(parents=True)
+    os.symlink(org / "team", org / "linked-team")  # a symlinked folder
+    os.symlink(elsewhere, org / "team" / "c")  # a symlinked repository
+    os.symlink("a", org / "team" / "rel")  # relative
+    os.symlink(org / "team" / "rel", org / "team" / "chain")  # a link to a link
+    os.symlink(tmp_path / "nowhere", org / "team" / "dangling")
+    os.symlink(org / "team" / "loop2", org / "team" / "loop1")
+    os.symlink(org / "team" / "loop1", org / "team" / "loop2")
+    (org / "team" / "gitfile").mkdir()
+    (org / "team" / "gitfile" / ".git").write_text("gitdir: ../a/.git\n")  # a file, not followed
+    parents: dict[str, str] = {}
+    names = ["a", "b", "c", "rel", "chain", "dangling", "loop1", "gitfile", "missing"]
+    for base in (org / "team", org / "linked-team"):
+        for name in names:
+            for path in (base / name / ".git", base / name):
+                assert real_path(str(path), parents) == os.path.realpath(path), path
+    assert real_path("/", parents) == "/"
+    # each folder resolved once: the two bases and their parents, not one entry per repository
+    assert str(org / "linked-team") in parents and len(parents) <= len(names) * 2 + 8

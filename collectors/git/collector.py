@@ -50,6 +50,7 @@ from mlaudit.collectors.git.repos import (
     enclosing_git_dir,
     git_dir_of,
     read_head,
+    real_path,
     repo_name,
     web_url,
 )
@@ -140,6 +141,7 @@ class GitCollector(Collector):
         #: id(ref) -> (commit, branch, remote) of repositories found in the scan cache
         self._heads: dict[int, tuple[str, str | None, str | None]] = {}
         self._real_dirs: dict[str, Path] = {}  # git dir -> its real path (scan cache keys)
+        self._real_parents: dict[str, str] = {}  # folder -> its real path
         self.settings = settings
         self._mirrors: MirrorCache | None = None
 
@@ -173,7 +175,7 @@ class GitCollector(Collector):
         seen: set[Path] = set()
         unique = []
         for ref in refs:
-            key = ref.git_dir.resolve()
+            key = self._real_dir(ref)
             if key in seen or self._excluded(ref):
                 continue
             seen.add(key)
@@ -368,11 +370,12 @@ class GitCollector(Collector):
 
     def _real_dir(self, ref: RepoRef) -> Path:
         """The git directory with symlinks resolved, once per repository and run (a re-scan asks
-        for it three times per repository, and each resolution stats every component)."""
+        for it three times per repository), its parent folders' resolved once for all of them
+        (`repos.real_path`: a full resolution stats every component of every path)."""
         at = str(ref.git_dir)
         real = self._real_dirs.get(at)
         if real is None:
-            real = self._real_dirs[at] = Path(at).resolve()
+            real = self._real_dirs[at] = Path(real_path(os.path.abspath(at), self._real_parents))
         return real
 
     def _scan_one(self, ref: RepoRef, since: datetime, ctx: CollectContext, cache: ScanCache | None = None

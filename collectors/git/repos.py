@@ -241,6 +241,21 @@ def web_url(remote: str | None) -> str | None:
     return None
 
 
+def real_path(path: str, parents: dict[str, str]) -> str:
+    """`os.path.realpath(path)` of an absolute, normalised path, with the resolved folders kept
+    in `parents` (folder -> real path) between calls: siblings under one folder cost one `lstat`
+    each, not one per component of their path. The same answer: a path's real path is its
+    parent's real path joined with its name, resolved again only where that is a symlink."""
+    parent, name = os.path.split(path)
+    if not name or name in (".", "..") or parent == path:
+        return os.path.realpath(path)
+    real_parent = parents.get(parent)
+    if real_parent is None:
+        real_parent = parents[parent] = real_path(parent, parents)
+    joined = os.path.join(real_parent, name)
+    return os.path.realpath(joined) if os.path.islink(joined) else joined
+
+
 # -- refs read from their files -----------------------------------------------------------------
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _SECTION = re.compile(r"^\s*\[([^\]]*)\]")
