@@ -75,15 +75,32 @@ def check_expansion(root: yaml.Node) -> None:
                 stack.append((child, False))
 
 
+def may_alias(text: Any) -> bool:
+    """Whether a YAML input could hold an alias: an alias names an anchor (`&name`), so a text
+    without `&` composes to a tree in which every node appears once — it cannot expand beyond
+    itself nor contain itself, and needs no check. Streams are always checked."""
+    if isinstance(text, str):
+        return "&" in text
+    if isinstance(text, bytes):
+        return b"&" in text
+    return True
+
+
 def guarded(loader_cls: type) -> type:
-    """A subclass of the PyYAML loader `loader_cls` (pure or C) that checks every document."""
+    """A subclass of the PyYAML loader `loader_cls` (pure or C) that checks every document
+    (every document of a text that could hold an alias: see `may_alias`)."""
 
     class Guarded(loader_cls):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self._may_alias = may_alias(stream)
+
         def get_single_data(self) -> Any:
             node = self.get_single_node()
             if node is None:
                 return None
-            check_expansion(node)
+            if self._may_alias:
+                check_expansion(node)
             return self.construct_document(node)
 
     Guarded.__name__ = Guarded.__qualname__ = f"Guarded{loader_cls.__name__}"
@@ -98,7 +115,7 @@ def compose(text: str, loader_cls: type = SafeLoader) -> yaml.Node | None:
     loader = loader_cls(text)
     try:
         node = loader.get_single_node()
-        if node is not None:
+        if node is not None and may_alias(text):
             check_expansion(node)
         return node
     except RecursionError:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import pwd
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -499,3 +501,48 @@ def test_collector_reads_a_hostile_repository_in_process(tmp_path: Path) -> None
     result = GitCollector(GitSettings(targets=[GitTarget(path=repo)])).collect(CollectContext())
     assert not marker.exists()
     assert any(e.signal == "experiment_tracking" for e in result.evidence)
+
+
+def test_only_a_text_that_could_hold_an_alias_is_checked_for_expansion() -> None:
+    """The expansion check walks every node of a document twice; it is skipped where no anchor
+    (`&`) is written, because then no node can appear twice in the tree (an alias must name an
+    anchor). Over every YAML file of this project and of its test corpus: each text without `&`
+    composes to a tree of distinct nodes; a bomb and a self-containing document are still refused,
+    and a cron line full of `*` loads."""
+    from mlaudit import safe_yaml
+
+    pyyaml = yaml
+
+    def walk_count(node: Any) -> int:  # nodes counted as often as they appear
+        stack, n = [node], 0
+        while stack:
+            cur = stack.pop()
+            n += 1
+            stack.extend(safe_yaml._children(cur))
+        return n
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [p.read_text(encoding="utf-8", errors="replace")
+             for p in [*root.rglob("*.yml"), *root.rglob("*.yaml")] if ".venv" not in p.parts]
+    checked = 0
+    for text in texts:
+        if "&" in text:
+            continue
+        try:
+            nodes = list(pyyaml.compose_all(text, Loader=pyyaml.SafeLoader))
+        except pyyaml.YAMLError:
+            continue
+        for node in nodes:
+            if node is not None:
+                assert walk_count(node) == safe_yaml._distinct(node)
+                checked += 1
+    assert checked >= 8
+    assert not safe_yaml.may_alias("schedule:\n  - cron: '*/5 * * * *'\n")
+    assert safe_yaml.safe_load("schedule:\n  - cron: '*/5 * * * *'\n") == {"schedule": [{"cron": "*/5 * * * *"}]}
+    with pytest.raises(pyyaml.YAMLError):  # an alias without its anchor does not compose at all
+        safe_yaml.safe_load("a: *nowhere\n")
+    assert safe_yaml.may_alias(BOMB) and safe_yaml.may_alias(b"a: &x 1") and safe_yaml.may_alias(io.StringIO("a"))
+    with pytest.raises(safe_yaml.ExpansionError):
+        safe_yaml.safe_load(BOMB)
+    with pytest.raises(safe_yaml.ExpansionError):
+        pyyaml.load(BOMB, Loader=safe_yaml.SafeLoader)  # noqa: S506 - the guarded loader
