@@ -421,6 +421,10 @@ def test_the_detector_index_compiles_a_pattern_only_when_a_call_it_could_match_i
                 found = index.candidates(kind, name)
                 assert any(d is det and rx.match(name) for rx, d in found), (kind, pat, det.tool)
                 assert index.candidates(kind, name) is found  # remembered
+                # the rows matching the name: the candidates that match, in table order, remembered
+                matching = index.matching(kind, name)
+                assert det in matching and matching == tuple(d for rx, d in found if rx.match(name))
+                assert index.matching(kind, name) is matching
                 checked += 1
     assert checked > 100
     fresh = pyscan.DetectorIndex(DETECTORS)
@@ -436,5 +440,7 @@ def test_the_detector_index_forgets_its_lookups_past_its_bound(monkeypatch: pyte
     index = pyscan.DetectorIndex(DETECTORS)
     for i in range(500):
         index.candidates("call", f"obj{i}.method{i}")
-        assert len(index._memo) <= 50
+        index.matching("call", f"obj{i}.other{i}")
+        assert len(index._memo) <= 50 and len(index._matching) <= 50
     assert [d.tool for _, d in index.candidates("call", "mlflow.log_metric")]  # still answers
+    assert [d.tool for d in index.matching("call", "mlflow.log_metric")]

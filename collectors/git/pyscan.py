@@ -610,6 +610,7 @@ class DetectorIndex:
         self.import_rules: list[tuple[str, Detector]] = []
         self._compiled: dict[str, re.Pattern[str]] = {}
         self._memo: dict[tuple[str, str, str], tuple[tuple[re.Pattern[str], Detector], ...]] = {}
+        self._matching: dict[tuple[str, str], tuple[Detector, ...]] = {}
         for det in self.table:
             for kind, patterns in (("call", det.calls), ("decorator", det.decorators), ("base", det.bases)):
                 for pat in patterns:
@@ -644,6 +645,19 @@ class DetectorIndex:
             if len(self._memo) >= self.MEMO_MAX:
                 self._memo.clear()
             self._memo[key] = found
+        return found
+
+    def matching(self, kind: str, qual: str) -> tuple[Detector, ...]:
+        """The rows whose `kind` pattern matches the qualified name `qual`, in table order: a
+        function of the name alone, so each name is matched once per process (a module's calls
+        repeat a few names: `np.array`, `self.log`, `pd.read_csv`)."""
+        key = (kind, qual)
+        found = self._matching.get(key)
+        if found is None:
+            found = tuple(det for rx, det in self.candidates(kind, qual) if rx.match(qual))
+            if len(self._matching) >= self.MEMO_MAX:
+                self._matching.clear()
+            self._matching[key] = found
         return found
 
 
@@ -687,16 +701,16 @@ def match_scan(index: DetectorIndex, scan: SourceScan, paths_ok: Callable[[Detec
         hits.append(Hit(det.signal, tool, scan.path, line, scan.source_line(line), attrs, nb))
 
     for qual, call in scan.calls:
-        for rx, det in index.candidates("call", qual):
-            if rx.match(qual) and _accepts(det, scan, call, paths_ok):
+        for det in index.matching("call", qual):
+            if _accepts(det, scan, call, paths_ok):
                 emit(det, call, qual, call.lineno)
     for qual, deco, _fn in scan.decorators:
-        for rx, det in index.candidates("decorator", qual):
-            if rx.match(qual) and _accepts(det, scan, deco, paths_ok):
+        for det in index.matching("decorator", qual):
+            if _accepts(det, scan, deco, paths_ok):
                 emit(det, deco, qual, deco.lineno)
     for qual, cdef in scan.bases:
-        for rx, det in index.candidates("base", qual):
-            if rx.match(qual) and _accepts(det, scan, cdef, paths_ok):
+        for det in index.matching("base", qual):
+            if _accepts(det, scan, cdef, paths_ok):
                 emit(det, cdef, qual, cdef.lineno)
     for mod, det in index.import_rules:
         if scan.imports_any((mod,)) and paths_ok(det):
