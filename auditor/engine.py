@@ -161,7 +161,13 @@ def audit(config: Config, scan_path: Path | None = None,
     check_ctx = _check_context(runs, config)
     waivers = {w.check: w.to_dict() for w in config.waivers}
     findings = run_checks(check_ctx, waivers=waivers, today=today)
-    repositories = score_repositories(check_ctx.evidence, defs, threshold=config.threshold)
+    from mlaudit.scorememo import ScoreMemo
+
+    memo = ScoreMemo.default()
+    repositories = score_repositories(check_ctx.evidence, defs, threshold=config.threshold, memo=memo)
+    if memo is not None and (memo.hits or memo.misses):
+        log.info("repository levels: %d of %d kept from an earlier run (evidence unchanged), %d computed",
+                 memo.hits, memo.hits + memo.misses, memo.misses)
     findings = gate_advanced(check_ctx, findings, repositories, defs, waivers, today)
     scores = score(findings, defs, threshold=config.threshold)
     exit_code = _exit_code(runs, config, scores)

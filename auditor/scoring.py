@@ -384,10 +384,14 @@ def score_repositories(
     defs: list[CheckDef],
     threshold: float = DEFAULT_THRESHOLD,
     walk: str = "per-level",
+    memo: Any = None,
 ) -> list[dict[str, Any]]:
     """Each scanned repository's own level: the technical and process checks run on that
     repository's git evidence alone, then one walk over them together (and one per dimension, for
-    the repository x dimension matrix). Sorted by level, highest first, then name."""
+    the repository x dimension matrix). Sorted by level, highest first, then name.
+
+    `memo` (an `auditor.scorememo.ScoreMemo`): a repository whose evidence, definitions, threshold,
+    walk and scoring code are all what they were when a result was kept gets that result."""
     from mlaudit.checks.runner import run_checks
 
     repo_defs = [d for d in defs if d.dimension in REPO_DIMENSIONS and d.id not in ORG_ONLY]
@@ -398,8 +402,15 @@ def score_repositories(
     for item in evidence:
         if item.collector == "git":
             by_subject.setdefault(item.subject, []).append(item)
+    if memo is not None:
+        memo.begin(repo_defs, threshold, walk)
     out = []
     for name, item in repos:
+        key = memo.key(by_subject.get(name, [])) if memo is not None else None
+        kept = memo.get(key) if memo is not None else None
+        if kept is not None:
+            out.append(kept)
+            continue
         ctx = CheckContext(evidence=by_subject.get(name, []), available={"G"})
         findings = run_checks(ctx, defs=repo_defs)
         found = _outcomes(findings, repo_defs)
@@ -434,6 +445,10 @@ def score_repositories(
                 "confidence": combined["confidence"],
             }
         )
+        if memo is not None:
+            memo.put(key, out[-1])
+    if memo is not None:
+        memo.save()
     out.sort(key=lambda r: (-(r["level"] if r["level"] is not None else -1), r["name"]))
     return out
 

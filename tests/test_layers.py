@@ -42,6 +42,7 @@ TOP_LEVEL = {
     "mlaudit.sources": "core",
     "mlaudit.listings": "core",
     "mlaudit.scoring": "scoring",
+    "mlaudit.scorememo": "scoring",
     "mlaudit.config": "app",
     "mlaudit.engine": "app",
     "mlaudit.plugins": "app",

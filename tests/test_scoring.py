@@ -350,3 +350,101 @@ def test_git_only_with_a_tracker_reaches_level_two():
     s = score(findings, load_definitions())
     assert s["dimensions"]["technical"]["level"] >= 2
     assert s["overall"]["level"] == 2
+
+
+# ------------------------------------------------------------------------------ kept levels
+@pytest.fixture(scope="module")
+def org_evidence(example_org) -> list[EvidenceItem]:
+    """The git evidence of the example organisation, read once."""
+    import os
+
+    from mlaudit.config import default_config
+    from mlaudit.engine import _check_context, _collect, build_collectors
+
+    os.environ.setdefault("MLAUDIT_SCAN_CACHE", "off")
+    config = default_config(example_org)
+    config.gx = []
+    config.mlflow = None
+    runs = _collect(config, build_collectors(config))
+    return [e for e in _check_context(runs, config).evidence if e.collector == "git"]
+
+
+def test_kept_repository_levels_are_the_computed_ones_and_any_input_change_recomputes(
+        org_evidence, tmp_path, monkeypatch) -> None:
+    """Repository levels kept between runs (auditor/scorememo.py) are exactly what scoring
+    computes; a repository whose evidence changed, a changed threshold, definition or scoring
+    code recompute, and a corrupt memo file is an empty memo."""
+    import dataclasses
+
+    from mlaudit import scorememo
+    from mlaudit.scorememo import ScoreMemo
+    from mlaudit.scoring import score_repositories
+
+    defs = load_definitions()
+    plain = score_repositories(org_evidence, defs)
+    names = sorted(r["name"] for r in plain)
+    assert len(names) >= 3
+    path = tmp_path / "scores.json"
+
+    def run(evidence, defs=defs, threshold=0.7):
+        memo = ScoreMemo(path)
+        out = score_repositories(evidence, defs, threshold=threshold, memo=memo)
+        return out, memo.hits, memo.misses
+
+    first, hits, misses = run(org_evidence)
+    assert first == plain and (hits, misses) == (0, len(names)) and path.is_file()
+    again, hits, misses = run(org_evidence)
+    assert again == plain and (hits, misses) == (len(names), 0)
+    # observed again later (a re-scan observes team activity anew): still kept
+    later = [dataclasses.replace(e, observed_at="2031-01-01T00:00:00Z") for e in org_evidence]
+    assert run(later)[1:] == (len(names), 0)
+    assert json.dumps(again, sort_keys=True) == json.dumps(plain, sort_keys=True)
+
+    # one repository's evidence changes: it alone is computed, as scoring computes it
+    target = names[0]
+    changed = [dataclasses.replace(e, attributes={**e.attributes, "runs_tests": not e.attributes.get("runs_tests")})
+               if e.subject == target and e.signal == "ci_pipeline" else e for e in org_evidence]
+    if changed == org_evidence:  # no CI in that repository: take away its tests instead
+        changed = [e for e in org_evidence if not (e.subject == target and e.signal == "automated_tests")]
+    assert changed != org_evidence
+    out, hits, misses = run(changed)
+    assert out == score_repositories(changed, defs) and (hits, misses) == (len(names) - 1, 1)
+
+    # the threshold, a definition, the scoring code: everything is computed again
+    out, hits, misses = run(org_evidence, threshold=0.5)
+    assert out == score_repositories(org_evidence, defs, threshold=0.5) and hits == 0
+    moved = [dataclasses.replace(x, level=5) if x.id == "L3.ci-tests" else x for x in defs]
+    out, hits, misses = run(org_evidence, defs=moved)
+    assert out == score_repositories(org_evidence, moved) and hits == 0
+    monkeypatch.setattr(scorememo, "scoring_version", lambda: "another")
+    out, hits, misses = run(org_evidence)
+    assert out == plain and hits == 0
+    monkeypatch.undo()
+
+    path.write_text("{not json")
+    out, hits, misses = run(org_evidence)
+    assert out == plain and hits == 0
+
+
+def test_a_rescan_keeps_repository_levels_when_the_cache_is_on(example_org, tmp_path) -> None:
+    """End to end: the second scan of an unchanged estate says it kept every repository's level,
+    and its report's repositories are the first scan's; with --no-cache nothing is kept."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MLAUDIT_CONFIG", "MLFLOW_TRACKING_URI")}
+    env.update(MLAUDIT_SCAN_CACHE="on", HOME=str(tmp_path / "home"))
+    reports = []
+    for i in range(2):
+        proc = subprocess.run([sys.executable, "-m", "mlaudit.cli", "-v", "scan", str(example_org), "--out",
+                               str(tmp_path / f"r{i}")], capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        reports.append((proc.stderr, json.loads((tmp_path / f"r{i}" / "report.json").read_text())))
+    assert "repository levels: 0 of 3 kept" in reports[0][0]
+    assert "repository levels: 3 of 3 kept from an earlier run" in reports[1][0]
+    assert reports[0][1]["repositories"] == reports[1][1]["repositories"]
+    assert reports[0][1]["summary"] == reports[1][1]["summary"]
+    off = subprocess.run([sys.executable, "-m", "mlaudit.cli", "-v", "scan", str(example_org), "--out",
+                          str(tmp_path / "off"), "--no-cache"], capture_output=True, text=True, env=env, timeout=300)
+    assert off.returncode == 0 and "repository levels:" not in off.stderr
