@@ -425,6 +425,18 @@ def test_kept_repository_levels_are_the_computed_ones_and_any_input_change_recom
     out, hits, misses = run(org_evidence)
     assert out == plain and hits == 0
 
+    # bounded: this run's entries first, then the others up to the cap
+    monkeypatch.setattr(scorememo, "MAX_ENTRIES", 5)
+    stale = {f"old-{i}": {"name": f"gone-{i}"} for i in range(20)}
+    data = json.loads(path.read_text())
+    data["entries"] = {**stale, **data["entries"]}
+    path.write_text(json.dumps(data))
+    memo = ScoreMemo(path)
+    score_repositories(changed, defs, memo=memo)  # one new entry: the file is written again
+    kept = json.loads(path.read_text())["entries"]
+    assert len(kept) == max(5, 2 * len(names)) and all(memo.key(
+        [e for e in changed if e.collector == "git" and e.subject == n]) in kept for n in names)
+
 
 def test_a_rescan_keeps_repository_levels_when_the_cache_is_on(example_org, tmp_path) -> None:
     """End to end: the second scan of an unchanged estate says it kept every repository's level,
