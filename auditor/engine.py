@@ -152,6 +152,7 @@ def audit(config: Config, scan_path: Path | None = None,
     `runs` (history: a stored run replayed) skips collection; `today` dates waiver expiry."""
     from mlaudit.checks import load_definitions, run_checks
     from mlaudit.reports.builder import AuditResult, build_report
+    from mlaudit.scorememo import ScoreMemo
     from mlaudit.scoring import gate_advanced, score, score_repositories
 
     started_at, t0 = now_iso(), time.perf_counter()
@@ -161,9 +162,7 @@ def audit(config: Config, scan_path: Path | None = None,
     check_ctx = _check_context(runs, config)
     waivers = {w.check: w.to_dict() for w in config.waivers}
     findings = run_checks(check_ctx, waivers=waivers, today=today)
-    from mlaudit.scorememo import ScoreMemo
-
-    memo = ScoreMemo.default()
+    memo = ScoreMemo.default()  # repository levels kept from earlier runs (None: cache off)
     repositories = score_repositories(check_ctx.evidence, defs, threshold=config.threshold, memo=memo)
     if memo is not None and (memo.hits or memo.misses):
         log.info("repository levels: %d of %d kept from an earlier run (evidence unchanged), %d computed",
