@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,15 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def files_digest(seed: str, files: Iterable[tuple[str, Path]]) -> str:
+    """A short digest of `seed` and the (name, content) of each file, in order: what a cache
+    entry was computed by (a changed file is another digest, so no stale entry is read)."""
+    h = hashlib.sha256(seed.encode())
+    for name, path in files:
+        h.update(name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def keep_json(path: Path, data: Any) -> None:

@@ -181,10 +181,6 @@ def installed(group: str) -> list[Entry]:
     return sorted((ep for ep in _all_entries(_read_fresh) if ep.group == group and wanted(ep)), key=lambda e: e.name)
 
 
-def _distribution(ep: Entry) -> str | None:
-    return ep.dist
-
-
 def _skipped(ep: Entry, exc: Exception) -> str:
     error = f"{type(exc).__name__}: {exc}"
     log.warning("plugin %s (%s) skipped: %s", ep.name, ep.value, error)
@@ -232,7 +228,7 @@ def _load_checks(ep: Entry) -> Plugin:
 def _load_entry(ep: Entry, group: str, add: Callable[[object, str], dict]) -> Plugin:
     """Load one entry point and `add` what it names (which returns what the Plugin records); a
     failure anywhere is the plugin's error, logged, never raised."""
-    dist = _distribution(ep)
+    dist = ep.dist
     try:
         extra = add(ep.load(), f"plugin {ep.name}" + (f" ({dist})" if dist else ""))
         return Plugin(group, ep.name, ep.value, dist, **extra)
@@ -271,7 +267,7 @@ def _load_framework_plugins(chosen: str) -> tuple[tuple[FrameworkPlugin, ...], d
     found: list[FrameworkPlugin] = []
     frameworks: dict[str, Framework] = {}
     for ep in installed(FRAMEWORK_GROUP):
-        dist = _distribution(ep)
+        dist = ep.dist
         origin = f"plugin {ep.name}" + (f" ({dist})" if dist else "")
         try:
             obj = ep.load()

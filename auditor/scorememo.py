@@ -27,7 +27,7 @@ from typing import Any
 
 from mlaudit import __version__
 from mlaudit.evidence import EvidenceItem
-from mlaudit.listings import cache_enabled, cache_root, keep_json
+from mlaudit.listings import cache_enabled, cache_root, files_digest, keep_json
 
 FORMAT = 1
 MAX_ENTRIES = 5_000
@@ -40,13 +40,11 @@ def scoring_version() -> str:
     import mlaudit.checks as checks
     from mlaudit import evidence, redact, scoring, sources
 
-    h = hashlib.sha256(f"{__version__}:{FORMAT}".encode())
     root = Path(checks.__file__).parent
     files = sorted(p for p in root.rglob("*") if p.suffix in _SOURCES and "__pycache__" not in p.parts)
-    for path in [*files, *(Path(m.__file__) for m in (scoring, evidence, redact, sources))]:
-        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-        h.update(name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
+    named = [(p.relative_to(root).as_posix(), p) for p in files]
+    named += [(Path(m.__file__).name, Path(m.__file__)) for m in (scoring, evidence, redact, sources)]
+    return files_digest(f"{__version__}:{FORMAT}", named)
 
 
 def _plugin_code(check_ids: list[str]) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 from mlaudit import __version__
 from mlaudit.evidence import EvidenceItem
-from mlaudit.listings import cache_enabled, cache_root, write_atomic
+from mlaudit.listings import cache_enabled, cache_root, files_digest, write_atomic
 
 FORMAT = 1
 
@@ -35,15 +35,13 @@ FORMAT = 1
 @cache
 def detector_version() -> str:
     """A digest of the git collector's source (with the evidence and redaction code) and mlaudit's version."""
-    h = hashlib.sha256(f"{__version__}:{FORMAT}".encode())
     here = Path(__file__).parent
     # the collector's source, and the evidence and redaction code its entries were written by
     # (entries are read back without redacting again: a changed redaction rewrites them all)
     from mlaudit import evidence, redact
 
-    for path in [*sorted(here.glob("*.py")), Path(evidence.__file__), Path(redact.__file__)]:
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
+    paths = [*sorted(here.glob("*.py")), Path(evidence.__file__), Path(redact.__file__)]
+    return files_digest(f"{__version__}:{FORMAT}", ((p.name, p) for p in paths))
 
 
 def enabled() -> bool:
