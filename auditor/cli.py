@@ -297,7 +297,8 @@ def _report_and_exit(ctx: click.Context, config: Any, result: Any, as_json: bool
     if history_problem:
         _error(history_problem)
     if timings:
-        _log_timings(result.report, timings[0], time.perf_counter() - timings[1])
+        _log_timings(result.report, timings[0], time.perf_counter() - timings[1],
+                     getattr(result, "timings", None))
     try:
         if as_json:
             from mlaudit.reports.json_report import render_json
@@ -349,13 +350,17 @@ class _TerminalBar:
         self._bar.__exit__(None, None, None)
 
 
-def _log_timings(report: dict, audit_s: float, render_s: float) -> None:
-    """-v: where the time went. Collectors run side by side; checks and scoring follow them."""
+def _log_timings(report: dict, audit_s: float, render_s: float, phases: dict[str, float] | None = None) -> None:
+    """-v: where the time went. Collectors run side by side; checks, scoring and the report
+    model follow them (`phases`: the audit's own measures, where it made them); render is the
+    evidence file and the reports written."""
     runs = {c["name"]: c.get("duration_s", 0.0) for c in report.get("collectors", []) if c.get("status") != "not_configured"}
     slowest = max(runs.values(), default=0.0)
-    log.info("phase timings: collectors %.2f s (%s), checks and scoring %.2f s, render %.2f s, total %.2f s",
-             slowest, ", ".join(f"{k} {v:.2f} s" for k, v in runs.items()), max(0.0, audit_s - slowest),
-             render_s, audit_s + render_s)
+    after = (", ".join(f"{name} {phases[name]:.2f} s" for name in ("checks", "scoring", "report model"))
+             if phases and all(k in phases for k in ("checks", "scoring", "report model"))
+             else f"checks and scoring {max(0.0, audit_s - slowest):.2f} s")
+    log.info("phase timings: collectors %.2f s (%s), %s, render %.2f s, total %.2f s",
+             slowest, ", ".join(f"{k} {v:.2f} s" for k, v in runs.items()), after, render_s, audit_s + render_s)
 
 
 def _echo(text: str, nl: bool = True, err: bool = False) -> None:

@@ -141,6 +141,8 @@ class Audit:
     findings: list[Finding]
     exit_code: int
     runs: list[CollectorRun] = field(default_factory=list)  # history: every evidence item kept
+    #: seconds per phase of this audit (collect, checks, scoring, report model), for `-v`
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def audit(config: Config, scan_path: Path | None = None,
@@ -159,9 +161,11 @@ def audit(config: Config, scan_path: Path | None = None,
     defs = load_definitions()
     if runs is None:
         runs = _collect(config, build_collectors(config) if collectors is None else collectors)
+    collected = time.perf_counter()
     check_ctx = _check_context(runs, config)
     waivers = {w.check: w.to_dict() for w in config.waivers}
     findings = run_checks(check_ctx, waivers=waivers, today=today)
+    checked = time.perf_counter()
     memo = ScoreMemo.default()  # repository levels kept from earlier runs (None: cache off)
     repositories = score_repositories(check_ctx.evidence, defs, threshold=config.threshold, memo=memo)
     if memo is not None and (memo.hits or memo.misses):
@@ -170,6 +174,7 @@ def audit(config: Config, scan_path: Path | None = None,
     findings = gate_advanced(check_ctx, findings, repositories, defs, waivers, today)
     scores = score(findings, defs, threshold=config.threshold)
     exit_code = _exit_code(runs, config, scores)
+    scored = time.perf_counter()
     survey = next((r for r in runs if r.collector.name == "survey"), None)
     report = build_report(AuditResult(
         collectors=[run.to_dict() for run in runs], evidence=check_ctx.evidence,
@@ -191,7 +196,9 @@ def audit(config: Config, scan_path: Path | None = None,
             "exit_code": exit_code,
         },
     ))
-    return Audit(report=report, findings=findings, exit_code=exit_code, runs=runs)
+    timings = {"collect": collected - t0, "checks": checked - collected, "scoring": scored - checked,
+               "report model": time.perf_counter() - scored}
+    return Audit(report=report, findings=findings, exit_code=exit_code, runs=runs, timings=timings)
 
 
 def _collect(config: Config, collectors: list[Collector]) -> list[CollectorRun]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,17 @@ def test_options_after_the_subcommand(example_org: Path, tmp_path: Path) -> None
     assert "syntax trees walked in C" in loud.stderr  # the compiled walk is what ran
     assert "parse cache (identical blobs):" in loud.stderr
     assert "timings, summed over 3 repositories" in loud.stderr
+    # each phase the issue names is measured on its own: git read, parse, detectors, checks, scoring
+    summed = re.search(r"tree listing ([\d.]+) s, git read ([\d.]+) s, parse ([\d.]+) s, detectors ([\d.]+) s, "
+                       r"history ([\d.]+) s", loud.stderr)
+    assert summed, loud.stderr
+    tree, read, parse, detect, history = map(float, summed.groups())
+    assert min(tree, read, parse, detect, history) >= 0 and read + parse + detect > 0
+    phases = re.search(r"phase timings: collectors ([\d.]+) s \(.*\), checks ([\d.]+) s, scoring ([\d.]+) s, "
+                       r"report model ([\d.]+) s, render ([\d.]+) s, total ([\d.]+) s", loud.stderr)
+    assert phases, loud.stderr
+    collect, checks, scoring, model, render, total = map(float, phases.groups())
+    assert 0 < render and collect + checks + scoring + model + render <= total + 0.05
     # not a terminal: no progress bar
     assert "mlaudit: git" not in loud.stderr.replace("mlaudit: git: ", "")
 

@@ -444,3 +444,32 @@ def test_the_detector_index_forgets_its_lookups_past_its_bound(monkeypatch: pyte
         assert len(index._memo) <= 50 and len(index._matching) <= 50
     assert [d.tool for _, d in index.candidates("call", "mlflow.log_metric")]  # still answers
     assert [d.tool for d in index.matching("call", "mlflow.log_metric")]
+
+
+def test_a_repository_reports_where_its_scan_time_went(tmp_path: Path) -> None:
+    """`-v` splits a repository's analysis into git reads, parsing and detectors: each measured on
+    its own (they are summed over repositories), parse only where something was parsed."""
+    from datetime import UTC, datetime
+
+    from gitutil import make_repo
+
+    from mlaudit.collectors.base import CollectContext
+    from mlaudit.collectors.git.collector import GitCollector
+    from mlaudit.collectors.git.repos import RepoRef
+    from mlaudit.collectors.git.settings import GitSettings
+
+    body = "\n".join(f"def f{i}(x):\n    return mlflow.log_metric('m{i}', x)\n" for i in range(400))
+    code_repo = make_repo(tmp_path / "code", {"train.py": "import mlflow\n" + body,
+                                              "tests/test_train.py": "def test_a():\n    assert 1\n",
+                                              "ci.yml": "on: push\n"})
+    docs_repo = make_repo(tmp_path / "docs", {"README.md": "# docs only\n", "notes.txt": "mlflow\n"})
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    timings = {}
+    for repo in (code_repo, docs_repo):
+        evidence, info, error = GitCollector(GitSettings())._scan_one(
+            RepoRef(repo / ".git", repo.name), since, CollectContext())
+        assert error is None and evidence
+        timings[repo.name] = info["timings"]
+    assert set(timings["code"]) == {"tree", "read", "parse", "detect", "history"}
+    assert timings["code"]["read"] > 0 and timings["code"]["parse"] > 0 and timings["code"]["detect"] > 0
+    assert timings["docs"]["parse"] == 0  # no Python: nothing parsed, nothing counted

@@ -18,6 +18,7 @@ import logging
 import posixpath
 import re
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -214,7 +215,9 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
 
     # modules whose bytes hold no keyword at all, found by one byte search in git: never read
     pf = code_prefilter()
+    began = time.perf_counter()
     matching = view.grep(pf.grep_pattern(), ["*.py"], perl=pf.perl_pattern()) if USE_PREFILTER and view.grep else None
+    view.read_s += time.perf_counter() - began  # (git reads the blobs it searches)
     view.prefetch(e.path for e in view.with_suffix(".py", ".ipynb") if not SKIP_DIRS.search(e.path) and (
         e.suffix == ".ipynb" or (_SCANS.get(e.sha) is None and (
             matching is None or e.path in matching or is_test_file(e.path) or e.path in invoked))))
@@ -323,7 +326,9 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
                sha: str | None = None) -> None:
     nb_code = None
     if notebook:
+        began = time.perf_counter()
         nb_code = notebook_code(text)
+        view.parse_s += time.perf_counter() - began
         if nb_code is None:
             return
         _declared_in_magics(nb_code, path, facts)
@@ -337,7 +342,9 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         # the same decision, without blanking every test module's comments and strings
         if not prefilter_wants(text, testing=True):
             return  # no keyword even in the raw text
+        began = time.perf_counter()
         scan = SourceScan.build(path, text, count_names=True)
+        view.parse_s += time.perf_counter() - began
         if scan is None or not any(True for _ in _test_functions(scan.tree)):
             if not _wanted(text, testing):
                 return
@@ -354,7 +361,9 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         if sha and not testing:
             _SCANS.put(sha, _UNWANTED, len(text))
         return
+    began = time.perf_counter()
     scan = SourceScan.build(path, text, notebook=nb_code)
+    view.parse_s += time.perf_counter() - began
     view.parsed += 1
     if sha and notebook and nb_code is not None:
         _SCANS.put(sha, _Notebook(nb_code, scan), len(text))

@@ -262,8 +262,9 @@ class GitCollector(Collector):
         for t in result.targets:
             totals.update(t.pop("timings", {}))
         ctx.logger.info("timings, summed over %d repositories (workers run side by side): discovery %.2f s, "
-                        "tree listing %.2f s, read+parse+detect %.2f s, history %.2f s", len(result.targets),
-                        discovered - began, totals["tree"], totals["analysis"], totals["history"])
+                        "tree listing %.2f s, git read %.2f s, parse %.2f s, detectors %.2f s, history %.2f s",
+                        len(result.targets), discovered - began, totals["tree"], totals["read"], totals["parse"],
+                        totals["detect"], totals["history"])
         unchanged = sum(1 for t in result.targets if t.get("cached"))
         ctx.logger.info("scan cache: %d of %d repositories unchanged since the last run (%.1f%%), not read again",
                         unchanged, len(result.targets), 100.0 * unchanged / max(len(result.targets), 1))
@@ -499,6 +500,7 @@ class GitCollector(Collector):
             with paused_gc():
                 evidence = analyze_view(view)
             analyzed = time.perf_counter()
+            read_s, parse_s = view.read_s, view.parse_s
         except RepoTimedOut as exc:
             if view is not None:
                 exc.coverage = view.coverage()
@@ -513,7 +515,8 @@ class GitCollector(Collector):
             blobs_parsed=view.parsed, blobs_searched=view.searched,
             parse_cache=[view.cache_hits, view.cache_lookups],
             bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage, web_url=view.web_url,
-            tree_timings={"tree": round(listed - started, 4), "analysis": round(analyzed - listed, 4)})
+            tree_timings={"tree": round(listed - started, 4), "read": round(read_s, 4), "parse": round(parse_s, 4),
+                          "detect": round(max(0.0, analyzed - listed - read_s - parse_s), 4)})
         unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
         if unreadable:
             paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]

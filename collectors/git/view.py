@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -78,6 +79,8 @@ class RepoView:
     cache_lookups: int = 0  # Python files looked up in the parse cache (by blob id) ...
     cache_hits: int = 0  # ... and found there: identical content parsed before
     reused: int = 0  # files whose identical content was read before (a parse-cache hit): covered
+    read_s: float = 0.0  # seconds spent reading blobs from git (and decoding them), for `-v`
+    parse_s: float = 0.0  # ... and parsing Python modules and notebooks (the code analysis adds it)
     #: (pattern, pathspecs, perl=) -> paths whose bytes match the pattern; None where git cannot tell
     grep: Callable[..., set[str] | None] | None = None
     #: the repository's time limit: every read and every use of a file checks it (RepoTimedOut
@@ -132,12 +135,14 @@ class RepoView:
             wanted.setdefault(entry.sha, []).append(path)
         if len(wanted) < 2:
             return
+        began = time.perf_counter()
         for sha, got in self.bulk_reader(list(wanted)):
             if self.deadline is not None:
                 self.deadline.check()
             for path in wanted.get(sha, ()):
                 if path not in self._cache:
                     self._cache[path] = self._accept(path, self.entries[path], got)
+        self.read_s += time.perf_counter() - began
 
     def text(self, path: str) -> str | None:
         """The file's text, or None when absent, a symlink, or skipped (counted by reason).
@@ -149,6 +154,7 @@ class RepoView:
             return self._cache[path]
         entry = self.entries.get(path)
         result: str | None = None
+        began = time.perf_counter()
         if entry is not None and entry.mode != "120000":
             # a reader may refuse a blob over the limit itself (returning None) when the size
             # was not known beforehand
@@ -160,6 +166,7 @@ class RepoView:
                 got = exc
             result = self._accept(path, entry, got)
         self._cache[path] = result
+        self.read_s += time.perf_counter() - began
         return result
 
     def _accept(self, path: str, entry: TreeEntry, got: bytes | None | ObjectUnreadable) -> str | None:
