@@ -113,3 +113,65 @@ def test_a_scan_cache_holding_entries_leaves_the_server_to_the_scan(tmp_path: Pa
     assert workers._has_entries(cache)
     assert not workers.start_early([org], 4, cache)
     assert not workers._has_entries(tmp_path / "nowhere") and not workers._has_entries(None)
+
+
+def test_the_index_header_says_how_many_files_a_checkout_holds(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"a.py": "x = 1\n", "b/c.py": "y = 2\n", "README.md": "# r\n"})
+    assert workers.index_entries(repo / ".git") == 3
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    assert workers.index_entries(bare) is None  # no checkout, no index: counted as small
+    broken = make_repo(tmp_path / "broken", {"a.py": "x = 1\n"})
+    (broken / ".git" / "index").write_bytes(b"not an index at all")
+    assert workers.index_entries(broken / ".git") is None
+    (broken / ".git" / "index").write_bytes(b"DIRC\x00\x00")  # cut short
+    assert workers.index_entries(broken / ".git") is None
+
+
+def test_two_large_repositories_are_worth_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "POOL_LARGE_FILES", 3)
+    big = [make_repo(tmp_path / f"big{i}", {f"m{n}.py": f"x = {n}\n" for n in range(3)}) / ".git" for i in range(2)]
+    small = [make_repo(tmp_path / f"small{i}", {"m.py": "x = 1\n"}) / ".git" for i in range(2)]
+    assert workers.worth_a_pool(big)
+    assert workers.worth_a_pool(big + small)
+    assert not workers.worth_a_pool(big[:1] + small)  # one large repository alone: threads
+    assert not workers.worth_a_pool(small)
+    assert workers.worth_a_pool(small * (workers.POOL_MIN_REPOS // 2))  # enough of any size
+    assert workers.pool_likely(tmp_path)
+    assert not workers.pool_likely(big[0].parent)  # a folder that is one repository
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: the scan runs in threads")
+def test_a_few_large_repositories_are_read_side_by_side(tmp_path: Path) -> None:
+    """Fewer repositories than POOL_MIN_REPOS are still read in worker processes (the server
+    started ahead) when two of them are large; a few small ones are read in threads. Either
+    way the report is the same."""
+    files = {f"pkg/m{n:03d}.py": f"import sklearn\nx = {n}\n" for n in range(workers.POOL_LARGE_FILES)}
+    for name in ("lib-a", "lib-b"):
+        make_repo(tmp_path / "large" / name, {**files, "train.py": "import mlflow\nmlflow.log_metric('m', 1)\n"})
+    large = _scan(tmp_path / "large", tmp_path / "a")
+    assert large.returncode == 0, large.stderr
+    assert "reading 2 repositories in 2 worker processes" in large.stderr
+    assert "worker server started ahead of the scan" in large.stderr
+    small = _org(tmp_path / "small", 2)
+    late = _scan(small, tmp_path / "b")
+    assert late.returncode == 0, late.stderr
+    assert "worker processes" not in late.stderr and "worker server started ahead" not in late.stderr
+    cfg = tmp_path / "one.yaml"  # one worker: the same repositories read in a thread
+    cfg.write_text(f"git:\n  workers: 1\n  targets:\n    - path: {tmp_path / 'large'}\n")
+    one = subprocess.run([sys.executable, "-m", "mlaudit.cli", "-v", "scan", "--config", str(cfg), "--out",
+                          str(tmp_path / "c"), "--no-cache", "--format", "json"],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    assert "worker processes" not in one.stderr
+    import gzip
+    import json
+
+    def found(out: str) -> tuple[list, list]:
+        report = json.loads((tmp_path / out / "report.json").read_text())
+        bundle = json.loads(gzip.decompress((tmp_path / out / "evidence.json.gz").read_bytes()))
+        items = sorted(json.dumps({k: v for k, v in item.items() if k != "observed_at"}, sort_keys=True)
+                             for source in bundle["sources"] if source["name"] == "git" for item in source["evidence"])
+        return [(r["name"], r["level"]) for r in report["repositories"]], items
+    assert found("a")[1] and found("a") == found("c")
+    assert [name for name, _ in found("a")[0]] == ["lib-a", "lib-b"]

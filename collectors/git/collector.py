@@ -297,7 +297,7 @@ class GitCollector(Collector):
         bar = progress("git", len(refs))
         out: dict[int, tuple[list[EvidenceItem], dict[str, Any], str | None]] = {}
         try:
-            if len(fresh) >= PROCESS_POOL_MIN_REPOS and procs > 1:
+            if procs > 1 and workers_mod.worth_a_pool(Path(r.git_dir) for r in fresh):
                 # workers fork from a server that has already imported the detectors (started
                 # early by `mlaudit scan` where it could tell a pool would be used); imported
                 # here, so a run that starts no pool never imports multiprocessing
@@ -308,6 +308,7 @@ class GitCollector(Collector):
                 # the largest first: a large repository handed out last would keep one worker
                 # busy while the others have finished (a real estate's sizes span 100x)
                 order = sorted(fresh, key=estimated_cost, reverse=True)
+                ctx.logger.info("reading %d repositories in %d worker processes", len(order), procs)
                 with ProcessPoolExecutor(max_workers=procs, mp_context=mp, initializer=_worker_started) as pool:
                     args = [(self.settings, r, since, ctx.lookback_days, ctx.as_of, cache_dir) for r in order]
                     for ref, outcome in zip(order, pool.map(_scan_in_worker, args, chunksize=chunk), strict=True):
