@@ -60,6 +60,13 @@ def _scan(org: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]
                           capture_output=True, text=True, timeout=300)
 
 
+def _scan_with(cfg: Path, text: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """`mlaudit -vv scan --config CFG` with `text` written to CFG first."""
+    cfg.write_text(text)
+    return subprocess.run([sys.executable, "-m", "mlaudit.cli", "-vv", "scan", "--config", str(cfg), "--out",
+                           str(out), "--no-cache", "--format", "json"], capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: the scan runs in threads")
 def test_scan_starts_the_worker_server_ahead_where_it_will_use_it(tmp_path: Path) -> None:
     """`mlaudit scan ORG` of enough repositories starts the server before the GX search and the
@@ -79,16 +86,10 @@ def test_scan_starts_the_worker_server_ahead_where_it_will_use_it(tmp_path: Path
     assert names == [f"svc{i:02d}" for i in range(PROCESS_POOL_MIN_REPOS)]
     # one worker: no server at all
     cfg = tmp_path / "one.yaml"
-    cfg.write_text(f"git:\n  workers: 1\n  targets:\n    - path: {org}\n")
-    one = subprocess.run([sys.executable, "-m", "mlaudit.cli", "-vv", "scan", "--config", str(cfg), "--out",
-                          str(tmp_path / "c"), "--no-cache", "--format", "json"],
-                         capture_output=True, text=True, timeout=300)
+    one = _scan_with(cfg, f"git:\n  workers: 1\n  targets:\n    - path: {org}\n", tmp_path / "c")
     assert one.returncode == 0, one.stderr
     assert "worker server started ahead" not in one.stderr
-    cfg.write_text(f"git:\n  targets:\n    - path: {org}\n")
-    two = subprocess.run([sys.executable, "-m", "mlaudit.cli", "-vv", "scan", "--config", str(cfg), "--out",
-                          str(tmp_path / "d"), "--no-cache", "--format", "json"],
-                         capture_output=True, text=True, timeout=300)
+    two = _scan_with(cfg, f"git:\n  targets:\n    - path: {org}\n", tmp_path / "d")
     assert two.returncode == 0, two.stderr
     assert "worker server started ahead of the scan" in two.stderr
 
@@ -157,11 +158,9 @@ def test_a_few_large_repositories_are_read_side_by_side(tmp_path: Path) -> None:
     late = _scan(small, tmp_path / "b")
     assert late.returncode == 0, late.stderr
     assert "worker processes" not in late.stderr and "worker server started ahead" not in late.stderr
-    cfg = tmp_path / "one.yaml"  # one worker: the same repositories read in a thread
-    cfg.write_text(f"git:\n  workers: 1\n  targets:\n    - path: {tmp_path / 'large'}\n")
-    one = subprocess.run([sys.executable, "-m", "mlaudit.cli", "-v", "scan", "--config", str(cfg), "--out",
-                          str(tmp_path / "c"), "--no-cache", "--format", "json"],
-                         capture_output=True, text=True, timeout=300)
+    # one worker: the same repositories read in a thread
+    one = _scan_with(tmp_path / "one.yaml", f"git:\n  workers: 1\n  targets:\n    - path: {tmp_path / 'large'}\n",
+                     tmp_path / "c")
     assert one.returncode == 0, one.stderr
     assert "worker processes" not in one.stderr
     import gzip
