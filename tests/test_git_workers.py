@@ -24,17 +24,16 @@ def _org(root: Path, n: int, nested: bool = False) -> Path:
 def test_a_folder_holds_enough_repositories_counted_cheaply(tmp_path: Path) -> None:
     assert workers.POOL_MIN_REPOS == PROCESS_POOL_MIN_REPOS
     few = _org(tmp_path / "few", PROCESS_POOL_MIN_REPOS - 1)
-    assert not workers.holds_repositories(few)
-    assert workers.holds_repositories(few, at_least=PROCESS_POOL_MIN_REPOS - 1)
+    assert not workers.pool_likely(few)
     many = _org(tmp_path / "many", PROCESS_POOL_MIN_REPOS, nested=True)  # org/team/repo
-    assert workers.holds_repositories(many)
-    assert not workers.holds_repositories(many, depth=1)
+    assert workers.pool_likely(many)
+    assert not workers.pool_likely(many, depth=1)
     hidden = tmp_path / "hidden"
     _org(hidden / ".cache", PROCESS_POOL_MIN_REPOS)  # a hidden folder is not entered
-    assert not workers.holds_repositories(hidden)
-    assert not workers.holds_repositories(tmp_path / "nowhere")
+    assert not workers.pool_likely(hidden)
+    assert not workers.pool_likely(tmp_path / "nowhere")
     (tmp_path / "file").write_text("x")
-    assert not workers.holds_repositories(tmp_path / "file")
+    assert not workers.pool_likely(tmp_path / "file")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
@@ -42,7 +41,7 @@ def test_an_unreadable_folder_is_not_counted(tmp_path: Path) -> None:
     org = _org(tmp_path / "org", PROCESS_POOL_MIN_REPOS, nested=True)
     (org / "team0").chmod(0)
     try:
-        assert not workers.holds_repositories(org)
+        assert not workers.pool_likely(org)
     finally:
         (org / "team0").chmod(0o755)
 

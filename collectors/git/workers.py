@@ -41,14 +41,6 @@ def pool_size(workers: int) -> int:
     return min(max(1, workers), os.cpu_count() or 1)
 
 
-def holds_repositories(folder: Path, at_least: int = POOL_MIN_REPOS, depth: int = 2) -> bool:
-    """Whether `folder` holds `at_least` repositories within `depth` levels: the collector's own
-    discovery, stopped as soon as enough are seen."""
-    from mlaudit.collectors.git.repos import discover
-
-    return sum(1 for _ in itertools.islice(discover(folder, depth), at_least)) >= at_least
-
-
 def pool_likely(folder: Path, depth: int = 2) -> bool:
     """Whether a scan of `folder` will read its repositories in worker processes (`worth_a_pool`
     over what discovery finds, stopped once `POOL_MIN_REPOS` are seen)."""
