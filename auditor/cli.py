@@ -174,18 +174,22 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     Exit codes: 0 completed; 1 below --fail-under; 2 usage or config error; 3 completed with
     some collectors failing (the report says which and why).
     """
+    if no_cache:
+        os.environ["MLAUDIT_SCAN_CACHE"] = "off"
+    config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
+    if config_path is None and path is not None and path.is_dir():
+        # the git workers' server boots (~0.25 s) while the plugins, the config and the GX
+        # project search below are read
+        _start_git_workers([path], None)
     from mlaudit.config import default_config, load_config
     from mlaudit.plugins import load_plugins
 
     load_plugins()  # plugin sources and their config sections
-    if no_cache:
-        os.environ["MLAUDIT_SCAN_CACHE"] = "off"
     if sub_verbose or sub_quiet:  # global options given after the subcommand
         ctx.obj["quiet"] = ctx.obj["quiet"] or sub_quiet
         ctx.obj["verbose"] = ctx.obj.get("verbose", 0) + sub_verbose
         _setup_logging(ctx.obj["verbose"], ctx.obj["quiet"], ctx.obj.get("log_format", "text"))
     quiet = ctx.obj["quiet"]
-    config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
     if config_path is not None:
         if path is not None:
             raise UsageError("give either PATH or --config, not both (the config names what to audit)")
@@ -198,7 +202,8 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
             raise UsageError(f"path does not exist: {scan_path}")
         if not scan_path.is_dir():
             raise UsageError(f"not a folder: {scan_path}")
-        _start_git_workers([scan_path], None)  # overlaps the GX project search below
+        if path is None:  # (`scan` of the current folder: started here)
+            _start_git_workers([scan_path], None)
         config = default_config(scan_path.resolve(), aws=with_aws)
     if with_aws and config.aws is None:
         from mlaudit.config import AwsSettings
