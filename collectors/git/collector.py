@@ -400,7 +400,7 @@ class GitCollector(Collector):
                 commit, branch, remote = known
                 remote = ref.url or remote
             else:
-                import git  # GitPython, only for a repository the scan cache did not resolve
+                import git  # GitPython, only where the ref and config files could not be read with certainty
 
                 repo = git.Repo(ref.git_dir)
                 commit, branch = self._head(repo, ref)
