@@ -177,10 +177,10 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
     if no_cache:
         os.environ["MLAUDIT_SCAN_CACHE"] = "off"
     config_path = config_path or (Path(os.environ["MLAUDIT_CONFIG"]) if os.environ.get("MLAUDIT_CONFIG") else None)
-    if config_path is None and path is not None and path.is_dir():
+    if config_path is None and (path or Path(".")).is_dir():
         # the git workers' server boots (~0.25 s) while the plugins, the config and the GX
         # project search below are read
-        _start_git_workers([path], None)
+        _start_git_workers([path or Path(".")], None)
     from mlaudit.config import default_config, load_config
     from mlaudit.plugins import load_plugins
 
@@ -202,8 +202,6 @@ def scan(ctx: click.Context, path: Path | None, config_path: Path | None, out: P
             raise UsageError(f"path does not exist: {scan_path}")
         if not scan_path.is_dir():
             raise UsageError(f"not a folder: {scan_path}")
-        if path is None:  # (`scan` of the current folder: started here)
-            _start_git_workers([scan_path], None)
         config = default_config(scan_path.resolve(), aws=with_aws)
     if with_aws and config.aws is None:
         from mlaudit.config import AwsSettings
@@ -302,8 +300,7 @@ def _report_and_exit(ctx: click.Context, config: Any, result: Any, as_json: bool
     if history_problem:
         _error(history_problem)
     if timings:
-        _log_timings(result.report, timings[0], time.perf_counter() - timings[1],
-                     getattr(result, "timings", None))
+        _log_timings(result.report, timings[0], time.perf_counter() - timings[1], result.timings)
     try:
         if as_json:
             from mlaudit.reports.json_report import render_json
@@ -355,17 +352,15 @@ class _TerminalBar:
         self._bar.__exit__(None, None, None)
 
 
-def _log_timings(report: dict, audit_s: float, render_s: float, phases: dict[str, float] | None = None) -> None:
+def _log_timings(report: dict, audit_s: float, render_s: float, phases: dict[str, float]) -> None:
     """-v: where the time went. Collectors run side by side; checks, scoring and the report
-    model follow them (`phases`: the audit's own measures, where it made them); render is the
-    evidence file and the reports written."""
+    model follow them (`phases`: the audit's own measures); render is the evidence file and the
+    reports written."""
     runs = {c["name"]: c.get("duration_s", 0.0) for c in report.get("collectors", []) if c.get("status") != "not_configured"}
-    slowest = max(runs.values(), default=0.0)
-    after = (", ".join(f"{name} {phases[name]:.2f} s" for name in ("checks", "scoring", "report model"))
-             if phases and all(k in phases for k in ("checks", "scoring", "report model"))
-             else f"checks and scoring {max(0.0, audit_s - slowest):.2f} s")
     log.info("phase timings: collectors %.2f s (%s), %s, render %.2f s, total %.2f s",
-             slowest, ", ".join(f"{k} {v:.2f} s" for k, v in runs.items()), after, render_s, audit_s + render_s)
+             max(runs.values(), default=0.0), ", ".join(f"{k} {v:.2f} s" for k, v in runs.items()),
+             ", ".join(f"{name} {phases.get(name, 0.0):.2f} s" for name in ("checks", "scoring", "report model")),
+             render_s, audit_s + render_s)
 
 
 def _echo(text: str, nl: bool = True, err: bool = False) -> None:

@@ -342,9 +342,7 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         # the same decision, without blanking every test module's comments and strings
         if not prefilter_wants(text, testing=True):
             return  # no keyword even in the raw text
-        began = time.perf_counter()
-        scan = SourceScan.build(path, text, count_names=True)
-        view.parse_s += time.perf_counter() - began
+        scan = _build(view, path, text, count_names=True)
         if scan is None or not any(True for _ in _test_functions(scan.tree)):
             if not _wanted(text, testing):
                 return
@@ -361,9 +359,7 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
         if sha and not testing:
             _SCANS.put(sha, _UNWANTED, len(text))
         return
-    began = time.perf_counter()
-    scan = SourceScan.build(path, text, notebook=nb_code)
-    view.parse_s += time.perf_counter() - began
+    scan = _build(view, path, text, notebook=nb_code)
     view.parsed += 1
     if sha and notebook and nb_code is not None:
         _SCANS.put(sha, _Notebook(nb_code, scan), len(text))
@@ -374,6 +370,15 @@ def _scan_file(view: RepoView, path: str, text: str, notebook: bool, facts: Repo
     if sha and not notebook:
         _SCANS.put(sha, scan, len(text))
     _use_scan(scan, nb_code, testing, facts, local_tops, paths_ok)
+
+
+def _build(view: RepoView, path: str, text: str, **options: Any) -> SourceScan | None:
+    """`SourceScan.build`, its time counted as the repository's parse time (`-v`)."""
+    began = time.perf_counter()
+    try:
+        return SourceScan.build(path, text, **options)
+    finally:
+        view.parse_s += time.perf_counter() - began
 
 
 def _cell_texts(nb: NotebookCode) -> list[str]:
