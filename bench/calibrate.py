@@ -33,8 +33,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "docs" / "calibration.yaml"
 DOC = ROOT / "docs" / "calibration.md"
 START, END = "<!-- calibration-table:start -->", "<!-- calibration-table:end -->"
+
+
+def markers(part: int | None) -> tuple[str, str]:
+    """Where the table goes in the docs: the whole corpus's, or one part's own (`--part`)."""
+    if part is None:
+        return START, END
+    return f"<!-- calibration-table-part-{part}:start -->", f"<!-- calibration-table-part-{part}:end -->"
 DEFAULT_MLAUDIT = str(ROOT / ".venv" / "bin" / "mlaudit")
-FIELD_ORDER = ("repo", "commit", "expected", "reason", "tools", "judged_on",
+FIELD_ORDER = ("repo", "part", "commit", "expected", "reason", "tools", "judged_on",
                "got", "got_reason", "mlaudit_version", "measured_on", "measured_commit")
 
 
@@ -208,7 +215,8 @@ def dump_yaml(doc: dict, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_back(rows: list[dict], summary: dict, version: str | None, when: str) -> None:
+def write_back(rows: list[dict], summary: dict, version: str | None, when: str,
+               part: int | None = None) -> None:
     raw = DATA.read_text(encoding="utf-8")
     header = raw.split("\nrepositories:", 1)[0]
     doc = yaml.safe_load(raw)
@@ -225,12 +233,13 @@ def write_back(rows: list[dict], summary: dict, version: str | None, when: str) 
             e["measured_commit"] = r["head"]
     DATA.write_text(dump_yaml(doc, header), encoding="utf-8")
     table = markdown_table(rows, summary, version, when)
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"{START}\n{END}\n"
-    if START not in text or END not in text:
-        text += f"\n{START}\n{END}\n"
-    pre, rest = text.split(START, 1)
-    _, post = rest.split(END, 1)
-    DOC.write_text(f"{pre}{START}\n{table}\n{END}{post}", encoding="utf-8")
+    start, end = markers(part)
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"{start}\n{end}\n"
+    if start not in text or end not in text:
+        text += f"\n{start}\n{end}\n"
+    pre, rest = text.split(start, 1)
+    _, post = rest.split(end, 1)
+    DOC.write_text(f"{pre}{start}\n{table}\n{end}{post}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mlaudit", default=DEFAULT_MLAUDIT,
                     help="command that runs mlaudit (split like a shell) [.venv/bin/mlaudit]")
     ap.add_argument("--only", action="append", default=[], help="owner/name (repeatable)")
+    ap.add_argument("--part", type=int,
+                    help="only the entries of this part of the corpus (`part:` in the yaml; 3 = the "
+                         "held-out set judged after the scoring was settled)")
     ap.add_argument("--jobs", type=int, default=1, help="scans at once [1]")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per scan [900]")
     ap.add_argument("--write", action="store_true",
@@ -248,10 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print rows and agreement as JSON")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the full reasons")
     args = ap.parse_args(argv)
+    if args.write and args.only and args.part is None:
+        ap.error("--write with --only would replace the docs' table with those rows alone (use --part)")
 
     entries = yaml.safe_load(DATA.read_text(encoding="utf-8"))["repositories"]
     if args.only:
         entries = [e for e in entries if e["repo"] in set(args.only)]
+    if args.part is not None:
+        entries = [e for e in entries if e.get("part") == args.part]
     mlaudit = shlex.split(args.mlaudit)
 
     def run(entry: dict) -> dict:
@@ -288,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(summary['over_rated']) or 'none'}; at the judged commit "
               f"{summary['at_judged']}/{n}")
     if args.write:
-        write_back(rows, summary, version, when)
+        write_back(rows, summary, version, when, args.part)
     return 0
 
 

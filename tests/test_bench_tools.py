@@ -140,3 +140,44 @@ def test_scan_speed_compiles_the_package_bytecode_first() -> None:
                 continue
             cached = Path(importlib.util.cache_from_source(str(source)))
             assert cached.is_file() and cached.stat().st_mtime >= source.stat().st_mtime, source
+
+
+def test_calibrate_measures_one_part_and_writes_its_own_table(tmp_path: Path, monkeypatch: Any) -> None:
+    """`bench/calibrate.py --part 3 --write` scans only that part's mirrors (a real repository,
+    read by the real mlaudit), records what it got on those entries alone, and writes the part's
+    table between its own marks: the whole corpus's table and the other entries stay as they were.
+    `--write` with `--only` (a few rows) is refused before anything is scanned."""
+    import subprocess
+
+    import yaml
+    from gitutil import make_repo
+
+    calibrate = _load("calibrate")
+    root = tmp_path / "mirrors"
+    work = make_repo(tmp_path / "work", {"train.py": "import sklearn\nfrom sklearn.linear_model import LinearRegression\n"
+                                                     "LinearRegression().fit([[0]], [0])\n"})
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(root / "acme+model")], check=True)
+    data, doc = tmp_path / "calibration.yaml", tmp_path / "calibration.md"
+    data.write_text("# header kept\nrepositories:\n"
+                    "- repo: acme/model\n  part: 3\n  commit: abc\n  expected: 1\n  reason: \"r\"\n"
+                    "- repo: acme/other\n  commit: def\n  expected: 2\n  reason: \"s\"\n", encoding="utf-8")
+    doc.write_text(f"# Calibration\n\n{calibrate.START}\nwhole corpus table\n{calibrate.END}\n\n## Part 3\n",
+                   encoding="utf-8")
+    monkeypatch.setattr(calibrate, "DATA", data)
+    monkeypatch.setattr(calibrate, "DOC", doc)
+    mlaudit = f"{sys.executable} -m mlaudit.cli"
+    assert calibrate.main(["--root", str(root), "--part", "3", "--write", "--mlaudit", mlaudit]) == 0
+    entries = {e["repo"]: e for e in yaml.safe_load(data.read_text(encoding="utf-8"))["repositories"]}
+    assert entries["acme/model"]["got"] == 1 and entries["acme/model"]["part"] == 3
+    assert "got" not in entries["acme/other"]
+    assert data.read_text(encoding="utf-8").startswith("# header kept\nrepositories:\n- repo: acme/model\n  part: 3\n")
+    text = doc.read_text(encoding="utf-8")
+    start, end = calibrate.markers(3)
+    assert "whole corpus table" in text
+    table = text.split(start, 1)[1].split(end, 1)[0]
+    assert "[acme/model](https://github.com/acme/model) | 1 | 1 | 0 |" in table and "acme/other" not in table
+    import pytest
+
+    with pytest.raises(SystemExit) as refused:
+        calibrate.main(["--root", str(root), "--only", "acme/model", "--write", "--mlaudit", mlaudit])
+    assert refused.value.code == 2
