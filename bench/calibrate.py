@@ -9,7 +9,7 @@ own level; print expected vs. got and the agreement (exact and within +-1).
     .venv/bin/python bench/calibrate.py --only karpathy/nanoGPT -v
 
 Mirrors are looked up as ``<root>/<owner>+<name>/`` (default root: /work/.mirror, as the fetch
-tool leaves them), holding a bare git dir directly, in ``repo/`` or in ``.git/``.
+tool leaves them), holding a git dir directly, in ``repo/``, ``repo/.git/`` or ``.git/``.
 The level read from the report: ``report["repositories"]`` (per-repository levels) when present,
 else the lower of the technical and process dimension levels of the whole scan (a one-repository
 scan, so the same thing up to the org-only checks).
@@ -47,7 +47,7 @@ FIELD_ORDER = ("repo", "part", "commit", "expected", "reason", "tools", "judged_
 
 def find_git_dir(root: Path, repo: str) -> Path | None:
     base = root / repo.replace("/", "+")
-    for cand in (base / "repo", base, base / ".git"):
+    for cand in (base / "repo", base / "repo" / ".git", base, base / ".git"):
         if (cand / "HEAD").is_file() and (cand / "objects").is_dir():
             return cand
     return None
