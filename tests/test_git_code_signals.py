@@ -573,6 +573,68 @@ def test_pipeline_module_decoys(path: str, code: str) -> None:
     assert found(run({path: code}), "data_pipeline") == set()
 
 
+DUCK_TABLE = ("import duckdb\n\ndef build(db):\n    con = duckdb.connect(db)\n"
+              "    con.execute(\"CREATE OR REPLACE TABLE features AS SELECT * FROM read_csv_auto('raw.csv')\")\n")
+
+
+@pytest.mark.parametrize("code", [
+    DUCK_TABLE,  # a table written by SQL, wherever the module lives (src/make_dataset.py)
+    "import duckdb\n\ndef export(con, out):\n    con.execute(f\"COPY (SELECT * FROM labels) TO '{out}' (FORMAT PARQUET)\")\n",
+    "import duckdb\ncon = duckdb.connect()\ndf = con.execute('SELECT * FROM read_parquet(?)', [p]).df()\n"
+    "df.to_parquet('features.parquet', index=False)\n",  # what DuckDB read, written out by pandas
+    "import duckdb\nduckdb.sql(\"INSERT INTO members SELECT * FROM staging\")\n",
+])
+def test_duckdb_pipeline_modules_are_etl_code(code: str) -> None:
+    """DuckDB runs a pipeline in-process: SQL that writes a table or a file, or what it read
+    written out, is a data pipeline wherever the module is (kkbox-churn-prediction's SQL feature
+    builds)."""
+    items = [e for e in run({"src/make_dataset.py": code}) if e.signal == "data_pipeline"]
+    assert {(e.tool, e.attributes["path"], e.attributes["via"]) for e in items} == \
+        {("duckdb", "src/make_dataset.py", "pipeline_module")}
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    ("app/dashboard.py", "import duckdb\ncon = duckdb.connect('w.db')\n"
+                         "rows = con.execute('SELECT count(*) FROM members').fetchall()\n"),  # reads only
+    ("app/views.py", "import duckdb\ncon = duckdb.connect()\ncon.execute('CREATE VIEW v AS SELECT 1')\n"),
+    ("src/store.py", "import sqlite3\ncon = sqlite3.connect('x.db')\ncon.execute('CREATE TABLE t (a)')\n"),
+    ("src/store.py", "# import duckdb\nimport sqlite3\nsqlite3.connect('x').execute('CREATE TABLE t (a)')\n"),
+    ("src/report.py", "import duckdb\ndf = load()\ndf.to_csv('out.csv')\n"),  # imports it, never runs it
+    ("tests/test_build.py", DUCK_TABLE),  # a test of the build is not the build
+    ("notebooks/explore.ipynb", notebook(("code", DUCK_TABLE))),
+    ("README.md", "We build tables with DuckDB: `CREATE TABLE features AS ...`.\n"),
+])
+def test_duckdb_pipeline_decoys(path: str, code: str) -> None:
+    assert tools(run({path: code}), "data_pipeline") == set()
+
+
+def test_a_tool_reexported_by_the_project_is_the_tool() -> None:
+    """`from common_lit.utils.mlflow_wrapper import mlflow` (a wrapper holding `import mlflow`, or
+    a stand-in when it is not installed): calls through it are the tool's own calls."""
+    wrapper = ("try:\n    import mlflow\nexcept ImportError:\n    from unittest.mock import MagicMock\n"
+               "    mlflow = MagicMock()\n")
+    train = "from common_lit.utils.mlflow_wrapper import mlflow\n\ndef fit():\n    mlflow.log_metric('loss', 0.1)\n"
+    items = run({"common_lit/utils/mlflow_wrapper.py": wrapper, "common_lit/train.py": train,
+                 "common_lit/relative.py": "from .utils.compat import wandb\nwandb.init(project='x')\n",
+                 "common_lit/utils/compat.py": "import wandb\n"})
+    assert found(items, "experiment_tracking") >= {("mlflow", "common_lit/train.py", 4),
+                                                   ("wandb", "common_lit/relative.py", 2)}
+
+
+@pytest.mark.parametrize("files", [
+    # the project's own module named like the tool: read on its own, not taken for the tool
+    {"proj/tracking/mlflow.py": "def log_metric(name, value):\n    print(name, value)\n",
+     "proj/train.py": "from proj.tracking import mlflow\nmlflow.log_metric('loss', 0.1)\n"},
+    # a third-party package's attribute of that name is not the project re-exporting the tool
+    {"proj/train.py": "from somelib.helpers import mlflow\nmlflow.log_metric('loss', 0.1)\n"},
+    # a comment and a string
+    {"proj/train.py": "# from proj.utils import mlflow; mlflow.log_metric('a', 1)\nx = 'mlflow.log_metric'\n",
+     "proj/utils.py": "import mlflow\n"},
+])
+def test_reexport_decoys(files: dict[str, str]) -> None:
+    assert found(run(files), "experiment_tracking") == set()
+
+
 def test_identical_content_at_a_stage_path_and_elsewhere() -> None:
     """Hits are cached per content; the stage named by the path is part of the key."""
     items = run({"src/model.py": INGEST, "src/ingest.py": INGEST})

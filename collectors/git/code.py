@@ -83,6 +83,8 @@ log = logging.getLogger(__name__)
 # -- reading the repository ------------------------------------------------------------------
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([\w., \t]+))", re.MULTILINE)
 _INDEX = DetectorIndex(DETECTORS)
+#: the tools' own modules the table's patterns start with (`mlflow`, `wandb`, `airflow`, ...)
+_TOOL_ROOTS = frozenset(root for _, root in _INDEX.by_root if root.isidentifier())
 
 
 #: False parses every Python file and notebook (the prefilter's reference; tests compare both)
@@ -406,7 +408,7 @@ def _use_scan(scan: SourceScan, nb_code: NotebookCode | None, testing: bool, fac
         return
     if is_harness(scan):
         return
-    hits = _matches(scan, paths_ok)
+    hits = _matches(scan, paths_ok, _tool_reexports(scan, local_tops))
     if any(h.signal == DV and h.tool == "great_expectations" for h in hits) and _gx_reads_only(scan):
         hits = [h for h in hits if not (h.signal == DV and h.tool == "great_expectations")]
     facts.hits.extend(hits)
@@ -432,16 +434,53 @@ def _gx_reads_only(scan: SourceScan) -> bool:
     return not any(_GX_CHECKS.search(leaf) and not _GX_READ.match(leaf) for leaf in leaves - _GX_CONTEXTS)
 
 
-def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool]) -> list[Hit]:
+def _tool_reexports(scan: SourceScan, local_tops: set[str]) -> dict[str, str]:
+    """A tool's module imported from the project's own code, which re-exports it
+    (`from myproj.utils.tracking import mlflow`, a wrapper holding `import mlflow` or a stand-in
+    when it is not installed): qualified name -> the tool's module. Not where the project has a
+    module or package of that name itself (its own code is read on its own)."""
+    out: dict[str, str] = {}
+    for full in scan.imports.values():
+        head, _, leaf = full.rpartition(".")
+        if leaf in _TOOL_ROOTS and leaf not in local_tops and head and (
+                full.startswith(".") or head.split(".", 1)[0] in local_tops):
+            out[full] = leaf
+    return out
+
+
+def _reexported(scan: SourceScan, reexports: dict[str, str]) -> SourceScan:
+    """The scan with names reached through a re-export read as the tool's own
+    (`myproj.utils.tracking.mlflow.log_metric` -> `mlflow.log_metric`)."""
+    def real(qual: str) -> str:
+        for full, tool in reexports.items():
+            if qual == full or qual.startswith((full + ".", full + "(")):
+                return tool + qual[len(full):]
+        return qual
+
+    return replace(scan, calls=[(real(q), n) for q, n in scan.calls],
+                   decorators=[(real(q), d, f) for q, d, f in scan.decorators],
+                   bases=[(real(q), c) for q, c in scan.bases],
+                   imports={k: real(v) for k, v in scan.imports.items()},
+                   modules=scan.modules | set(reexports.values()),
+                   import_lines={**scan.import_lines, **{tool: min(
+                       (ln for m, ln in scan.import_lines.items() if full.startswith(m + ".")), default=1)
+                       for full, tool in reexports.items()}},
+                   memo={})
+
+
+def _matches(scan: SourceScan, paths_ok: Callable[[Detector], bool],
+             reexports: dict[str, str] | None = None) -> list[Hit]:
     """Detector hits of one parsed file. They depend on its content, whether its file name
-    reads like a batch-scoring script, the data stage its path names and which path-gated detectors the repository enables, so a parse shared by
-    identical blobs also shares its hits, moved to this file's path."""
+    reads like a batch-scoring script, the data stage its path names, which path-gated detectors
+    the repository enables and which of its imports re-export a tool from the project's own code,
+    so a parse shared by identical blobs also shares its hits, moved to this file's path."""
     stem = posixpath.splitext(posixpath.basename(scan.path))[0]
     key = ("hits", bool(_BATCH_WORDS & set(words_of(stem))), data_stage(scan.path),
-           tuple(paths_ok(d) for d in _PATH_GATED))
+           tuple(paths_ok(d) for d in _PATH_GATED), tuple(sorted((reexports or {}).items())))
     hits = scan.memo.get(key)
     if hits is None:
-        hits = match_scan(_INDEX, scan, paths_ok) + _structural(scan)
+        target = _reexported(scan, reexports) if reexports else scan
+        hits = match_scan(_INDEX, target, paths_ok) + _structural(target)
         for hit in hits:  # rendered only when a template option is chosen
             if hit.line in scan.conditional:
                 hit.attrs["opt_in"] = True

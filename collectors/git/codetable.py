@@ -193,6 +193,39 @@ def _stage_module(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, An
     return {"stage": stage, "via": "pipeline_module"} if stage and reads else None
 
 
+#: SQL that writes a table or a file (DuckDB runs it in-process: `CREATE TABLE features AS ...`,
+#: `COPY (...) TO 'out.parquet'`, `INSERT INTO ...`); views and plain SELECTs write nothing
+_SQL_WRITE = re.compile(r"\b(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?TABLE|COPY\b[\s\S]*?\bTO\b|"
+                        r"INSERT\s+(?:OR\s+\w+\s+)?INTO)\b", re.IGNORECASE)
+_WRITE_LEAVES = {"to_parquet", "to_csv", "to_feather", "to_sql", "write_parquet", "write_csv", "write_database"}
+
+
+def _sql_text(node: ast.AST) -> str:
+    """The literal text of a call's first argument (a string, or an f-string's literal parts)."""
+    first = getattr(node, "args", [None])[:1]
+    arg = first[0] if first else None
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.JoinedStr):
+        return "".join(v.value for v in arg.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+    return ""
+
+
+def _duckdb_etl(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] | None:
+    """A DuckDB pipeline module: SQL run through DuckDB that writes a table or a file, or a
+    dataset DuckDB produced written out (`con.execute(sql).df().to_parquet(...)`). Not a notebook
+    (test modules are not matched at all); queries that only read (a dashboard's SELECT) are not
+    a pipeline. Content alone decides (a parse shared by identical blobs shares its hits)."""
+    if scan.notebook is not None:
+        return None
+    leaf = qual.rsplit(".", 1)[-1].lstrip(UNRESOLVED)
+    if leaf in _WRITE_LEAVES:
+        uses = any(q.split(".", 1)[0] == "duckdb" and q.rsplit(".", 1)[-1] in {"connect", "sql", "query", "execute"}
+                   or q.startswith("duckdb.read_") for q, _ in scan.calls)
+        return {"via": "pipeline_module"} if uses else None
+    return {"via": "pipeline_module"} if _SQL_WRITE.search(_sql_text(node)) else None
+
+
 def _stack_tracker(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any]:
     """`@step(experiment_tracker=...)`: a ZenML step logging to the stack's tracker, named
     when the file imports its integration."""
@@ -473,6 +506,8 @@ DETECTORS: tuple[Detector, ...] = (
     _d(DP, "flink", "pyflink.*"),
     _d(DP, "pandas", "*.to_csv", "*.to_parquet", "*.to_sql", "*.to_feather", needs=("pandas",), hook=_stage_module),
     _d(DP, "polars", "*.write_parquet", "*.write_csv", "*.write_database", needs=("polars",), hook=_stage_module),
+    _d(DP, "duckdb", "duckdb.sql", "duckdb.execute", "duckdb.query", "*.execute", "*.sql", "*.to_parquet",
+       "*.write_parquet", "*.to_csv", "*.write_csv", needs=("duckdb",), hook=_duckdb_etl),
     _d(WH, "redshift", "redshift_connector.connect", "awswrangler.redshift.*"),
     _d(WH, "snowflake", "snowflake.connector.*", "snowflake.snowpark*Session*"),
     _d(WH, "bigquery", "google.cloud.bigquery.*", "pandas_gbq.*", "pandas.read_gbq"),

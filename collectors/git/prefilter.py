@@ -82,7 +82,7 @@ COMMON = frozenset({
     "Entity", "Dataset", "Asset", "Counter", "Gauge", "Summary", "Histogram", "metadata", "schedule",
     "every", "models", "jobs", "core", "entities", "steps", "dsl", "web", "operators", "providers",
     "aws", "amazon", "google", "cloud", "ts", "api", "workflow", "job", "op", "asset", "graph",
-    "create", "transformer", "Transformer", "Experiment", "Logger", "Callback", "resource",
+    "create", "transformer", "Transformer", "Experiment", "Logger", "Callback", "resource", "execute",
 })
 
 
