@@ -696,6 +696,31 @@ def test_data_quality_monitoring():
     assert run("L4.data-quality-monitoring", *ml_repos("a")).outcome == Outcome.UNKNOWN
 
 
+def test_data_quality_monitoring_from_git_needs_the_checks_on_a_schedule():
+    """Git supports the check where data validation code runs on a time trigger: a scheduled
+    orchestrated pipeline or retraining in its repo, or a scheduled CI workflow whose steps run
+    data checks. A CI cron that runs unit tests and a drift script runs no data check (a
+    predictive-maintenance repository with GX code and a nightly test workflow was rated 4 for 2)."""
+    dv = ev("data_validation", "a", tool="great_expectations", path="src/validation/validate_data.py", line=15)
+    nightly_tests = ev("ci_pipeline", "a", tool="github_actions", schedules=["0 2 * * *"], runs_tests=True, ml_steps=[])
+    f = run("L4.data-quality-monitoring", *ml_repos("a"), dv, nightly_tests)
+    assert f.outcome == Outcome.UNKNOWN
+    nightly_checks = ev("ci_pipeline", "a", tool="github_actions", schedules=["0 2 * * *"], ml_steps=["data_tests"])
+    f = run("L4.data-quality-monitoring", *ml_repos("a"), dv, nightly_checks)
+    assert f.outcome == Outcome.PASS and "great_expectations" in f.explanation
+    on_push_checks = ev("ci_pipeline", "a", tool="github_actions", ml_steps=["data_tests"])
+    assert run("L4.data-quality-monitoring", *ml_repos("a"), dv, on_push_checks).outcome == Outcome.UNKNOWN
+    dag = ev("orchestration", "a", tool="airflow", schedule="@daily", path="dags/etl.py")
+    assert run("L4.data-quality-monitoring", *ml_repos("a"), dv, dag).outcome == Outcome.PASS
+    retrain = ev("scheduled_retraining", "a", tool="github_actions", schedule="0 3 * * 1")
+    assert run("L4.data-quality-monitoring", *ml_repos("a"), dv, retrain).outcome == Outcome.PASS
+    scheduled_itself = ev("data_validation", "a", tool="great_expectations", path="dags/gx.py", scheduled=True)
+    assert run("L4.data-quality-monitoring", *ml_repos("a"), scheduled_itself).outcome == Outcome.PASS
+    # a schedule in another repository does not run this one's checks
+    other = ev("ci_pipeline", "b", tool="github_actions", schedules=["0 2 * * *"], ml_steps=["data_tests"])
+    assert run("L4.data-quality-monitoring", *ml_repos("a", "b"), dv, other).outcome == Outcome.UNKNOWN
+
+
 def test_per_version_performance():
     good = ev(
         "registered_model", "mlflow", name="a", versions=4, versions_with_metrics=4, production=True

@@ -82,8 +82,10 @@ def orchestration(ctx: CheckContext) -> Verdict | None:
 def data_quality_monitoring(ctx: CheckContext) -> Verdict | None:
     """Planned `gx_validation` (X: `checkpoint`, `runs_in_window`, `pass_rate`) and
     `data_quality_run` (A, Glue Data Quality: `ruleset`, `runs_in_window`, `pass_rate`).
-    >= 2 validation runs in the window -> pass (pass rate reported); 1 -> partial; suites
-    (`gx_suite`) but no runs, or nothing -> fail; results unreadable (a gap) -> None."""
+    >= 2 validation runs in the window -> pass (pass rate reported); 1 -> partial. Git: data
+    validation code in a repo where a scheduled pipeline or a scheduled CI data-check step runs
+    (`_validation_schedules`) -> pass, without a pass rate. Suites (`gx_suite`) but no runs, or
+    nothing -> fail; results unreadable (a gap) -> None."""
     results = ctx.signal("gx_validation") + ctx.signal("data_quality_run")
     ran = [r for r in results if count(r, "runs_in_window") > 0]
     total = sum(count(r, "runs_in_window") for r in ran)
@@ -100,8 +102,8 @@ def data_quality_monitoring(ctx: CheckContext) -> Verdict | None:
             text += " A single run is not a regular check."
         return Verdict(outcome, text, cite(ran), {"runs_in_window": total, "pass_rate": rate})
     # validation code inside scheduled pipelines runs each time they do (git supports the check)
-    sched = _scheduled_repos(ctx)
-    wired = [v for v in strong(ctx.signal("data_validation")) if v.subject in sched]
+    sched = _validation_schedules(ctx)
+    wired = [v for v in strong(ctx.signal("data_validation")) if v.attributes.get("scheduled") or v.subject in sched]
     if wired:
         return Verdict(
             Outcome.PASS,
@@ -117,6 +119,18 @@ def data_quality_monitoring(ctx: CheckContext) -> Verdict | None:
     if suites:
         text += f"; {len(suites)} expectation suite(s) exist but are not run"
     return Verdict(Outcome.FAIL, text + ".", cite(results, suites), {"runs_in_window": 0})
+
+
+def _validation_schedules(ctx: CheckContext) -> set[str]:
+    """Repos whose data checks run on a time trigger: a scheduled orchestrated pipeline or
+    retraining (the data pipeline the checks belong to), or a scheduled CI workflow whose steps
+    run data checks (`ml_steps` holds `data_tests`: a GX checkpoint, `dbt test`, a validate-data
+    script). A CI cron that only runs unit tests or a drift script runs no data check."""
+    out = {i.subject for i in ctx.signal("orchestration") if i.attributes.get("schedule")}
+    out |= {i.subject for i in ctx.signal("scheduled_retraining")}
+    out |= {i.subject for i in ctx.signal("ci_pipeline")
+            if i.attributes.get("schedules") and "data_tests" in (i.attributes.get("ml_steps") or ())}
+    return out
 
 
 def _scheduled_repos(ctx: CheckContext) -> set[str]:
