@@ -281,3 +281,57 @@ def test_prefect_decoys() -> None:
     }
     assert not [i for i in signals(decoys, "orchestration") if i.attributes.get("tool") == "prefect"]
     assert signals(decoys, "scheduled_retraining") == []
+
+
+# ------------------------------------------------------------------------------- pre-commit hooks
+PRECOMMIT = (
+    "repos:\n  - repo: https://github.com/astral-sh/ruff-pre-commit\n    rev: v0.6.9\n    hooks:\n"
+    "      - id: ruff\n  - repo: local\n    hooks:\n      - id: pytest\n        name: pytest\n"
+    "        entry: pytest\n        language: system\n        types: [python]\n        pass_filenames: false\n"
+)
+
+
+def test_ci_running_pre_commit_whose_local_hook_runs_pytest_runs_tests() -> None:
+    """`pre-commit run --all-files` in CI runs every hook of the pre-commit stage, a local
+    `entry: pytest` hook among them (a Databricks course project's only test step)."""
+    for command in ("pre-commit run --all-files", "uv run pre-commit run --all-files --show-diff-on-failure"):
+        attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step(command)),
+                        ".pre-commit-config.yaml": PRECOMMIT})
+        assert attrs["runs_tests"] is True
+        assert attrs["tests_via"] == "pre-commit hook pytest (.pre-commit-config.yaml)"
+    action = WORKFLOW.format(steps="      - uses: pre-commit/action@v3.0.1\n")
+    assert the_ci({".github/workflows/ci.yml": action, ".pre-commit-config.yaml": PRECOMMIT})["runs_tests"] is True
+    # a hook reaching the tests through a make target, and a run naming that hook
+    via_make = PRECOMMIT.replace("entry: pytest", "entry: make unit_tests").replace("id: pytest", "id: unit")
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("python -m pre_commit run unit --all-files")),
+                    ".pre-commit-config.yaml": via_make, "Makefile": MAKEFILE})
+    assert attrs["tests_via"] == "pre-commit hook unit (.pre-commit-config.yaml)"
+    # a pre-push hook, run by asking for that stage
+    pushed = PRECOMMIT.replace("        pass_filenames: false\n", "        pass_filenames: false\n        stages: [push]\n")
+    attrs = the_ci({".github/workflows/ci.yml": WORKFLOW.format(steps=step("pre-commit run --hook-stage pre-push -a")),
+                    ".pre-commit-config.yaml": pushed})
+    assert attrs["runs_tests"] is True
+
+
+def test_pre_commit_decoys() -> None:
+    def runs(workflow_step: str, config: str | None) -> bool:
+        files = {".github/workflows/ci.yml": WORKFLOW.format(steps=workflow_step)}
+        if config is not None:
+            files[".pre-commit-config.yaml"] = config
+        return the_ci(files)["runs_tests"]
+
+    lint_only = PRECOMMIT.split("  - repo: local")[0]
+    assert not runs(step("pre-commit run --all-files"), lint_only)  # hooks that only lint
+    assert not runs(step("ruff check ."), PRECOMMIT)  # a pytest hook the CI never runs
+    assert not runs(step("pre-commit run ruff --all-files"), PRECOMMIT)  # the run names another hook
+    pushed = PRECOMMIT.replace("        pass_filenames: false\n", "        pass_filenames: false\n        stages: [pre-push]\n")
+    assert not runs(step("pre-commit run --all-files"), pushed)  # a pre-push hook, not run at commit stage
+    manual = "default_stages: [manual]\n" + PRECOMMIT
+    assert not runs(step("pre-commit run --all-files"), manual)
+    commented = PRECOMMIT.replace("  - repo: local\n    hooks:\n      - id: pytest\n        name: pytest\n"
+                                  "        entry: pytest\n        language: system\n        types: [python]\n"
+                                  "        pass_filenames: false\n",
+                                  "#  - repo: local\n#    hooks:\n#      - id: pytest\n#        entry: pytest\n")
+    assert not runs(step("pre-commit run --all-files"), commented)
+    assert not runs(step("pre-commit run --all-files"), None)  # no config in the repository
+    assert not runs(step("echo 'run pre-commit run --all-files before you push'"), PRECOMMIT)  # a mention

@@ -439,6 +439,11 @@ def tests_via_targets(view: RepoView, cmds: Commands, depth: int = 0) -> str | N
     no file defines, or a script or spec not in the repository, proves nothing."""
     if depth > _MAX_DEPTH:
         return None
+    hooks = _precommit_hooks_run(cmds)
+    if hooks is not None:
+        found = _precommit_tests(view, *hooks, depth=depth)
+        if found is not None:
+            return found
     for seg in cmds.segments:
         spec = _job_spec(view, seg)
         if spec is not None:
@@ -467,6 +472,72 @@ def tests_via_targets(view: RepoView, cmds: Commands, depth: int = 0) -> str | N
             for target in targets or [next(iter(rules), "")]:
                 if target in rules and _recipe_tests(rules, target, tool, set(), 0):
                     return f"{tool} {target} ({path})"
+    return None
+
+
+# --- tests run as pre-commit hooks: `pre-commit run --all-files` with a local `pytest` hook -------
+_PRECOMMIT_RUN = re.compile(r"^(?:(?:uvx|pipx\s+run)\s+)?(?:pre-commit|python3?\s+-m\s+pre_commit)\s+run\b(.*)")
+_PRECOMMIT_ACTION = re.compile(r"^pre-commit/action@")
+_PRECOMMIT_CONFIG = ".pre-commit-config.yaml"
+#: the stage names of older pre-commit releases, as they are called now
+_STAGE_ALIASES = {"commit": "pre-commit", "push": "pre-push", "merge-commit": "pre-merge-commit"}
+
+
+def _precommit_hooks_run(cmds: Commands) -> tuple[str, str | None, str] | None:
+    """(stage, hook id or None for all, config path) of the pre-commit run a CI job makes:
+    `pre-commit run [HOOK] [--all-files] [--hook-stage S] [-c FILE]`, or the `pre-commit/action`
+    step (all hooks of the pre-commit stage); None when the job runs none."""
+    for seg in cmds.segments:
+        m = _PRECOMMIT_RUN.match(_RUNNER_PREFIX.sub("", seg.strip()))
+        if not m:
+            continue
+        stage, hook, config, skip = "pre-commit", None, _PRECOMMIT_CONFIG, ""
+        for word in m.group(1).split():
+            if skip:
+                stage, config = (word, config) if skip == "stage" else (stage, word)
+                skip = ""
+            elif word in ("--hook-stage", "-c", "--config"):
+                skip = "stage" if word == "--hook-stage" else "config"
+            elif word.startswith("--hook-stage="):
+                stage = word.split("=", 1)[1]
+            elif word.startswith("--config="):
+                config = word.split("=", 1)[1]
+            elif word.startswith(("|", ">", "2>", "&", ";")):
+                break
+            elif not word.startswith("-") and hook is None:
+                hook = word
+        return _STAGE_ALIASES.get(stage, stage), hook, config.removeprefix("./")
+    if any(_PRECOMMIT_ACTION.search(u) for u in cmds.uses):
+        return "pre-commit", None, _PRECOMMIT_CONFIG
+    return None
+
+
+def _precommit_tests(view: RepoView, stage: str, hook_id: str | None, config: str,
+                     depth: int) -> str | None:
+    """The first local hook of the pre-commit config that the run includes (its id, when the
+    run names one; its stages, or the config's `default_stages`, holding the run's stage) and
+    whose entry runs tests (itself, or through a make/just target or script); "pre-commit hook
+    ID (path)". A config the repository does not hold proves nothing."""
+    data = load_yaml(view.text(config) or "") if config in view.entries else None
+    if not isinstance(data, dict) or not isinstance(data.get("repos"), list):
+        return None
+    default_stages = data.get("default_stages")
+    for repo in data["repos"]:
+        if not isinstance(repo, dict) or repo.get("repo") != "local" or not isinstance(repo.get("hooks"), list):
+            continue
+        for hook in repo["hooks"]:
+            if not isinstance(hook, dict) or not isinstance(hook.get("entry"), str):
+                continue
+            if hook_id is not None and hook.get("id") != hook_id:
+                continue
+            stages = hook.get("stages") or default_stages
+            if isinstance(stages, list) and stage not in {_STAGE_ALIASES.get(str(x), str(x)) for x in stages}:
+                continue
+            args = hook.get("args") if isinstance(hook.get("args"), list) else []
+            body = Commands()
+            body.add([" ".join([hook["entry"], *map(str, args)])])
+            if body.runs_tests or tests_via_targets(view, body, depth + 1):
+                return f"pre-commit hook {hook.get('id')} ({config})"
     return None
 
 
