@@ -616,9 +616,12 @@ def test_a_tool_reexported_by_the_project_is_the_tool() -> None:
     train = "from common_lit.utils.mlflow_wrapper import mlflow\n\ndef fit():\n    mlflow.log_metric('loss', 0.1)\n"
     items = run({"common_lit/utils/mlflow_wrapper.py": wrapper, "common_lit/train.py": train,
                  "common_lit/relative.py": "from .utils.compat import wandb\nwandb.init(project='x')\n",
-                 "common_lit/utils/compat.py": "import wandb\n"})
+                 "common_lit/utils/compat.py": "import wandb\n",
+                 "common_lit/jobs/fit.py": "from . import mlflow\nmlflow.log_param('lr', 0.1)\n",
+                 "common_lit/jobs/__init__.py": "import mlflow\n"})
     assert found(items, "experiment_tracking") >= {("mlflow", "common_lit/train.py", 4),
-                                                   ("wandb", "common_lit/relative.py", 2)}
+                                                   ("wandb", "common_lit/relative.py", 2),
+                                                   ("mlflow", "common_lit/jobs/fit.py", 2)}
 
 
 @pytest.mark.parametrize("files", [

@@ -442,8 +442,8 @@ def _tool_reexports(scan: SourceScan, local_tops: set[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for full in scan.imports.values():
         head, _, leaf = full.rpartition(".")
-        if leaf in _TOOL_ROOTS and leaf not in local_tops and head and (
-                full.startswith(".") or head.split(".", 1)[0] in local_tops):
+        if leaf in _TOOL_ROOTS and leaf not in local_tops and (
+                full.startswith(".") or (head and head.split(".", 1)[0] in local_tops)):
             out[full] = leaf
     return out
 
