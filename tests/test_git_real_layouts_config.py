@@ -186,6 +186,51 @@ def test_jenkins_cfn_update_without_a_model_is_not_a_model_deploy():
     assert (a["ml_steps"], a["runs_tests"]) == ([], False)
 
 
+TEST_STEP = "bat '''\n                    .venv\\Scripts\\activate.bat && python -m pytest tests/ -v\n                '''"
+WINDOWS_JENKINSFILE = """\
+pipeline {
+    agent any
+    stages {
+        stage('Setup') {
+            steps {
+                bat '''
+                    %PYTHON% -m venv .venv
+                '''
+                // Upgrade pip using the correct method
+                bat '''
+                    .venv\\Scripts\\python.exe -m pip install --upgrade pip
+                '''
+            }
+        }
+        stage('Test') {
+            steps {
+                echo 'See http://ci.example.com/docs // for the runbook'
+                TEST_STEP
+            }
+        }
+        stage('Package') {
+            steps {
+                archiveArtifacts artifacts: 'packages/*.zip'
+                bat 'python scripts/package_model.py'
+            }
+        }
+    }
+}
+"""
+
+
+def test_jenkins_steps_after_a_line_comment_and_a_glob_in_a_string_are_read():
+    """A `//` line comment ends at its line, and `'packages/*.zip'` or a URL in a string opens no
+    comment: the steps after them are read (a Windows Jenkinsfile whose tests came after a
+    comment line was read as running none)."""
+    text = WINDOWS_JENKINSFILE.replace("TEST_STEP", TEST_STEP)
+    assert ci_at(run({"Jenkinsfile": text}), "Jenkinsfile").attributes["runs_tests"] is True
+    # decoys: the same test step commented out, by line or in a block, runs nothing
+    for commented in ("// " + TEST_STEP.replace("\n", " "), "/* " + TEST_STEP + " */"):
+        text = WINDOWS_JENKINSFILE.replace("TEST_STEP", commented)
+        assert ci_at(run({"Jenkinsfile": text}), "Jenkinsfile").attributes["runs_tests"] is False
+
+
 # -- CloudFormation model package -------------------------------------------------------------
 CFN_REGISTRY = """\
 AWSTemplateFormatVersion: 2010-09-09

@@ -863,11 +863,18 @@ def _azure(path: str, text: str, data: dict[str, Any]) -> CiFile:
     return CiFile("azure_pipelines", path, text, triggers, cmds, crons, line, excerpt)
 
 
-_JENKINS_COMMENT = re.compile(r"/\*.*?\*/|^\s*//.*$", re.S | re.M)
+#: a Groovy string (kept: `'dist/*.zip'` and `"http://..."` open no comment) or a comment (blanked);
+#: a line comment ends at its line
+_JENKINS_TOKEN = re.compile(
+    r"'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|\"(?:\\.|[^\"\\\n])*\""
+    r"|(?P<comment>/\*.*?\*/|//[^\n]*)",
+    re.S,
+)
 
 
 def _jenkins(path: str, text: str) -> CiFile:
-    clean = _JENKINS_COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    clean = _JENKINS_TOKEN.sub(
+        lambda m: re.sub(r"[^\n]", " ", m.group(0)) if m.group("comment") else m.group(0), text)
     cmds = Commands()
     # the closing quote is the opening one: `sh '''cmd --flag "$X"'''` holds other quotes;
     # backslash continuations make one command
