@@ -608,6 +608,31 @@ def test_duckdb_pipeline_decoys(path: str, code: str) -> None:
     assert tools(run({path: code}), "data_pipeline") == set()
 
 
+def test_a_model_served_from_a_tracked_run_is_tracking_evidence() -> None:
+    """`mlflow.<flavor>.load_model(f"runs:/{run_id}/model")` in the project's code: the runs it
+    serves from were logged to the tracker (a served model whose training notebook alone logs)."""
+    serve = ("import mlflow\n\nclass ModelServe:\n    def load(self):\n"
+             "        model_uri = f\"runs:/{RUN_ID}/{MODEL_NAME}\"\n        self.model = mlflow.lightgbm.load_model(model_uri)\n")
+    items = run({"src/model/inference.py": serve,
+                 "src/api.py": "import mlflow\nm = mlflow.pyfunc.load_model(model_uri='runs:/abc123/model')\n"})
+    hits = [e for e in items if e.signal == "experiment_tracking"]
+    assert {(e.tool, e.attributes.get("path"), e.attributes.get("line")) for e in hits} == {
+        ("mlflow", "src/model/inference.py", 6), ("mlflow", "src/api.py", 2)}
+    assert all(e.attributes.get("via") == "run_artifact" for e in hits)
+
+
+@pytest.mark.parametrize("code", [
+    "import mlflow\nm = mlflow.pyfunc.load_model('models:/churn/Production')\n",  # the registry, not a run
+    "import mlflow\nm = mlflow.sklearn.load_model('artifacts/model')\n",  # a local path
+    "import mlflow\nuri = 'model_dir'\nm = mlflow.sklearn.load_model(uri)\n",
+    "from tensorflow import keras\nm = keras.models.load_model('runs:/x/model')\n",  # not MLflow
+    "import mlflow\n# m = mlflow.pyfunc.load_model('runs:/abc/model')\n",  # commented out
+    'import mlflow\ndef load(uri):\n    """runs:/... URIs are accepted."""\n    return mlflow.pyfunc.load_model(uri)\n',
+])
+def test_run_artifact_decoys(code: str) -> None:
+    assert found(run({"src/serve.py": code}), "experiment_tracking") == set()
+
+
 def test_a_tool_reexported_by_the_project_is_the_tool() -> None:
     """`from common_lit.utils.mlflow_wrapper import mlflow` (a wrapper holding `import mlflow`, or
     a stand-in when it is not installed): calls through it are the tool's own calls."""

@@ -226,6 +226,31 @@ def _duckdb_etl(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any]
     return {"via": "pipeline_module"} if _SQL_WRITE.search(_sql_text(node)) else None
 
 
+def _literal_prefix(expr: ast.AST | None) -> str | None:
+    """The literal start of a string or f-string expression (`f"runs:/{run_id}/model"` ->
+    `runs:/`); None for anything else."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return expr.value
+    if isinstance(expr, ast.JoinedStr) and expr.values and isinstance(expr.values[0], ast.Constant):
+        return str(expr.values[0].value)
+    return None
+
+
+def _run_artifact(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] | None:
+    """A model loaded from a tracked run (`mlflow.pyfunc.load_model(f"runs:/{run_id}/model")`,
+    the URI given directly, by `model_uri=`, or through a variable of the same function or
+    module assigned such a string): the runs it serves from were logged to the tracker, so the
+    code is tracking evidence. `models:/` (the registry), paths and other URIs are not."""
+    args = getattr(node, "args", [])
+    expr = _kw(node, "model_uri") or (args[0] if args else None)
+    if isinstance(expr, ast.Name):
+        name = expr.id
+        values = [n.value for n in walk(scan.tree) if isinstance(n, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in n.targets)]
+        return {"via": "run_artifact"} if any((_literal_prefix(v) or "").startswith("runs:/") for v in values) else None
+    return {"via": "run_artifact"} if (_literal_prefix(expr) or "").startswith("runs:/") else None
+
+
 def _stack_tracker(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any]:
     """`@step(experiment_tracker=...)`: a ZenML step logging to the stack's tracker, named
     when the file imports its integration."""
@@ -274,6 +299,7 @@ DETECTORS: tuple[Detector, ...] = (
        "mlflow.set_experiment", "mlflow.create_experiment", "mlflow.*.log_model", "mlflow.evaluate",
        "mlflow*MlflowClient().log_*", "mlflow*MlflowClient().create_run"),
     _d(ET, "mlflow", "*MLFlowLogger", "*MLflowLogger", "*MLflowCallback", "*MLflowLoggerCallback"),
+    _d(ET, "mlflow", "mlflow.*load_model", hook=_run_artifact),
     _d(ET, "wandb", "wandb.init", "wandb.log", "wandb.init().*", "wandb.watch", "wandb.sweep", "wandb.agent",
        "wandb.Artifact", "wandb.*WandbCallback", "wandb.*WandbMetricsLogger", "wandb.run.log*", "wandb.config.update"),
     _d(ET, "wandb", "*WandbLogger", "*WandbLoggerCallback"),
