@@ -919,6 +919,29 @@ def test_warehouse_catalog_lineage_from_config():
     assert one(items, "data_pipeline").attributes["tool"] == "glue"
 
 
+AIRFLOW_CFG_OPENLINEAGE = (
+    "[core]\ndags_folder = /opt/airflow/dags\n\n"
+    "[openlineage]\n# This section applies settings for OpenLineage integration.\n"
+    "disabled = False\ndisabled_for_operators = \nconfig_path = \ntransport = \ndisable_source_code = False\n\n"
+    "[smtp_provider]\ntransport = smtp\n"
+)
+
+
+def test_airflow_cfg_openlineage_needs_a_transport_of_its_own():
+    """Airflow writes an `[openlineage]` section into every generated airflow.cfg, `transport`
+    and `config_path` empty: that is not lineage (a course project's committed airflow.cfg lifted
+    it to level 5). A transport or config path set in the section is; a value on the next line,
+    another section's `transport` or `disabled = True` are not."""
+    assert of(scan({"airflow.cfg": AIRFLOW_CFG_OPENLINEAGE}), "lineage") == []
+    configured = AIRFLOW_CFG_OPENLINEAGE.replace(
+        "transport = \n", 'transport = {"type": "http", "url": "http://marquez:5000"}\n')
+    assert where(one(scan({"airflow.cfg": configured}), "lineage")) == ("airflow.cfg", 4)
+    by_file = AIRFLOW_CFG_OPENLINEAGE.replace("config_path = \n", "config_path = /opt/airflow/openlineage.yml\n")
+    assert len(of(scan({"airflow.cfg": by_file}), "lineage")) == 1
+    disabled = configured.replace("disabled = False", "disabled = True")
+    assert of(scan({"airflow.cfg": disabled}), "lineage") == []
+
+
 def test_data_audit_documents():
     body = "| column | meaning |\n|---|---|\n| id | order id |\n" * 5
     items = scan(
@@ -1000,6 +1023,25 @@ def test_pinning_from_requirements_with_includes_and_comments():
     assert a["lock_files"] == [] and a["requirements"] == 5 and a["pinned_share"] == 0.8
     assert a["pinned"] is True
     assert a["requirement_files"] == ["requirements.txt"]
+
+
+def test_an_mlflow_model_directory_s_requirements_are_not_the_project_s():
+    """MLflow writes pinned `requirements.txt`, `conda.yaml` and `python_env.yaml` beside every
+    logged model's `MLmodel`; committed model directories say nothing of how the project pins its
+    own dependencies (a course project whose committed models outweighed its unpinned root file)."""
+    model = {"MLmodel": "flavors:\n  python_function: {}\n", "requirements.txt": "mlflow==2.11.0\nscikit-learn==1.4.0\n",
+             "conda.yaml": "dependencies:\n  - python=3.11.7\n  - pip:\n    - mlflow==2.11.0\n"}
+    files = {"requirements.txt": "pandas\nscikit-learn\nmlflow\nfastapi==0.110.0\n"}
+    for folder in ("models/champion/model", "api/model_dir", "mlruns/0/abc/artifacts/model"):
+        files.update({f"{folder}/{name}": text for name, text in model.items()})
+    a = one(scan(files), "dependency_pinning").attributes
+    assert a["requirement_files"] == ["requirements.txt"] and a["pinned"] is False and a["pinned_share"] == 0.25
+    # without the MLmodel file, a pinned requirements file in a folder is the project's own
+    files = {"requirements.txt": "pandas\n", "services/api/requirements.txt": "fastapi==0.110.0\nuvicorn==0.29.0\n"
+             "pydantic==2.6.0\nnumpy==1.26.4\n"}
+    a = one(scan(files), "dependency_pinning").attributes
+    assert sorted(a["requirement_files"]) == ["requirements.txt", "services/api/requirements.txt"]
+    assert a["pinned"] is True
 
 
 def test_pinning_lock_files_and_loose_specs():

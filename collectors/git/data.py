@@ -318,16 +318,27 @@ def _lineage_files(view: RepoView, emit: Emit) -> None:
     for entry in view.named("airflow.cfg", "spark-defaults.conf"):
         text = view.text(entry.path) or ""
         rx = (
-            r"^\s*\[openlineage\]"
+            r"^[ \t]*\[openlineage\]"
             if entry.name == "airflow.cfg"
-            else r"^\s*spark\.extraListeners\s.*OpenLineageSparkListener"
+            else r"^[ \t]*spark\.extraListeners\s.*OpenLineageSparkListener"
         )
         found = find_line(text, rx)
-        if found and (
-            entry.name != "airflow.cfg"
-            or re.search(r"^\s*transport\s*=\s*\S", text[text.find("[openlineage]") :], re.M)
-        ):
+        if found and (entry.name != "airflow.cfg" or _openlineage_configured(text)):
             emit("lineage", entry.path, found[0], found[1], tool="openlineage")
+
+
+def _openlineage_configured(cfg: str) -> bool:
+    """Whether airflow.cfg's `[openlineage]` section sets where events go (`transport` or
+    `config_path` with a value) and does not disable them. The section Airflow writes into every
+    generated airflow.cfg leaves both empty; a value on the next line is not theirs."""
+    start = re.search(r"^[ \t]*\[openlineage\][ \t]*$", cfg, re.M)
+    if start is None:
+        return False
+    end = re.search(r"^[ \t]*\[", cfg[start.end():], re.M)
+    section = cfg[start.end(): start.end() + end.start() if end else len(cfg)]
+    if re.search(r"^[ \t]*disabled[ \t]*=[ \t]*true\b", section, re.M | re.I):
+        return False
+    return re.search(r"^[ \t]*(transport|config_path)[ \t]*=[ \t]*\S", section, re.M) is not None
 
 
 def _data_audit(view: RepoView, emit: Emit) -> None:

@@ -216,7 +216,10 @@ def _pyproject_specs(text: str) -> list[str]:
 
 
 def _dependency_pinning(view: RepoView, emit: Emit) -> None:
-    paths = [p for p in view.paths if not VENDORED.search(p)]
+    # an MLflow model directory (its `MLmodel` file beside them) holds the requirements and conda
+    # environment MLflow wrote for that model, pinned by MLflow: not the project's own
+    models = {posixpath.dirname(p) for p in view.paths if posixpath.basename(p) == "MLmodel"}
+    paths = [p for p in view.paths if not VENDORED.search(p) and posixpath.dirname(p) not in models]
     locks = [p for p in paths if PYTHON_LOCKS.match(posixpath.basename(p))]
     hashed_reqs = []
     req_files = [
