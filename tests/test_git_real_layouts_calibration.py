@@ -110,6 +110,36 @@ def test_pandera_schema_validated_in_a_test_is_data_validation():
     assert tools(run({"tests/test_prices.py": PANDERA_DATA_TEST}), "data_validation") == {"pandera"}
 
 
+PANDERA_INFERRED = """\
+import pandera as pa
+
+
+class DataSchemaAndStatistics:
+    def infer_schema(self, data):
+        self.schema = pa.infer_schema(data)
+        return self.schema
+
+    def load_schema(self, schema_json):
+        self.schema = pa.DataFrameSchema.from_json(schema_json)
+
+    def validate_data(self, new_data):
+        return self.schema.validate(new_data, lazy=True)
+"""
+
+
+def test_a_pandera_schema_inferred_or_loaded_from_a_file_is_data_validation():
+    """`pa.infer_schema(df)` and `DataFrameSchema.from_json(...)` build the schemas new data is
+    validated against (a course project's DAG validated each batch this way)."""
+    items = run({"dataset/scripts/data_schema.py": PANDERA_INFERRED})
+    dv = of(items, "data_validation")
+    assert {i.attributes["tool"] for i in dv} == {"pandera"}
+    assert {i.attributes["line"] for i in dv} <= {6, 10}
+    decoys = run({"src/schema.py": "# import pandera as pa\n# schema = pa.infer_schema(df)\n",
+                  "README.md": "We validate with `pa.infer_schema(df).validate(new)`.\n",
+                  "src/io.py": "import pandera as pa\n\ndef save(schema, path):\n    pa.io.to_yaml(schema, path)\n"})
+    assert of(decoys, "data_validation") == []
+
+
 def test_decoys_gx_reader_tests_json_schema_and_mentions_are_not_validation():
     items = run({
         "tests/test_reader.py": GX_READER_TEST,            # builds GX fixtures, asserts on a reader

@@ -393,7 +393,9 @@ DETECTORS: tuple[Detector, ...] = (
        "prometheus_client.Summary", hook=_model_metric),
     # data validation
     _d(DV, "great_expectations", "great_expectations.*", "great_expectations_provider.*"),
-    _d(DV, "pandera", "pandera.*DataFrameSchema", "pandera.*SeriesSchema", deco=("pandera.*check_*",),
+    _d(DV, "pandera", "pandera.*DataFrameSchema", "pandera.*SeriesSchema", "pandera.infer_schema",
+       "pandera.*DataFrameSchema.from_json", "pandera.*DataFrameSchema.from_yaml", "pandera.io.from_*",
+       deco=("pandera.*check_*",),
        bases=("pandera.*DataFrameModel", "pandera.*SchemaModel")),
     _d(DV, "deepchecks", "deepchecks.*", "zenml.integrations.deepchecks.*"),
     _d(DV, "great_expectations", "zenml.integrations.great_expectations.*"),
