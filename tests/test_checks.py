@@ -628,11 +628,13 @@ def test_orchestration():
 )
 def test_absence_on_aws_alone_is_unknown_not_fail(check_id):
     assert run(check_id, available="A").outcome == Outcome.UNKNOWN
-    # git decides only where the practice lives in repositories (pipelines and their schedules);
-    # ETL, compute, catalogues, warehouses and feature stores often live elsewhere
+    # git decides only where the practice lives in repositories (pipelines and their schedules,
+    # and the feature store the ML code reads from); ETL, compute, catalogues and warehouses
+    # often live elsewhere
     expected = Outcome.FAIL if "G" in DEFS[check_id].decides else Outcome.UNKNOWN
     assert run(check_id, *ml_repos("a"), available="GA").outcome == expected
-    assert expected == Outcome.UNKNOWN or check_id in ("L4.orchestration", "L4.scheduled-retraining")
+    assert expected == Outcome.UNKNOWN or check_id in ("L4.orchestration", "L4.scheduled-retraining",
+                                                       "L5.feature-store")
 
 
 def test_model_monitoring_from_git():
@@ -836,7 +838,10 @@ def test_feature_store():
         ).outcome
         == Outcome.PARTIAL
     )
-    assert run("L5.feature-store", *ml_repos("a")).outcome == Outcome.UNKNOWN  # git only supports it
+    # git decides: ML code that uses a feature store reads from it (Feast, SageMaker Feature Store,
+    # Databricks Feature Engineering calls), so no such call in any ML repository is a fail
+    absent = run("L5.feature-store", *ml_repos("a"))
+    assert absent.outcome == Outcome.FAIL and "No feature store" in absent.explanation
 
 
 def test_notebook_repository():

@@ -161,3 +161,22 @@ def test_a_feature_store_in_a_repository_with_the_basics_counts(repos: dict[str,
     assert "outcome_with_them" not in store.metrics  # the organisation's outcome did not change
     alone = _finding(scan(repos["markers"]), "L5.feature-store")
     assert str(alone.outcome) != "pass" and "markers (own level 2)" in alone.explanation
+
+
+def test_lineage_alone_does_not_make_a_level_four_repository_advanced(tmp_path: Path) -> None:
+    """Level 5 for one repository is a feature store and lineage. A level-4 repository whose
+    training logs its datasets as run inputs (`mlflow.log_input`) and holds no feature store is
+    still 4: feature stores are used from the ML code, so that code's silence decides
+    `L5.feature-store` (a held-out course project was rated 5 for 3 on lineage alone)."""
+    from gitutil import commit_files
+
+    lineage = ("import mlflow\nimport pandas as pd\n\n\ndef log_training_data(path):\n"
+               "    df = pd.read_parquet(path)\n    with mlflow.start_run():\n"
+               "        mlflow.log_input(mlflow.data.from_pandas(df, source=path), context='training')\n")
+    repo = build_archetype(tmp_path / "lineage", "scaling")
+    commit_files(repo, {"churn/lineage.py": lineage}, message="log the training data as run inputs")
+    result = scan(repo)
+    [row] = result.report["repositories"]
+    assert row["checks"]["L5.lineage"] == "pass"
+    assert row["checks"]["L5.feature-store"] == "fail"
+    assert row["level"] == 4, row["explanation"]
