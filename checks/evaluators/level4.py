@@ -126,18 +126,16 @@ def _validation_schedules(ctx: CheckContext) -> set[str]:
     retraining (the data pipeline the checks belong to), or a scheduled CI workflow whose steps
     run data checks (`ml_steps` holds `data_tests`: a GX checkpoint, `dbt test`, a validate-data
     script). A CI cron that only runs unit tests or a drift script runs no data check."""
-    out = {i.subject for i in ctx.signal("orchestration") if i.attributes.get("schedule")}
-    out |= {i.subject for i in ctx.signal("scheduled_retraining")}
-    out |= {i.subject for i in ctx.signal("ci_pipeline")
-            if i.attributes.get("schedules") and "data_tests" in (i.attributes.get("ml_steps") or ())}
-    return out
+    return _scheduled_repos(ctx, ci_step="data_tests")
 
 
-def _scheduled_repos(ctx: CheckContext) -> set[str]:
-    """Repos where something runs on a time trigger: orchestration or CI with a schedule."""
+def _scheduled_repos(ctx: CheckContext, ci_step: str | None = None) -> set[str]:
+    """Repos where something runs on a time trigger: orchestration or retraining with a
+    schedule, or CI with one (with `ci_step`, only CI whose steps include it)."""
     out = {i.subject for i in ctx.signal("orchestration") if i.attributes.get("schedule")}
     out |= {i.subject for i in ctx.signal("scheduled_retraining")}
-    out |= {i.subject for i in ctx.signal("ci_pipeline") if i.attributes.get("schedules")}
+    out |= {i.subject for i in ctx.signal("ci_pipeline") if i.attributes.get("schedules")
+            and (ci_step is None or ci_step in (i.attributes.get("ml_steps") or ()))}
     return out
 
 

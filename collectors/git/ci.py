@@ -491,22 +491,20 @@ def _precommit_hooks_run(cmds: Commands) -> tuple[str, str | None, str] | None:
         m = _PRECOMMIT_RUN.match(_RUNNER_PREFIX.sub("", seg.strip()))
         if not m:
             continue
-        stage, hook, config, skip = "pre-commit", None, _PRECOMMIT_CONFIG, ""
-        for word in m.group(1).split():
-            if skip:
-                stage, config = (word, config) if skip == "stage" else (stage, word)
-                skip = ""
-            elif word in ("--hook-stage", "-c", "--config"):
-                skip = "stage" if word == "--hook-stage" else "config"
-            elif word.startswith("--hook-stage="):
-                stage = word.split("=", 1)[1]
-            elif word.startswith("--config="):
-                config = word.split("=", 1)[1]
+        options = {"--hook-stage": "pre-commit", "--config": _PRECOMMIT_CONFIG}
+        hook, words = None, m.group(1).split()
+        while words:
+            word = words.pop(0)
+            name, eq, value = word.partition("=")
+            name = "--config" if name == "-c" else name
+            if name in options:
+                options[name] = value if eq else (words.pop(0) if words else options[name])
             elif word.startswith(("|", ">", "2>", "&", ";")):
                 break
             elif not word.startswith("-") and hook is None:
                 hook = word
-        return _STAGE_ALIASES.get(stage, stage), hook, config.removeprefix("./")
+        stage = options["--hook-stage"]
+        return _STAGE_ALIASES.get(stage, stage), hook, options["--config"].removeprefix("./")
     if any(_PRECOMMIT_ACTION.search(u) for u in cmds.uses):
         return "pre-commit", None, _PRECOMMIT_CONFIG
     return None

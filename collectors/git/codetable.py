@@ -200,15 +200,19 @@ _SQL_WRITE = re.compile(r"\b(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+
 _WRITE_LEAVES = {"to_parquet", "to_csv", "to_feather", "to_sql", "write_parquet", "write_csv", "write_database"}
 
 
+def _literal_parts(expr: ast.AST | None) -> list[str]:
+    """The literal text of a string (one part) or of an f-string (its constant parts, in order)."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return [expr.value]
+    if isinstance(expr, ast.JoinedStr):
+        return [v.value for v in expr.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    return []
+
+
 def _sql_text(node: ast.AST) -> str:
     """The literal text of a call's first argument (a string, or an f-string's literal parts)."""
-    first = getattr(node, "args", [None])[:1]
-    arg = first[0] if first else None
-    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-        return arg.value
-    if isinstance(arg, ast.JoinedStr):
-        return "".join(v.value for v in arg.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
-    return ""
+    args = getattr(node, "args", [])
+    return "".join(_literal_parts(args[0] if args else None))
 
 
 def _duckdb_etl(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] | None:
@@ -226,14 +230,13 @@ def _duckdb_etl(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any]
     return {"via": "pipeline_module"} if _SQL_WRITE.search(_sql_text(node)) else None
 
 
-def _literal_prefix(expr: ast.AST | None) -> str | None:
+def _literal_prefix(expr: ast.AST | None) -> str:
     """The literal start of a string or f-string expression (`f"runs:/{run_id}/model"` ->
-    `runs:/`); None for anything else."""
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        return expr.value
-    if isinstance(expr, ast.JoinedStr) and expr.values and isinstance(expr.values[0], ast.Constant):
-        return str(expr.values[0].value)
-    return None
+    `runs:/`); empty for anything else, or an f-string that starts with a placeholder."""
+    starts_literal = not isinstance(expr, ast.JoinedStr) or (
+        bool(expr.values) and isinstance(expr.values[0], ast.Constant))
+    parts = _literal_parts(expr)
+    return parts[0] if parts and starts_literal else ""
 
 
 def _run_artifact(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any] | None:
@@ -247,8 +250,8 @@ def _run_artifact(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, An
         name = expr.id
         values = [n.value for n in walk(scan.tree) if isinstance(n, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == name for t in n.targets)]
-        return {"via": "run_artifact"} if any((_literal_prefix(v) or "").startswith("runs:/") for v in values) else None
-    return {"via": "run_artifact"} if (_literal_prefix(expr) or "").startswith("runs:/") else None
+        return {"via": "run_artifact"} if any(_literal_prefix(v).startswith("runs:/") for v in values) else None
+    return {"via": "run_artifact"} if _literal_prefix(expr).startswith("runs:/") else None
 
 
 def _stack_tracker(scan: SourceScan, node: ast.AST, qual: str) -> Mapping[str, Any]:
