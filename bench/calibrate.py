@@ -104,7 +104,9 @@ def level_of(report: dict, repo: str) -> tuple[int | None, str]:
 
 
 def scan(git_dir: Path, mlaudit: list[str], timeout: int,
-         keep: Path | None = None) -> tuple[dict | None, str]:
+         keep: Path | None = None, repo: str | None = None) -> tuple[dict | None, str]:
+    """One scan of `git_dir`; with `keep`, its report.json is saved as KEEP/<owner>+<name>.json
+    (`repo` names it: a mirror may sit at <owner>+<name>/repo or <owner>+<name>/repo/.git)."""
     with tempfile.TemporaryDirectory(prefix="mlaudit-cal-") as tmp:
         out = Path(tmp) / "out"
         # the git collector reads a bare mirror directly, with or without a `config` file
@@ -120,8 +122,9 @@ def scan(git_dir: Path, mlaudit: list[str], timeout: int,
         text = path.read_text(encoding="utf-8")
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
-            (keep / f"{git_dir.parent.name if git_dir.name in ('repo', '.git') else git_dir.name}.json"
-             ).write_text(text, encoding="utf-8")
+            stem = repo.replace("/", "+", 1) if repo else (
+                git_dir.parent.name if git_dir.name in ("repo", ".git") else git_dir.name)
+            (keep / f"{stem}.json").write_text(text, encoding="utf-8")
         return json.loads(text), ""
 
 
@@ -135,7 +138,7 @@ def measure(entry: dict, root: Path, mlaudit: list[str], timeout: int,
     head = head_commit(git_dir)
     if head and entry.get("commit") and head != entry["commit"]:
         note = f"mirror HEAD {head[:10]} differs from judged {entry['commit'][:10]}"
-    report, err = scan(git_dir, mlaudit, timeout, keep)
+    report, err = scan(git_dir, mlaudit, timeout, keep, repo)
     if report is None:
         return {"repo": repo, "status": "error", "error": err, "note": note}
     level, reason = level_of(report, repo)

@@ -20,6 +20,7 @@ from mlaudit.evidence import Finding, Outcome
 from mlaudit.scoring import ORG_ONLY, REPO_DIMENSIONS, WALKS, _walk
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "docs" / "calibration.yaml"
 THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 
 
@@ -27,19 +28,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("keep", type=Path, help="the folder calibrate.py --keep wrote")
     args = ap.parse_args(argv)
-    corpus = yaml.safe_load((ROOT / "docs" / "calibration.yaml").read_text())["repositories"]
+    corpus = yaml.safe_load(DATA.read_text(encoding="utf-8"))["repositories"]
     expected = {e["repo"]: int(e["expected"]) for e in corpus}
+    held_out = {e["repo"] for e in corpus if e.get("part")}  # parts 3-: judged after the scoring was set
     defs = [d for d in load_definitions() if d.dimension in REPO_DIMENSIONS and d.id not in ORG_ONLY]
     reports = {}
     for path in sorted(args.keep.glob("*.json")):
         name = path.stem.replace("+", "/", 1)
         if name in expected:
             reports[name] = json.loads(path.read_text()).get("repositories") or []
-    print(f"{len(reports)} repositories; columns: walk, threshold, exact, within ±1, over-rated")
+    print(f"{len(reports)} repositories ({len(held_out & set(reports))} held out); columns: walk, threshold, "
+          "exact, within ±1, under-rated, over-rated (all; held-out parts 3- in brackets), which over-rated")
     for walk in WALKS:
         for threshold in THRESHOLDS:
-            exact = near = 0
-            over = []
+            exact, near, under = [0, 0], [0, 0], [0, 0]
+            over: list[str] = []
+            over_held = 0
             for name, repos in sorted(reports.items()):
                 levels = []
                 for repo in repos:
@@ -47,13 +51,18 @@ def main(argv: list[str] | None = None) -> int:
                     level = _walk(repo["name"], defs, found, threshold, walk)["level"]
                     levels.append(level or 0)
                 got = max(levels, default=0)
-                exact += got == expected[name]
-                near += abs(got - expected[name]) <= 1
+                held = int(name in held_out)
+                for i in {0, held}:  # [all, held-out]
+                    exact[i] += got == expected[name]
+                    near[i] += abs(got - expected[name]) <= 1
+                    under[i] += got < expected[name]
                 if got > expected[name]:
                     over.append(f"{name} {got}>{expected[name]}")
-            n = len(reports) or 1
-            print(f"{walk:<10} {threshold:.2f}  {exact / n:4.0%}  {near / n:4.0%}  "
-                  f"{len(over)}  {'; '.join(over)}")
+                    over_held += held
+            n, h = len(reports) or 1, len(held_out & set(reports)) or 1
+            print(f"{walk:<10} {threshold:.2f}  {exact[0] / n:4.0%} ({exact[1] / h:4.0%})  "
+                  f"{near[0] / n:4.0%} ({near[1] / h:4.0%})  {under[0]} ({under[1]})  "
+                  f"{len(over)} ({over_held})  {'; '.join(over)}")
     return 0
 
 

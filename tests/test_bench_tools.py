@@ -181,3 +181,39 @@ def test_calibrate_measures_one_part_and_writes_its_own_table(tmp_path: Path, mo
     with pytest.raises(SystemExit) as refused:
         calibrate.main(["--root", str(root), "--only", "acme/model", "--write", "--mlaudit", mlaudit])
     assert refused.value.code == 2
+
+
+def test_calibrate_keeps_each_report_under_the_repository_name_and_the_sweep_splits_held_out(
+        tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    """`--keep` saves one report per repository as <owner>+<name>.json, also for a mirror fetched
+    as <owner>+<name>/repo/.git (those used to be saved as repo.json, one overwriting the other, and
+    left out of the threshold sweep). The sweep re-walks them and counts the held-out parts apart."""
+    import subprocess
+
+    from gitutil import make_repo
+
+    calibrate, sweep = _load("calibrate"), _load("calibrate_sweep")
+    root, keep = tmp_path / "mirrors", tmp_path / "keep"
+    work = make_repo(tmp_path / "work", {"train.py": "import sklearn\nfrom sklearn.linear_model import LinearRegression\n"
+                                                     "LinearRegression().fit([[0]], [0])\n"})
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(root / "acme+bare")], check=True)
+    for name in ("first", "second"):  # two mirrors laid out as <owner>+<name>/repo/.git
+        subprocess.run(["git", "clone", "-q", str(work), str(root / f"acme+{name}" / "repo")], check=True)
+    data = tmp_path / "calibration.yaml"
+    data.write_text("repositories:\n"
+                    "- repo: acme/bare\n  commit: abc\n  expected: 1\n  reason: \"r\"\n"
+                    "- repo: acme/first\n  part: 3\n  commit: abc\n  expected: 1\n  reason: \"r\"\n"
+                    "- repo: acme/second\n  part: 3\n  commit: abc\n  expected: 2\n  reason: \"r\"\n",
+                    encoding="utf-8")
+    monkeypatch.setattr(calibrate, "DATA", data)
+    monkeypatch.setattr(sweep, "DATA", data)
+    mlaudit = f"{sys.executable} -m mlaudit.cli"
+    assert calibrate.main(["--root", str(root), "--keep", str(keep), "--mlaudit", mlaudit]) == 0
+    assert sorted(p.name for p in keep.iterdir()) == ["acme+bare.json", "acme+first.json", "acme+second.json"]
+    capsys.readouterr()
+    assert sweep.main([str(keep)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("3 repositories (2 held out)")
+    # every repository is level 1: exact on 2 of 3 (1 of 2 held out), one under-rated (held out)
+    row = next(line for line in printed.splitlines() if line.startswith("per-level  0.70"))
+    assert row.split() == ["per-level", "0.70", "67%", "(", "50%)", "100%", "(100%)", "1", "(1)", "0", "(0)"]
