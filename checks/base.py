@@ -156,8 +156,10 @@ class CheckContext:
 
 
 def is_weak(item: EvidenceItem) -> bool:
-    """Notebook-only or opt-in evidence: present, but weaker than a module or live config."""
-    return bool(item.attributes.get("notebook_only") or item.attributes.get("opt_in"))
+    """Notebook-only or opt-in evidence, or checks that only answer (never fail a run): present,
+    but weaker than a module or live config."""
+    return bool(item.attributes.get("notebook_only") or item.attributes.get("opt_in")
+                or item.attributes.get("verdict_only"))
 
 
 Evaluator = Callable[[CheckContext], Verdict | None]

@@ -217,3 +217,47 @@ def test_calibrate_keeps_each_report_under_the_repository_name_and_the_sweep_spl
     # every repository is level 1: exact on 2 of 3 (1 of 2 held out), one under-rated (held out)
     row = next(line for line in printed.splitlines() if line.startswith("per-level  0.70"))
     assert row.split() == ["per-level", "0.70", "67%", "(", "50%)", "100%", "(100%)", "1", "(1)", "0", "(0)"]
+
+
+def test_check_agreement_reads_the_reviewers_notes_and_compares_them_check_by_check(
+        tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    """The reviewers' words map to check ids (`L4 all fail` names every level-4 check the notes do
+    not name themselves, `a/b fail` each, a choice such as `partial/fail` is left out), and each
+    check's outcome in a kept report (a real scan) is compared with the note for it."""
+    import subprocess
+
+    from gitutil import make_repo
+
+    agreement, calibrate = _load("check_agreement"), _load("calibrate")
+    said = agreement.reviewer_outcomes(
+        "L1 ml-code pass (train.py); L2 tracking partial/fail (flag only); L3 ci-tests pass (pytest in CI); "
+        "L3 iac fail; L4 warehouse/catalog partial; L4 all fail; L5 feature-store unknown")
+    assert said["L1.ml-code-versioned"] == "pass" and "L2.experiment-tracking" not in said
+    assert said["L3.ci-tests"] == "pass" and said["L3.infrastructure-as-code"] == "fail"
+    assert said["L4.warehouse-etl"] == said["L4.data-catalog"] == "partial"
+    assert said["L4.orchestration"] == said["L4.scheduled-retraining"] == "fail"
+    assert said["L5.feature-store"] == "unknown" and "L5.lineage" not in said
+
+    root, keep = tmp_path / "mirrors", tmp_path / "keep"
+    work = make_repo(tmp_path / "work", {"train.py": "import sklearn\nfrom sklearn.linear_model import LinearRegression\n"
+                                                     "LinearRegression().fit([[0]], [0])\n"})
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(root / "acme+model")], check=True)
+    data = tmp_path / "calibration.yaml"
+    data.write_text("repositories:\n- repo: acme/model\n  part: 3\n  commit: abc\n  expected: 1\n  reason: \"r\"\n"
+                    "  checks: \"L1 ml-code pass (train.py); L3 ci-tests pass (claimed); L3 iac fail\"\n",
+                    encoding="utf-8")
+    monkeypatch.setattr(calibrate, "DATA", data)
+    monkeypatch.setattr(agreement, "DATA", data)
+    assert calibrate.main(["--root", str(root), "--keep", str(keep),
+                           "--mlaudit", f"{sys.executable} -m mlaudit.cli"]) == 0
+    table = agreement.compare(keep, data)
+    assert table["L1.ml-code-versioned"]["agree"] == 1  # the scan finds the sklearn training code
+    assert table["L3.ci-tests"]["lower"] == [("acme/model", "pass", "fail")]  # no CI in the repository
+    assert table["L3.infrastructure-as-code"]["agree"] == 1
+    capsys.readouterr()
+    assert agreement.main([str(keep), "--check", "L3.ci-tests"]) == 0
+    assert capsys.readouterr().out == "lower  acme/model: reviewer pass, mlaudit fail\n"
+    levels = agreement.substituted(keep, data)
+    assert levels["(as measured)"] == (1, 1, 0, 0)  # level 1, as the reviewer judged
+    assert set(levels) == {"(as measured)", "L1.ml-code-versioned", "L3.ci-tests", "L3.infrastructure-as-code",
+                           "(every check at once)"}

@@ -425,6 +425,26 @@ def test_ci_tests_counts_and_names_repos():
     assert run("L3.ci-tests", repo("web", is_ml=False)).outcome == Outcome.UNKNOWN
 
 
+def test_ci_tests_started_only_by_hand_are_partial():
+    """A workflow started only by hand (`workflow_dispatch`) runs the tests when someone remembers
+    to: it is named, and makes the check partial, not a pass; a push or schedule trigger beside it
+    (or triggers that were not read, as in Jenkins) counts as CI running the tests."""
+    by_hand = ev("ci_pipeline", "a", runs_tests=True, triggers=["manual"])
+    f = run("L3.ci-tests", *ml_repos("a"), by_hand, ev("ci_pipeline", "a", runs_tests=False, triggers=["push"]))
+    assert f.outcome == Outcome.PARTIAL
+    assert "Tests run in CI only when started by hand in a." in f.explanation
+    assert "runs no tests" not in f.explanation
+    assert by_hand in f.evidence
+    for triggers in (["manual", "push"], ["schedule"], None):
+        attrs = {"triggers": triggers} if triggers else {}
+        assert run("L3.ci-tests", *ml_repos("a"), ev("ci_pipeline", "a", runs_tests=True, **attrs)).outcome \
+            == Outcome.PASS, triggers
+    # one repository tested on push, another only by hand: 1 of 2 covered
+    f = run("L3.ci-tests", *ml_repos("a", "b"), ev("ci_pipeline", "a", runs_tests=True, triggers=["push"]),
+            ev("ci_pipeline", "b", runs_tests=True, triggers=["manual"]))
+    assert f.outcome == Outcome.PARTIAL and f.metrics["covered"] == 1
+
+
 def test_ml_tests():
     assert (
         run("L3.ml-tests", *ml_repos("a"), ev("ml_tests", "a", targets=["train"])).outcome

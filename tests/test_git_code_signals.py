@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,10 +310,94 @@ def test_data_validation(code: str, tool: str, line: int | tuple[int, ...]) -> N
         (tool, ln) for ln in lines}
 
 
+# what a validator finds may reach its `raise` or `return` through local names (the common
+# template: a list of missing columns filled in a loop, then `if missing: ...`)
+_MISSING_RAISES = ("import pandas as pd\n\n"
+                   "def check_required_columns(df, required):\n"
+                   "    missing = [c for c in required if c not in df.columns]\n"
+                   "    if missing:\n"
+                   "        raise ValueError(f'missing columns: {missing}')\n"
+                   "    return df\n")
+_MISSING_ANSWERS = ("import pandas as pd\n\n"
+                    "class DataValidation:\n"
+                    "    def validate_columns(self, data: pd.DataFrame) -> bool:\n"
+                    "        missing_columns = []\n"
+                    "        for column in self.config.columns:\n"
+                    "            if column not in data.columns:\n"
+                    "                missing_columns.append(column)\n"
+                    "        if missing_columns:\n"
+                    "            return False\n"
+                    "        return True\n")
+_STATUS_ANSWERS = ("import pandas as pd\n\n"
+                   "class DataValidation:\n"
+                   "    def validate_number_of_columns(self, dataframe) -> bool:\n"
+                   "        status = len(dataframe.columns) == len(self.schema['columns'])\n"
+                   "        return status\n")
+_HF_RAISES = ("from datasets import DatasetDict\n\n"
+              "def validate_dataset_schema(ds: DatasetDict, required=('text', 'label')) -> bool:\n"
+              "    train_columns = ds['train'].column_names\n"
+              "    for col in required:\n"
+              "        if col not in train_columns:\n"
+              "            raise ValueError(col)\n"
+              "    return True\n")
+
+
+@pytest.mark.parametrize(("code", "line", "verdict_only"), [
+    (_MISSING_RAISES, 3, False), (_HF_RAISES, 3, False),
+    (_MISSING_ANSWERS, 4, True), (_STATUS_ANSWERS, 4, True),
+])
+def test_custom_validation_through_local_names(code: str, line: int, verdict_only: bool) -> None:
+    """A check that raises on what it found is validation; one that only answers (returns False,
+    or a yes/no about the frame, for a caller that may or may not act) is kept `verdict_only`."""
+    item = only(run({"src/components/data_validation.py": code}), "data_validation")
+    assert (item.tool, item.attributes["line"]) == ("custom", line)
+    assert bool(item.attributes.get("verdict_only")) is verdict_only
+
+
+def test_hand_written_data_checks_are_partial_and_a_library_passes() -> None:
+    """`L3.data-validation` asks for expectations captured with a validation library (GX, pandera,
+    deepchecks, TFDV, Soda, dbt tests): hand-written checks are partial (those that only answer
+    are named so), a library's checks pass."""
+    from mlaudit.checks.base import CheckContext
+    from mlaudit.checks.evaluators.level3 import data_validation
+    from mlaudit.evidence import Outcome
+
+    def verdict(files: dict[str, str]) -> Any:
+        items = analyze_code(RepoView.from_files("repo", files))
+        repo = EvidenceItem(collector="git", signal="repository", locator="repo", subject="repo",
+                            attributes={"is_ml": True})
+        return data_validation(CheckContext(evidence=[*items, repo], available={"G"}))
+
+    answering = verdict({"src/validation.py": _MISSING_ANSWERS})
+    assert answering.outcome == Outcome.PARTIAL and "answer-only" in answering.explanation
+    raising = verdict({"src/validation.py": _MISSING_ANSWERS, "src/checks.py": _MISSING_RAISES})
+    assert raising.outcome == Outcome.PARTIAL
+    assert "hand-written data checks (no validation library) in repo" in raising.explanation
+    library = verdict({"src/checks.py": _MISSING_RAISES,
+                       "src/schema.py": "import pandera as pa\nschema = pa.DataFrameSchema({'a': pa.Column(int)})\n"})
+    assert library.outcome == Outcome.PASS and "pandera" in library.explanation
+
+
 @pytest.mark.parametrize("code", [
     "import pandas as pd\n\ndef validate_args(args):\n    assert args.lr > 0\n",
     "import tensorflow_data_validation as tfdv\nstats = tfdv.generate_statistics_from_csv('d.csv')\n",
     "def validate_orders(df):\n    print('great_expectations expect_column_values_to_not_be_null')\n",
+    # a filter that drops rows, returning the frame: row tagging, never a verdict
+    "import pandas as pd\n\ndef check_outliers(df):\n    df = df[df['amount'] > 0]\n    return df\n",
+    # profiling: counts what is missing and prints it; nothing fails, nothing is answered
+    "import pandas as pd\n\ndef check_missing(df):\n    report = df.isnull().sum()\n    print(report)\n"
+    "    return report\n",
+    # a verdict about a file, not about a frame
+    "import os\nimport pandas as pd\n\ndef check_paths(cfg):\n    if not os.path.exists(cfg.path):\n"
+    "        return False\n    return True\n",
+    # a local name filled from something else than the frame
+    "import pandas as pd\n\ndef validate_settings(settings):\n    missing = [k for k in ('a', 'b') if k not in settings]\n"
+    "    if missing:\n        raise KeyError(missing)\n",
+    # drift between two windows of a frame is monitoring, not validation of the data
+    "import pandas as pd\n\ndef _check_metric_drift(df, column):\n    if df.empty or len(df) < 10:\n"
+    "        return False\n    return abs(df[column].mean()) > 1\n",
+    # HF datasets' name alone, without a validator
+    "from datasets import load_dataset\n\ndef load(name):\n    ds = load_dataset(name)\n    return ds['train']\n",
 ])
 def test_not_validation(code: str) -> None:
     assert found(run({"validate.py": code}), "data_validation") == set()

@@ -35,19 +35,35 @@ MERGE_SHARE = 0.5
 
 @evaluator("L3.ci-tests")
 def ci_tests(ctx: CheckContext) -> Verdict | None:
-    """Share of ML repos with a `ci_pipeline` whose `runs_tests` is true: >= 80% -> pass,
-    above 0 -> partial, 0 -> fail. No ML repos -> None."""
+    """Share of ML repos with a `ci_pipeline` whose `runs_tests` is true and that runs by itself
+    (on push, pull request, merge, tag, schedule or another pipeline; a workflow started only by
+    hand, `triggers: [manual]`, runs tests when someone remembers to): >= 80% -> pass, above 0 ->
+    partial, 0 -> fail, or partial where tests run in CI only by hand. No ML repos -> None."""
     ml = ml_repo_names(ctx)
     if not ml:
         return None
-    runs = [c for c in ctx.signal("ci_pipeline", ml) if c.attributes.get("runs_tests")]
+    testing = [c for c in ctx.signal("ci_pipeline", ml) if c.attributes.get("runs_tests")]
+    runs = [c for c in testing if not _by_hand_only(c)]
     cov = coverage(ml, {c.subject for c in runs}.__contains__)
     outcome = graded(cov.share, PASS_SHARE)
     text = cov.text("CI runs tests") + "."
-    idle = sorted({c.subject for c in ctx.signal("ci_pipeline", cov.missing)})
+    by_hand = sorted({c.subject for c in testing} - {c.subject for c in runs})
+    if by_hand:
+        text += f" Tests run in CI only when started by hand in {names(by_hand)}."
+        if outcome is Outcome.FAIL:
+            outcome = Outcome.PARTIAL
+    idle = sorted({c.subject for c in ctx.signal("ci_pipeline", cov.missing)} - set(by_hand))
     if idle:
         text += f" CI exists but runs no tests in {names(idle)}."
-    return Verdict(outcome, text, cite(runs, repository_items(ctx, cov.missing)), cov.metrics())
+    manual = [c for c in testing if c.subject in by_hand]
+    return Verdict(outcome, text, cite(runs, manual, repository_items(ctx, cov.missing)), cov.metrics())
+
+
+def _by_hand_only(pipeline: EvidenceItem) -> bool:
+    """A CI definition whose only trigger is a person starting it (GitHub's `workflow_dispatch`,
+    GitLab's `when: manual`); where the triggers were not read, it is taken to run by itself."""
+    triggers = pipeline.attributes.get("triggers") or []
+    return bool(triggers) and set(triggers) <= {"manual"}
 
 
 @evaluator("L3.ml-tests")
@@ -323,34 +339,41 @@ def _best_stack(profile: dict[str, tuple[str, set[str], set[str]]]) -> tuple[lis
 
 @evaluator("L3.data-validation")
 def data_validation(ctx: CheckContext) -> Verdict | None:
-    """Planned `gx_suite` (X: `name`, `expectations`) with expectations, or asserting data checks
-    in code (`data_validation`, not notebook-only/opt-in) in any repo -> pass; only weak code
-    signals, or empty suites -> partial; nothing, with repos scanned -> fail
+    """Planned `gx_suite` (X: `name`, `expectations`) with expectations, or data checks written
+    with a validation library in code (`data_validation` of a tool, not notebook-only/opt-in) in
+    any repo -> pass; only hand-written checks (`tool: custom`: the rubric asks for expectations
+    captured in GX, pandera, deepchecks, TFDV, Soda or dbt tests), only weak code signals, or
+    empty suites -> partial; nothing, with repos scanned -> fail
     (a GX project without suites alone is not a fail: checks may live in code)."""
     suites = ctx.signal("gx_suite")
     filled = [s for s in suites if count(s, "expectations") > 0]
     code = ctx.signal("data_validation")
-    if filled or strong(code):
+    library = [i for i in strong(code) if i.tool != "custom"]
+    if filled or library:
         parts = []
         if filled:
             parts.append(f"{len(filled)} expectation suite(s) with expectations")
-        if strong(code):
+        if library:
             parts.append(
-                f"data checks in code ({tools(strong(code))}) in "
-                f"{names(i.subject for i in strong(code))}"
+                f"data checks in code ({tools(library)}) in "
+                f"{names(i.subject for i in library)}"
             )
         return Verdict(
             Outcome.PASS,
             "Data expectations are captured: " + "; ".join(parts) + ".",
-            cite(filled, strong(code)),
+            cite(filled, library),
         )
     if suites or code:
         parts = []
-        if code:
+        custom = [i for i in strong(code) if i.tool == "custom"]
+        if custom:
+            parts.append(f"only hand-written data checks (no validation library) in "
+                         f"{names(i.subject for i in custom)}")
+        elif code:
             parts.append(f"only {weakness(code)} data checks in {names(i.subject for i in code)}")
         if suites:
             parts.append(f"{len(suites)} expectation suite(s) without expectations")
-        return Verdict(Outcome.PARTIAL, "; ".join(parts).capitalize() + ".", cite(code, suites))
+        return Verdict(Outcome.PARTIAL, "; ".join(parts).capitalize() + ".", cite(custom or code, suites))
     if ctx.repositories():  # no GX suites alone is not a fail: checks may live in code
         return Verdict(
             Outcome.FAIL,

@@ -28,6 +28,8 @@ def weakness(items: Iterable[EvidenceItem]) -> str:
             kinds.add("notebook-only")
         if i.attributes.get("opt_in"):
             kinds.add("opt-in (off by default)")
+        if i.attributes.get("verdict_only"):
+            kinds.add("answer-only (return a verdict, never stop a run)")
     return " and ".join(sorted(kinds)) or "weak"
 
 

@@ -548,6 +548,8 @@ def _declared_in_magics(nb: NotebookCode, path: str, facts: RepoFacts) -> None:
 _FRAME_ATTRS = {"columns", "dtypes", "isnull", "isna", "notnull", "notna", "duplicated", "is_unique",
                 "empty", "nunique", "between", "isin", "dtype"}
 _VALIDATOR_NAME = re.compile(r"^_?(validate|check|verify|assert)(_|$)")
+#: ... but a check for drift compares windows of data over time: monitoring, not validation
+_MONITORING_NAME = re.compile(r"(?i)drift|skew")
 
 
 def _checks_frame(expr: ast.AST) -> bool:
@@ -559,22 +561,102 @@ def _checks_frame(expr: ast.AST) -> bool:
     return False
 
 
+#: a module holding dataframes: pandas, Spark, polars, or Hugging Face `datasets`
+_FRAME_MODULES = ("pandas", "pyspark", "polars", "datasets")
+#: calls whose value is a yes/no answer about what they are given
+_VERDICT_CALLS = frozenset({"all", "any", "isinstance", "issubset", "issuperset", "equals", "empty"})
+
+
+def _is_verdict(expr: ast.AST) -> bool:
+    """A yes/no expression: a comparison, `and`/`or`, `not`, or an all/any-like call."""
+    if isinstance(expr, ast.Compare | ast.BoolOp) or (isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not)):
+        return True
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        return name in _VERDICT_CALLS
+    return False
+
+
+def _frame_verdicts(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[bool, bool]:
+    """(raises, answers): whether a validator fails the run on what it finds in a dataframe (an
+    `assert`, or a `raise` under an `if`), or only answers (`return False` under such an `if`, or
+    returns a yes/no about the frame). What it finds may go through local names first: a list of
+    missing columns filled under `if c not in df.columns:`, `missing = [c for c in cols if c not
+    in df.columns]`, `status = len(df.columns) == n`."""
+    tainted: set[str] = set()
+    verdicts: set[str] = set()
+
+    def examines(expr: ast.AST | None) -> bool:
+        if expr is None:
+            return False
+        return _checks_frame(expr) or any(isinstance(n, ast.Name) and n.id in tainted for n in walk(expr))
+
+    def targets(stmt: ast.AST) -> list[str]:
+        if isinstance(stmt, ast.Assign):
+            nodes = stmt.targets
+        elif isinstance(stmt, ast.AugAssign | ast.AnnAssign):
+            nodes = [stmt.target]
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+                and isinstance(stmt.value.func, ast.Attribute) \
+                and stmt.value.func.attr in ("append", "extend", "add", "update", "insert"):
+            nodes = [stmt.value.func.value]  # missing.append(c)
+        else:
+            return []
+        out = []
+        for node in nodes:
+            while isinstance(node, ast.Subscript | ast.Attribute):  # report["x"] = ..., self.errors = ...
+                node = node.value
+            if isinstance(node, ast.Name):
+                out.append(node.id)
+        return out
+
+    nodes = list(walk(fn))
+    for _ in range(3):  # names filled from names: a few rounds reach a fixed point
+        before = len(tainted)
+        for node in nodes:
+            value = getattr(node, "value", None) if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) else None
+            if value is not None and examines(value):
+                names = targets(node)
+                tainted.update(names)
+                if _is_verdict(value):
+                    verdicts.update(names)
+            if isinstance(node, ast.If | ast.While) and examines(node.test):
+                for stmt in node.body:
+                    tainted.update(targets(stmt))
+        if len(tainted) == before:
+            break
+    raises = answers = False
+    for node in nodes:
+        if isinstance(node, ast.Assert) and examines(node.test):
+            raises = True
+        elif isinstance(node, ast.If) and examines(node.test):
+            branches = [*node.body, *node.orelse]
+            raises = raises or any(isinstance(s, ast.Raise) for s in node.body)
+            answers = answers or any(isinstance(s, ast.Return) and isinstance(s.value, ast.Constant)
+                                     and s.value.value is False for s in branches)
+        elif isinstance(node, ast.Return) and node.value is not None:
+            value = node.value
+            answers = answers or (_is_verdict(value) and examines(value)) or (
+                isinstance(value, ast.Name) and value.id in verdicts)
+    return raises, answers
+
+
 def _custom_validation(scan: SourceScan) -> list[Hit]:
-    """A validate_*/check_* function asserting (or raising) on dataframe columns: `tool: custom`."""
-    if not scan.imports_any(("pandas", "pyspark", "polars")):
+    """A validate_*/check_* function that checks a dataframe's columns, types or values and fails
+    the run on what it finds (`assert`, or `raise` under an `if`): `tool: custom`. One that only
+    answers (returns False, or a yes/no about the frame, for its caller to act on or not) is kept
+    as `verdict_only`: a check, but not one shown to stop anything."""
+    if not scan.imports_any(_FRAME_MODULES):
         return []
     hits = []
     for fn in scan.functions:
-        if not _VALIDATOR_NAME.match(fn.name):
+        if not _VALIDATOR_NAME.match(fn.name) or _MONITORING_NAME.search(fn.name):
             continue
-        for node in walk(fn):
-            test = node.test if isinstance(node, ast.Assert) else None
-            if isinstance(node, ast.If) and any(isinstance(s, ast.Raise) for s in node.body):
-                test = node.test
-            if test is not None and _checks_frame(test):
-                hits.append(Hit(DV, "custom", scan.path, fn.lineno, scan.source_line(fn.lineno), {},
-                                scan.notebook is not None))
-                break
+        raises, answers = _frame_verdicts(fn)
+        if raises or answers:
+            hits.append(Hit(DV, "custom", scan.path, fn.lineno, scan.source_line(fn.lineno),
+                            {} if raises else {"verdict_only": True}, scan.notebook is not None))
     return hits
 
 
@@ -646,10 +728,10 @@ STRUCTURAL: tuple[Callable[[SourceScan], list[Hit]], ...] = (
 STRUCTURAL_NEEDS: dict[str, tuple[tuple[Keyword, ...], tuple[str, ...], tuple[str, ...]]] = {
     # a validate_*/check_* function in a module importing a dataframe library
     # (a function so named, and an `assert` or a `raise` somewhere)
-    "_custom_validation": ((), (r"(?<![A-Za-z0-9_])(?:pandas|pyspark|polars)(?![A-Za-z0-9_])",
+    "_custom_validation": ((), (r"(?<![A-Za-z0-9_])(?:pandas|pyspark|polars|datasets)(?![A-Za-z0-9_])",
                                 r"(?<![A-Za-z0-9_])def[\s\\]+_?(?:validate|check|verify|assert)(?:_\w*)?[\s\\]*\(",
-                                r"(?<![A-Za-z0-9_])(?:assert|raise)(?![A-Za-z0-9_])"),
-                           ("pandas", "pyspark", "polars")),
+                                r"(?<![A-Za-z0-9_])(?:assert|raise|return)(?![A-Za-z0-9_])"),
+                           _FRAME_MODULES),
     "_dbt_models": ((Keyword("dbt"),), (), ()),
     "_lambda_handlers": ((Keyword("handler", start=False),), (), ()),
     "_batch_script": ((Keyword("predict"), Keyword("predict_proba")), (), ()),
@@ -727,6 +809,8 @@ def _assemble(view: RepoView, facts: RepoFacts) -> list[EvidenceItem]:
         hits.sort(key=lambda h: (h.notebook, "{{" in h.path, h.path, h.line))
         notebook_only = all(h.notebook for h in hits)
         opt_in = all(h.attrs.get("opt_in") for h in hits)
+        # a check that fails the run before one that only answers (each keeps its own flag)
+        hits.sort(key=lambda h: bool(h.attrs.get("verdict_only")))
         for i, hit in enumerate(hits[:MAX_SAMPLES]):
             attrs: dict[str, Any] = {"tool": tool, **hit.attrs}
             attrs.pop("training", None)
