@@ -299,6 +299,8 @@ def test_evidently_in_a_scheduled_dag_is_scheduled() -> None:
     ("from deepchecks.tabular.suites import data_integrity\nresult = data_integrity().run(ds)\n", "deepchecks", 2),
     ("import tensorflow_data_validation as tfdv\nanomalies = tfdv.validate_statistics(stats, schema)\n", "tfdv", 2),
     ("from soda.scan import Scan\nscan = Scan()\nscan.execute()\n", "soda", (2, 3)),
+    ("from pandantic import BaseModel\n\nclass Games(BaseModel):\n    points: int\n", "pandantic", 3),
+    ("from pandantic import Pandantic\nvalidator = Pandantic(schema=Games)\n", "pandantic", 2),
     ("import pandas as pd\n\ndef validate_orders(df: pd.DataFrame) -> None:\n"
      "    assert df['amount'].notnull().all(), 'missing amounts'\n", "custom", 3),
     ("import pandas as pd\n\ndef check_schema(df):\n    if set(df.columns) != {'a', 'b'}:\n"
@@ -393,6 +395,8 @@ def test_hand_written_data_checks_are_partial_and_a_library_passes() -> None:
     # a local name filled from something else than the frame
     "import pandas as pd\n\ndef validate_settings(settings):\n    missing = [k for k in ('a', 'b') if k not in settings]\n"
     "    if missing:\n        raise KeyError(missing)\n",
+    # a pydantic request schema (an API's input model) is not a dataframe's
+    "from pydantic import BaseModel\n\nclass Request(BaseModel):\n    points: int\n",
     # drift between two windows of a frame is monitoring, not validation of the data
     "import pandas as pd\n\ndef _check_metric_drift(df, column):\n    if df.empty or len(df) < 10:\n"
     "        return False\n    return abs(df[column].mean()) > 1\n",

@@ -854,6 +854,57 @@ def test_soda_and_dbt_tests():
     assert one(items, "warehouse").attributes["tool"] == "dbt"  # no profiles.yml committed
 
 
+_DATAFORM_TABLE = ('config {\n  type: "table",\n  schema: "mart",\n  // assertions: { nonNull: ["id"] }\n}\n'
+                   'SELECT id, amount FROM ${ref("orders_raw")}\n')
+
+
+def test_dataform_project_pipeline_warehouse_and_assertions():
+    """A Dataform project (settings file with Dataform's keys): its tables are a pipeline inside
+    BigQuery, and its assertions (assertion actions and built-in `assertions:` on a table) are
+    data validation. A commented-out built-in assertion is not one."""
+    items = scan({
+        "dataform/workflow_settings.yaml": "defaultProject: p\ndefaultLocation: EU\ndefaultDataset: mart\n"
+                                           "dataformCoreVersion: 3.0.0\n",
+        "dataform/definitions/orders.sqlx": _DATAFORM_TABLE,
+        "dataform/definitions/customers.sqlx": 'config {\n  type: "incremental",\n  assertions: {\n'
+                                               '    uniqueKey: ["id"],\n    nonNull: ["id"]\n  }\n}\nSELECT 1 AS id\n',
+        "dataform/assertions/positive.sqlx": 'config { type: "assertion" }\nSELECT * FROM ${ref("orders")} '
+                                             'WHERE amount < 0\n',
+    })
+    check = one(items, "data_validation")
+    assert (check.attributes["tool"], check.attributes["tests"]) == ("dataform", 2)
+    assert check.attributes["path"] == "dataform/assertions/positive.sqlx"
+    pipeline = one(items, "data_pipeline")
+    assert (pipeline.attributes["tool"], pipeline.attributes["actions"]) == ("dataform", 2)
+    assert one(items, "warehouse").attributes["tool"] == "bigquery"
+
+
+def test_dataform_project_whose_settings_file_is_generated():
+    """Settings generated at build time and ignored by git: the SQLX actions still form a project."""
+    items = scan({"pipeline/dataform/assertions/quality.sqlx": 'config {\n  type: "assertion",\n'
+                                                              '  name: "quality"\n}\nSELECT * FROM x WHERE id IS NULL\n',
+                  "pipeline/dataform/features/daily.sqlx": _DATAFORM_TABLE})
+    check = one(items, "data_validation")
+    assert (check.attributes["tool"], check.attributes["path"]) == ("dataform", "pipeline/dataform/assertions/quality.sqlx")
+    assert one(items, "data_pipeline").attributes["settings"] is None
+
+
+@pytest.mark.parametrize("files", [
+    # tables only, the one built-in assertion commented out: a pipeline without checks
+    {"workflow_settings.yaml": "defaultProject: p\ndataformCoreVersion: 3.0.0\n",
+     "definitions/orders.sqlx": _DATAFORM_TABLE},
+    # a README naming the tool, an assertion written as plain SQL, a .sqlx file without a config block
+    {"README.md": "We validate with Dataform assertions.\n",
+     "sql/assert_positive.sql": "SELECT * FROM orders WHERE amount < 0\n",
+     "sql/check.sqlx": '-- config { type: "assertion" }\nSELECT 1\n'},
+    # a workflow_settings.yaml that is some other tool's, beside plain SQL
+    {"workflow_settings.yaml": "retries: 3\ntimeout: 60\n",
+     "definitions/check.sql": "SELECT * FROM orders WHERE id IS NULL\n"},
+])
+def test_not_dataform_validation(files: dict[str, str]) -> None:
+    assert of(scan(files), "data_validation") == []
+
+
 def test_data_versioning():
     remote = "[core]\n    remote = storage\n['remote \"storage\"']\n    url = s3://bucket/dvc\n"
     with_remote = scan(

@@ -400,6 +400,8 @@ DETECTORS: tuple[Detector, ...] = (
        "pandera.*DataFrameSchema.from_json", "pandera.*DataFrameSchema.from_yaml", "pandera.io.from_*",
        deco=("pandera.*check_*",),
        bases=("pandera.*DataFrameModel", "pandera.*SchemaModel")),
+    # pandantic: pydantic models that validate a dataframe row by row (`Model.parse_df(df)`)
+    _d(DV, "pandantic", "pandantic.Pandantic", bases=("pandantic.BaseModel", "pandantic.*.BaseModel")),
     _d(DV, "deepchecks", "deepchecks.*", "zenml.integrations.deepchecks.*"),
     _d(DV, "great_expectations", "zenml.integrations.great_expectations.*"),
     _d(DV, "tfdv", "tensorflow_data_validation.validate*", "tensorflow_data_validation.display_anomalies"),

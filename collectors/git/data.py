@@ -47,6 +47,7 @@ def analyze_data(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
     _great_expectations(view, emit)
     _yaml_data_tools(view, index, emit)
     _dbt(view, index, emit)
+    _dataform(view, emit)
     _dvc(view, emit)
     _lineage_files(view, emit)
     _data_audit(view, emit)
@@ -269,6 +270,74 @@ def _dbt_schema_tests(data: dict[str, Any]) -> int:
                 if isinstance(tests, list):
                     count += len(tests)
     return count
+
+
+#: keys only a Dataform project's settings hold (core 3: workflow_settings.yaml; core 2: dataform.json)
+_DATAFORM_SETTINGS = frozenset({"dataformCoreVersion", "defaultProject", "defaultDataset", "defaultAssertionDataset",
+                                "defaultDatabase", "defaultSchema", "assertionSchema"})
+_JS_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_SQLX_CONFIG = re.compile(r"^\s*config\s*\{")
+_SQLX_TYPE = re.compile(r"""\btype\s*:\s*["'](\w+)["']""")
+_SQLX_BUILT_IN = re.compile(r"\bassertions\s*:\s*\{[^{}]*\b(uniqueKeys?|nonNull|rowConditions)\s*:")
+
+
+def _sqlx_config(text: str) -> str | None:
+    """The `config { ... }` block a .sqlx file opens with (comments left out), braces balanced."""
+    body = _JS_COMMENT.sub("", text)
+    m = _SQLX_CONFIG.match(body)
+    if not m:
+        return None
+    depth, start = 0, m.end() - 1
+    for i in range(start, len(body)):
+        depth += {"{": 1, "}": -1}.get(body[i], 0)
+        if depth == 0:
+            return body[start : i + 1]
+    return None
+
+
+def _dataform(view: RepoView, emit: Emit) -> None:
+    """Dataform (BigQuery SQL workflows): SQLX files, whose `config { ... }` block says what each
+    action is. Tables, views and incremental tables are the pipeline, inside the warehouse; the
+    assertions are data checks that fail the workflow when rows break them. Those are
+    `type: "assertion"` actions, and built-in `assertions: {uniqueKey, nonNull, rowConditions}`
+    on a table. The actions are grouped by project: the folder of a settings file holding
+    Dataform's keys. A project whose settings file is generated and left out of git forms one
+    group for the rest. A .sqlx file without a config block, or a settings file without
+    Dataform's keys, is not an action."""
+    roots: list[tuple[str, str | None]] = []
+    for entry in view.named("workflow_settings.yaml", "dataform.json"):
+        if VENDORED.search(entry.path):
+            continue
+        text = view.text(entry.path) or ""
+        try:
+            data = json.loads(text) if entry.path.endswith(".json") else load_yaml(text)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and _DATAFORM_SETTINGS & set(data):
+            roots.append((dir_of(entry.path), entry.path))
+    roots.sort(key=lambda r: -len(r[0]))  # the innermost project first
+    groups: dict[str | None, tuple[dict[str, list[str]], list[tuple[bool, str]]]] = {}
+    for path in view.paths:
+        if not path.endswith(".sqlx") or VENDORED.search(path) or "/node_modules/" in "/" + path:
+            continue
+        config = _sqlx_config(view.text(path) or "")
+        if config is None:
+            continue
+        settings = next((f for root, f in roots if under(path, root)), None)
+        actions, assertions = groups.setdefault(settings, ({}, []))
+        kind = _SQLX_TYPE.search(config)
+        kind_name = kind.group(1) if kind else "table"
+        actions.setdefault(kind_name, []).append(path)
+        if kind_name == "assertion" or _SQLX_BUILT_IN.search(config):
+            assertions.append((kind_name != "assertion", path))  # assertion actions first
+    for settings, (actions, assertions) in groups.items():
+        built = sorted(p for k in ("table", "incremental", "view") for p in actions.get(k, []))
+        if built:
+            emit("data_pipeline", built[0], 1, None, tool="dataform", actions=len(built), settings=settings)
+            emit("warehouse", settings or built[0], 1, None, tool="bigquery", via="dataform")
+        if assertions:
+            emit("data_validation", min(assertions)[1], 1, None, tool="dataform", kind="assertions",
+                 tests=len(assertions))
 
 
 def _dvc(view: RepoView, emit: Emit) -> None:
