@@ -79,9 +79,12 @@ def first_hires(ctx: CheckContext) -> Verdict | None:
 @evaluator("L2.experiment-tracking")
 def experiment_tracking(ctx: CheckContext) -> Verdict | None:
     """Planned `experiment_runs` (M: `experiment`, `runs_in_window`) with runs in the window ->
-    pass. Tracking calls in ML repo code (`experiment_tracking`) -> partial (the rubric's "G,
-    partial alone"), also when the tracker holds no recent runs. Nothing anywhere -> fail when
-    ML repos were scanned or a tracker was read; None when neither could be judged."""
+    pass. Tracking calls in ML repo code (`experiment_tracking`): partial (the rubric's "G,
+    partial alone") when they are only weak (notebook-only, opt-in) or when a tracker was read and
+    holds no recent runs; pass when no tracker was read, since nothing read says the runs stopped
+    (the stricter reading, partial here too, agreed less with the calibration corpus:
+    docs/calibration.md, "Check by check"). Nothing anywhere -> fail when ML repos were scanned
+    or a tracker was read; None when neither could be judged."""
     runs = ctx.signal("experiment_runs")
     recent = [r for r in runs if count(r, "runs_in_window") > 0]
     ml = ml_repo_names(ctx)
