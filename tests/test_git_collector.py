@@ -295,3 +295,41 @@ def test_targets_that_are_not_repositories_are_reported(tmp_path: Path) -> None:
     messages = {e.target: e.message for e in result.errors}
     assert "not a folder" in messages[str(plain_file)]
     assert any("no git repositories" in w and "broken" in w for w in result.warnings)
+
+
+def _big_notebook(code_cells: list[str], markdown: list[str], output: str) -> str:
+    """An nbformat-4 notebook as Jupyter writes it, made large by one output (a plot's PNG)."""
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": [line + "\n" for line in md.splitlines()]}
+             for md in markdown]
+    cells += [{"cell_type": "code", "execution_count": 1, "metadata": {},
+               "source": [line + "\n" for line in src.splitlines()],
+               "outputs": [{"output_type": "stream", "name": "stdout", "text": [output]}]} for src in code_cells]
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1)
+
+
+def test_a_notebook_too_large_to_read_still_shows_its_imports(tmp_path: Path) -> None:
+    """A notebook over the read limit (its outputs) is not read into Python, but a byte search in git
+    finds the imports opening its source lines: the frameworks count for the census and the
+    repository is an ML repository. Prose in a markdown cell and a traceback in an output that
+    name a framework are not imports. Below the limit, the same notebook is read as before."""
+    filler = "x" * 6000
+    trained = _big_notebook(["import pandas as pd\nfrom sklearn.ensemble import RandomForestClassifier\n"
+                             "model = RandomForestClassifier().fit(X, y)"], ["# Churn model"], filler)
+    decoy = _big_notebook(["print('hello')"], ["Later we import torch and train it."],
+                          "----> 1 import tensorflow\n" + filler)
+    repo = make_repo(tmp_path / "nb", {"analysis/churn.ipynb": trained, "README.md": "# churn\n"})
+    result, _ = collect(GitTarget(path=repo), max_blob_bytes=4096)
+    census = by_signal(result, "ml_frameworks")[0]
+    assert set(census.attributes["frameworks"]) >= {"sklearn"} and census.attributes["notebook_only"] is True
+    assert by_signal(result, "repository")[0].attributes["is_ml"] is True
+    assert result.targets[0]["coverage"]["skipped"] == {"oversize": 1}  # still counted as not read whole
+
+    other = make_repo(tmp_path / "decoy", {"notes.ipynb": decoy, "README.md": "# notes\n"})
+    result, _ = collect(GitTarget(path=other), max_blob_bytes=4096)
+    assert not (by_signal(result, "ml_frameworks")[0].attributes.get("frameworks") or {})
+    assert by_signal(result, "repository")[0].attributes["is_ml"] is False
+
+    result, _ = collect(GitTarget(path=repo))  # under the default limit: read and parsed whole
+    census = by_signal(result, "ml_frameworks")[0]
+    assert "sklearn" in census.attributes["frameworks"] and census.attributes["notebook_ml_cells"] == 1
+    assert not result.targets[0]["coverage"].get("skipped")

@@ -212,6 +212,31 @@ class ObjectStore:
         out = proc.stdout.decode("utf-8", errors="surrogateescape")
         return {p.removeprefix(prefix) for p in out.split("\0") if p}
 
+    def grep_matches(self, commit: str, pattern: str, pathspecs: list[str],
+                     timeout: float = 600) -> dict[str, list[str]] | None:
+        """The parts of the files at `commit` (limited to `pathspecs`) that match the extended
+        regular expression `pattern`, file by file (`git grep -o`, in C: what a file too large to
+        read whole holds, without reading it into Python). None when git could not answer."""
+        timeout = self._bounded(timeout)
+        try:
+            proc = subprocess.run(
+                ["git", "--git-dir", str(self.path), "grep", "-o", "-z", "-E", "--no-color",
+                 "--no-textconv", "-e", pattern, commit, "--", *pathspecs],
+                capture_output=True, timeout=timeout, env={**read_env(), "LC_ALL": "C"},
+                stdin=subprocess.DEVNULL,
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            return None
+        if proc.returncode not in (0, 1) or proc.stderr.strip():
+            return None
+        prefix = commit + ":"
+        out: dict[str, list[str]] = {}
+        for line in proc.stdout.decode("utf-8", errors="surrogateescape").split("\n"):
+            path, sep, match = line.partition("\0")
+            if sep:
+                out.setdefault(path.removeprefix(prefix), []).append(match)
+        return out
+
     def _bounded(self, timeout: float) -> float:
         """`timeout`, cut to what is left of the repository's time (RepoTimedOut if nothing)."""
         if self.deadline is None:

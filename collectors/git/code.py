@@ -264,7 +264,34 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
             _scan_file(view, path, text, notebook, facts, local_tops, paths_ok, testing, entry.sha)
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             log.debug("skipping %s:%s: %s", view.name, path, exc)
+    _oversize_notebooks(view, facts)
     return _assemble(view, facts)
+
+
+#: an import statement opening a line of notebook source, as nbformat keeps it in JSON: each line
+#: a string (`"import sklearn\n",`), or one string for the cell (`"...\nfrom torch import nn"`)
+_NB_IMPORT = r'("|\\n)(import|from)[[:space:]]+[A-Za-z_][A-Za-z0-9_.]*'
+_NB_IMPORT_PARTS = re.compile(r'(?:"|\\n)(?:import|from)\s+([A-Za-z_][\w.]*)')
+
+
+def _oversize_notebooks(view: RepoView, facts: RepoFacts) -> None:
+    """Notebooks too large to read whole (their outputs: plots, tables) still show their imports
+    to a byte search in git: the frameworks they import count for the census, as the import lines
+    of a module that does not parse do. Nothing else is taken from them (no detector runs on a
+    notebook that was not parsed). An import in a markdown cell's prose ("we import sklearn") or
+    in a traceback's output does not open a source line, so it is not taken."""
+    big = sorted(p for p in view.oversize if p.endswith(".ipynb") and not SKIP_DIRS.search(p))
+    if not big or view.grep_matches is None:
+        return
+    began = time.perf_counter()
+    found = view.grep_matches(_NB_IMPORT, big) or {}
+    view.read_s += time.perf_counter() - began
+    for path, matches in found.items():
+        for match in matches:
+            m = _NB_IMPORT_PARTS.match(match)
+            name = framework_of(m.group(1)) if m else None
+            if name:
+                facts.frameworks[name].add(path)
 
 
 class _ScanCache:

@@ -495,6 +495,7 @@ class GitCollector(Collector):
                 max_blob=self.settings.max_blob_bytes, web_url=web_url(remote),
                 bulk_sizer=blobs.sizes if blobs is not None else None,
                 grep=functools.partial(store.grep_paths, commit),
+                grep_matches=functools.partial(store.grep_matches, commit),
                 bulk_reader=blobs.read_many if blobs is not None else None, deadline=deadline,
             )
             listed = time.perf_counter()

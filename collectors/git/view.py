@@ -83,6 +83,10 @@ class RepoView:
     parse_s: float = 0.0  # ... and parsing Python modules and notebooks (the code analysis adds it)
     #: (pattern, pathspecs, perl=) -> paths whose bytes match the pattern; None where git cannot tell
     grep: Callable[..., set[str] | None] | None = None
+    #: (pattern, paths) -> the parts of each file that match; None where git cannot tell
+    grep_matches: Callable[[str, list[str]], dict[str, list[str]] | None] | None = None
+    #: files over `max_blob`, not read (a byte search in git may still look inside them)
+    oversize: set[str] = field(default_factory=set, repr=False)
     #: the repository's time limit: every read and every use of a file checks it (RepoTimedOut
     #: once it has passed)
     deadline: Deadline | None = None
@@ -178,6 +182,7 @@ class RepoView:
             data = got
             if data is None or len(data) > self.max_blob:
                 self.skip(path, "oversize")
+                self.oversize.add(path)
             else:
                 object.__setattr__(entry, "known_size", len(data))
                 self.blobs_read += 1
