@@ -266,6 +266,27 @@ def test_prefect_deployments_are_orchestration_and_scheduled_training() -> None:
     assert len(signals(files, "scheduled_retraining")) == 1
 
 
+_DAILY = ("name: churn\nprefect-version: 3\ndeployments:\n  - name: daily-enterprise-run\n"
+          "    entrypoint: src/cli/pipeline.py:run_pipeline\n    schedules:\n      - cron: \"0 7 * * *\"\n")
+
+
+def test_a_scheduled_deployment_whose_flow_trains_is_scheduled_training() -> None:
+    """A deployment named for its cadence (`daily-enterprise-run`) runs a flow module; when that
+    module's code trains (`train_models_and_score(...)`), the schedule retrains. A flow that only
+    ingests, a flow file that is not in the repository, and a docstring naming training do not."""
+    trains = ("from prefect import flow\nfrom src.ml import train_models_and_score\n\n@flow\n"
+              "def run_pipeline():\n    return train_models_and_score()\n")
+    ingests = ('from prefect import flow\n\n@flow\ndef run_pipeline():\n    """Loads data; training runs '
+               'elsewhere."""\n    return load_raw()\n')
+    [retrain] = signals({"prefect.yaml": _DAILY, "src/cli/pipeline.py": trains}, "scheduled_retraining")
+    assert (retrain.attributes["trigger"], retrain.attributes["schedule"]) == ("prefect", "0 7 * * *")
+    assert signals({"prefect.yaml": _DAILY, "src/cli/pipeline.py": ingests}, "scheduled_retraining") == []
+    assert signals({"prefect.yaml": _DAILY}, "scheduled_retraining") == []
+    # a project in a folder: the entrypoint is relative to the folder holding prefect.yaml
+    [retrain] = signals({"ml/prefect.yaml": _DAILY, "ml/src/cli/pipeline.py": trains}, "scheduled_retraining")
+    assert retrain.attributes["path"] == "ml/prefect.yaml"
+
+
 def test_prefect_decoys() -> None:
     decoys = {
         "README.md": "# churn\n\nDeploy with `prefect deploy --all`; see prefect.yaml deployments.\n",

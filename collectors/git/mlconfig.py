@@ -272,7 +272,8 @@ def _named_orchestrators(view: RepoView, index: ConfigIndex, emit: Emit) -> None
             )
             for dep, sched in zip(deployments, schedules, strict=True):
                 what = f"{dep.get('name', '')} {dep.get('entrypoint', '')}"
-                if sched and mentions_training(what) and not only_not_training(what):
+                if sched and ((mentions_training(what) and not only_not_training(what))
+                              or _entrypoint_trains(view, dir_of(doc.path), dep.get("entrypoint"))):
                     line = key_line(doc.text, "entrypoint") or found
                     emit(
                         "scheduled_retraining",
@@ -293,7 +294,8 @@ def _named_orchestrators(view: RepoView, index: ConfigIndex, emit: Emit) -> None
             emit("orchestration", doc.path, found[0], found[1], tool="prefect", schedule=sched,
                  metadata_driven=False, deployments=1)
             what = f"{doc.data.get('name', '')} {doc.data['flow_name']} {doc.data['entrypoint']}"
-            if sched and mentions_training(what) and not only_not_training(what):
+            if sched and ((mentions_training(what) and not only_not_training(what))
+                          or _entrypoint_trains(view, dir_of(doc.path), doc.data["entrypoint"])):
                 emit("scheduled_retraining", doc.path, found[0], found[1], trigger="prefect",
                      schedule=sched, drift_triggered=False)
         elif name in ("workspace.yaml", "workspace.yml") and "load_from" in doc.data:
@@ -329,6 +331,28 @@ def _named_orchestrators(view: RepoView, index: ConfigIndex, emit: Emit) -> None
                 tool="dagster",
                 metadata_driven=False,
             )
+
+
+def _entrypoint_trains(view: RepoView, root: str, entrypoint: Any) -> bool:
+    """Whether the flow a Prefect deployment runs (`path/to/flow.py:function`, relative to the
+    project's root) trains: its code (comments and strings left out) names training, as
+    `train_models_and_score()`, `model.fit(...)` or a `Trainer` do. A deployment named for its
+    cadence (`daily-run`) whose flow trains is a retraining schedule."""
+    from mlaudit.collectors.git.codetable import TRAIN_WORDS
+    from mlaudit.collectors.git.prefilter import code_text
+    from mlaudit.collectors.git.pyscan import words_of
+
+    if not isinstance(entrypoint, str) or ":" not in entrypoint:
+        return False
+    path = posixpath.normpath(posixpath.join(root, entrypoint.rsplit(":", 1)[0]))
+    text = view.text(path) if path in view.entries else None
+    if not text:
+        return False
+    words = {w for ident in set(_IDENTIFIER.findall(code_text(text))) for w in words_of(ident)}
+    return bool(TRAIN_WORDS & words)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _prefect_schedule(dep: dict[str, Any]) -> str | None:
