@@ -333,3 +333,13 @@ def test_a_notebook_too_large_to_read_still_shows_its_imports(tmp_path: Path) ->
     census = by_signal(result, "ml_frameworks")[0]
     assert "sklearn" in census.attributes["frameworks"] and census.attributes["notebook_ml_cells"] == 1
     assert not result.targets[0]["coverage"].get("skipped")
+
+
+def test_large_notebooks_are_searched_only_where_nothing_else_imports_a_framework(tmp_path: Path) -> None:
+    """The search of large notebooks decides whether a repository holds ML code; where its modules
+    already import a framework, the large notebooks are left unsearched (git would read them all)."""
+    big = _big_notebook(["import torch\nmodel = torch.nn.Linear(2, 1)"], [], "x" * 6000)
+    repo = make_repo(tmp_path / "r", {"train.py": TRAIN, "explore.ipynb": big})
+    result, _ = collect(GitTarget(path=repo), max_blob_bytes=4096)
+    frameworks = by_signal(result, "ml_frameworks")[0].attributes["frameworks"]
+    assert "torch" not in frameworks and frameworks  # the module's framework alone
