@@ -851,6 +851,28 @@ def test_automated_and_ml_tests(tmp_path: Path) -> None:
     assert ml.excerpt == "def test_ratio():"
 
 
+def test_tests_in_nested_test_classes_are_collected() -> None:
+    """pytest collects `Test*` classes nested in a test class: their asserting methods are tests
+    (and exercise ML code here). A nested class not named `Test*`, and a nested helper method not
+    named `test*`, are not."""
+    nested = ("from app.data.sentiment_data import SentimentDataLayer\n\n"
+              "class TestSentimentDataLayer:\n"
+              "    class TestInitialization:\n"
+              "        def test_unsupported_model(self):\n"
+              "            with pytest.raises(ValueError):\n"
+              "                SentimentDataLayer({'model': 'x'})\n\n"
+              "        def helper(self):\n"
+              "            assert True\n"
+              "    class Fixtures:\n"
+              "        def test_not_collected(self):\n"
+              "            assert True\n")
+    items = run({"app/data/sentiment_data.py": "class SentimentDataLayer:\n    pass\n",
+                 "tests/unit/test_sentiment_data.py": nested})
+    auto = only(items, "automated_tests")
+    assert (auto.attributes["test_functions"], auto.attributes["line"]) == (1, 5)
+    assert only(items, "ml_tests").attributes["targets"] == ["app.data.sentiment_data.SentimentDataLayer"]
+
+
 def test_template_tests_without_functions_and_assertion_free_tests_count_for_nothing() -> None:
     items = run({"{{cookiecutter.name}}/tests/test_x.py": "import {{ cookiecutter.pkg }}\n",
                  "tests/test_smoke.py": "import torch\n\ndef test_import():\n    torch.zeros(1)\n"})

@@ -116,9 +116,17 @@ def _test_functions(tree: ast.Module) -> Iterable[ast.FunctionDef | ast.AsyncFun
             yield node
         elif isinstance(node, ast.ClassDef) and (node.name.startswith("Test") or any(
                 (getattr(b, "attr", None) or getattr(b, "id", "")).endswith("TestCase") for b in node.bases)):
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name.startswith("test"):
-                    yield item
+            yield from _class_tests(node)
+
+
+def _class_tests(cls: ast.ClassDef) -> Iterable[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The test methods of a test class, and of the `Test*` classes nested in it (pytest collects
+    those too: `class TestLayer: class TestInit: def test_...`)."""
+    for item in cls.body:
+        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name.startswith("test"):
+            yield item
+        elif isinstance(item, ast.ClassDef) and item.name.startswith("Test"):
+            yield from _class_tests(item)
 
 
 def _top_functions(tree: ast.Module) -> Iterable[ast.FunctionDef | ast.AsyncFunctionDef]:
