@@ -741,6 +741,14 @@ def test_data_quality_monitoring_from_git_needs_the_checks_on_a_schedule():
     # a schedule in another repository does not run this one's checks
     other = ev("ci_pipeline", "b", tool="github_actions", schedules=["0 2 * * *"], ml_steps=["data_tests"])
     assert run("L4.data-quality-monitoring", *ml_repos("a", "b"), dv, other).outcome == Outcome.UNKNOWN
+    # hand-written checks in the scheduled pipeline: partial (the rubric asks for a validation tool);
+    # checks that only answer (never stop a run) do not count at all
+    custom = ev("data_validation", "a", tool="custom", path="src/checks.py", line=3)
+    f = run("L4.data-quality-monitoring", *ml_repos("a"), custom, dag)
+    assert f.outcome == Outcome.PARTIAL and "hand-written only" in f.explanation
+    assert run("L4.data-quality-monitoring", *ml_repos("a"), custom, dv, dag).outcome == Outcome.PASS
+    answering = ev("data_validation", "a", tool="custom", path="src/checks.py", line=3, verdict_only=True)
+    assert run("L4.data-quality-monitoring", *ml_repos("a"), answering, dag).outcome == Outcome.UNKNOWN
 
 
 def test_per_version_performance():

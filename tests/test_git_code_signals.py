@@ -344,9 +344,24 @@ _HF_RAISES = ("from datasets import DatasetDict\n\n"
               "    return True\n")
 
 
+_REQUIRE_RAISES = ("import pandas as pd\n\n"
+                   "def require_columns(df: pd.DataFrame, cols: list[str]) -> None:\n"
+                   "    missing = [c for c in cols if c not in df.columns]\n"
+                   "    if missing:\n"
+                   "        raise ValueError(missing)\n")
+_ISSUES_ANSWERS = ("import pandas as pd\n\n"
+                   "def check_data_quality(df):\n"
+                   "    issues = []\n"
+                   "    if 'target' not in df.columns:\n"
+                   "        issues.append('no target')\n"
+                   "    if (df['target'] < 0).any():\n"
+                   "        issues.append('negative target')\n"
+                   "    return issues\n")
+
+
 @pytest.mark.parametrize(("code", "line", "verdict_only"), [
-    (_MISSING_RAISES, 3, False), (_HF_RAISES, 3, False),
-    (_MISSING_ANSWERS, 4, True), (_STATUS_ANSWERS, 4, True),
+    (_MISSING_RAISES, 3, False), (_HF_RAISES, 3, False), (_REQUIRE_RAISES, 3, False),
+    (_MISSING_ANSWERS, 4, True), (_STATUS_ANSWERS, 4, True), (_ISSUES_ANSWERS, 3, True),
 ])
 def test_custom_validation_through_local_names(code: str, line: int, verdict_only: bool) -> None:
     """A check that raises on what it found is validation; one that only answers (returns False,
@@ -389,6 +404,11 @@ def test_hand_written_data_checks_are_partial_and_a_library_passes() -> None:
     # profiling: counts what is missing and prints it; nothing fails, nothing is answered
     "import pandas as pd\n\ndef check_missing(df):\n    report = df.isnull().sum()\n    print(report)\n"
     "    return report\n",
+    # helpers named like validators that look at no frame, or only report what they computed
+    "import os\nimport pandas as pd\n\ndef ensure_dir(path):\n    if not os.path.isdir(path):\n"
+    "        os.makedirs(path)\n    return path\n",
+    "import pandas as pd\n\ndef expect_columns(df):\n    cols = list(df.columns)\n    print(cols)\n"
+    "    return cols\n",
     # a verdict about a file, not about a frame
     "import os\nimport pandas as pd\n\ndef check_paths(cfg):\n    if not os.path.exists(cfg.path):\n"
     "        return False\n    return True\n",

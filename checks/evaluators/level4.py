@@ -84,7 +84,8 @@ def data_quality_monitoring(ctx: CheckContext) -> Verdict | None:
     `data_quality_run` (A, Glue Data Quality: `ruleset`, `runs_in_window`, `pass_rate`).
     >= 2 validation runs in the window -> pass (pass rate reported); 1 -> partial. Git: data
     validation code in a repo where a scheduled pipeline or a scheduled CI data-check step runs
-    (`_validation_schedules`) -> pass, without a pass rate. Suites (`gx_suite`) but no runs, or
+    (`_validation_schedules`) -> pass, without a pass rate (partial where the checks are only
+    hand-written, `tool: custom`). Suites (`gx_suite`) but no runs, or
     nothing -> fail; results unreadable (a gap) -> None."""
     results = ctx.signal("gx_validation") + ctx.signal("data_quality_run")
     ran = [r for r in results if count(r, "runs_in_window") > 0]
@@ -104,12 +105,17 @@ def data_quality_monitoring(ctx: CheckContext) -> Verdict | None:
     # validation code inside scheduled pipelines runs each time they do (git supports the check)
     sched = _validation_schedules(ctx)
     wired = [v for v in strong(ctx.signal("data_validation")) if v.attributes.get("scheduled") or v.subject in sched]
+    library = [v for v in wired if v.tool != "custom"]
     if wired:
+        # hand-written checks in a scheduled pipeline are partial, as they are for
+        # L3.data-validation: the rubric asks for a validation tool's runs
         return Verdict(
-            Outcome.PASS,
-            f"Data checks ({tools(wired)}) run inside scheduled pipelines in "
-            f"{names(i.subject for i in wired)}; no validation results were read to give a pass rate.",
-            cite(wired, results),
+            Outcome.PASS if library else Outcome.PARTIAL,
+            f"Data checks ({tools(library or wired)}) run inside scheduled pipelines in "
+            f"{names(i.subject for i in library or wired)}"
+            + ("" if library else ", hand-written only (no validation library)")
+            + "; no validation results were read to give a pass rate.",
+            cite(library or wired, results),
             {"runs_in_window": None},
         )
     if signal_gap(ctx, "gx_validation", "data_quality_run") and not results:

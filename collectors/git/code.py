@@ -581,7 +581,8 @@ def _declared_in_magics(nb: NotebookCode, path: str, facts: RepoFacts) -> None:
 # -- structural detections: one function each, over a scan ------------------------------------
 _FRAME_ATTRS = {"columns", "dtypes", "isnull", "isna", "notnull", "notna", "duplicated", "is_unique",
                 "empty", "nunique", "between", "isin", "dtype"}
-_VALIDATOR_NAME = re.compile(r"^_?(validate|check|verify|assert)(_|$)")
+_VALIDATOR_WORDS = "validate|check|verify|assert|require|ensure|expect"
+_VALIDATOR_NAME = re.compile(rf"^_?({_VALIDATOR_WORDS})(_|$)")
 #: ... but a check for drift compares windows of data over time: monitoring, not validation
 _MONITORING_NAME = re.compile(r"(?i)drift|skew")
 
@@ -614,12 +615,14 @@ def _is_verdict(expr: ast.AST) -> bool:
 
 def _frame_verdicts(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[bool, bool]:
     """(raises, answers): whether a validator fails the run on what it finds in a dataframe (an
-    `assert`, or a `raise` under an `if`), or only answers (`return False` under such an `if`, or
-    returns a yes/no about the frame). What it finds may go through local names first: a list of
-    missing columns filled under `if c not in df.columns:`, `missing = [c for c in cols if c not
-    in df.columns]`, `status = len(df.columns) == n`."""
+    `assert`, or a `raise` under an `if`), or only answers (`return False` under such an `if`, a
+    yes/no about the frame, or the list of problems it filled under such an `if`). What it finds
+    may go through local names first: a list of missing columns filled under `if c not in
+    df.columns:`, `missing = [c for c in cols if c not in df.columns]`, `status = len(df.columns)
+    == n`. A frame filtered and returned (`df = df[df.x > 0]; return df`) is not an answer."""
     tainted: set[str] = set()
     verdicts: set[str] = set()
+    findings: set[str] = set()  # filled under an `if` that examines the frame: `issues.append(...)`
 
     def examines(expr: ast.AST | None) -> bool:
         if expr is None:
@@ -657,7 +660,9 @@ def _frame_verdicts(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[bool, b
                     verdicts.update(names)
             if isinstance(node, ast.If | ast.While) and examines(node.test):
                 for stmt in node.body:
-                    tainted.update(targets(stmt))
+                    names = targets(stmt)
+                    tainted.update(names)
+                    findings.update(names)
         if len(tainted) == before:
             break
     raises = answers = False
@@ -672,7 +677,7 @@ def _frame_verdicts(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[bool, b
         elif isinstance(node, ast.Return) and node.value is not None:
             value = node.value
             answers = answers or (_is_verdict(value) and examines(value)) or (
-                isinstance(value, ast.Name) and value.id in verdicts)
+                isinstance(value, ast.Name) and value.id in verdicts | findings)
     return raises, answers
 
 
@@ -763,7 +768,7 @@ STRUCTURAL_NEEDS: dict[str, tuple[tuple[Keyword, ...], tuple[str, ...], tuple[st
     # a validate_*/check_* function in a module importing a dataframe library
     # (a function so named, and an `assert` or a `raise` somewhere)
     "_custom_validation": ((), (r"(?<![A-Za-z0-9_])(?:pandas|pyspark|polars|datasets)(?![A-Za-z0-9_])",
-                                r"(?<![A-Za-z0-9_])def[\s\\]+_?(?:validate|check|verify|assert)(?:_\w*)?[\s\\]*\(",
+                                rf"(?<![A-Za-z0-9_])def[\s\\]+_?(?:{_VALIDATOR_WORDS})(?:_\w*)?[\s\\]*\(",
                                 r"(?<![A-Za-z0-9_])(?:assert|raise|return)(?![A-Za-z0-9_])"),
                            _FRAME_MODULES),
     "_dbt_models": ((Keyword("dbt"),), (), ()),
