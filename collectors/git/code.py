@@ -684,8 +684,8 @@ def _frame_verdicts(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[bool, b
 def _custom_validation(scan: SourceScan) -> list[Hit]:
     """A validate_*/check_* function that checks a dataframe's columns, types or values and fails
     the run on what it finds (`assert`, or `raise` under an `if`): `tool: custom`. One that only
-    answers (returns False, or a yes/no about the frame, for its caller to act on or not) is kept
-    as `verdict_only`: a check, but not one shown to stop anything."""
+    answers (returns False, a yes/no about the frame, or the problems it found, for its caller to
+    act on or not) is kept as `verdict_only`: a check, but not one shown to stop anything."""
     if not scan.imports_any(_FRAME_MODULES):
         return []
     hits = []
@@ -765,8 +765,8 @@ STRUCTURAL: tuple[Callable[[SourceScan], list[Hit]], ...] = (
 #: what each structural detector needs in a file's text, for the prefilter: any of the keywords,
 #: or (a condition) every expression, with one of its words (a test checks every one is listed)
 STRUCTURAL_NEEDS: dict[str, tuple[tuple[Keyword, ...], tuple[str, ...], tuple[str, ...]]] = {
-    # a validate_*/check_* function in a module importing a dataframe library
-    # (a function so named, and an `assert` or a `raise` somewhere)
+    # a validate_*/check_*/require_* function in a module importing a dataframe library
+    # (a function so named, and an `assert`, a `raise` or a `return` somewhere)
     "_custom_validation": ((), (r"(?<![A-Za-z0-9_])(?:pandas|pyspark|polars|datasets)(?![A-Za-z0-9_])",
                                 rf"(?<![A-Za-z0-9_])def[\s\\]+_?(?:{_VALIDATOR_WORDS})(?:_\w*)?[\s\\]*\(",
                                 r"(?<![A-Za-z0-9_])(?:assert|raise|return)(?![A-Za-z0-9_])"),
