@@ -24,6 +24,19 @@ DATA = ROOT / "docs" / "calibration.yaml"
 THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 
 
+def repo_definitions() -> list:
+    """The checks a repository's own walk reads (technical and process, git only)."""
+    return [d for d in load_definitions() if d.dimension in REPO_DIMENSIONS and d.id not in ORG_ONLY]
+
+
+def repo_level(checks: dict[str, str], defs: list, threshold: float = 0.7, walk: str = "per-level",
+               name: str = "repo") -> int:
+    """A repository's level from its check outcomes (report.json `repositories[].checks`),
+    walked again with `threshold` and `walk`; 0 where no level is reached."""
+    found = {c: Finding(c, Outcome(o), "") for c, o in checks.items()}
+    return _walk(name, defs, found, threshold, walk)["level"] or 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("keep", type=Path, help="the folder calibrate.py --keep wrote")
@@ -31,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus = yaml.safe_load(DATA.read_text(encoding="utf-8"))["repositories"]
     expected = {e["repo"]: int(e["expected"]) for e in corpus}
     held_out = {e["repo"] for e in corpus if e.get("part")}  # parts 3-: judged after the scoring was set
-    defs = [d for d in load_definitions() if d.dimension in REPO_DIMENSIONS and d.id not in ORG_ONLY]
+    defs = repo_definitions()
     reports = {}
     for path in sorted(args.keep.glob("*.json")):
         name = path.stem.replace("+", "/", 1)
@@ -45,12 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             over: list[str] = []
             over_held = 0
             for name, repos in sorted(reports.items()):
-                levels = []
-                for repo in repos:
-                    found = {c: Finding(c, Outcome(o), "") for c, o in repo["checks"].items()}
-                    level = _walk(repo["name"], defs, found, threshold, walk)["level"]
-                    levels.append(level or 0)
-                got = max(levels, default=0)
+                got = max((repo_level(r["checks"], defs, threshold, walk, r["name"]) for r in repos), default=0)
                 held = int(name in held_out)
                 for i in {0, held}:  # [all, held-out]
                     exact[i] += got == expected[name]

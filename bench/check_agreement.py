@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import yaml
+from calibrate_sweep import repo_definitions, repo_level  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "calibration.yaml"
@@ -104,11 +105,7 @@ def compare(keep: Path, data: Path = DATA) -> dict[str, dict]:
 def substituted(keep: Path, data: Path = DATA, threshold: float = 0.7) -> dict[str, tuple[int, int, int, int]]:
     """Check id (None: as measured) -> (exact, within ±1, over-rated, under-rated) over the corpus
     when the reviewer's outcome replaces mlaudit's for that check wherever both assessed it."""
-    from mlaudit.checks import load_definitions
-    from mlaudit.evidence import Finding, Outcome
-    from mlaudit.scoring import ORG_ONLY, REPO_DIMENSIONS, _walk
-
-    defs = [d for d in load_definitions() if d.dimension in REPO_DIMENSIONS and d.id not in ORG_ONLY]
+    defs = repo_definitions()
     corpus = yaml.safe_load(data.read_text(encoding="utf-8"))["repositories"]
     rows = []
     for entry in corpus:
@@ -127,8 +124,7 @@ def substituted(keep: Path, data: Path = DATA, threshold: float = 0.7) -> dict[s
                 for one in (said if check == "*" else [check] if check else []):
                     if said.get(one) in ORDER and outcomes.get(one) in ORDER:
                         outcomes[one] = said[one]
-                found = {c: Finding(c, Outcome(o), "") for c, o in outcomes.items()}
-                level = _walk("repo", defs, found, threshold, "per-level")["level"] or 0
+                level = repo_level(outcomes, defs, threshold)
             exact += level == expected
             near += abs(level - expected) <= 1
             over += level > expected

@@ -10,6 +10,7 @@ from mlaudit.checks.evaluators.support import (
     NOT_FRAMEWORKS,
     PASS_SHARE,
     answer_text,
+    by_library,
     cite,
     count,
     coverage,
@@ -348,7 +349,7 @@ def data_validation(ctx: CheckContext) -> Verdict | None:
     suites = ctx.signal("gx_suite")
     filled = [s for s in suites if count(s, "expectations") > 0]
     code = ctx.signal("data_validation")
-    library = [i for i in strong(code) if i.tool != "custom"]
+    library, custom = by_library(code)
     if filled or library:
         parts = []
         if filled:
@@ -365,7 +366,6 @@ def data_validation(ctx: CheckContext) -> Verdict | None:
         )
     if suites or code:
         parts = []
-        custom = [i for i in strong(code) if i.tool == "custom"]
         if custom:
             parts.append(f"only hand-written data checks (no validation library) in "
                          f"{names(i.subject for i in custom)}")

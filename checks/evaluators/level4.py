@@ -6,6 +6,7 @@ from mlaudit.checks.base import CheckContext, Verdict, evaluator
 from mlaudit.checks.evaluators.support import (
     PASS_SHARE,
     answer_text,
+    by_library,
     by_subject,
     cite,
     contributor_groups,
@@ -104,18 +105,18 @@ def data_quality_monitoring(ctx: CheckContext) -> Verdict | None:
         return Verdict(outcome, text, cite(ran), {"runs_in_window": total, "pass_rate": rate})
     # validation code inside scheduled pipelines runs each time they do (git supports the check)
     sched = _validation_schedules(ctx)
-    wired = [v for v in strong(ctx.signal("data_validation")) if v.attributes.get("scheduled") or v.subject in sched]
-    library = [v for v in wired if v.tool != "custom"]
-    if wired:
+    library, custom = by_library(v for v in ctx.signal("data_validation")
+                                 if v.attributes.get("scheduled") or v.subject in sched)
+    if library or custom:
         # hand-written checks in a scheduled pipeline are partial, as they are for
         # L3.data-validation: the rubric asks for a validation tool's runs
         return Verdict(
             Outcome.PASS if library else Outcome.PARTIAL,
-            f"Data checks ({tools(library or wired)}) run inside scheduled pipelines in "
-            f"{names(i.subject for i in library or wired)}"
+            f"Data checks ({tools(library or custom)}) run inside scheduled pipelines in "
+            f"{names(i.subject for i in library or custom)}"
             + ("" if library else ", hand-written only (no validation library)")
             + "; no validation results were read to give a pass rate.",
-            cite(library or wired, results),
+            cite(library or custom, results),
             {"runs_in_window": None},
         )
     if signal_gap(ctx, "gx_validation", "data_quality_run") and not results:

@@ -21,6 +21,13 @@ def strong(items: Iterable[EvidenceItem]) -> list[EvidenceItem]:
     return [i for i in items if not is_weak(i)]
 
 
+def by_library(items: Iterable[EvidenceItem]) -> tuple[list[EvidenceItem], list[EvidenceItem]]:
+    """Strong data checks split into those written with a validation tool and the hand-written
+    ones (`tool: custom`): the rubric's data checks are a tool's; hand-written ones are partial."""
+    checks = strong(items)
+    return [i for i in checks if i.tool != "custom"], [i for i in checks if i.tool == "custom"]
+
+
 def weakness(items: Iterable[EvidenceItem]) -> str:
     kinds = set()
     for i in items:

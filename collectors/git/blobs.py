@@ -191,17 +191,10 @@ class ObjectStore:
         expression, used where git is built with PCRE (it runs a large alternation in half the
         time of the POSIX engine). None when git could not answer (a missing object, an old
         git): the caller then reads every file itself."""
-        timeout = self._bounded(timeout)
         use_perl = perl is not None and _PERL_GREP["ok"] is not False
         engine, expression = ("-P", perl) if perl is not None and use_perl else ("-E", pattern)
-        try:
-            proc = subprocess.run(
-                ["git", "--git-dir", str(self.path), "grep", "-l", "-z", engine, "--no-color",
-                 "--no-textconv", "-e", expression, commit, "--", *pathspecs],
-                capture_output=True, timeout=timeout, env={**read_env(), "LC_ALL": "C"},
-                stdin=subprocess.DEVNULL,
-            )
-        except (subprocess.TimeoutExpired, OSError):
+        proc = self._grep(["-l", engine], expression, commit, pathspecs, timeout)
+        if proc is None:
             return None
         if use_perl and proc.returncode not in (0, 1) and without_pcre(proc.stderr):
             _PERL_GREP["ok"] = False  # this git has no PCRE: the POSIX search from now on
@@ -217,17 +210,8 @@ class ObjectStore:
         """The parts of the files at `commit` (limited to `pathspecs`) that match the extended
         regular expression `pattern`, file by file (`git grep -o`, in C: what a file too large to
         read whole holds, without reading it into Python). None when git could not answer."""
-        timeout = self._bounded(timeout)
-        try:
-            proc = subprocess.run(
-                ["git", "--git-dir", str(self.path), "grep", "-o", "-z", "-E", "--no-color",
-                 "--no-textconv", "-e", pattern, commit, "--", *pathspecs],
-                capture_output=True, timeout=timeout, env={**read_env(), "LC_ALL": "C"},
-                stdin=subprocess.DEVNULL,
-            )
-        except (subprocess.TimeoutExpired, OSError):
-            return None
-        if proc.returncode not in (0, 1) or proc.stderr.strip():
+        proc = self._grep(["-o", "-E"], pattern, commit, pathspecs, timeout)
+        if proc is None or proc.returncode not in (0, 1) or proc.stderr.strip():
             return None
         prefix = commit + ":"
         out: dict[str, list[str]] = {}
@@ -236,6 +220,20 @@ class ObjectStore:
             if sep:
                 out.setdefault(path.removeprefix(prefix), []).append(match)
         return out
+
+    def _grep(self, options: list[str], expression: str, commit: str, pathspecs: list[str],
+              timeout: float) -> subprocess.CompletedProcess[bytes] | None:
+        """One `git grep` at `commit` (NUL after each path, no colour or text conversion, C locale),
+        within the repository's time; None when it could not be run or ran out of time."""
+        try:
+            return subprocess.run(
+                ["git", "--git-dir", str(self.path), "grep", *options, "-z", "--no-color",
+                 "--no-textconv", "-e", expression, commit, "--", *pathspecs],
+                capture_output=True, timeout=self._bounded(timeout), env={**read_env(), "LC_ALL": "C"},
+                stdin=subprocess.DEVNULL,
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            return None
 
     def _bounded(self, timeout: float) -> float:
         """`timeout`, cut to what is left of the repository's time (RepoTimedOut if nothing)."""
