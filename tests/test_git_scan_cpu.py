@@ -350,23 +350,28 @@ NOTEBOOK_CELLS = {
     "indented_cell": ("def f():\n    a = 1", "    return a", "g()"),
     "string_across": ('s = """a', 'b"""', "t = 1"),
     "continuation": ("x = 1 + \\", "    2", "y = x"),
+    "continuation_into_a_comment": ("y = 1 \\", "# only a comment", "z = 2"),
+    "continuation_into_a_broken_cell": ("y = 1 \\", "    return 2", "m.predict(x)"),
     "broken_cell": ("import torch", "def (:", "torch.save(m, 'p')"),
+    "python2_prints": ("import sklearn", "print 'a'", "m.fit(x, y)", "print x, y", "m.predict(x)"),
+    "broken_then_crossing": ("print 'a'", "x = f(1,", "  2)", "import torch"),
+    "crossing_then_broken": ("@dec", "def f(): pass", "exec 'x'", "import torch"),
+    "error_shown_in_a_later_cell": ("x = [1,", "import torch", "y = 2"),
+    "unclosed_string_cell": ('s = """never closed', "import torch", "t = 1"),
+    "many_broken": (*(f"print {i}" for i in range(7)), "import torch"),
     "top_level_await": ("await main()", "import asyncio"),
     "only_comments": ("# nothing", "  # still nothing"),
+    "only_broken": ("print 'a'", "exec 'b'"),
 }
 
 
-def test_a_notebook_parsed_in_one_pass_gives_the_tree_of_its_cells_parsed_one_by_one(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_notebook_parsed_in_one_pass_gives_the_tree_of_its_cells_parsed_one_by_one() -> None:
     together: dict[str, bool] = {}
     for name, cells in NOTEBOOK_CELLS.items():
         nb = pyscan.notebook_code(_notebook(*cells))
         assert nb is not None
         together[name] = pyscan._parse_cells_together(nb) is not None
-        tree = pyscan.parse_notebook(nb)
-        with monkeypatch.context() as m:
-            m.setattr(pyscan, "_parse_cells_together", lambda nb: None)
-            one_by_one = pyscan.parse_notebook(nb)
+        tree, one_by_one = pyscan.parse_notebook(nb), pyscan._parse_cells_one_by_one(nb)
         dump = ast.dump(tree, include_attributes=True) if tree else None
         assert dump == (ast.dump(one_by_one, include_attributes=True) if one_by_one else None), name
     assert together["plain"] and together["top_level_await"] and together["only_comments"]
@@ -374,6 +379,26 @@ def test_a_notebook_parsed_in_one_pass_gives_the_tree_of_its_cells_parsed_one_by
     assert not any(together[n] for n in ("decorator_above_its_def", "open_bracket", "open_block",
                                          "indented_cell", "string_across", "continuation", "broken_cell"))
     assert pyscan.parse_notebook(pyscan.notebook_code(_notebook("# nothing"))) is None
+    assert pyscan.parse_notebook(pyscan.notebook_code(_notebook("print 'a'", "exec 'b'"))) is None
+
+
+def test_random_notebooks_parse_as_their_cells_one_by_one() -> None:
+    """Cells drawn at random from valid, broken and cell-crossing snippets: the notebook's
+    tree is exactly that of its cells parsed one by one (a cell ending in a line continuation
+    followed by a comment-only cell parsed together, and kept a statement of a cell that does
+    not parse alone, before this test)."""
+    import random
+
+    pool = [cell for cells in NOTEBOOK_CELLS.values() for cell in cells] + [
+        "x = (", ")", "    indented = 1", "else:", "def g():", "    return 2", "'''", "y = 1 \\",
+        "class C:\n    pass", "lambda: (", "import numpy as np\nnp.zeros(3)", "f'{x!r}'", "a = [i for i in b]"]
+    rng = random.Random(7)
+    for _ in range(1500):
+        nb = pyscan.notebook_code(_notebook(*rng.choices(pool, k=rng.randint(1, 9))))
+        assert nb is not None
+        tree, one_by_one = pyscan.parse_notebook(nb), pyscan._parse_cells_one_by_one(nb)
+        assert (ast.dump(tree, include_attributes=True) if tree else None) == (
+            ast.dump(one_by_one, include_attributes=True) if one_by_one else None), nb.code
 
 
 def test_a_parsed_notebooks_json_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:

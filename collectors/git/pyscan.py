@@ -154,24 +154,43 @@ def parse_notebook(nb: NotebookCode) -> ast.Module | None:
     cell, each padded to its joined line numbers): that is the tree of the cells parsed one by one
     whenever it parses and no statement crosses from one cell into the next (a decorator above
     its `def`, a bracket or block left open). Otherwise the cells are parsed one by one."""
+    if any(src and src[-1].endswith("\\") for _, src in nb.cells):
+        # a cell ending in a line continuation joins the next cell's first line (or a comment)
+        # without any token of it: no statement's span would show that it crosses
+        return _parse_cells_one_by_one(nb)
     joined = _parse_cells_together(nb)
     if joined is not None:
         return joined if joined.body else None
+    return _parse_cells_one_by_one(nb)
+
+
+def _cell_bounds(nb: NotebookCode) -> list[tuple[int, int]]:
+    """(first, end) joined line of each code cell (positions in `nb.cells`)."""
+    out, start = [], 0
+    for _, src in nb.cells:
+        out.append((start, start + len(src)))
+        start += len(src)
+    return out
+
+
+def _compile_cell(chunk: str) -> ast.Module | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return compile(chunk, "<cell>", "exec", flags=_NB_FLAGS)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _parse_cells_one_by_one(nb: NotebookCode) -> ast.Module | None:
+    """Each code cell parsed alone, padded to its joined line numbers; the bodies joined."""
     body: list[ast.stmt] = []
     lines = nb.code.split("\n")
-    start = 0
-    for _, src in nb.cells:
+    for first, last in _cell_bounds(nb):
         # blank lines before the cell put its nodes at their joined line numbers
-        chunk = "\n" * start + "\n".join(lines[start : start + len(src)])
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tree = compile(chunk, "<cell>", "exec", flags=_NB_FLAGS)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            tree = None
+        tree = _compile_cell("\n" * first + "\n".join(lines[first:last]))
         if tree is not None:
             body.extend(tree.body)
-        start += len(src)
     return ast.Module(body=body, type_ignores=[]) if body else None
 
 
@@ -179,7 +198,7 @@ def _parse_cells_together(nb: NotebookCode) -> ast.Module | None:
     """The notebook's code parsed in one pass, where every top-level statement (with its
     decorators) lies within one cell; None otherwise. At a boundary between two statements the
     tokenizer holds nothing open (no bracket, string, continuation or indented block), so each
-    cell reads as it would alone."""
+    cell reads as it would alone (`parse_notebook` keeps cells ending in a continuation away)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
