@@ -9,7 +9,9 @@ levels are walked from 1 upward. At each level the dimension's checks of that le
   achieved*, and the walk stops (levels above are *not reached*).
 The dimension's level is the highest level reached before the walk stops, counting only levels up
 to the highest one *achieved on evidence* (a run of unassessed levels on top proves nothing). A
-dimension whose walk stops at level 1 on evidence is at level 0 ("Not started"); one with no level
+dimension whose walk stops at level 1 on evidence is at level 1, Getting Started, with level 1's
+practices not yet in place (`stopped_at` 1; the framework has five levels and every organisation
+starts at the first: a strategy and a data audit come before any ML code); one with no level
 achieved on evidence otherwise is *not assessed* (level None). Unknown never lowers a level.
 
 The walk is per level by default; `walk="cumulative"` scores each level on the assessed checks of
@@ -172,7 +174,11 @@ def _walk(
         level: int | None = top_evidence
         assumptions = [x for x in gaps_below if x < top_evidence]
     elif stopped_at is not None and not [x for x in gaps_below if x < stopped_at]:
-        level, assumptions = 0, []  # level 1 (or the first level with checks) not achieved
+        # level 1 (or the first level with checks) not achieved: the framework has five levels
+        # and the first, Getting Started, is where every organisation begins (strategy, a data
+        # audit, before any ML hire), so it is level 1 with its practices not yet in place
+        # (`stopped_at` 1 says so), as careful reviewers judge a repository without ML code
+        level, assumptions = 1, []
     else:
         level, assumptions = None, []
     entry = {
@@ -209,9 +215,9 @@ def _explain(
             f"{c} {found[c].outcome}: {first_sentence(found[c].explanation)}"
             for c in at["blocking"]
         )
-        parts.append(
-            f"level {stop} not achieved (score {at['score']:.2f} < {threshold:.2f}) — {reasons}"
-        )
+        # (stopped at the level it is at: the first level, whose practices are not in place yet)
+        what = f"level {stop}'s practices not in place yet" if stop == level else f"level {stop} not achieved"
+        parts.append(f"{what} (score {at['score']:.2f} < {threshold:.2f}) — {reasons}")
     elif level is not None and level < 5:
         above = [e for e in levels if e["level"] > level and e["status"] == "not_assessed"]
         if above:
@@ -545,8 +551,10 @@ def methodology(defs: list[CheckDef], threshold: float, walk: str = "per-level")
             + (" (cumulatively over the levels up to it)" if walk == "cumulative" else "")
             + ", and the walk stops at the first level not achieved.",
             "A dimension's level is the highest level reached, counting only levels up to the "
-            "highest one achieved on evidence; a dimension with none is not assessed. Unknown never "
-            "lowers a level.",
+            "highest one achieved on evidence; a dimension with none is not assessed. A walk that "
+            "stops at level 1 gives level 1, Getting Started, with level 1's practices not in place "
+            "yet: the framework has five levels and every organisation starts at the first. Unknown "
+            "never lowers a level.",
             "The overall level is the lowest level among the assessed dimensions.",
             "Each repository gets its own level from one walk over the technical and process checks "
             "its own git evidence can decide.",

@@ -78,19 +78,29 @@ def test_not_achieved_stops_the_walk_and_names_blockers():
     )
 
 
-def test_level_one_not_achieved_is_level_zero():
+def test_level_one_not_achieved_is_getting_started_with_its_practices_not_in_place():
+    """The framework has five levels and every organisation begins at the first (a strategy
+    and a data audit come before any ML code): a walk that stops at level 1 is level 1, and says
+    that level 1's own practices are not in place yet."""
     t = walk({"L1.a": F, "L2.a": P})
-    assert t["level"] == 0 and t["name"] == "Not started" and t["assessed"]
+    assert t["level"] == 1 and t["name"] == "Getting Started" and t["assessed"]
+    assert t["stopped_at"] == 1 and statuses(t)[:2] == ["not_achieved", "not_reached"]
+    assert "level 1's practices not in place yet (score 0.00 < 0.80) — L1.a fail" in t["explanation"]
+    assert "level 1 not achieved" not in t["explanation"]
+    # achieved, it reads as any other level
+    achieved = walk({"L1.a": P, "L2.a": F})
+    assert achieved["level"] == 1 and achieved["stopped_at"] == 2
+    assert "level 2 not achieved" in achieved["explanation"]
 
 
 def test_partial_counts_half_and_threshold_is_configurable():
-    outcomes = {"L1.a": P, "L1.b": H}  # 0.75
-    assert walk(outcomes)["level"] == 0
-    assert walk(outcomes, threshold=0.75)["level"] == 1
+    outcomes = {"L1.a": P, "L2.a": P, "L2.b": H}  # level 2 scores 0.75
+    assert walk(outcomes)["level"] == 1
+    assert walk(outcomes, threshold=0.75)["level"] == 2
     assert (
-        walk({"L1.a": P, "L1.b": P, "L1.c": P, "L1.d": P, "L1.e": F})["level"] == 1
+        walk({"L1.a": P, "L2.a": P, "L2.b": P, "L2.c": P, "L2.d": P, "L2.e": F})["level"] == 2
     )  # 0.8 reaches 0.8
-    assert walk({"L1.a": P, "L1.b": P, "L1.c": F}, threshold=0.6)["level"] == 1  # 0.67 >= 0.6
+    assert walk({"L1.a": P, "L2.a": P, "L2.b": P, "L2.c": F}, threshold=0.6)["level"] == 2  # 0.67 >= 0.6
 
 
 def test_unassessed_levels_do_not_stop_the_walk_and_are_named_as_assumptions():
