@@ -13,6 +13,10 @@ dimension whose walk stops at level 1 on evidence is at level 1, Getting Started
 practices not yet in place (`stopped_at` 1; the framework has five levels and every organisation
 starts at the first: a strategy and a data audit come before any ML code); one with no level
 achieved on evidence otherwise is *not assessed* (level None). Unknown never lowers a level.
+Higher practices imply their basics, level by level: where the one level between the highest
+achieved on evidence and the level the walk stopped at had none of its checks assessed, and the
+stopping level scores at least half the threshold, that level counts as reached, named as an
+assumption (`_implied_by_the_level_above`; calibrated in docs/calibration.md).
 
 The walk is per level by default; `walk="cumulative"` scores each level on the assessed checks of
 all levels up to it (the alternative the calibration compared, see docs/calibration.md).
@@ -173,6 +177,10 @@ def _walk(
     if top_evidence:
         level: int | None = top_evidence
         assumptions = [x for x in gaps_below if x < top_evidence]
+        if _implied_by_the_level_above(levels, top_evidence, stopped_at, threshold):
+            # the one level between them is taken as reached, named as an assumption
+            level = top_evidence + 1
+            assumptions.append(level)
     elif stopped_at is not None and not [x for x in gaps_below if x < stopped_at]:
         # level 1 (or the first level with checks) not achieved: the framework has five levels
         # and the first, Getting Started, is where every organisation begins (strategy, a data
@@ -194,6 +202,26 @@ def _walk(
     }
     entry["explanation"] = _explain(label or dim, entry, {d.id: d for d in defs}, found, threshold)
     return entry
+
+
+#: the share of the threshold at which a level not achieved still implies the unassessed level below
+IMPLIED_SHARE = 0.5
+
+
+def _implied_by_the_level_above(levels: list[dict[str, Any]], top_evidence: int, stopped_at: int | None,
+                                threshold: float) -> bool:
+    """Higher practices imply their basics, level by level: where the one level between the
+    highest achieved on evidence and the level the walk stopped at had none of its checks
+    assessed, and the stopping level scores at least half the threshold (its practices half in
+    place: tests in CI, review discipline, pinned environments), the team works past the level
+    in between, and that level counts as reached, named as an assumption. A level that is not
+    reached that far (a stray partial) proves nothing of the one below, and neither does a run of
+    unassessed levels on top."""
+    if stopped_at is None or stopped_at != top_evidence + 2:
+        return False
+    between, stop = levels[top_evidence], levels[stopped_at - 1]
+    return (between["status"] == "not_assessed" and stop["score"] is not None
+            and stop["score"] + _EPS >= threshold * IMPLIED_SHARE)
 
 
 def _explain(
@@ -236,7 +264,10 @@ def _explain(
         steps = _assess_steps([found[c] for c in ids], [defs[c] for c in ids])
         which = ", ".join(str(e["level"]) for e in unassessed)
         plural = "s" if len(unassessed) > 1 else ""
-        parts.append(f"level{plural} {which} not assessed — {steps}")
+        implied = ""
+        if level is not None and stop == level + 1 and level in entry["assumptions"]:
+            implied = f", taken as reached for level {stop}'s practices in place (score {levels[stop - 1]['score']:.2f})"
+        parts.append(f"level{plural} {which} not assessed{implied} — {steps}")
     return "; ".join(parts)
 
 
@@ -554,7 +585,10 @@ def methodology(defs: list[CheckDef], threshold: float, walk: str = "per-level")
             "highest one achieved on evidence; a dimension with none is not assessed. A walk that "
             "stops at level 1 gives level 1, Getting Started, with level 1's practices not in place "
             "yet: the framework has five levels and every organisation starts at the first. Unknown "
-            "never lowers a level.",
+            "never lowers a level. Higher practices imply their basics: where the one level between "
+            "the highest achieved on evidence and the level the walk stopped at had no check "
+            "assessed, and the stopping level scores at least half the threshold, that level counts "
+            "as reached and is named as an assumption.",
             "The overall level is the lowest level among the assessed dimensions.",
             "Each repository gets its own level from one walk over the technical and process checks "
             "its own git evidence can decide.",
