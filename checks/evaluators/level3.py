@@ -39,7 +39,9 @@ def ci_tests(ctx: CheckContext) -> Verdict | None:
     """Share of ML repos with a `ci_pipeline` whose `runs_tests` is true and that runs by itself
     (on push, pull request, merge, tag, schedule or another pipeline; a workflow started only by
     hand, `triggers: [manual]`, runs tests when someone remembers to): >= 80% -> pass, above 0 ->
-    partial, 0 -> fail, or partial where tests run in CI only by hand. No ML repos -> None."""
+    partial, 0 -> fail, or partial where tests run in CI only by hand. No ML repos -> None.
+    A repository without tests running in CI whose CI definition does not parse (`ci_invalid`)
+    is named, with the file and the parser's words."""
     ml = ml_repo_names(ctx)
     if not ml:
         return None
@@ -56,8 +58,14 @@ def ci_tests(ctx: CheckContext) -> Verdict | None:
     idle = sorted({c.subject for c in ctx.signal("ci_pipeline", cov.missing)} - set(by_hand))
     if idle:
         text += f" CI exists but runs no tests in {names(idle)}."
+    # a CI definition its service refuses (not YAML) runs nothing: say so where nothing else runs
+    refused = [r for r in ctx.signal("ci_invalid", cov.missing) if r.subject not in by_hand]
+    if refused:
+        text += (f" A CI definition is not valid YAML in {names(sorted({r.subject for r in refused}))} "
+                 f"({refused[0].locator}: {refused[0].attributes.get('problem')}): its CI service refuses it,"
+                 " so it runs nothing.")
     manual = [c for c in testing if c.subject in by_hand]
-    return Verdict(outcome, text, cite(runs, manual, repository_items(ctx, cov.missing)), cov.metrics())
+    return Verdict(outcome, text, cite(runs, manual, refused, repository_items(ctx, cov.missing)), cov.metrics())
 
 
 def _by_hand_only(pipeline: EvidenceItem) -> bool:

@@ -408,6 +408,40 @@ def analyze_ci(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
                     drift_triggered=False,
                 )
             )
+    return items + _refused(view, index)
+
+
+#: where each CI service reads its definition: a file there that is not YAML, the service refuses
+#: (GitHub: "Invalid workflow file"), so it runs nothing
+_CI_PLACES = (
+    (re.compile(r"\.github/workflows/[^/]+\.ya?ml"), "github_actions"),
+    (re.compile(r"\.gitlab-ci\.ya?ml"), "gitlab_ci"),
+    (re.compile(r"\.circleci/config\.ya?ml"), "circleci"),
+    (re.compile(r"\.buildkite/pipeline[^/]*\.ya?ml"), "buildkite"),
+    (re.compile(r"\.travis\.ya?ml"), "travis"),
+    (re.compile(r"bitbucket-pipelines\.ya?ml"), "bitbucket_pipelines"),
+    (re.compile(r"\.taskcluster\.ya?ml"), "taskcluster"),
+    (re.compile(r"(?:.*/)?azure-pipelines[^/]*\.ya?ml"), "azure_pipelines"),
+    (re.compile(r"(?:.*/)?cloudbuild[^/]*\.ya?ml"), "cloud_build"),
+    (re.compile(r"(?:.*/)?buildspec[^/]*\.ya?ml"), "codebuild"),
+)
+_AT_LINE = re.compile(r"^line (\d+),")
+
+
+def _refused(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
+    """`ci_invalid`: a CI definition of which nothing parses as YAML, with the parser's words;
+    it is not CI (its service refuses it), but silence would leave a team wondering why its CI
+    does not count."""
+    items = []
+    for path, problem in sorted(index.invalid.items()):
+        tool = next((name for place, name in _CI_PLACES if place.fullmatch(path)), None)
+        if tool is None:
+            continue
+        m = _AT_LINE.match(problem)
+        line = int(m.group(1)) if m else None
+        lines = (view.text(path) or "").split("\n")
+        excerpt = lines[line - 1].strip() if line and line <= len(lines) else None
+        items.append(view.evidence("ci_invalid", path, line, excerpt or None, tool=tool, problem=problem))
     return items
 
 

@@ -93,10 +93,13 @@ def load_yaml_docs(text: str) -> list[tuple[int, Any]]:
     return _load_docs(text)[0]
 
 
-def _load_docs(text: str) -> tuple[list[tuple[int, Any]], bool]:
-    """The documents that parse, and whether one was refused for its alias expansion."""
+def _load_docs(text: str) -> tuple[list[tuple[int, Any]], bool, str | None]:
+    """The documents that parse, whether one was refused for its alias expansion, and where and
+    why the first broken document does not parse ("line 4, column 1: found character '\\t' that
+    cannot start any token")."""
     out: list[tuple[int, Any]] = []
     refused = False
+    problem: str | None = None
     starts = [0] + [m.end() for m in _DOC_SPLIT.finditer(text)]
     ends = [m.start() for m in _DOC_SPLIT.finditer(text)] + [len(text)]
     for start, end in zip(starts, ends, strict=True):
@@ -108,11 +111,25 @@ def _load_docs(text: str) -> tuple[list[tuple[int, Any]], bool]:
         except safe_yaml.ExpansionError:
             refused = True
             continue
-        except Exception:  # noqa: BLE001 - corrupt YAML is not evidence, never a crash
+        except Exception as exc:  # noqa: BLE001 - corrupt YAML is not evidence, never a crash
+            problem = problem or _yaml_problem(exc, chunk, text.count("\n", 0, start))
             continue
         if data is not None:
             out.append((text.count("\n", 0, start) + 1, data))
-    return out, refused
+    return out, refused, problem
+
+
+def _yaml_problem(exc: Exception, chunk: str, lines_before: int) -> str:
+    """The parser's own words, at the line and column of the whole file (naming a tab, which
+    libyaml only calls "a character that cannot start any token")."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    what = str(getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__)
+    if mark is None:
+        return what
+    lines = chunk.split("\n")
+    if mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
+        what += " (a tab: YAML indents with spaces)"
+    return f"line {mark.line + 1 + lines_before}, column {mark.column + 1}: {what}"
 
 
 def load_yaml(text: str) -> Any:
@@ -354,13 +371,13 @@ _YAML_KEYS = re.compile(
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(text: str) -> tuple[list[tuple[int, Any]], bool]:
+def _parse(text: str) -> tuple[list[tuple[int, Any]], bool, str | None]:
     # cached by content: estates repeat config files verbatim (shared CI templates, copied
     # manifests); callers only read the parsed data
-    docs, refused = _load_docs(text)
+    docs, refused, problem = _load_docs(text)
     if not docs and not refused and "{{" in text:
-        docs, refused = _load_docs(untemplate(text))
-    return docs, refused
+        docs, refused, _ = _load_docs(untemplate(text))
+    return docs, refused, (problem if not docs and not refused else None)
 
 
 # --- the index ---------------------------------------------------------------------------------
@@ -383,6 +400,8 @@ class ConfigIndex:
     cfn: list[CfnResource] = field(default_factory=list)
     _loaded: set[str] = field(default_factory=set)
     _switched_off: set[Any] | None = None
+    #: YAML files of which no document parses: path -> where and why (the parser's words)
+    invalid: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, view: RepoView) -> ConfigIndex:
@@ -433,9 +452,11 @@ class ConfigIndex:
         return [d for d in self.docs if d.path == path]
 
     def _add_yaml(self, path: str, text: str) -> None:
-        docs, refused = _parse(text)
+        docs, refused, problem = _parse(text)
         if refused:  # an alias bomb: the file is skipped and counted, the repository goes on
             self.view.skip(path, REFUSED_YAML)
+        elif problem is not None:
+            self.invalid[path] = problem
         self._add(path, text, docs)
 
     def _add(self, path: str, text: str, docs: list[tuple[int, Any]]) -> None:
