@@ -657,6 +657,8 @@ INGEST = ("import pandas as pd\nfrom sklearn.model_selection import train_test_s
     ("pipelines/abalone/preprocess.py", INGEST, "pandas", "preprocess"),
     ("etl/load_orders.py", INGEST, "pandas", "etl"),
     ("src/data_processing.py", INGEST, "pandas", "processing"),
+    ("src/data/make_dataset.py", INGEST, "pandas", "dataset"),  # the cookiecutter-data-science layout
+    ("src/features/build_features.py", INGEST, "pandas", "features"),
     ("jobs/transform.py", "import polars as pl\ndf = pl.read_parquet('raw.parquet')\n"
                           "df.filter(pl.col('x') > 0).write_parquet('clean.parquet')\n", "polars", "transform"),
 ])
@@ -671,6 +673,9 @@ def test_pipeline_modules_are_etl_code(path: str, code: str, tool: str, stage: s
 @pytest.mark.parametrize(("path", "code"), [
     ("src/components/model_trainer.py", INGEST),  # the same I/O in a module that is not a data stage
     ("src/predict.py", INGEST),
+    # a dataset or feature module that only reads (a torch Dataset, a feature lookup)
+    ("src/dataset.py", "import pandas as pd\n\nclass Frames:\n    def __init__(self, p):\n        self.df = pd.read_csv(p)\n"),
+    ("src/features.py", "import pandas as pd\n\ndef load(p):\n    return pd.read_parquet(p)\n"),
     ("tests/test_data_ingestion.py", INGEST),  # a test of the stage is not the stage
     ("notebooks/preprocessing.ipynb", notebook(("code", INGEST))),  # notebooks are read as notebooks
     ("src/preprocess.py", "import pandas as pd\n\ndef save(df):\n    df.to_csv('out.csv')\n"),  # writes, reads nothing

@@ -168,7 +168,7 @@ def _gating_quality_check(scan: SourceScan, node: ast.AST, qual: str) -> Mapping
 
 
 #: words of a module's path that name a data stage (`components/data_ingestion.py`, `etl/load.py`)
-_STAGE_WORDS = {"ingest", "ingestion", "etl", "extract", "extraction", "preprocess", "preprocessing",
+_STAGE_WORDS = {"ingest", "ingestion", "etl", "extract", "extraction", "preprocess", "preprocessing", "dataset", "datasets", "feature", "features",
                 "prepare", "preparation", "transform", "transformation", "featurize", "featurization"}
 _DATA_WORDS = {"processing", "process", "prep", "cleaning", "clean"}  # with "data": data_processing.py
 _READ_LEAVES = {"read_csv", "read_parquet", "read_sql", "read_sql_query", "read_sql_table", "read_excel",

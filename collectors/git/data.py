@@ -49,6 +49,7 @@ def analyze_data(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
     _dbt(view, index, emit)
     _dataform(view, emit)
     _dvc(view, emit)
+    _dvc_pipeline(view, emit)
     _lineage_files(view, emit)
     _data_audit(view, emit)
     return emit.items
@@ -381,6 +382,54 @@ def _dvc(view: RepoView, emit: Emit) -> None:
                 stages=len(with_outs),
                 remote=True,
             )
+
+
+#: words of a DVC stage's name or command that say it moves data (`prepare`, `featurize`, ...)
+_DATA_STAGE = re.compile(
+    r"(?i)(?<![a-z])(data|dataset|ingest\w*|etl|extract\w*|prepar\w*|preprocess\w*|process\w*|"
+    r"transform\w*|featur\w*|clean\w*|split\w*|download\w*|fetch\w*)(?![a-z])")
+
+
+_FIXTURES = re.compile(r"(^|/)(tests?|fixtures?|testdata)/")
+_SCRIPT = re.compile(r"([\w./-]+)\.(?:py|sh|R|r|ipynb)\b|-m\s+([\w.]+)")
+
+
+def _script_stem(cmd: str) -> str:
+    """The name of the script or module a stage's command runs (`python src/data/make_dataset.py
+    data/raw` -> make_dataset): its data paths (`data/processed`) say nothing of what it does."""
+    m = _SCRIPT.search(cmd)
+    if m is None:
+        return ""
+    return re.split(r"[/.]", m.group(1) or m.group(2) or "")[-1]
+
+
+def _dvc_pipeline(view: RepoView, emit: Emit) -> None:
+    """A DVC pipeline (`dvc.yaml`) with a stage that turns data into data: a command with its
+    dependencies and outputs, named or run as a data step (`prepare`, `featurize`,
+    `python src/data/make_dataset.py`). `dvc repro` runs the stages in order, rerunning only what
+    changed: the data pipeline as code. A file with only training or evaluation stages, or stages
+    without inputs and outputs, is not one."""
+    for entry in view.named("dvc.yaml"):
+        if VENDORED.search(entry.path) or _FIXTURES.search(entry.path):
+            continue
+        text = view.text(entry.path) or ""
+        data = load_yaml(text)
+        stages = data.get("stages") if isinstance(data, dict) else None
+        if not isinstance(stages, dict):
+            continue
+        moving = []
+        for name, stage in stages.items():
+            if isinstance(stage, dict) and isinstance(stage.get("do"), dict):  # foreach/matrix
+                stage = {**stage["do"], **{k: v for k, v in stage.items() if k != "do"}}
+            if not isinstance(stage, dict) or not stage.get("cmd") or not stage.get("deps") or not stage.get("outs"):
+                continue
+            cmd = " ".join(map(str, stage["cmd"])) if isinstance(stage["cmd"], list) else str(stage["cmd"])
+            if _DATA_STAGE.search(str(name)) or _DATA_STAGE.search(_script_stem(cmd)):
+                moving.append(str(name))
+        if moving:
+            found = find_line(text, rf"^\s*{re.escape(moving[0])}\s*:") or (1, "")
+            emit("data_pipeline", entry.path, found[0], found[1], tool="dvc", stages=len(stages),
+                 data_stages=moving[:5])
 
 
 def _lineage_files(view: RepoView, emit: Emit) -> None:
