@@ -606,7 +606,7 @@ class Recording:
     """A run on its way into the history: its evidence file, and where it goes."""
 
     run_id: str
-    bundle: dict[str, Any]
+    bundle: dict[str, Any]  # its metadata (format, versions, dates, settings): no sources
     evidence_data: bytes
     store: Store | None
     keep: int | None = None
@@ -641,7 +641,9 @@ def record(result: Any, config: Any, store: Store | None, as_of: date | None = N
     report["evidence_file"] = evidence_reference(bundle, data)
     if as_of is not None:
         report["run"]["as_of"] = as_of.isoformat()
-    rec = Recording(new_run_id(), bundle, data, store, keep)
+    # the recording keeps the bundle's metadata only: the evidence is in `data`, and the dicts of
+    # every item (as many again as the evidence itself) are freed before the reports are written
+    rec = Recording(new_run_id(), {k: v for k, v in bundle.items() if k != "sources"}, data, store, keep)
     if store is None:
         return rec
     here = trend_point(rec.run_id, report, bundle["as_of"], current=True)

@@ -47,12 +47,16 @@ def before_write(result: Any, config: Any, store: Any, team: str | None = None) 
 
     attach(result, config, team)
     try:
-        return record(result, config, store, keep=config.history_keep)
+        recording = record(result, config, store, keep=config.history_keep)
     except store_errors() as exc:
         recording = record(result, config, None)
         recording.problem = (f"history {redact(store.location)} cannot be read: {redact(str(exc))}; "
                              "the report is written without its trend and the run is not stored")
-        return recording
+    # every item is in the evidence file now, and the report holds what it cites: the items are
+    # let go before the reports are rendered (on 1000 repositories, ~24 MB of objects)
+    for run in result.runs:
+        run.result.evidence = []
+    return recording
 
 
 def after_write(recording: Any, report: dict[str, Any]) -> str | None:

@@ -640,3 +640,29 @@ def test_gzipped_json_is_streamed_and_byte_identical() -> None:
     finally:
         tracemalloc.stop()
     assert peak < size / 3, (peak, size)  # json.dumps, then encode: twice the size
+
+
+def test_evidence_items_are_let_go_once_in_the_evidence_file(tmp_path: Path) -> None:
+    """Before the reports are rendered, every item is in the evidence file (and, with a history,
+    stored from it): the run's items and the bundle's dicts of them are let go, so rendering a
+    large estate's reports does not hold the evidence twice over. Nothing is lost: the file and
+    the stored run hold every item."""
+    from mlaudit.config import Config, GitSettings, GitTarget
+    from mlaudit.engine import audit
+    from mlaudit.history import open_store
+    from mlaudit.history_cli import after_write, before_write
+
+    org = build_org(tmp_path / "org")
+    config = Config(git=GitSettings(targets=[GitTarget(path=org / "churn"), GitTarget(path=org / "pricing")]))
+    result = audit(config)
+    counted = sum(len(run.result.evidence) for run in result.runs)
+    assert counted >= 10
+    store = open_store(tmp_path / "hist")
+    recording = before_write(result, config, store)
+    assert all(run.result.evidence == [] for run in result.runs)
+    assert "sources" not in recording.bundle and recording.bundle["rubric_version"]
+    in_file = json.loads(gzip.decompress(recording.evidence_data))
+    assert sum(len(s["evidence"]) for s in in_file["sources"]) == counted == result.report["evidence_file"]["items"]
+    assert after_write(recording, result.report) is None
+    [run] = store.runs()
+    assert sum(len(s["evidence"]) for s in store.bundle(run)["sources"]) == counted
