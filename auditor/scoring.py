@@ -13,10 +13,12 @@ dimension whose walk stops at level 1 on evidence is at level 1, Getting Started
 practices not yet in place (`stopped_at` 1; the framework has five levels and every organisation
 starts at the first: a strategy and a data audit come before any ML code); one with no level
 achieved on evidence otherwise is *not assessed* (level None). Unknown never lowers a level.
-Higher practices imply their basics, level by level: where the one level between the highest
-achieved on evidence and the level the walk stopped at had none of its checks assessed, and the
-stopping level scores at least half the threshold, that level counts as reached, named as an
-assumption (`_implied_by_the_level_above`; calibrated in docs/calibration.md).
+In a repository's walk, higher practices imply their basics, level by level: where the one level
+between the highest achieved on evidence and the level the walk stopped at had none of its checks
+assessed, and the stopping level scores at least half the threshold, that level counts as
+reached, named as an assumption (`_implied_by_the_level_above`; calibrated on repositories in
+docs/calibration.md). The organisation's dimensions are not walked so: their level-3 checks
+include organisation-wide ones (`L3.settled-stack`) that a handful of scripts on one library pass.
 
 The walk is per level by default; `walk="cumulative"` scores each level on the assessed checks of
 all levels up to it (the alternative the calibration compared, see docs/calibration.md).
@@ -127,7 +129,10 @@ def _walk(
     threshold: float,
     walk: str = "per-level",
     label: str | None = None,
+    implied: bool = False,
 ) -> dict[str, Any]:
+    """One walk over `defs`. `implied`: a repository's walk, where an unassessed level below a
+    level half in place counts as reached (`_implied_by_the_level_above`)."""
     levels: list[dict[str, Any]] = []
     stopped_at: int | None = None
     top_evidence = 0  # highest level achieved on evidence
@@ -177,7 +182,7 @@ def _walk(
     if top_evidence:
         level: int | None = top_evidence
         assumptions = [x for x in gaps_below if x < top_evidence]
-        if _implied_by_the_level_above(levels, top_evidence, stopped_at, threshold):
+        if implied and _implied_by_the_level_above(levels, top_evidence, stopped_at, threshold):
             # the one level between them is taken as reached, named as an assumption
             level = top_evidence + 1
             assumptions.append(level)
@@ -451,9 +456,9 @@ def score_repositories(
         ctx = CheckContext(evidence=by_subject.get(name, []), available={"G"})
         findings = run_checks(ctx, defs=repo_defs)
         found = _outcomes(findings, repo_defs)
-        combined = _walk(name, repo_defs, found, threshold, walk, label=name)
+        combined = _walk(name, repo_defs, found, threshold, walk, label=name, implied=True)
         per_dim = {
-            dim: _walk(dim, [d for d in repo_defs if d.dimension == dim], found, threshold, walk)
+            dim: _walk(dim, [d for d in repo_defs if d.dimension == dim], found, threshold, walk, implied=True)
             for dim in REPO_DIMENSIONS
         }
         activity = next((e for e in by_subject.get(name, []) if e.signal == "team_activity"), None)
@@ -585,10 +590,10 @@ def methodology(defs: list[CheckDef], threshold: float, walk: str = "per-level")
             "highest one achieved on evidence; a dimension with none is not assessed. A walk that "
             "stops at level 1 gives level 1, Getting Started, with level 1's practices not in place "
             "yet: the framework has five levels and every organisation starts at the first. Unknown "
-            "never lowers a level. Higher practices imply their basics: where the one level between "
-            "the highest achieved on evidence and the level the walk stopped at had no check "
-            "assessed, and the stopping level scores at least half the threshold, that level counts "
-            "as reached and is named as an assumption.",
+            "never lowers a level. In a repository's own walk, higher practices imply their basics: "
+            "where the one level between the highest achieved on evidence and the level the walk "
+            "stopped at had no check assessed, and the stopping level scores at least half the "
+            "threshold, that level counts as reached and is named as an assumption.",
             "The overall level is the lowest level among the assessed dimensions.",
             "Each repository gets its own level from one walk over the technical and process checks "
             "its own git evidence can decide.",

@@ -34,7 +34,7 @@ def repo_level(checks: dict[str, str], defs: list, threshold: float = 0.7, walk:
     """A repository's level from its check outcomes (report.json `repositories[].checks`),
     walked again with `threshold` and `walk`; 0 where no level is reached."""
     found = {c: Finding(c, Outcome(o), "") for c, o in checks.items()}
-    return _walk(name, defs, found, threshold, walk)["level"] or 0
+    return _walk(name, defs, found, threshold, walk, implied=True)["level"] or 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,27 +116,39 @@ def test_unassessed_levels_do_not_stop_the_walk_and_are_named_as_assumptions():
     assert t["level"] == 2 and "evidence ends at level 2" in t["explanation"]
 
 
-def test_an_unassessed_level_is_implied_by_the_half_met_level_above_it():
-    """Higher practices imply their basics, level by level: level 1 achieved, level 2 with no
-    check assessed, level 3 scoring at least half the threshold (its practices half in place)
-    gives level 2, named as an assumption and saying why."""
-    t = walk({"L1.a": P, "L2.a": U, "L2.b": U, "L3.a": P, "L3.b": F}, threshold=0.7)  # level 3 at 0.5
+def repo_walk(outcomes: dict[str, Outcome], threshold: float = 0.7) -> dict:
+    """A repository's own walk (`score_repositories` walks so), over the given outcomes."""
+    from mlaudit.scoring import _walk
+
+    defs = [d(c) for c in outcomes]
+    return _walk("repo", defs, {c: f(c, o) for c, o in outcomes.items()}, threshold, implied=True)
+
+
+def test_in_a_repository_an_unassessed_level_is_implied_by_the_half_met_level_above_it():
+    """Higher practices imply their basics, level by level, in a repository's walk: level 1
+    achieved, level 2 with no check assessed, level 3 scoring at least half the threshold (its
+    practices half in place) gives level 2, named as an assumption and saying why."""
+    outcomes = {"L1.a": P, "L2.a": U, "L2.b": U, "L3.a": P, "L3.b": F}  # level 3 at 0.5
+    t = repo_walk(outcomes)
     assert statuses(t)[:3] == ["achieved", "not_assessed", "not_achieved"]
     assert t["level"] == 2 and t["assumptions"] == [2] and t["stopped_at"] == 3
     assert "level 3 not achieved (score 0.50 < 0.70)" in t["explanation"]
     assert "level 2 not assessed, taken as reached for level 3's practices in place (score 0.50)" in t["explanation"]
+    # an organisation's dimension is not walked so (its level-3 checks include organisation-wide
+    # ones that a few scripts on one library pass)
+    org = walk(outcomes, threshold=0.7)
+    assert org["level"] == 1 and org["assumptions"] == [] and "taken as reached" not in org["explanation"]
     # exactly half of the threshold is enough; less is a stray partial and proves nothing
-    assert walk({"L1.a": P, "L2.a": U, "L3.a": H, "L3.b": P, "L3.c": F, "L3.d": F},
-                threshold=0.75)["level"] == 2  # 0.375 = 0.75 / 2
-    stray = walk({"L1.a": P, "L2.a": U, "L3.a": H, "L3.b": F, "L3.c": F}, threshold=0.7)  # 0.17
+    assert repo_walk({"L1.a": P, "L2.a": U, "L3.a": H, "L3.b": P, "L3.c": F, "L3.d": F},
+                     threshold=0.75)["level"] == 2  # 0.375 = 0.75 / 2
+    stray = repo_walk({"L1.a": P, "L2.a": U, "L3.a": H, "L3.b": F, "L3.c": F})  # 0.17
     assert stray["level"] == 1 and stray["assumptions"] == [] and "taken as reached" not in stray["explanation"]
     # only the one level between a level achieved on evidence and the stop
-    two_between = walk({"L1.a": P, "L2.a": U, "L3.a": U, "L4.a": P, "L4.b": F}, threshold=0.7)
-    assert two_between["level"] == 1
-    assessed_between = walk({"L1.a": P, "L2.a": F, "L3.a": P}, threshold=0.7)
+    assert repo_walk({"L1.a": P, "L2.a": U, "L3.a": U, "L4.a": P, "L4.b": F})["level"] == 1
+    assessed_between = repo_walk({"L1.a": P, "L2.a": F, "L3.a": P})
     assert assessed_between["level"] == 1 and assessed_between["stopped_at"] == 2
-    # nothing achieved on evidence below: the dimension stays not assessed
-    nothing_below = walk({"L1.a": U, "L2.a": U, "L3.a": P, "L3.b": F}, threshold=0.7)
+    # nothing achieved on evidence below: not assessed
+    nothing_below = repo_walk({"L1.a": U, "L2.a": U, "L3.a": P, "L3.b": F})
     assert nothing_below["level"] is None and not nothing_below["assessed"]
 
 
