@@ -425,7 +425,6 @@ _CI_PLACES = (
     (re.compile(r"(?:.*/)?cloudbuild[^/]*\.ya?ml"), "cloud_build"),
     (re.compile(r"(?:.*/)?buildspec[^/]*\.ya?ml"), "codebuild"),
 )
-_AT_LINE = re.compile(r"^line (\d+),")
 
 
 def _refused(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
@@ -433,12 +432,10 @@ def _refused(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
     it is not CI (its service refuses it), but silence would leave a team wondering why its CI
     does not count."""
     items = []
-    for path, problem in sorted(index.invalid.items()):
+    for path, (line, problem) in sorted(index.invalid.items()):
         tool = next((name for place, name in _CI_PLACES if place.fullmatch(path)), None)
         if tool is None:
             continue
-        m = _AT_LINE.match(problem)
-        line = int(m.group(1)) if m else None
         lines = (view.text(path) or "").split("\n")
         excerpt = lines[line - 1].strip() if line and line <= len(lines) else None
         items.append(view.evidence("ci_invalid", path, line, excerpt or None, tool=tool, problem=problem))

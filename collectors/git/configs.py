@@ -88,18 +88,22 @@ _Loader.add_multi_constructor("!", _any_tag)
 _DOC_SPLIT = re.compile(r"^---[ \t]*(?:#.*)?$", re.M)
 
 
+#: (line of the whole file or None, the parser's words: "line 4, column 1: found character that
+#: cannot start any token (a tab: YAML indents with spaces)")
+YamlProblem = tuple[int | None, str]
+
+
 def load_yaml_docs(text: str) -> list[tuple[int, Any]]:
     """(start line, data) for every document that parses; broken documents are dropped."""
     return _load_docs(text)[0]
 
 
-def _load_docs(text: str) -> tuple[list[tuple[int, Any]], bool, str | None]:
+def _load_docs(text: str) -> tuple[list[tuple[int, Any]], bool, YamlProblem | None]:
     """The documents that parse, whether one was refused for its alias expansion, and where and
-    why the first broken document does not parse ("line 4, column 1: found character '\\t' that
-    cannot start any token")."""
+    why the first broken document does not parse."""
     out: list[tuple[int, Any]] = []
     refused = False
-    problem: str | None = None
+    problem: YamlProblem | None = None
     starts = [0] + [m.end() for m in _DOC_SPLIT.finditer(text)]
     ends = [m.start() for m in _DOC_SPLIT.finditer(text)] + [len(text)]
     for start, end in zip(starts, ends, strict=True):
@@ -119,17 +123,18 @@ def _load_docs(text: str) -> tuple[list[tuple[int, Any]], bool, str | None]:
     return out, refused, problem
 
 
-def _yaml_problem(exc: Exception, chunk: str, lines_before: int) -> str:
+def _yaml_problem(exc: Exception, chunk: str, lines_before: int) -> YamlProblem:
     """The parser's own words, at the line and column of the whole file (naming a tab, which
     libyaml only calls "a character that cannot start any token")."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     what = str(getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__)
     if mark is None:
-        return what
+        return None, what
     lines = chunk.split("\n")
     if mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
         what += " (a tab: YAML indents with spaces)"
-    return f"line {mark.line + 1 + lines_before}, column {mark.column + 1}: {what}"
+    line = mark.line + 1 + lines_before
+    return line, f"line {line}, column {mark.column + 1}: {what}"
 
 
 def load_yaml(text: str) -> Any:
@@ -371,7 +376,7 @@ _YAML_KEYS = re.compile(
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(text: str) -> tuple[list[tuple[int, Any]], bool, str | None]:
+def _parse(text: str) -> tuple[list[tuple[int, Any]], bool, YamlProblem | None]:
     # cached by content: estates repeat config files verbatim (shared CI templates, copied
     # manifests); callers only read the parsed data
     docs, refused, problem = _load_docs(text)
@@ -400,8 +405,8 @@ class ConfigIndex:
     cfn: list[CfnResource] = field(default_factory=list)
     _loaded: set[str] = field(default_factory=set)
     _switched_off: set[Any] | None = None
-    #: YAML files of which no document parses: path -> where and why (the parser's words)
-    invalid: dict[str, str] = field(default_factory=dict)
+    #: YAML files of which no document parses: path -> (line, the parser's words)
+    invalid: dict[str, YamlProblem] = field(default_factory=dict)
 
     @classmethod
     def build(cls, view: RepoView) -> ConfigIndex:

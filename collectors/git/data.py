@@ -48,8 +48,9 @@ def analyze_data(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
     _yaml_data_tools(view, index, emit)
     _dbt(view, index, emit)
     _dataform(view, emit)
-    _dvc(view, emit)
-    _dvc_pipeline(view, emit)
+    dvc_files = _dvc_files(view)
+    _dvc(view, emit, dvc_files)
+    _dvc_pipeline(dvc_files, emit)
     _lineage_files(view, emit)
     _data_audit(view, emit)
     return emit.items
@@ -341,7 +342,22 @@ def _dataform(view: RepoView, emit: Emit) -> None:
                  tests=len(assertions))
 
 
-def _dvc(view: RepoView, emit: Emit) -> None:
+#: a `dvc.yaml`: (path, text, its `stages` mapping or None)
+DvcFile = tuple[str, str, dict[str, Any] | None]
+
+
+def _dvc_files(view: RepoView) -> list[DvcFile]:
+    """Every `dvc.yaml`, read and parsed once (data versioning and pipelines both read them)."""
+    out = []
+    for entry in view.named("dvc.yaml"):
+        text = view.text(entry.path) or ""
+        data = load_yaml(text)
+        stages = data.get("stages") if isinstance(data, dict) else None
+        out.append((entry.path, text, stages if isinstance(stages, dict) else None))
+    return out
+
+
+def _dvc(view: RepoView, emit: Emit, dvc_files: list[DvcFile]) -> None:
     configs = [p for p in view.paths if p == ".dvc/config" or p.endswith("/.dvc/config")]
     remote = any(
         re.search(r"^\s*\[\s*['\"]?remote\s+\"", view.text(p) or "", re.M) for p in configs
@@ -361,20 +377,13 @@ def _dvc(view: RepoView, emit: Emit) -> None:
         )
     if not remote:
         return
-    for entry in view.named("dvc.yaml"):
-        text = view.text(entry.path) or ""
-        data = load_yaml(text)
-        stages = data.get("stages") if isinstance(data, dict) else None
-        with_outs = (
-            [n for n, s in (stages or {}).items() if isinstance(s, dict) and s.get("outs")]
-            if isinstance(stages, dict)
-            else []
-        )
+    for path, text, stages in dvc_files:
+        with_outs = [n for n, s in (stages or {}).items() if isinstance(s, dict) and s.get("outs")]
         if with_outs:
             found = find_line(text, r"^\s*outs\s*:") or (1, "")
             emit(
                 "data_versioning",
-                entry.path,
+                path,
                 found[0],
                 found[1],
                 tool="dvc",
@@ -403,19 +412,14 @@ def _script_stem(cmd: str) -> str:
     return re.split(r"[/.]", m.group(1) or m.group(2) or "")[-1]
 
 
-def _dvc_pipeline(view: RepoView, emit: Emit) -> None:
+def _dvc_pipeline(dvc_files: list[DvcFile], emit: Emit) -> None:
     """A DVC pipeline (`dvc.yaml`) with a stage that turns data into data: a command with its
     dependencies and outputs, named or run as a data step (`prepare`, `featurize`,
     `python src/data/make_dataset.py`). `dvc repro` runs the stages in order, rerunning only what
     changed: the data pipeline as code. A file with only training or evaluation stages, or stages
     without inputs and outputs, is not one."""
-    for entry in view.named("dvc.yaml"):
-        if VENDORED.search(entry.path) or _FIXTURES.search(entry.path):
-            continue
-        text = view.text(entry.path) or ""
-        data = load_yaml(text)
-        stages = data.get("stages") if isinstance(data, dict) else None
-        if not isinstance(stages, dict):
+    for path, text, stages in dvc_files:
+        if stages is None or VENDORED.search(path) or _FIXTURES.search(path):
             continue
         moving = []
         for name, stage in stages.items():
@@ -428,7 +432,7 @@ def _dvc_pipeline(view: RepoView, emit: Emit) -> None:
                 moving.append(str(name))
         if moving:
             found = find_line(text, rf"^\s*{re.escape(moving[0])}\s*:") or (1, "")
-            emit("data_pipeline", entry.path, found[0], found[1], tool="dvc", stages=len(stages),
+            emit("data_pipeline", path, found[0], found[1], tool="dvc", stages=len(stages),
                  data_stages=moving[:5])
 
 

@@ -164,15 +164,6 @@ def parse_notebook(nb: NotebookCode) -> ast.Module | None:
     return _parse_cells_one_by_one(nb)
 
 
-def _cell_bounds(nb: NotebookCode) -> list[tuple[int, int]]:
-    """(first, end) joined line of each code cell (positions in `nb.cells`)."""
-    out, start = [], 0
-    for _, src in nb.cells:
-        out.append((start, start + len(src)))
-        start += len(src)
-    return out
-
-
 def _compile_cell(chunk: str) -> ast.Module | None:
     try:
         with warnings.catch_warnings():
@@ -186,11 +177,13 @@ def _parse_cells_one_by_one(nb: NotebookCode) -> ast.Module | None:
     """Each code cell parsed alone, padded to its joined line numbers; the bodies joined."""
     body: list[ast.stmt] = []
     lines = nb.code.split("\n")
-    for first, last in _cell_bounds(nb):
+    start = 0
+    for _, src in nb.cells:
         # blank lines before the cell put its nodes at their joined line numbers
-        tree = _compile_cell("\n" * first + "\n".join(lines[first:last]))
+        tree = _compile_cell("\n" * start + "\n".join(lines[start : start + len(src)]))
         if tree is not None:
             body.extend(tree.body)
+        start += len(src)
     return ast.Module(body=body, type_ignores=[]) if body else None
 
 
@@ -199,11 +192,8 @@ def _parse_cells_together(nb: NotebookCode) -> ast.Module | None:
     decorators) lies within one cell; None otherwise. At a boundary between two statements the
     tokenizer holds nothing open (no bracket, string, continuation or indented block), so each
     cell reads as it would alone (`parse_notebook` keeps cells ending in a continuation away)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = compile(nb.code, "<cell>", "exec", flags=_NB_FLAGS)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _compile_cell(nb.code)
+    if tree is None:
         return None
     line_map = nb.line_map
     for stmt in tree.body:
