@@ -1387,3 +1387,98 @@ phases:
     assert ci.attributes["tool"] == "codebuild" and ci.attributes["ml_steps"] == ["pipeline"]
     assert ci.attributes["runs_tests"] is False
     assert where(ci) == ("codebuild-buildspec.yml", 10)
+
+
+# --- Serverless Framework ---------------------------------------------------------------------
+
+SERVERLESS = """service: churn-scoring
+frameworkVersion: "3"
+
+provider:
+  name: aws
+  runtime: python3.11
+  ecr:
+    images:
+      scorer: {path: ./}
+
+functions:
+  score:
+    image: {name: scorer}
+    events:
+      - httpApi: {path: /, method: post}
+  retrainModel:
+    handler: jobs/train.handler
+    description: Retrain the churn model on last week's data
+    events:
+      - schedule: cron(0 3 ? * MON *)
+  refreshCache:
+    handler: jobs/cache.handler
+    events:
+      - schedule: rate(1 hour)
+
+resources:
+  Resources:
+    FeatureBucket:
+      Type: AWS::S3::Bucket
+    TrainingPipeline:
+      Type: AWS::SageMaker::Pipeline
+      Properties: {PipelineName: churn, RoleArn: arn, PipelineDefinition: {}}
+"""
+
+
+def test_serverless_framework_service_is_infrastructure_as_code():
+    items = scan({"serverless.yml": SERVERLESS})
+    iac = one(items, "infrastructure_as_code", tool="serverless")
+    assert where(iac) == ("serverless.yml", 1)
+    assert iac.attributes["provider"] == "aws" and iac.attributes["functions"] == 3
+    assert iac.attributes["ml_resources"] is True
+    assert iac.attributes["ml_resource_types"] == ["AWS::SageMaker::Pipeline"]
+    # its CloudFormation resources are read as a template's are
+    orch = one(items, "orchestration", tool="sagemaker_pipelines")
+    assert where(orch) == ("serverless.yml", 30) and orch.attributes["via"] == "serverless"
+    # only the function that trains is scheduled retraining; the hourly cache refresh is not
+    sched = one(items, "scheduled_retraining")
+    assert where(sched) == ("serverless.yml", 16)
+    assert sched.attributes["trigger"] == "serverless"
+    assert sched.attributes["schedule"] == "cron(0 3 ? * MON *)"
+    assert sched.attributes["function"] == "retrainModel"
+
+
+def test_serverless_stage_file_and_functions_only_service():
+    items = scan({"deploy/serverless.prod.yaml":
+                  "service: api\nprovider: aws\nfunctions:\n  predict:\n    handler: app.predict\n"})
+    iac = one(items, "infrastructure_as_code", tool="serverless")
+    assert where(iac) == ("deploy/serverless.prod.yaml", 1)
+    assert iac.attributes["ml_resources"] is False and iac.attributes["provider"] == "aws"
+    assert not of(items, "scheduled_retraining")
+
+
+@pytest.mark.parametrize("files", [
+    # named in prose only
+    {"README.md": "Deploy with the Serverless Framework: `serverless deploy` (see serverless.yml).\n"},
+    # the whole file commented out
+    {"serverless.yml": "# service: scorer\n# provider:\n#   name: aws\n# functions:\n#   score: {handler: a.b}\n"},
+    # another tool's file of that name: no provider, nothing provisioned
+    {"serverless.yml": "serverless: true\nservice: dashboard\nreplicas: 2\n"},
+    # a provider but nothing provisioned
+    {"serverless.yml": "service: empty\nprovider: {name: aws}\n"},
+    # vendored in a dependency
+    {"node_modules/serverless/lib/plugins/create/templates/aws-python/serverless.yml":
+         "service: aws-python\nprovider: {name: aws}\nfunctions:\n  hello: {handler: handler.hello}\n"},
+    # a lock file naming the tool
+    {"package-lock.json": '{"packages": {"node_modules/serverless": {"version": "3.38.0"}}}'},
+])
+def test_serverless_decoys(files):
+    items = scan(files)
+    assert not of(items, "infrastructure_as_code"), [(i.signal, i.attributes) for i in items]
+    assert not of(items, "scheduled_retraining")
+
+
+def test_serverless_disabled_schedule_is_not_retraining():
+    text = ("service: s\nprovider: {name: aws}\nfunctions:\n  train:\n    handler: train.main\n"
+            "    events:\n      - schedule: {rate: rate(1 day), enabled: false}\n")
+    items = scan({"serverless.yml": text})
+    assert one(items, "infrastructure_as_code", tool="serverless")
+    assert not of(items, "scheduled_retraining")
+    enabled = scan({"serverless.yml": text.replace("enabled: false", "enabled: true")})
+    assert one(enabled, "scheduled_retraining").attributes["schedule"] == "rate(1 day)"

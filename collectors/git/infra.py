@@ -21,6 +21,7 @@ from mlaudit.collectors.git.configs import (
     Emit,
     TfBlock,
     cfn_refs,
+    cfn_resources,
     dir_of,
     find_line,
     flat_text,
@@ -463,6 +464,68 @@ def _cfn_schedule(res: CfnResource, by_id: dict[str, CfnResource], emit: Emit) -
             )
 
 
+# --- Serverless Framework -----------------------------------------------------------------------
+
+#: the Serverless Framework's service file (`serverless.yml`, or a stage's `serverless.prod.yml`)
+_SERVERLESS_NAME = re.compile(r"^serverless(?:[.-][\w-]+)?\.ya?ml$")
+
+
+def _serverless_provider(data: dict[str, Any]) -> str | None:
+    """The cloud a Serverless Framework service deploys to (`provider: aws` or `provider.name`)."""
+    provider = data.get("provider")
+    name = provider.get("name") if isinstance(provider, dict) else provider
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def _serverless(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
+    """A Serverless Framework service: a `service`, a cloud `provider` and what it provisions
+    (`functions`, or raw CloudFormation under `resources.Resources`) -> infrastructure_as_code
+    (tool serverless). It compiles to a CloudFormation stack, so its embedded resources are read as
+    a template's are (`ml_resources` for SageMaker, Glue, MWAA or Step Functions types), and a
+    function on a `schedule` event whose name, handler or description is about training is
+    scheduled retraining. A file of that name without a provider and something provisioned
+    (another tool's `serverless.yml`), or one in vendored code, is not."""
+    for doc in index.dicts():
+        name = doc.path.rsplit("/", 1)[-1]
+        if not _SERVERLESS_NAME.match(name) or VENDORED.search(doc.path):
+            continue
+        data = doc.data
+        provider = _serverless_provider(data)
+        functions = data.get("functions") if isinstance(data.get("functions"), dict) else {}
+        resources = data.get("resources") if isinstance(data.get("resources"), dict) else {}
+        embedded = cfn_resources(doc.path, doc.text, {"Transform": "serverless", **resources})
+        if not data.get("service") or provider is None or not (functions or embedded):
+            continue
+        ml = [r for r in embedded if ML_CFN_TYPE.match(r.type)]
+        line = key_line(doc.text, "service") or (doc.line, "")
+        emit("infrastructure_as_code", doc.path, line[0], line[1], tool="serverless", provider=provider,
+             functions=len(functions), resources=len(embedded), ml_resources=bool(ml),
+             ml_resource_types=sorted({r.type for r in ml})[:10])
+        for res in embedded:
+            for pattern, signal, tool, extra in CFN_SIGNALS:
+                if re.fullmatch(pattern, res.type) and signal != "ci_pipeline":
+                    emit(signal, doc.path, res.line, tool=tool, resource=res.type, via="serverless", **extra)
+        _serverless_schedules(doc, functions, emit)
+
+
+def _serverless_schedules(doc: ConfigDoc, functions: dict[str, Any], emit: Emit) -> None:
+    for fname, fn in functions.items():
+        if not isinstance(fn, dict) or not isinstance(fn.get("events"), list):
+            continue
+        about = "\n".join([str(fname), flat_text({k: fn.get(k) for k in ("handler", "description", "image")})])
+        for event in fn["events"]:
+            sched = event.get("schedule") if isinstance(event, dict) else None
+            expr = sched.get("rate") if isinstance(sched, dict) else sched
+            if isinstance(expr, list):
+                expr = expr[0] if expr else None
+            if not isinstance(expr, str) or isinstance(sched, dict) and sched.get("enabled") is False:
+                continue
+            if mentions_training(about):
+                found = key_line(doc.text, str(fname)) or (doc.line, "")
+                emit("scheduled_retraining", doc.path, found[0], found[1], trigger="serverless",
+                     schedule=expr, drift_triggered=False, function=str(fname))
+
+
 # --- ARM / Bicep / CDK / Pulumi ----------------------------------------------------------------
 
 
@@ -877,6 +940,7 @@ def _chart_has_workload(view: RepoView, chart_dir: str) -> bool:
 DETECTORS: list[Callable[[RepoView, ConfigIndex, Emit], None]] = [
     _terraform,
     _cloudformation,
+    _serverless,
     _arm_bicep,
     _cdk_pulumi,
     _dockerfiles,
