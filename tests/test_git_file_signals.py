@@ -1482,3 +1482,15 @@ def test_serverless_disabled_schedule_is_not_retraining():
     assert not of(items, "scheduled_retraining")
     enabled = scan({"serverless.yml": text.replace("enabled: false", "enabled: true")})
     assert one(enabled, "scheduled_retraining").attributes["schedule"] == "rate(1 day)"
+
+
+def test_serverless_functions_kept_in_their_own_file():
+    items = scan({"serverless.yml": "service: api\nprovider:\n  name: aws\nfunctions: ${file(./functions.yml)}\n"})
+    iac = one(items, "infrastructure_as_code", tool="serverless")
+    assert iac.attributes["functions"] == 1
+    listed = scan({"serverless.yml": "service: api\nprovider: {name: aws}\nfunctions:\n"
+                                     "  - ${file(fn/score.yml)}\n  - ${file(fn/train.yml)}\n"})
+    assert one(listed, "infrastructure_as_code", tool="serverless").attributes["functions"] == 2
+    # a variable that is not a file is not something provisioned
+    assert not of(scan({"serverless.yml": "service: api\nprovider: {name: aws}\nfunctions: ${self:custom.fns}\n"}),
+                  "infrastructure_as_code")

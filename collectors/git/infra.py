@@ -468,6 +468,8 @@ def _cfn_schedule(res: CfnResource, by_id: dict[str, CfnResource], emit: Emit) -
 
 #: the Serverless Framework's service file (`serverless.yml`, or a stage's `serverless.prod.yml`)
 _SERVERLESS_NAME = re.compile(r"^serverless(?:[.-][\w-]+)?\.ya?ml$")
+#: a Serverless variable that reads another file (`${file(./functions.yml)}`)
+_SLS_FILE = re.compile(r"^\$\{file\([^)]+\)")
 
 
 def _serverless_provider(data: dict[str, Any]) -> str | None:
@@ -492,14 +494,17 @@ def _serverless(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
         data = doc.data
         provider = _serverless_provider(data)
         functions = data.get("functions") if isinstance(data.get("functions"), dict) else {}
+        # functions kept in files of their own (`functions: ${file(functions.yml)}`, or a list of them)
+        included = [str(f) for f in (data.get("functions") if isinstance(data.get("functions"), list)
+                                     else [data.get("functions")]) if _SLS_FILE.match(str(f))]
         resources = data.get("resources") if isinstance(data.get("resources"), dict) else {}
         embedded = cfn_resources(doc.path, doc.text, {"Transform": "serverless", **resources})
-        if not data.get("service") or provider is None or not (functions or embedded):
+        if not data.get("service") or provider is None or not (functions or included or embedded):
             continue
         ml = [r for r in embedded if ML_CFN_TYPE.match(r.type)]
         line = key_line(doc.text, "service") or (doc.line, "")
         emit("infrastructure_as_code", doc.path, line[0], line[1], tool="serverless", provider=provider,
-             functions=len(functions), resources=len(embedded), ml_resources=bool(ml),
+             functions=len(functions) or len(included), resources=len(embedded), ml_resources=bool(ml),
              ml_resource_types=sorted({r.type for r in ml})[:10])
         for res in embedded:
             for pattern, signal, tool, extra in CFN_SIGNALS:
