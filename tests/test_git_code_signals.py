@@ -898,6 +898,33 @@ def test_tests_in_nested_test_classes_are_collected() -> None:
     assert only(items, "ml_tests").attributes["targets"] == ["app.data.sentiment_data.SentimentDataLayer"]
 
 
+def test_a_service_folders_own_ml_packages_under_test() -> None:
+    """A service's tests run from its folder import its packages by their own names
+    (`from pipeline.candidate_generator import X`, `from evaluation.metrics import ndcg_at_k`): a top
+    package that is one word of ML code says what is tested, as a module's name does. A top package
+    named for the project (`shop.utils.money`), glue under an ML word (`pipeline.config`) and a
+    helper package beside the tests are not ML code."""
+    svc = "backend/ml_service"
+    items = run({f"{svc}/pipeline/candidate_generator.py": "class CandidateGenerator:\n    pass\n",
+                 f"{svc}/evaluation/metrics.py": "def ndcg_at_k(r, k):\n    return 0.0\n",
+                 f"{svc}/tests/test_candidate_generator.py":
+                     "from pipeline.candidate_generator import CandidateGenerator\n\n"
+                     "def test_merge():\n    assert CandidateGenerator() is not None\n",
+                 f"{svc}/tests/test_metrics.py":
+                     "from evaluation.metrics import ndcg_at_k\n\n"
+                     "def test_ndcg():\n    assert ndcg_at_k([1], 1) == 0.0\n"})
+    assert only(items, "ml_tests").attributes["targets"] == [
+        "evaluation.metrics.ndcg_at_k", "pipeline.candidate_generator.CandidateGenerator"]
+    glue = run({"shop/utils/money.py": "def cents(x):\n    return x\n",
+                "pipeline/config/settings.py": "DEBUG = True\n",
+                "tests/helpers/pipeline_factory.py": "def make():\n    return 1\n",
+                "tests/test_money.py": "from shop.utils.money import cents\n"
+                                       "from pipeline.config.settings import DEBUG\n\n"
+                                       "def test_cents():\n    assert cents(1) == 1 and DEBUG\n"})
+    assert only(glue, "automated_tests").attributes["test_files"] == 1
+    assert found(glue, "ml_tests") == set()
+
+
 def test_template_tests_without_functions_and_assertion_free_tests_count_for_nothing() -> None:
     items = run({"{{cookiecutter.name}}/tests/test_x.py": "import {{ cookiecutter.pkg }}\n",
                  "tests/test_smoke.py": "import torch\n\ndef test_import():\n    torch.zeros(1)\n"})

@@ -226,8 +226,12 @@ def _ml_targets(scan: SourceScan, local_tops: set[str]) -> set[str]:
         is_local = qual.startswith(".") or qual.split(".")[0] in local_tops or (
             "{{" in scan.path and bool(set(qual.split(".")[1:-1]) & local_tops))
         parts = qual.lstrip(".").split(".")
-        # `proj_ml.ops.hello`: the package names the project, its modules say what is tested
+        # `proj_ml.ops.hello`: the package names the project, its modules say what is tested;
+        # a top package that is itself one word of ML code (`pipeline.candidate_generator.X`,
+        # `evaluation.metrics.ndcg_at_k`: a service's own packages, run from its folder) says it too
         words = set(words_of(" ".join(parts[1:] if len(parts) >= 3 else parts)))
+        if parts[0] in ML_TARGET_WORDS:
+            words.add(parts[0])
         if is_local and words & ML_TARGET_WORDS and not words & GLUE_WORDS:
             targets.add(qual.lstrip("."))
     return targets
