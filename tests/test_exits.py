@@ -368,3 +368,34 @@ def test_main_called_in_process_leaves_the_callers_threads_and_children_alone(tm
         stop.set()
         child.kill()
         child.wait()
+
+
+def test_console_script_ends_fast_with_the_same_code_and_its_exit_handlers_run(tmp_path: Path) -> None:
+    """`mlaudit` (cli.run) skips the interpreter's teardown once the run is over: the exit code
+    is main()'s, the reports are whole, and exit handlers (logging's, multiprocessing's, a
+    plugin's) still run. main() called in-process still raises SystemExit (above)."""
+    repo = make_repo(tmp_path / "org" / "ml", ML_FILES)
+    marker = tmp_path / "atexit-ran"
+    code = ("import atexit, sys\n"
+            f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes'))\n"
+            "from mlaudit.cli import run\n"
+            "sys.argv = ['mlaudit'] + sys.argv[1:]\n"
+            "run()\n"
+            "raise SystemExit('not reached')\n")
+    out = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-c", code, "-q", "scan", str(repo.parent), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert marker.read_text() == "yes"
+    assert json.loads((out / "report.json").read_text())["repositories"]
+    # a usage error keeps its code (2) and its message, a config error too
+    bad = subprocess.run([sys.executable, "-c", code, "scan", "--format", "pdfx"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "pdfx" in bad.stderr
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("version: 1\ngit: [\n")
+    broken = subprocess.run([sys.executable, "-c", code, "scan", "-c", str(cfg)],
+                            capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 2 and "bad.yaml" in broken.stderr
+    no_traceback(broken)

@@ -46,7 +46,7 @@ def test_the_wheel_holds_only_mlaudit(wheel: Path) -> None:
     # the AST walk in C (collectors/git/_astwalk.c), compiled for this interpreter
     assert any(n.startswith("mlaudit/collectors/git/_astwalk.") and n.endswith((".so", ".pyd")) for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "mlaudit = mlaudit.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "mlaudit = mlaudit.cli:run" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
 def test_generic_top_level_names_are_not_importable() -> None:
