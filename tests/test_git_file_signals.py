@@ -1494,3 +1494,19 @@ def test_serverless_functions_kept_in_their_own_file():
     # a variable that is not a file is not something provisioned
     assert not of(scan({"serverless.yml": "service: api\nprovider: {name: aws}\nfunctions: ${self:custom.fns}\n"}),
                   "infrastructure_as_code")
+
+
+def test_scaffold_dockerfiles_a_tool_renders_for_other_projects_are_not_this_repositorys():
+    build = "FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\nRUN pip install -r requirements.txt\n"
+    items = scan({
+        # a CLI's project templates: a template suffix, or Jinja markup, in a templates folder
+        "mmp/cli/templates/docker/Dockerfile.j2": build,
+        "pkg/scaffolds/service/Dockerfile": "FROM {{ base_image }}\nCOPY . .\n{% if gpu %}RUN nvidia{% endif %}\n",
+        "pkg/templates/Dockerfile.tmpl": build,
+    })
+    assert not of(items, "containerization"), [(i.signal, i.attributes) for i in items]
+    # this repository's own images: a rendered Dockerfile outside a templates folder, and a plain
+    # Dockerfile that happens to sit in one
+    own = scan({"deploy/Dockerfile.tmpl": build, "templates/Dockerfile": build})
+    assert sorted(where(i)[0] for i in of(own, "containerization")) == ["deploy/Dockerfile.tmpl",
+                                                                        "templates/Dockerfile"]

@@ -745,6 +745,20 @@ def _is_dockerfile(name: str) -> bool:
     )
 
 
+#: a folder of files a tool renders into other projects (`mmp/cli/templates/docker/`)
+_SCAFFOLD_DIR = re.compile(r"(?i)(^|/)(templates?|scaffolds?|skeletons?|blueprints?)/")
+_TEMPLATE_SUFFIX = re.compile(r"(?i)\.(j2|jinja2?|tmpl|tpl|template|mustache|hbs)$")
+
+
+def _scaffold(path: str, text: str) -> bool:
+    """A Dockerfile a tool renders for the projects it generates: kept in a templates folder and
+    written as a template (a template suffix, or Jinja/Go-template markup). It builds those
+    projects, not this repository. (One rendered for this repository's own deployment, outside
+    such a folder, is its container.)"""
+    return bool(_SCAFFOLD_DIR.search(path)) and bool(
+        _TEMPLATE_SUFFIX.search(path) or "{{" in text or "{%" in text)
+
+
 def _dockerfiles(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
     for entry in list(view.entries.values()):
         if (
@@ -754,7 +768,7 @@ def _dockerfiles(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
         ):
             continue
         text = view.text(entry.path)
-        if not text:
+        if not text or _scaffold(entry.path, text):
             continue
         lines = text.splitlines()
         instr = [
