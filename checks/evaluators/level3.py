@@ -41,21 +41,39 @@ def ci_tests(ctx: CheckContext) -> Verdict | None:
     hand, `triggers: [manual]`, runs tests when someone remembers to): >= 80% -> pass, above 0 ->
     partial, 0 -> fail, or partial where tests run in CI only by hand. No ML repos -> None.
     A repository without tests running in CI whose CI definition does not parse (`ci_invalid`)
-    is named, with the file and the parser's words."""
+    is named, with the file and the parser's words. Tests whose failures CI swallows
+    (`tests_ignored`: `pytest || true`, a step allowed to fail) gate nothing: named, partial
+    where the repository holds tests, nothing where it holds none."""
     ml = ml_repo_names(ctx)
     if not ml:
         return None
     testing = [c for c in ctx.signal("ci_pipeline", ml) if c.attributes.get("runs_tests")]
-    runs = [c for c in testing if not _by_hand_only(c)]
+    # a test run whose failure is swallowed (`pytest || true`, a step allowed to fail) gates nothing
+    gating = [c for c in testing if not c.attributes.get("tests_ignored")]
+    runs = [c for c in gating if not _by_hand_only(c)]
     cov = coverage(ml, {c.subject for c in runs}.__contains__)
     outcome = graded(cov.share, PASS_SHARE)
     text = cov.text("CI runs tests") + "."
-    by_hand = sorted({c.subject for c in testing} - {c.subject for c in runs})
+    by_hand = sorted({c.subject for c in gating} - {c.subject for c in runs})
     if by_hand:
         text += f" Tests run in CI only when started by hand in {names(by_hand)}."
         if outcome is Outcome.FAIL:
             outcome = Outcome.PARTIAL
-    idle = sorted({c.subject for c in ctx.signal("ci_pipeline", cov.missing)} - set(by_hand))
+    swallowed = [c for c in testing if c.attributes.get("tests_ignored")
+                 and c.subject not in {r.subject for r in gating}]
+    with_tests = {t.subject for t in ctx.signal("automated_tests", ml)}
+    if swallowed:
+        where = sorted({c.subject for c in swallowed})
+        text += (f" CI runs tests but ignores their failures (`|| true`, a step allowed to fail) in "
+                 f"{names(where)}")
+        if not set(where) & with_tests:
+            text += ", which hold no tests for it to run."
+        else:
+            text += ": a failing test fails no build."
+            if outcome is Outcome.FAIL:
+                outcome = Outcome.PARTIAL
+    idle = sorted({c.subject for c in ctx.signal("ci_pipeline", cov.missing)} - set(by_hand)
+                  - {c.subject for c in swallowed})
     if idle:
         text += f" CI exists but runs no tests in {names(idle)}."
     # a CI definition its service refuses (not YAML) runs nothing: say so where nothing else runs
@@ -64,8 +82,9 @@ def ci_tests(ctx: CheckContext) -> Verdict | None:
         text += (f" A CI definition is not valid YAML in {names(sorted({r.subject for r in refused}))} "
                  f"({refused[0].locator}: {refused[0].attributes.get('problem')}): its CI service refuses it,"
                  " so it runs nothing.")
-    manual = [c for c in testing if c.subject in by_hand]
-    return Verdict(outcome, text, cite(runs, manual, refused, repository_items(ctx, cov.missing)), cov.metrics())
+    manual = [c for c in gating if c.subject in by_hand]
+    return Verdict(outcome, text, cite(runs, manual, swallowed, refused, repository_items(ctx, cov.missing)),
+                   cov.metrics())
 
 
 def _by_hand_only(pipeline: EvidenceItem) -> bool:

@@ -8,7 +8,8 @@ after YAML parsing has dropped comments; shell comments and install lines are sk
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,21 +216,38 @@ class Commands:
     segments: list[str] = field(default_factory=list)
     uses: list[str] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
+    #: test commands whose failure the definition swallows (`pytest || true`, a step or job that
+    #: may fail: `continue-on-error: true`, `allow_failure: true`, `continueOnError: true`)
+    ignored: list[str] = field(default_factory=list)
 
-    def add(self, texts: Iterable[str]) -> None:
+    def add(self, texts: Iterable[str], swallowed: Collection[str] = ()) -> None:
+        """`swallowed`: command texts of steps allowed to fail, each counted as often as such a
+        step holds it (the same `pytest` may also run, gating, in another job)."""
+        left = Counter(swallowed)
         for text in texts:
+            whole = left[str(text)] > 0
+            if whole:
+                left[str(text)] -= 1
             for raw in str(text).splitlines():
                 line = raw.strip()
                 if not line or line.startswith(("#", "//", "echo ", "REM ")):
                     continue
-                for seg in re.split(r"&&|\|\||;", line):
-                    seg = seg.strip()
+                parts = re.split(r"(&&|\|\||;)", line)
+                for i in range(0, len(parts), 2):
+                    seg = parts[i].strip()
                     if seg and not _INSTALL.search(seg):
                         self.segments.append(seg)
+                        if _TEST.search(seg) and (whole or _swallows(parts, i)):
+                            self.ignored.append(seg)
 
     @property
     def runs_tests(self) -> bool:
         return any(_TEST.search(s) for s in self.segments)
+
+    @property
+    def tests_gate(self) -> bool:
+        """Whether some test command's failure fails the run (not all are swallowed)."""
+        return bool(Counter(s for s in self.segments if _TEST.search(s)) - Counter(self.ignored))
 
     @property
     def lint_tools(self) -> list[str]:
@@ -285,9 +303,36 @@ class Commands:
 _REUSABLE_WORKFLOW = re.compile(r"(^\./|/)\.github/workflows/[^/@]+\.ya?ml(@|$)")
 
 
+#: what a shell runs after `||` to make a failed command succeed
+_SWALLOW = re.compile(r"^(true|:|/bin/true|exit\s+0|echo\b.*|printf\b.*)$")
+#: a step or job allowed to fail (GitHub Actions, GitLab CI, Azure Pipelines)
+_MAY_FAIL_KEYS = ("continue-on-error", "allow_failure", "continueOnError")
+
+
+def _swallows(parts: list[str], i: int) -> bool:
+    """Whether the command at `parts[i]` (a `re.split` with the operators kept) is followed by
+    `|| true` (or `|| exit 0`, `|| echo ...`): its failure never fails the step."""
+    j = i + 1
+    while j + 1 < len(parts) and parts[j] == "&&":
+        j += 2  # `pytest && x || true`: the whole chain's failure is swallowed
+    return j + 1 < len(parts) and parts[j] == "||" and bool(_SWALLOW.match(parts[j + 1].strip()))
+
+
+def _may_fail_texts(node: Any) -> list[str]:
+    """The command strings of every step or job that is allowed to fail (once each)."""
+    if isinstance(node, dict):
+        flag = next((node[k] for k in _MAY_FAIL_KEYS if k in node), None)
+        if flag is True or str(flag).strip().lower() == "true":
+            return list(strings(node, COMMAND_KEYS))
+        return [t for v in node.values() for t in _may_fail_texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _may_fail_texts(v)]
+    return []
+
+
 def _commands(node: Any) -> Commands:
     cmds = Commands()
-    cmds.add(list(strings(node, COMMAND_KEYS)))
+    cmds.add(list(strings(node, COMMAND_KEYS)), _may_fail_texts(node))
     cmds.uses = [u for u in strings(node, {"uses", "orb", "orbs"})]
     cmds.templates = [t for t in strings(node, {"template"}) if re.search(r"\.ya?ml(@|$)", t)]
     cmds.templates += [u for u in cmds.uses if _REUSABLE_WORKFLOW.search(u)]
@@ -384,6 +429,8 @@ def analyze_ci(view: RepoView, index: ConfigIndex) -> list[EvidenceItem]:
         )
         if via is not None:
             attrs["tests_via"] = via
+        elif cmds.runs_tests and not cmds.tests_gate:
+            attrs["tests_ignored"] = True  # every test run's failure is swallowed
         purpose = cmds.purpose()
         if purpose and not attrs["runs_tests"] and not attrs["ml_steps"]:
             attrs["purpose"] = purpose
@@ -754,8 +801,9 @@ def _gitlab(path: str, text: str, data: dict[str, Any]) -> CiFile:
     for key, job in data.items():
         if not isinstance(job, dict) or str(key) in _GITLAB_RESERVED:
             continue
-        job_cmds = _commands({k: v for k, v in job.items() if k in COMMAND_KEYS})
+        job_cmds = _commands({k: v for k, v in job.items() if k in COMMAND_KEYS or k in _MAY_FAIL_KEYS})
         cmds.segments += job_cmds.segments
+        cmds.ignored += job_cmds.ignored
         cmds.uses += job_cmds.uses
         conditions = " ".join(strings({k: job.get(k) for k in ("rules", "only", "except")}))
         if re.search(r"merge_request", conditions):
