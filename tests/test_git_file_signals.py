@@ -1510,3 +1510,53 @@ def test_scaffold_dockerfiles_a_tool_renders_for_other_projects_are_not_this_rep
     own = scan({"deploy/Dockerfile.tmpl": build, "templates/Dockerfile": build})
     assert sorted(where(i)[0] for i in of(own, "containerization")) == ["deploy/Dockerfile.tmpl",
                                                                         "templates/Dockerfile"]
+
+
+# --- training compute launched by SkyPilot and dstack -------------------------------------------
+
+SKY_TRAIN = """name: finetune-llama
+resources:
+  accelerators: A100:8
+  cloud: gcp
+  use_spot: true
+workdir: .
+setup: pip install -r requirements.txt
+run: |
+  torchrun --nproc_per_node=8 train.py --epochs 3
+"""
+
+
+def test_skypilot_and_dstack_training_compute():
+    items = scan({
+        "sky/train.yaml": SKY_TRAIN,
+        ".dstack.yml": "type: task\nname: pretrain\nresources:\n  gpu: 24GB\ncommands:\n  - python train_pretrain.py\n",
+        "dstack/fleet.dstack.yml": "type: fleet\nname: h100s\nnodes: 2\nresources:\n  gpu: H100:8\n",
+    })
+    got = {i.attributes["tool"]: i for i in of(items, "training_infra")}
+    assert sorted(got) == ["dstack", "skypilot"] and len(of(items, "training_infra")) == 3
+    sky = got["skypilot"]
+    assert where(sky) == ("sky/train.yaml", 2) and sky.attributes["gpu"] is True
+    assert sky.attributes["accelerators"] == "A100:8"
+    kinds = sorted(i.attributes["kind"] for i in of(items, "training_infra", tool="dstack"))
+    assert kinds == ["fleet", "task"]
+
+
+@pytest.mark.parametrize("files", [
+    # a SkyPilot task that serves, one that only preprocesses, a notebook server
+    {"sky/serve.yaml": "service:\n  readiness_probe: /health\nresources:\n  accelerators: L4\nrun: python serve.py\n"},
+    {"sky/prep.yaml": "resources:\n  cloud: aws\nrun: python preprocess.py --out s3://bucket/data\n"},
+    {"sky/jupyter.yaml": "resources:\n  accelerators: T4\nrun: jupyter lab --port 8888\n"},
+    # run + resources that choose nothing (another tool's file)
+    {"deploy.yaml": "resources:\n  limits: {cpu: 1}\nrun: python train.py\n"},
+    # dstack: a dev environment, a service, a CPU fleet, a task that does not train, the wrong name
+    {".dstack.yml": "type: dev-environment\nide: vscode\nresources:\n  gpu: 24GB\n"},
+    {"serve.dstack.yml": "type: service\ncommands: [python serve.py]\nport: 8000\n"},
+    {"cpu.dstack.yml": "type: fleet\nnodes: 4\nresources:\n  cpu: 8\n"},
+    {"eval.dstack.yml": "type: task\ncommands: [python evaluate.py]\nresources: {gpu: 24GB}\n"},
+    {"tasks.yml": "type: task\ncommands: [python train.py]\nresources: {gpu: 24GB}\n"},
+    # named in prose; commented out
+    {"README.md": "Train on 8 A100s with `sky launch sky/train.yaml` or dstack.\n"},
+    {"sky/train.yaml": "\n".join("# " + line for line in SKY_TRAIN.splitlines()) + "\n"},
+])
+def test_skypilot_and_dstack_decoys(files):
+    assert not of(scan(files), "training_infra"), files

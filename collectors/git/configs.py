@@ -364,7 +364,7 @@ _YAML_NAMES = re.compile(
     r"|(^|/)(feature_store|bentofile|dagster|workspace|prefect|profiles|openlineage|\.?lakectl|"
     r"\.gitlab-ci|\.travis|bitbucket-pipelines|\.taskcluster)\.ya?ml$"
     r"|(azure-pipelines|buildspec|cloudbuild|compose|lakefs)[^/]*\.ya?ml$|-deployment\.ya?ml$"
-    r"|(^|/)serverless([.-][\w-]+)?\.ya?ml$"
+    r"|(^|/)serverless([.-][\w-]+)?\.ya?ml$|(^|[/.])dstack\.ya?ml$"
 )
 _YAML_KEYS = re.compile(
     r"^[\"']?(apiVersion|kind|Resources|AWSTemplateFormatVersion|StartAt|pipelineInfo|pipelineSpec|"

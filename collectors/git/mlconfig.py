@@ -430,6 +430,55 @@ def _panels(data: dict[str, Any]) -> bool:
     return isinstance(data.get("panels"), list) or (isinstance(dashboard, dict) and isinstance(dashboard.get("panels"), list))
 
 
+#: what a SkyPilot task's `resources` choose: the compute it launches on
+_SKY_RESOURCES = {"accelerators", "cloud", "infra", "instance_type", "region", "use_spot", "cpus", "memory"}
+
+
+def _sky_resources(data: dict[str, Any]) -> list[dict[str, Any]]:
+    res = data.get("resources")
+    options = [res] if isinstance(res, dict) else []
+    for key in ("any_of", "ordered"):  # a choice of resources
+        if isinstance(res, dict) and isinstance(res.get(key), list):
+            options += [r for r in res[key] if isinstance(r, dict)]
+    return options
+
+
+def _skypilot_task(name: str, data: dict[str, Any]) -> bool:
+    """A SkyPilot task: a `run` command and `resources` that choose compute (accelerators, a
+    cloud, an instance type). A service (`service:`) serves, it does not train."""
+    return (isinstance(data.get("run"), str) and "service" not in data
+            and any(set(r) & _SKY_RESOURCES for r in _sky_resources(data)))
+
+
+def _skypilot(doc: ConfigDoc, emit: Emit) -> None:
+    """Training compute chosen in code: a SkyPilot task whose commands or name are about
+    training (one that preprocesses, evaluates or runs a notebook server is not)."""
+    about = "\n".join([str(doc.data.get("name") or ""), str(doc.data.get("run")), str(doc.data.get("setup") or "")])
+    if not mentions_training(about):
+        return
+    accel = [str(r["accelerators"]) for r in _sky_resources(doc.data) if r.get("accelerators")]
+    found = key_line(doc.text, "resources") or (doc.line, "")
+    emit("training_infra", doc.path, found[0], found[1], tool="skypilot", gpu=bool(accel),
+         **({"accelerators": accel[0]} if accel else {}))
+
+
+_DSTACK_NAME = re.compile(r"(^|\.)dstack\.ya?ml$")
+
+
+def _dstack(doc: ConfigDoc, emit: Emit) -> None:
+    """Training compute chosen in code: a dstack task that trains, or a fleet of GPU machines for
+    it (`.dstack.yml` / `*.dstack.yml`, `type: task|fleet`). A dev environment or a service is
+    not training compute."""
+    data, kind = doc.data, str(doc.data.get("type") or "")
+    gpu = bool((data.get("resources") or {}).get("gpu")) if isinstance(data.get("resources"), dict) else False
+    commands = "\n".join(strings(data.get("commands"))) if data.get("commands") else ""
+    trains = kind == "task" and mentions_training(f"{data.get('name') or ''}\n{commands}")
+    if not (trains or (kind == "fleet" and gpu)):
+        return
+    found = key_line(doc.text, "type") or (doc.line, "")
+    emit("training_infra", doc.path, found[0], found[1], tool="dstack", gpu=gpu, kind=kind)
+
+
 #: named and shaped config documents, first applicable row wins (order matters)
 NAMED_CONFIGS: tuple[NamedConfig, ...] = (
     NamedConfig("feast", lambda name, data: name in ("feature_store.yaml", "feature_store.yml"), _feast,
@@ -442,6 +491,9 @@ NAMED_CONFIGS: tuple[NamedConfig, ...] = (
     NamedConfig("prometheus", lambda name, data: isinstance(data.get("groups"), list) and "kind" not in data,
                 _prometheus_rules, ("groups", "expr")),
     NamedConfig("grafana", lambda name, data: _panels(data), _grafana, ("panels",)),
+    NamedConfig("dstack", lambda name, data: bool(_DSTACK_NAME.search(name)) and data.get("type") in ("task", "fleet"),
+                _dstack, ("type",)),
+    NamedConfig("skypilot", _skypilot_task, _skypilot, ("run", "resources")),
 )
 #: rows that look at every document, whichever row above took it
 EVERY_CONFIG: tuple[NamedConfig, ...] = (
