@@ -317,6 +317,8 @@ def test_every_config_row_passes_the_yaml_prefilter() -> None:
         "prometheus": ("rules.yml", "groups:\n  - rules:\n      - expr: model_latency > 1\n"),
         "grafana": ("dash.yml", "panels:\n  - targets:\n      - expr: prediction_drift\n"),
         "evidently": ("mon.yml", "metrics:\n  - evidently.metrics.ColumnDriftMetric\n"),
+        "dstack": ("ops/train.dstack.yml", "type: task\ncommands: [python train.py]\n"),
+        "skypilot": ("sky/job.yaml", "resources:\n  accelerators: A100\nrun: python train.py\n"),
     }
     rows = (*mlconfig.NAMED_CONFIGS, *mlconfig.EVERY_CONFIG)
     assert {r.name for r in rows} == set(samples)
