@@ -112,6 +112,23 @@ def test_decoys_give_no_tool_evidence(tmp_path: Path) -> None:
     assert census.attributes["notebook_ml_cells"] == 0
 
 
+def test_model_libraries_and_inference_runtimes_are_ml_code() -> None:
+    """A service that runs models through an inference runtime or a model library (ONNX Runtime,
+    InsightFace, Ultralytics, OpenVINO, timm, PEFT, vLLM) holds ML code as much as one that
+    imports torch; a requirement line alone is only declared, a comment or README nothing."""
+    items = run({"edge/detect.py": "import onnxruntime as ort\nfrom insightface.app import FaceAnalysis\n\n"
+                                   "sess = ort.InferenceSession('m.onnx')\n",
+                 "train/yolo.py": "from ultralytics import YOLO\nYOLO('yolov8n.pt').train(data='cats.yaml')\n",
+                 "requirements.txt": "openvino==2024.1\n# vllm\n",
+                 "README.md": "Serve with vLLM or TensorRT.\n"})
+    frameworks = only(items, "ml_frameworks").attributes["frameworks"]
+    assert frameworks == {"onnxruntime": "imported", "insightface": "imported", "ultralytics": "imported",
+                          "openvino": "declared_only"}
+    # an LLM API client is not a model library: no ML code
+    api = only(run({"app.py": "import openai\nopenai.chat.completions.create(model='gpt-4o')\n"}), "ml_frameworks")
+    assert api.attributes["frameworks"] == {}
+
+
 # -- experiment tracking ---------------------------------------------------------------------
 def test_mlflow_tracking_resolves_aliases_on_a_real_repo(tmp_path: Path) -> None:
     files = {

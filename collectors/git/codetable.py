@@ -582,6 +582,11 @@ FRAMEWORK_MODULES = {
     "sentence_transformers": "sentence_transformers", "h2o": "h2o", "autogluon": "autogluon",
     "pycaret": "pycaret", "sktime": "sktime", "darts": "darts", "neuralprophet": "neuralprophet",
     "pmdarima": "pmdarima", "diffusers": "diffusers", "pyspark.ml": "spark-ml", "pyspark.mllib": "spark-ml",
+    # model libraries and inference runtimes: training or serving a model is ML code whichever runs it
+    "ultralytics": "ultralytics", "timm": "timm", "peft": "peft", "trl": "trl", "detectron2": "detectron2",
+    "mmdet": "openmmlab", "mmseg": "openmmlab", "mmpretrain": "openmmlab", "mmcls": "openmmlab",
+    "onnxruntime": "onnxruntime", "openvino": "openvino", "tflite_runtime": "tensorflow", "tensorrt": "tensorrt",
+    "insightface": "insightface", "vllm": "vllm",
 }
 FRAMEWORK_PACKAGES = {
     "scikit-learn": "sklearn", "sklearn": "sklearn", "torch": "torch", "pytorch": "torch", "torchvision": "torch",
@@ -595,6 +600,10 @@ FRAMEWORK_PACKAGES = {
     "paddlepaddle-gpu": "paddle", "sentence-transformers": "sentence_transformers", "h2o": "h2o",
     "autogluon": "autogluon", "pycaret": "pycaret", "sktime": "sktime", "darts": "darts", "u8darts": "darts",
     "neuralprophet": "neuralprophet", "pmdarima": "pmdarima", "diffusers": "diffusers",
+    "ultralytics": "ultralytics", "timm": "timm", "peft": "peft", "trl": "trl", "detectron2": "detectron2",
+    "mmdet": "openmmlab", "mmsegmentation": "openmmlab", "mmpretrain": "openmmlab",
+    "onnxruntime": "onnxruntime", "onnxruntime-gpu": "onnxruntime", "openvino": "openvino",
+    "tflite-runtime": "tensorflow", "tensorrt": "tensorrt", "insightface": "insightface", "vllm": "vllm",
 }
 
 
