@@ -425,3 +425,28 @@ def test_test_modules_are_parsed_first_and_ruled_out_only_as_before(monkeypatch:
     assert (views[False].parsed, views[True].parsed) == (5, 3)
     ml_tests = next(f for f in with_ if f[0] == "ml_tests")
     assert ml_tests[1].endswith("tests/test_model.py:3@000000000000") and "src.model" in ml_tests[2]
+
+
+def test_the_keyword_search_is_skipped_only_where_the_requirements_imply_it() -> None:
+    """A text meeting a requirement of the code prefilter always holds one of its keywords, so its
+    search is not run first; the answers are those of the search followed by the requirements,
+    over every Python text of the corpus. A requirement no keyword stands in for keeps the search."""
+    from mlaudit.collectors.git.prefilter import Prefilter
+
+    pf = code.code_prefilter()
+    assert pf._search_implied
+    texts = [t for _, tree in _corpus() for p, t in tree.items() if p.endswith(".py") and isinstance(t, str)]
+    assert len(texts) > 300
+    for text in texts:
+        searched = ("{{" in text or "{%" in text
+                    or (pf._rx.search(text) is not None and pf.meets(text))
+                    or any(all(rx.search(text) for rx in conj) for conj in pf._conds))
+        assert pf.wanted(text) == searched, text[:80]
+        if pf.meets(text):
+            assert pf._rx.search(text), text[:80]
+    # `mlflow` alone is searched for, but a requirement asks for `sagemaker`: not implied, so a
+    # text holding only `sagemaker` is refused by the search before the requirements are asked
+    odd = Prefilter([Keyword("mlflow")], requirements=[(frozenset((Keyword("sagemaker"),)),)])
+    assert not odd._search_implied
+    assert not odd.wanted("import sagemaker\n")
+    assert odd.wanted("import sagemaker, mlflow\n") and not odd.wanted("import mlflow\n")

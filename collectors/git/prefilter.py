@@ -192,11 +192,20 @@ class Prefilter:
                         self._by_word.setdefault(k.text, []).append(req)
                 else:
                     self._unanchored.append(req)
+        #: whether a text meeting a requirement always holds a keyword: every requirement has a
+        #: clause each of whose keywords some keyword of the search stands in for. Then the
+        #: search is only a first look that `meets` repeats, and is skipped (it costs what
+        #: `meets` does: a text it accepts is looked at twice)
+        self._search_implied = self.requirements is not None and all(
+            any(all(self.covers(k) for k in clause) for clause in req) for req in self.requirements)
 
     def wanted(self, text: str) -> bool:
         if "{{" in text or "{%" in text:
             return True  # a template: its placeholders become identifiers when parsed
-        if self._rx.search(text) is not None and (self.requirements is None or self.meets(text)):
+        if self.requirements is None:
+            if self._rx.search(text) is not None:
+                return True
+        elif (self._search_implied or self._rx.search(text) is not None) and self.meets(text):
             return True
         return any(all(rx.search(text) for rx in conj) for conj in self._conds)
 

@@ -56,9 +56,7 @@ def runner_invoked_tests(view: RepoView) -> set[str]:
     whatever they are named: the runner collects them although their names do not follow the
     `test_*.py` convention. A path counts when its line (or, for Cloud Build style arg lists,
     its file) runs a test runner and the path names a test module."""
-    by_tail: dict[str, list[str]] = defaultdict(list)
-    for entry in view.with_suffix(".py"):
-        by_tail[entry.name].append(entry.path)
+    by_tail: dict[str, list[str]] | None = None  # made once a runner file names a module
     found: set[str] = set()
     for path in view.paths:
         if not _RUNNER_FILES.search(path) or SKIP_DIRS.search(path):
@@ -77,6 +75,10 @@ def runner_invoked_tests(view: RepoView) -> set[str]:
                 name = posixpath.basename(token)
                 if "test" not in name.lower() or not (_RUNS_TESTS.search(line) or _RUNS_TESTS.search(whole)):
                     continue
+                if by_tail is None:
+                    by_tail = defaultdict(list)
+                    for entry in view.with_suffix(".py"):
+                        by_tail[entry.name].append(entry.path)
                 for candidate in by_tail.get(name, ()):
                     if candidate == token or candidate.endswith("/" + token):
                         found.add(candidate)
