@@ -498,3 +498,24 @@ def test_a_repository_reports_where_its_scan_time_went(tmp_path: Path) -> None:
     assert set(timings["code"]) == {"tree", "read", "parse", "detect", "history"}
     assert timings["code"]["read"] > 0 and timings["code"]["parse"] > 0 and timings["code"]["detect"] > 0
     assert timings["docs"]["parse"] == 0  # no Python: nothing parsed, nothing counted
+
+
+def test_imports_any_answers_as_a_prefix_test_of_every_imported_module() -> None:
+    """`imports_any` looks prefixes up in a set made once per scan; the answer is that of testing
+    every imported module against every prefix (equal, or below it at a dot)."""
+    import random
+
+    rnd = random.Random(7)
+    parts = ["a", "b", "ab", "mlflow", "tracking", "x"]
+    for _ in range(300):
+        mods = {("." * rnd.randint(0, 2)) + ".".join(rnd.choice(parts) for _ in range(rnd.randint(1, 3)))
+                for _ in range(rnd.randint(0, 5))}
+        text = "\n".join(f"from {m} import name{i}" if m.startswith(".") else f"import {m}"
+                         for i, m in enumerate(sorted(mods)))
+        scan = SourceScan.build("m.py", text)
+        assert scan is not None
+        for _ in range(10):
+            p = rnd.choice(["", "a.", *(".".join(rnd.choice(parts) for _ in range(rnd.randint(1, 3)))
+                                         for _ in range(3))])
+            expected = any(m == p or m.startswith(p + ".") for m in scan.modules)
+            assert scan.imports_any((p,)) is expected, (sorted(scan.modules), p)

@@ -179,11 +179,13 @@ def _wanted(text: str, testing: bool = False, cells: list[str] | None = None) ->
         return True
     if "{{" in text or "{%" in text or _MAGIC_LINE.search(text):
         return prefilter_wants(text, testing)
+    # a file whose import lines name a framework first: most files wanted are (`import torch`
+    # is itself a requirement met), and it spares blanking their comments and strings
+    if any(_fallback_frameworks(text)) and prefilter_wants(text, testing):
+        return True
     # (a keyword of the text without its comments and strings is one of the text: no need to
     # search the whole text first)
-    if prefilter_wants("\n".join(map(code_text, cells if cells is not None else [text])), testing):
-        return True
-    return any(_fallback_frameworks(text)) and prefilter_wants(text, testing)
+    return prefilter_wants("\n".join(map(code_text, cells if cells is not None else [text])), testing)
 
 
 @dataclass

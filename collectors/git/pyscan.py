@@ -480,7 +480,23 @@ class SourceScan:
         return None
 
     def imports_any(self, prefixes: Iterable[str]) -> bool:
-        return any(m == p or m.startswith(p + ".") for p in prefixes for m in self.modules)
+        """Whether some imported module is one of `prefixes` or lies below one (`mlflow` for
+        `mlflow.tracking`)."""
+        below = self._imported_under
+        return any(p in below for p in prefixes)
+
+    @cached_property
+    def _imported_under(self) -> frozenset[str]:
+        """Every module imported and every package above one (`a.b.c`: a, a.b, a.b.c), made once
+        `_collect` is done (a scan asks several prefixes of every rule)."""
+        out: set[str] = set()
+        for m in self.modules:
+            out.add(m)
+            at = m.find(".")
+            while at >= 0:
+                out.add(m[:at])
+                at = m.find(".", at + 1)
+        return frozenset(out)
 
     # locations --------------------------------------------------------------------------------
     def source_line(self, line: int) -> str:
