@@ -197,7 +197,8 @@ class Prefilter:
         #: search is only a first look that `meets` repeats, and is skipped (it costs what
         #: `meets` does: a text it accepts is looked at twice)
         self._search_implied = self.requirements is not None and all(
-            any(all(self.covers(k) for k in clause) for clause in req) for req in self.requirements)
+            any(all(k in self.keywords or self.covers(k) for k in clause) for clause in req)
+            for req in self.requirements)
 
     def wanted(self, text: str) -> bool:
         if "{{" in text or "{%" in text:
