@@ -47,6 +47,8 @@ def is_test_file(path: str) -> bool:
 _RUNNER_FILES = re.compile(
     r"(\.ya?ml|(^|/)(Jenkinsfile[^/]*|Makefile|makefile|GNUmakefile|justfile|tox\.ini|noxfile\.py))$"
 )
+#: runner files larger than this are not read for test paths
+_RUNNER_MAX = 256 * 1024
 _RUNS_TESTS = re.compile(r"\b(py\.?test|unittest|nose2?|nosetests)\b")
 _PY_PATH = re.compile(r"(?<![\w/.-])((?:\.?/)?[\w.-]+(?:/[\w.-]+)*\.py)(?:::[\w\[\]-]+)?(?![\w/])")
 
@@ -58,12 +60,14 @@ def runner_invoked_tests(view: RepoView) -> set[str]:
     its file) runs a test runner and the path names a test module."""
     by_tail: dict[str, list[str]] | None = None  # made once a runner file names a module
     found: set[str] = set()
-    for path in view.paths:
-        if not _RUNNER_FILES.search(path) or SKIP_DIRS.search(path):
-            continue
-        entry = view.entries[path]
-        if entry.size > 256 * 1024:
-            continue
+    runners = [view.entries[p] for p in view.paths if _RUNNER_FILES.search(p) and not SKIP_DIRS.search(p)]
+    # sizes, then the texts, each in one stream (one round trip to git per file cost more than
+    # reading them; the configuration detectors read the same files afterwards)
+    view.prefetch_sizes(runners)
+    runners = [e for e in runners if e.size <= _RUNNER_MAX]
+    view.prefetch(e.path for e in runners)
+    for entry in runners:
+        path = entry.path
         text = view.text(path) or ""
         if not _RUNS_TESTS.search(text):
             continue
