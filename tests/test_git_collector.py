@@ -343,3 +343,37 @@ def test_large_notebooks_are_searched_only_where_nothing_else_imports_a_framewor
     result, _ = collect(GitTarget(path=repo), max_blob_bytes=4096)
     frameworks = by_signal(result, "ml_frameworks")[0].attributes["frameworks"]
     assert "torch" not in frameworks and frameworks  # the module's framework alone
+
+
+def test_a_dormant_repository_dates_itself_from_the_commit_object_without_another_git_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No commit in the window: `last_commit_at` is the audited commit's committer time (what
+    `git log -1 --format=%ct` prints; here a day after its author time, with an offset), read from
+    the commit object by the cat-file the tree was read with; `git log -1` runs only where that
+    object cannot be read."""
+    from datetime import UTC, datetime
+
+    from mlaudit.collectors.git import collector as col
+
+    repo = make_repo(tmp_path / "r")
+    (repo / "a.py").write_text("x = 1\n")
+    git(repo, "add", "a.py")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example.com",
+           "GIT_COMMITTER_NAME": "C", "GIT_COMMITTER_EMAIL": "c@example.com",
+           "GIT_AUTHOR_DATE": "2024-03-01T10:00:00+0200", "GIT_COMMITTER_DATE": "2024-03-02T10:00:00+0200"}
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "old"], env=env, check=True)
+    ct = int(git(repo, "log", "-1", "--format=%ct").strip())
+    expected = datetime.fromtimestamp(ct, UTC).isoformat().replace("+00:00", "Z")
+
+    logged: list[str] = []
+    real = col._head_time
+    monkeypatch.setattr(col, "_head_time", lambda run, commit: logged.append(commit) or real(run, commit))
+    result, _ = collect(GitTarget(path=repo))
+    assert by_signal(result, "team_activity")[0].attributes["last_commit_at"] == expected
+    assert expected.startswith("2024-03-02T08:00:00")
+    assert logged == []
+    # the commit object unreadable: git log says, with the same answer
+    monkeypatch.setattr(col, "_commit_time", lambda blobs, commit: None)
+    result, _ = collect(GitTarget(path=repo))
+    assert by_signal(result, "team_activity")[0].attributes["last_commit_at"] == expected
+    assert len(logged) == 1

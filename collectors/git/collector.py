@@ -426,12 +426,14 @@ class GitCollector(Collector):
             hit = cache.get(key) if cache is not None else None
             if hit is not None:  # the same commit was read before by the same detectors
                 tree_items, tree_info = hit
+                head_ts = None
                 view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
                 # nothing was listed, read or parsed this time
                 info.update(tree_info, cached=True, blobs_parsed=0, blobs_searched=0, parse_cache=[0, 0])
                 info.pop("tree_timings", None)
             else:
                 tree_items, tree_info = self._read_tree(ref, store.get(), commit, branch, remote, deadline)
+                head_ts = tree_info.pop("commit_ts", None)
                 if cache is not None:
                     cache.put(key, tree_items, tree_info)
                 view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
@@ -441,10 +443,10 @@ class GitCollector(Collector):
             try:
                 # an unchanged commit's window comes from the cache (an as-of audit reads it anew)
                 history = (cached_history(store.run, view, since, Path(ref.git_dir), cache,
-                                          key_dir=self._real_dir(ref))
+                                          key_dir=self._real_dir(ref), head_ts=head_ts)
                            if ctx.as_of is None else None)
                 activity = [team_activity(store.run, view, since, ctx.lookback_days, until=ctx.as_of,
-                                          history=history)]
+                                          history=history, head_ts=head_ts)]
             except RepoError as exc:
                 activity = []
                 warnings.append(f"history not read, team activity left out: {redact(str(exc))}")
@@ -503,6 +505,9 @@ class GitCollector(Collector):
                 evidence = analyze_view(view)
             analyzed = time.perf_counter()
             read_s, parse_s = view.read_s, view.parse_s
+            # the audited commit's time, asked of the cat-file already running (a dormant
+            # repository's team activity needs it: one `git log -1` process fewer)
+            commit_ts = _commit_time(blobs, commit) if blobs is not None else None
         except RepoTimedOut as exc:
             if view is not None:
                 exc.coverage = view.coverage()
@@ -519,6 +524,8 @@ class GitCollector(Collector):
             bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage, web_url=view.web_url,
             tree_timings={"tree": round(listed - started, 4), "read": round(read_s, 4), "parse": round(parse_s, 4),
                           "detect": round(max(0.0, analyzed - listed - read_s - parse_s), 4)})
+        if commit_ts is not None:
+            info["commit_ts"] = commit_ts
         unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
         if unreadable:
             paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]
@@ -701,14 +708,15 @@ def _history_key(view: RepoView, real_dir: Path) -> str:
 
 
 def cached_history(git_run: Callable[..., str], view: RepoView, since: datetime, git_dir: Path,
-                   cache: ScanCache | None, *, key_dir: Path | None = None
+                   cache: ScanCache | None, *, key_dir: Path | None = None, head_ts: int | None = None
                    ) -> tuple[list[Commit], Callable[[], int]]:
     """The window's commits and the audited commit's own time (asked for only when the window is
     empty), from the scan cache when the audited commit is unchanged. A commit's history never
     changes, and a later run's window starts later (the clock moves on): the commits kept from a
     window that started earlier are filtered to the new one instead of running `git log` again.
     A longer window than the one kept reads history anew. `key_dir` is `git_dir` with symlinks
-    resolved, when the caller knows it already."""
+    resolved, when the caller knows it already; `head_ts`, the audited commit's time where the
+    caller has read it (else `git log -1` tells)."""
     key = _history_key(view, key_dir or git_dir.resolve()) if cache is not None else None
     kept = cache.get_data(key) if cache is not None and key is not None else None
     start = int(since.timestamp())
@@ -717,7 +725,7 @@ def cached_history(git_run: Callable[..., str], view: RepoView, since: datetime,
         nonlocal kept
         if kept is not None and isinstance(kept.get("head_ts"), int):
             return kept["head_ts"]
-        ts = int(git_run("log", "-1", "--format=%ct", view.commit, "--").strip() or 0)
+        ts = head_ts if head_ts is not None else _head_time(git_run, view.commit)
         kept = {**(kept or {"since": start, "commits": commits}), "head_ts": ts}
         if cache is not None and key is not None:
             cache.put_data(key, kept)
@@ -736,9 +744,30 @@ def cached_history(git_run: Callable[..., str], view: RepoView, since: datetime,
     return commits, head_time
 
 
+def _head_time(git_run: Callable[..., str], commit: str) -> int:
+    return int(git_run("log", "-1", "--format=%ct", commit, "--").strip() or 0)
+
+
+def _commit_time(blobs: BlobReader, commit: str) -> int | None:
+    """The committer time of a commit object (what `git log -1 --format=%ct` prints), read by an
+    open cat-file; None where it cannot be read or does not say."""
+    try:
+        data = blobs.read(commit)
+    except (ObjectUnreadable, RepoError):
+        return None
+    for line in (data or b"").split(b"\n"):
+        if not line:
+            return None  # the headers end at the first blank line
+        if line.startswith(b"committer "):
+            parts = line.rsplit(b" ", 2)
+            return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+    return None
+
+
 def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
                   window_days: int, until: datetime | None = None, *,
-                  history: tuple[list[Commit], Callable[[], int]] | None = None) -> EvidenceItem:
+                  history: tuple[list[Commit], Callable[[], int]] | None = None,
+                  head_ts: int | None = None) -> EvidenceItem:
     """Commits on the audited branch in the window (ending at `until` for an as-of audit):
     humans, commits, concentration, merges; `last_commit_at` is the last such commit, or for a
     dormant repository (none in the window) the audited commit's date.
@@ -748,7 +777,7 @@ def team_activity(git_run: Callable[..., str], view: RepoView, since: datetime,
         commits = read_history(git_run, view.commit, since, until)
 
         def head_time() -> int:
-            return int(git_run("log", "-1", "--format=%ct", view.commit, "--").strip() or 0)
+            return head_ts if head_ts is not None else _head_time(git_run, view.commit)
     else:
         commits, head_time = history
     humans: Counter[str] = Counter()
