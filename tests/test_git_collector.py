@@ -377,3 +377,37 @@ def test_a_dormant_repository_dates_itself_from_the_commit_object_without_anothe
     result, _ = collect(GitTarget(path=repo))
     assert by_signal(result, "team_activity")[0].attributes["last_commit_at"] == expected
     assert len(logged) == 1
+
+
+def test_manifests_dockerfiles_and_runner_files_are_read_in_one_stream_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requirements, Dockerfiles and CI files are read by streamed batches, not one request and
+    answer per file (a round trip each to git); what they yield is unchanged."""
+    from mlaudit.collectors.git import blobs
+
+    files = {
+        "requirements.txt": "scikit-learn==1.5\n", "requirements-dev.txt": "pytest\n",
+        "svc/requirements.txt": "torch\n", "pyproject.toml": "[project]\nname = 'x'\ndependencies = ['xgboost']\n",
+        "Dockerfile": "FROM python:3.11\nRUN pip install -r requirements.txt\n",
+        "svc/Dockerfile": "FROM python:3.11\nCMD [\"python\", \"serve.py\"]\n",
+        ".github/workflows/ci.yml": "on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n"
+                                   "    steps:\n      - run: pytest checks/model_tests.py\n",
+        ".github/workflows/lint.yml": "on: push\njobs:\n  l:\n    runs-on: ubuntu-latest\n    steps:\n      - run: ruff .\n",
+        "checks/model_tests.py": "def test_model():\n    assert 1\n",
+        "train.py": TRAIN,
+    }
+    repo = make_repo(tmp_path / "r", files)
+    by_sha = {line.split()[2]: line.split("\t")[1]
+              for line in git(repo, "ls-tree", "-r", "HEAD").splitlines()}
+    singly: list[str] = []
+    real_read = blobs.BlobReader.read
+    monkeypatch.setattr(blobs.BlobReader, "read",
+                        lambda self, sha: singly.append(by_sha.get(sha, "(not a file)")) or real_read(self, sha))
+    result, _ = collect(GitTarget(path=repo))
+    streamed = [p for p in files if not p.endswith(".py")]
+    assert not [p for p in singly if p in streamed], singly
+    census = by_signal(result, "ml_frameworks")[0].attributes["frameworks"]
+    assert {"sklearn", "torch", "xgboost"} <= set(census)
+    assert by_signal(result, "containerization")
+    tests = by_signal(result, "automated_tests")[0].attributes
+    assert tests["test_files"] == 1  # named off convention, run by path in CI

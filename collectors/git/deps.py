@@ -9,7 +9,7 @@ import logging
 import re
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import yaml
@@ -30,28 +30,42 @@ def package_framework(spec: str) -> str | None:
     return FRAMEWORK_PACKAGES.get(m.group(1).lower().replace("_", "-")) if m else None
 
 
+def _manifest_reader(name: str, path: str) -> Callable[[str], Iterable[str]] | None:
+    """How a dependency manifest named `name` (lower-cased) lists its packages; None for any
+    other file."""
+    if (name.endswith((".txt", ".in")) and "requirements" in name) or (
+            "/requirements/" in f"/{path}" and name.endswith((".txt", ".in"))):
+        return _requirements
+    if name == "pyproject.toml":
+        return _pyproject
+    if name == "pipfile":
+        return lambda text: _toml_keys(text, ("packages",), ("dev-packages",))
+    if name == "setup.py":
+        return _setup_py
+    if name == "setup.cfg":
+        return _setup_cfg
+    if _CONDA_NAME.fullmatch(name):
+        return _conda
+    return None
+
+
+_CONDA_NAME = re.compile(r"(environment|conda)[\w.\-]*\.ya?ml")
+
+
 def declared_frameworks(view: RepoView) -> dict[str, set[str]]:
     """Frameworks named in dependency manifests (requirements, pyproject, setup, conda, Pipfile)."""
     found: dict[str, set[str]] = defaultdict(set)
+    manifests: list[tuple[str, Callable[[str], Iterable[str]]]] = []
     for entry in view.entries.values():
         if SKIP_DIRS.search(entry.path):
             continue
-        name, path = entry.name.lower(), entry.path
-        specs: Iterable[str] = ()
-        if (name.endswith((".txt", ".in")) and "requirements" in name) or (
-                "/requirements/" in f"/{path}" and name.endswith((".txt", ".in"))):
-            specs = _requirements(view.text(path) or "")
-        elif name == "pyproject.toml":
-            specs = _pyproject(view.text(path) or "")
-        elif name == "pipfile":
-            specs = _toml_keys(view.text(path) or "", ("packages",), ("dev-packages",))
-        elif name == "setup.py":
-            specs = _setup_py(view.text(path) or "")
-        elif name == "setup.cfg":
-            specs = _setup_cfg(view.text(path) or "")
-        elif re.fullmatch(r"(environment|conda)[\w.\-]*\.ya?ml", name):
-            specs = _conda(view.text(path) or "")
+        reader = _manifest_reader(entry.name.lower(), entry.path)
+        if reader is not None:
+            manifests.append((entry.path, reader))
+    view.prefetch(path for path, _ in manifests)  # read in one stream
+    for path, reader in manifests:
         try:
+            specs = reader(view.text(path) or "")
             for spec in specs:
                 fw = package_framework(spec)
                 if fw:

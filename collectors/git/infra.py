@@ -760,13 +760,10 @@ def _scaffold(path: str, text: str) -> bool:
 
 
 def _dockerfiles(view: RepoView, index: ConfigIndex, emit: Emit) -> None:
-    for entry in list(view.entries.values()):
-        if (
-            not _is_dockerfile(entry.name)
-            or DEVCONTAINER.search(entry.path)
-            or VENDORED.search(entry.path)
-        ):
-            continue
+    found = [e for e in view.entries.values()
+             if _is_dockerfile(e.name) and not DEVCONTAINER.search(e.path) and not VENDORED.search(e.path)]
+    view.prefetch(e.path for e in found)  # read in one stream
+    for entry in found:
         text = view.text(entry.path)
         if not text or _scaffold(entry.path, text):
             continue
