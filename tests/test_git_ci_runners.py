@@ -356,3 +356,20 @@ def test_pre_commit_decoys() -> None:
     assert not runs(step("pre-commit run --all-files"), commented)
     assert not runs(step("pre-commit run --all-files"), None)  # no config in the repository
     assert not runs(step("echo 'run pre-commit run --all-files before you push'"), PRECOMMIT)  # a mention
+
+
+def test_what_a_definition_runs_is_worked_out_again_after_it_grows() -> None:
+    """`Commands` remembers what its properties found until a command, action, template or
+    swallowed test is added (jobs are merged into a definition's commands after being read)."""
+    from mlaudit.collectors.git.ci import Commands
+
+    cmds = Commands()
+    cmds.add(["pytest tests/test_train.py"])
+    assert (cmds.ml_steps, cmds.trains, cmds.runs_tests, cmds.tests_gate, cmds.lint_tools) == ([], False, True, True, [])
+    cmds.add(["python -m train --epochs 3", "ruff check ."])
+    assert (cmds.ml_steps, cmds.trains, cmds.lint_tools) == (["train"], True, ["ruff"])
+    cmds.ignored.append("pytest tests/test_train.py")  # the only test run may fail
+    assert cmds.runs_tests and not cmds.tests_gate
+    merged = Commands()
+    merged.segments += cmds.segments
+    assert merged.ml_steps == ["train"] and merged.tests_gate

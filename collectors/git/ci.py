@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,28 +240,53 @@ class Commands:
                         if _TEST.search(seg) and (whole or _swallows(parts, i)):
                             self.ignored.append(seg)
 
+    #: what the properties below found, with the lengths of the lists they read (which only
+    #: grow: `add` and merging jobs append), so a property is worked out again only after a change
+    _memo: dict[str, tuple[tuple[int, ...], Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def _remembered(self, name: str, work: Callable[[], Any]) -> Any:
+        state = (len(self.segments), len(self.uses), len(self.templates), len(self.ignored))
+        kept = self._memo.get(name)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        value = work()
+        self._memo[name] = (state, value)
+        return value
+
+    @property
+    def _tests(self) -> list[str]:
+        """The segments that run tests."""
+        return self._remembered("tests", lambda: [s for s in self.segments if _TEST.search(s)])
+
     @property
     def runs_tests(self) -> bool:
-        return any(_TEST.search(s) for s in self.segments)
+        return bool(self._tests)
 
     @property
     def tests_gate(self) -> bool:
         """Whether some test command's failure fails the run (not all are swallowed)."""
-        return bool(Counter(s for s in self.segments if _TEST.search(s)) - Counter(self.ignored))
+        return bool(Counter(self._tests) - Counter(self.ignored))
 
     @property
     def lint_tools(self) -> list[str]:
+        return list(self._remembered("lint", self._lint_tools))
+
+    def _lint_tools(self) -> list[str]:
         found = {name for name, rx in _LINT for s in self.segments if rx.search(s)}
         found |= {name for name, rx in _LINT_ACTIONS for u in self.uses if rx.search(u)}
         return sorted(found)
 
     @property
     def ml_steps(self) -> list[str]:
+        return list(self._remembered("ml_steps", self._ml_steps))
+
+    def _ml_steps(self) -> list[str]:
         found = []
+        tests = set(self._tests)
+        untested = [s for s in self.segments if s not in tests]
         for name, rx in _ML_STEPS:
-            for s in self.segments:
-                if name in ("train", "evaluate") and _TEST.search(s):
-                    continue  # pytest tests/test_train.py tests training, it does not train
+            # (pytest tests/test_train.py tests training, it does not train)
+            for s in (untested if name in ("train", "evaluate") else self.segments):
                 if rx.search(s):
                     found.append(name)
                     break
@@ -280,10 +305,10 @@ class Commands:
     @property
     def trains(self) -> bool:
         steps = self.ml_steps
-        return "train" in steps or (
-            "pipeline" in steps
-            and any(mentions_training(s) for s in self.segments if not _TEST.search(s))
-        )
+        if "train" in steps:
+            return True
+        tests = set(self._tests)
+        return "pipeline" in steps and any(mentions_training(s) for s in self.segments if s not in tests)
 
     def purpose(self) -> str | None:
         blob = "\n".join(self.segments + self.uses)
