@@ -127,6 +127,15 @@ def _whole(k: Keyword) -> bool:
     return k.start and k.end
 
 
+def _bounded(k: Keyword, compiled: dict[Keyword, re.Pattern[str]]) -> re.Pattern[str]:
+    """The search for a keyword that is part of a name (compiled on first use, kept in
+    `compiled`: most are never needed, and compiling them all slowed every worker's start)."""
+    rx = compiled.get(k)
+    if rx is None:
+        rx = compiled[k] = re.compile((_BEFORE if k.start else "") + re.escape(k.text) + (_AFTER if k.end else ""))
+    return rx
+
+
 class _Present:
     """Which keywords a text holds: whole identifiers from one set of its words, the others
     (a prefix or suffix of a name) by their own compiled search, asked once."""
@@ -144,7 +153,7 @@ class _Present:
             return k.text in self.words
         found = self._seen.get(k)
         if found is None:  # (a plain substring test first: most texts hold none of these)
-            found = self._seen[k] = k.text in self.text and self._searches[k].search(self.text) is not None
+            found = self._seen[k] = k.text in self.text and _bounded(k, self._searches).search(self.text) is not None
         return found
 
     def meets(self, req: Requirement) -> bool:
@@ -182,9 +191,6 @@ class Prefilter:
             self.requirements = tuple(dict.fromkeys(
                 tuple(sorted(req, key=lambda c: (not all(map(_whole, c)), len(c)))) for req in requirements))
             for req in self.requirements:
-                for k in (k for c in req for k in c if not _whole(k) and k not in self._searches):
-                    self._searches[k] = re.compile((_BEFORE if k.start else "") + re.escape(k.text)
-                                                   + (_AFTER if k.end else ""))
                 # indexed by the names of a clause every text meeting it holds one of, whole
                 anchors = [c for c in req if all(map(_whole, c))]
                 if anchors:
@@ -197,7 +203,8 @@ class Prefilter:
         #: search is only a first look that `meets` repeats, and is skipped (it costs what
         #: `meets` does: a text it accepts is looked at twice)
         self._search_implied = self.requirements is not None and all(
-            any(all(k in self.keywords or self.covers(k) for k in clause) for clause in req)
+            any(self.keywords.issuperset(clause) for clause in req)  # (the usual case: a set test)
+            or any(all(k in self.keywords or self.covers(k) for k in clause) for clause in req)
             for req in self.requirements)
 
     def wanted(self, text: str) -> bool:
