@@ -519,3 +519,26 @@ def test_imports_any_answers_as_a_prefix_test_of_every_imported_module() -> None
                                          for _ in range(3))])
             expected = any(m == p or m.startswith(p + ".") for m in scan.modules)
             assert scan.imports_any((p,)) is expected, (sorted(scan.modules), p)
+
+
+def test_a_path_rule_answers_as_its_regular_expression_and_forgets_past_its_bound(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vendored folders and environments to skip are searched once per path and remembered: the
+    same answers as the expression's, and a bounded memory."""
+    import re
+
+    from mlaudit.collectors.git.codetable import SKIP_DIRS
+    from mlaudit.collectors.git.configs import VENDORED
+    from mlaudit.collectors.git.pathrules import PathRule
+
+    paths = ["src/model.py", "node_modules/x/index.js", "a/.venv/lib/site.py", "venvy/x.py", "x/venv/y",
+             ".git/config", "lib/site-packages/p.py", "notebooks/.ipynb_checkpoints/a.ipynb", "docs/venv.md"]
+    for rule in (VENDORED, SKIP_DIRS):
+        plain = re.compile(rule.pattern)
+        for _ in range(2):  # asked, then remembered
+            assert [bool(rule.search(p)) for p in paths] == [bool(plain.search(p)) for p in paths]
+    rule = PathRule(r"(^|/)vendor/")
+    monkeypatch.setattr(PathRule, "MAX_KEPT", 3)
+    for p in ["a", "vendor/b", "c", "d", "e/vendor/f"]:
+        assert bool(rule.search(p)) == ("vendor/" in p)
+        assert len(rule._seen) <= 3

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mlaudit.collectors.git.pathrules import PathRule
 from mlaudit.collectors.git.pyscan import UNRESOLVED, Detector, SourceScan, walk
 
 MAX_SAMPLES = 3
@@ -615,5 +616,5 @@ def framework_of(module: str) -> str | None:
 
 
 #: folders whose files are somebody else's code or generated environments: never read
-SKIP_DIRS = re.compile(r"(^|/)(site-packages|dist-packages|node_modules|\.venv|venv|\.tox|\.nox|"
-                        r"__pypackages__|\.ipynb_checkpoints|\.git)/")
+SKIP_DIRS = PathRule(r"(^|/)(site-packages|dist-packages|node_modules|\.venv|venv|\.tox|\.nox|"
+                     r"__pypackages__|\.ipynb_checkpoints|\.git)/")

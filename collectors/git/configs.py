@@ -19,13 +19,14 @@ import yaml
 
 from mlaudit import safe_yaml
 from mlaudit.collectors.git.blobs import REFUSED_YAML  # why a YAML file is skipped (coverage)
+from mlaudit.collectors.git.pathrules import PathRule
 from mlaudit.collectors.git.view import RepoView, TreeEntry
 from mlaudit.evidence import EvidenceItem
 
 MAX_CONFIG_BYTES = 512 * 1024
 
 # Paths whose files are somebody else's code or generated environments.
-VENDORED = re.compile(
+VENDORED = PathRule(
     r"(^|/)(node_modules|site-packages|\.venv|venv|\.tox|\.nox|__pycache__|\.git|bower_components)/"
 )
 DEVCONTAINER = re.compile(r"(^|/)\.devcontainer/")

@@ -215,19 +215,22 @@ def _pyproject_specs(text: str) -> list[str]:
     return specs
 
 
+_REQ_FILE = re.compile(r"requirements[^/]*\.(txt|in)$")
+_REQ_FOLDER_FILE = re.compile(r"(.*/)?requirements/[^/]+\.txt$")
+_CONDA_FILE = re.compile(r"(environment|conda)[^/]*\.ya?ml$")
+
+
 def _dependency_pinning(view: RepoView, emit: Emit) -> None:
     # an MLflow model directory (its `MLmodel` file beside them) holds the requirements and conda
     # environment MLflow wrote for that model, pinned by MLflow: not the project's own
-    models = {posixpath.dirname(p) for p in view.paths if posixpath.basename(p) == "MLmodel"}
-    paths = [p for p in view.paths if not VENDORED.search(p) and posixpath.dirname(p) not in models]
-    locks = [p for p in paths if PYTHON_LOCKS.match(posixpath.basename(p))]
+    entries = view.entries
+    models = {posixpath.dirname(p) for p, e in entries.items() if e.name == "MLmodel"}
+    paths = [p for p in entries if not VENDORED.search(p) and not (models and posixpath.dirname(p) in models)]
+    names = {p: entries[p].name for p in paths}
+    locks = [p for p in paths if PYTHON_LOCKS.match(names[p])]
     hashed_reqs = []
-    req_files = [
-        p
-        for p in paths
-        if re.match(r"requirements[^/]*\.(txt|in)$", posixpath.basename(p))
-        or re.match(r"(.*/)?requirements/[^/]+\.txt$", p)
-    ]
+    req_files = [p for p in paths if _REQ_FILE.match(names[p]) or (
+        "requirements/" in p and _REQ_FOLDER_FILE.match(p))]
     for p in req_files:
         if p.endswith(".txt") and "--hash=" in (view.text(p) or ""):
             hashed_reqs.append(p)
@@ -249,14 +252,12 @@ def _dependency_pinning(view: RepoView, emit: Emit) -> None:
             used.append(p)
         specs += reqs
         constrained |= cons
-    for p in (p for p in paths if posixpath.basename(p) == "pyproject.toml"):
+    for p in (p for p in paths if names[p] == "pyproject.toml"):
         got = _pyproject_specs(view.text(p) or "")
         if got:
             used.append(p)
             specs += got
-    for p in (
-        p for p in paths if re.match(r"(environment|conda)[^/]*\.ya?ml$", posixpath.basename(p))
-    ):
+    for p in (p for p in paths if _CONDA_FILE.match(names[p])):
         data = load_yaml(view.text(p) or "")
         deps = data.get("dependencies") if isinstance(data, dict) else None
         if not isinstance(deps, list):
@@ -272,7 +273,7 @@ def _dependency_pinning(view: RepoView, emit: Emit) -> None:
             specs += got
     specs = [s for s in specs if _name(s) not in _UNPINNED_TOKEN]
     if not specs and not locks:
-        for p in (p for p in paths if posixpath.basename(p) == "setup.py"):
+        for p in (p for p in paths if names[p] == "setup.py"):
             m = re.search(r"install_requires\s*=\s*\[(.*?)\]", view.text(p) or "", re.S)
             if m:
                 got = re.findall(r"['\"]([^'\"]+)['\"]", m.group(1))
@@ -536,7 +537,7 @@ def _documentation(view: RepoView, emit: Emit) -> None:
     doc_pages = [
         p
         for p in view.paths
-        if re.match(r"^docs?/.+\.(md|rst|mdx|ipynb)$", p)
+        if p.startswith(("doc/", "docs/")) and re.match(r"^docs?/.+\.(md|rst|mdx|ipynb)$", p)
         and not posixpath.basename(p).lower().startswith("codeowners")
     ]
     docs_site = next(
