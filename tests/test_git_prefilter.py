@@ -450,3 +450,18 @@ def test_the_keyword_search_is_skipped_only_where_the_requirements_imply_it() ->
     assert not odd._search_implied
     assert not odd.wanted("import sagemaker\n")
     assert odd.wanted("import sagemaker, mlflow\n") and not odd.wanted("import mlflow\n")
+
+
+def test_the_words_of_a_text_are_its_identifier_runs_whether_ascii_or_not() -> None:
+    """The second look's set of words (split on a translated copy where the text is ASCII) is
+    exactly the runs of `[A-Za-z0-9_]` the expression finds, on every Python text of the corpus and
+    on texts mixing other characters."""
+    import re
+
+    from mlaudit.collectors.git.prefilter import _Present
+
+    runs = re.compile(r"[A-Za-z0-9_]+")
+    texts = [t for _, tree in _corpus() for p, t in tree.items() if p.endswith(".py") and isinstance(t, str)]
+    texts += ["a\tb\x0bc\x0cd\x1ce\x1df\x1eg\x1fh", "a\x1cb\x85c", "café = torch_x + 1", "x=1;y=2\r\nz", "", "\x00a\x7fb"]
+    for text in texts:
+        assert _Present(text, {}).words == set(runs.findall(text)), text[:80]

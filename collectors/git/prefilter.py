@@ -121,6 +121,8 @@ class Condition:
 #: which occurs (`mlflow.*.log_model` under `requires_import=("mlflow",)`: {mlflow}, {log_model})
 Requirement = tuple[frozenset[Keyword], ...]
 _IDENT = re.compile(r"[A-Za-z0-9_]+")
+#: every ASCII character but those of `_IDENT` made a space
+_SEPARATE = str.maketrans({c: " " for c in map(chr, range(128)) if not _IDENT.fullmatch(c)})
 
 
 def _whole(k: Keyword) -> bool:
@@ -144,7 +146,9 @@ class _Present:
 
     def __init__(self, text: str, searches: dict[Keyword, re.Pattern[str]]) -> None:
         self.text = text
-        self.words = set(_IDENT.findall(text))
+        # (ASCII text, nearly all code: every other character a space, then split, twice as fast
+        # as the expression and the same words)
+        self.words = set(text.translate(_SEPARATE).split()) if text.isascii() else set(_IDENT.findall(text))
         self._seen: dict[Keyword, bool] = {}
         self._searches = searches
 
