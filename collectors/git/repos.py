@@ -266,13 +266,24 @@ class _Unsure(Exception):
     the caller asks GitPython instead."""
 
 
-def _read_ref_file(path: Path) -> str | None:
+def _read_ref_file(path: Path | str) -> str | None:
+    # (os.open and one read: a re-scan reads four or five of these per repository, and
+    # Path.read_text's layers cost more than the read)
     try:
-        return path.read_text(encoding="utf-8", errors="strict").strip()
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    except OSError:
+        raise _Unsure from None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", errors="strict").strip()
     except (OSError, UnicodeDecodeError):
         raise _Unsure from None
+    finally:
+        os.close(fd)
 
 
 def _packed_refs(git_dir: Path) -> dict[str, str]:
