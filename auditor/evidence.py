@@ -194,7 +194,11 @@ class Finding:
     @property
     def provenance(self) -> str | None:
         """observed when any observed evidence backs the finding, else the best there is."""
-        kinds = {e.provenance for e in self.evidence}
+        kinds = set()
+        for e in self.evidence:
+            if e.provenance is Provenance.OBSERVED:
+                return str(Provenance.OBSERVED)  # (the first choice: a finding may cite thousands)
+            kinds.add(e.provenance)
         for p in (Provenance.OBSERVED, Provenance.INFERRED, Provenance.SELF_REPORTED):
             if p in kinds:
                 return str(p)

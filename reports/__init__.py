@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +115,9 @@ def _write_pieces(fh: Any, pieces: Iterable[str], batch: int = 8192) -> None:
     """Write text pieces as UTF-8, joining a batch at a time (one write per piece would cost
     more than the rendering). A name that slipped through with a non-UTF-8 byte is written
     escaped, never a crash."""
-    held: list[str] = []
-    for piece in pieces:
-        held.append(piece)
-        if len(held) >= batch:
-            fh.write("".join(held).encode("utf-8", errors="backslashreplace"))
-            held.clear()
-    fh.write("".join(held).encode("utf-8", errors="backslashreplace"))
+    it = iter(pieces)
+    while held := list(islice(it, batch)):  # (a batch gathered in C, not piece by piece)
+        fh.write("".join(held).encode("utf-8", errors="backslashreplace"))
 
 
 _STAGE_SUFFIX = ".mlaudit-tmp"
