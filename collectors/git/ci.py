@@ -259,6 +259,16 @@ class Commands:
         return self._remembered("tests", lambda: [s for s in self.segments if _TEST.search(s)])
 
     @property
+    def _untested(self) -> list[str]:
+        """The segments that run no tests (`pytest tests/test_train.py` tests training, it does
+        not train)."""
+        return self._remembered("untested", self._find_untested)
+
+    def _find_untested(self) -> list[str]:
+        tests = set(self._tests)
+        return [s for s in self.segments if s not in tests]
+
+    @property
     def runs_tests(self) -> bool:
         return bool(self._tests)
 
@@ -282,11 +292,8 @@ class Commands:
 
     def _ml_steps(self) -> list[str]:
         found = []
-        tests = set(self._tests)
-        untested = [s for s in self.segments if s not in tests]
         for name, rx in _ML_STEPS:
-            # (pytest tests/test_train.py tests training, it does not train)
-            for s in (untested if name in ("train", "evaluate") else self.segments):
+            for s in (self._untested if name in ("train", "evaluate") else self.segments):
                 if rx.search(s):
                     found.append(name)
                     break
@@ -305,10 +312,7 @@ class Commands:
     @property
     def trains(self) -> bool:
         steps = self.ml_steps
-        if "train" in steps:
-            return True
-        tests = set(self._tests)
-        return "pipeline" in steps and any(mentions_training(s) for s in self.segments if s not in tests)
+        return "train" in steps or ("pipeline" in steps and any(map(mentions_training, self._untested)))
 
     def purpose(self) -> str | None:
         blob = "\n".join(self.segments + self.uses)

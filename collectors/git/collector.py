@@ -432,8 +432,8 @@ class GitCollector(Collector):
                 info.update(tree_info, cached=True, blobs_parsed=0, blobs_searched=0, parse_cache=[0, 0])
                 info.pop("tree_timings", None)
             else:
-                tree_items, tree_info = self._read_tree(ref, store.get(), commit, branch, remote, deadline)
-                head_ts = tree_info.pop("commit_ts", None)
+                tree_items, tree_info, head_ts = self._read_tree(ref, store.get(), commit, branch, remote,
+                                                                 deadline)
                 if cache is not None:
                     cache.put(key, tree_items, tree_info)
                 view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
@@ -481,9 +481,10 @@ class GitCollector(Collector):
 
     def _read_tree(self, ref: RepoRef, store: ObjectStore, commit: str, branch: str | None,
                    remote: str | None, deadline: Deadline | None = None
-                   ) -> tuple[list[EvidenceItem], dict[str, Any]]:
+                   ) -> tuple[list[EvidenceItem], dict[str, Any], int | None]:
         """Everything the tree at `commit` yields (the part an unchanged commit can reuse): the
-        code and config items and the repository item, and what the report says of coverage."""
+        code and config items and the repository item, and what the report says of coverage;
+        and the commit's time, read by the cat-file already open (None where it could not be)."""
         started = time.perf_counter()
         blobs = view = None
         try:
@@ -524,15 +525,13 @@ class GitCollector(Collector):
             bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage, web_url=view.web_url,
             tree_timings={"tree": round(listed - started, 4), "read": round(read_s, 4), "parse": round(parse_s, 4),
                           "detect": round(max(0.0, analyzed - listed - read_s - parse_s), 4)})
-        if commit_ts is not None:
-            info["commit_ts"] = commit_ts
         unreadable = {k: v for k, v in coverage["skipped"].items() if k in (MISSING, CORRUPT, REFUSED_YAML)}
         if unreadable:
             paths = [p for k in unreadable for p in view.skipped_paths.get(k, [])][:3]
             info["file_warnings"] = [f"{sum(unreadable.values())} file(s) skipped: "
                                      + ", ".join(f"{n} {k}" for k, n in unreadable.items())
                                      + f" (e.g. {', '.join(paths)})"]
-        return evidence, info
+        return evidence, info, commit_ts
 
     def _head(self, repo: Any, ref: RepoRef) -> tuple[str | None, str | None]:
         """The commit to audit: the named branch, else the remote's default branch, else HEAD.

@@ -207,8 +207,7 @@ class Prefilter:
         #: search is only a first look that `meets` repeats, and is skipped (it costs what
         #: `meets` does: a text it accepts is looked at twice)
         self._search_implied = self.requirements is not None and all(
-            any(self.keywords.issuperset(clause) for clause in req)  # (the usual case: a set test)
-            or any(all(k in self.keywords or self.covers(k) for k in clause) for clause in req)
+            any(all(k in self.keywords or self.covers(k) for k in clause) for clause in req)
             for req in self.requirements)
 
     def wanted(self, text: str) -> bool:

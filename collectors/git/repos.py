@@ -267,23 +267,15 @@ class _Unsure(Exception):
 
 
 def _read_ref_file(path: Path | str) -> str | None:
-    # (os.open and one read: a re-scan reads four or five of these per repository, and
-    # Path.read_text's layers cost more than the read)
+    # (bytes, decoded once: a re-scan reads four or five of these per repository, and
+    # Path.read_text's text layers cost more than the read)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", errors="strict").strip()
     except FileNotFoundError:
         return None
-    except OSError:
-        raise _Unsure from None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-        return b"".join(chunks).decode("utf-8", errors="strict").strip()
     except (OSError, UnicodeDecodeError):
         raise _Unsure from None
-    finally:
-        os.close(fd)
 
 
 def _packed_refs(git_dir: Path) -> dict[str, str]:

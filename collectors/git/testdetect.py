@@ -81,8 +81,8 @@ def runner_invoked_tests(view: RepoView) -> set[str]:
                     continue
                 if by_tail is None:
                     by_tail = defaultdict(list)
-                    for entry in view.with_suffix(".py"):
-                        by_tail[entry.name].append(entry.path)
+                    for module in view.with_suffix(".py"):
+                        by_tail[module.name].append(module.path)
                 for candidate in by_tail.get(name, ()):
                     if candidate == token or candidate.endswith("/" + token):
                         found.add(candidate)
