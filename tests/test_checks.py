@@ -410,6 +410,24 @@ def test_cloud_compute():
     assert run("L2.cloud-compute", *ml_repos("a"), available="GA").outcome == Outcome.UNKNOWN
 
 
+def test_cloud_compute_counts_cluster_manifests_by_what_trains_there():
+    """Kubernetes manifests and Helm charts holding only serving (KServe, Seldon) are not the
+    compute a team trains on; their training workloads count, as training infrastructure."""
+    serving = ev("infrastructure_as_code", "a", tool="kubernetes", ml_resources=True,
+                 kinds=["InferenceService", "Service"])
+    chart = ev("infrastructure_as_code", "a", tool="helm", ml_resources=True)
+    verdict = run("L2.cloud-compute", *ml_repos("a"), serving, chart)
+    # (git's silence on training compute is unknown, not fail: other clouds exist)
+    assert verdict.outcome == Outcome.UNKNOWN
+    assert "Kubernetes manifests or Helm charts in a serve or host models, none trains one" \
+        in verdict.explanation
+    trains = ev("training_infra", "a", tool="kubeflow_training_operator")
+    assert run("L2.cloud-compute", *ml_repos("a"), serving, trains).outcome == Outcome.PASS
+    # the same serving declared in Terraform is still cloud compute chosen in code
+    tf = ev("infrastructure_as_code", "a", tool="terraform", ml_resources=True)
+    assert run("L2.cloud-compute", *ml_repos("a"), serving, tf).outcome == Outcome.PASS
+
+
 # ------------------------------------------------------------------------------ level 3
 def test_ci_tests_counts_and_names_repos():
     names = ["a", "b", "c", "d", "e"]

@@ -253,15 +253,27 @@ def model_in_production(ctx: CheckContext) -> Verdict | None:
     return with_survey(observed, claimed, "S6", observed_decides=production_observable(ctx))
 
 
+#: IaC whose training workloads are read as `training_infra` (see `cloud_compute`)
+_CLUSTER_MANIFESTS = frozenset({"kubernetes", "helm"})
+
+
 @evaluator("L2.cloud-compute")
 def cloud_compute(ctx: CheckContext) -> Verdict | None:
     """Training compute chosen in code (`training_infra`, not notebook-only/opt-in), IaC with
     `ml_resources`, or the planned `training_job` (A: `jobs_in_window`) -> pass. Only
     notebook-only/opt-in training infra -> partial. ML repos scanned with none of these -> fail
-    (training compute is declared in code or it is not); nothing to judge -> None."""
+    (training compute is declared in code or it is not); nothing to judge -> None.
+
+    Kubernetes manifests and Helm charts count through `training_infra` only: the workloads
+    that train there (Kubeflow training jobs, Ray jobs and clusters, GPU jobs that train) are
+    read as training infrastructure, so what is left of their `ml_resources` is serving
+    (KServe, Seldon, Triton) - the rubric asks for the compute a team trains on (calibration
+    part 20: a serving-only study of KServe manifests judged level 1 read level 2)."""
     ml = ml_repo_names(ctx)
     infra = ctx.signal("training_infra")
-    iac = [i for i in ctx.signal("infrastructure_as_code") if i.attributes.get("ml_resources")]
+    ml_iac = [i for i in ctx.signal("infrastructure_as_code") if i.attributes.get("ml_resources")]
+    iac = [i for i in ml_iac if i.attributes.get("tool") not in _CLUSTER_MANIFESTS]
+    serving_only = [i for i in ml_iac if i.attributes.get("tool") in _CLUSTER_MANIFESTS]
     jobs = [j for j in ctx.signal("training_job") if count(j, "jobs_in_window", "jobs") > 0]
     if strong(infra) or strong(iac) or jobs:
         parts = []
@@ -295,8 +307,11 @@ def cloud_compute(ctx: CheckContext) -> Verdict | None:
             Outcome.FAIL,
             f"No training infrastructure in code in {len(ml)} ML repos ({names(ml)})"
             + (" and no cloud training jobs in the window" if ctx.ran("aws") else "")
+            + (f"; the ML resources of the Kubernetes manifests or Helm charts in "
+               f"{names(i.subject for i in serving_only)} serve or host models, none trains one"
+               if serving_only else "")
             + ".",
-            cite(repository_items(ctx, ml)),
+            cite(repository_items(ctx, ml), serving_only),
         )
     return None
 
