@@ -163,16 +163,18 @@ print(seen.count(True), seen[-1], gc.isenabled())
     assert out == [str(WORKER_GC_EVERY - 1), "False", "False"]
 
 
-def test_repositories_go_to_workers_largest_first(tmp_path: Path, monkeypatch) -> None:
-    """Workers get the largest repositories first (a large one handed out last keeps one worker
-    busy alone); the estimate reads only sizes on disk, packed or loose, and results still come
-    back in the estate's order."""
+def test_repositories_go_to_workers_costliest_first(tmp_path: Path, monkeypatch) -> None:
+    """Workers get the costliest repositories first (a costly one handed out last keeps one
+    worker busy alone). The cost is the Python a checkout's index lists, notebooks weighted; where
+    a repository has no index (a bare mirror), the bytes on disk, packed or loose, decide for
+    all. Results still come back in the estate's order."""
     import os
 
     from gitutil import git, make_repo
 
     from mlaudit.collectors.base import CollectContext
     from mlaudit.collectors.git import collector as gc_mod
+    from mlaudit.collectors.git import workers as workers_mod
     from mlaudit.collectors.git.collector import GitCollector, estimated_cost
     from mlaudit.collectors.git.repos import RepoRef
     from mlaudit.config import GitSettings, GitTarget
@@ -182,23 +184,39 @@ def test_repositories_go_to_workers_largest_first(tmp_path: Path, monkeypatch) -
     loose = make_repo(org / "b-loose", {f"m{i}.py": os.urandom(2000).hex() for i in range(30)})
     packed = make_repo(org / "c-packed", {f"m{i}.py": os.urandom(3000).hex() for i in range(30)})
     git(packed, "gc", "-q")
+    # a large pack of data and a notebook, and many small modules in a small pack
+    assets = make_repo(org / "e-assets", {"img/photo.bin": os.urandom(400_000).hex(), "nb/eda.ipynb": "{}"})
+    modules = make_repo(org / "f-modules", {f"dags/d{i}.py": f"x = {i}\n" for i in range(45)})
     sizes = {p.name: estimated_cost(RepoRef(p / ".git", p.name)) for p in (small, loose, packed)}
     assert sizes["c-packed"] > sizes["b-loose"] > sizes["a-small"] > 0, sizes
     assert estimated_cost(RepoRef(tmp_path / "nowhere" / ".git", "x")) == 0
+    assert workers_mod.index_code_files(modules / ".git") == 45
+    assert workers_mod.index_code_files(assets / ".git") == workers_mod.NOTEBOOK_WEIGHT
+    assert workers_mod.index_code_files(small / ".git") == 0
+    assert workers_mod.index_code_files(tmp_path / "nowhere") is None
+
+    refs = [RepoRef(p / ".git", p.name) for p in (small, assets, modules, loose)]
+    assert [r.name for r in workers_mod.scan_order(refs, estimated_cost)] == ["f-modules", "b-loose", "e-assets", "a-small"]
+    # a bare mirror among them: every repository is weighed by its bytes on disk
+    git(tmp_path, "clone", "-q", "--bare", str(modules), str(tmp_path / "mirror.git"))
+    bare = RepoRef(tmp_path / "mirror.git", "mirror")
+    assert workers_mod.index_code_files(bare.git_dir) is None
+    by_bytes = [r.name for r in workers_mod.scan_order([*refs, bare], estimated_cost)]
+    assert by_bytes[0] == "e-assets" and by_bytes[-1] == "a-small", by_bytes
+
     for i in range(gc_mod.PROCESS_POOL_MIN_REPOS):
         make_repo(org / f"d-tiny-{i}", {"x.py": f"x = {i}\n"})
     handed: list[str] = []
-    real_sorted = sorted
+    real_order = workers_mod.scan_order
 
-    def recording_sorted(items, **kw):
-        out = real_sorted(items, **kw)
-        if kw.get("key") is estimated_cost:
-            handed.extend(r.name for r in out)
+    def recording_order(items, pack_cost):
+        out = real_order(items, pack_cost)
+        handed.extend(r.name for r in out)
         return out
 
-    monkeypatch.setattr(gc_mod, "sorted", recording_sorted, raising=False)
+    monkeypatch.setattr(workers_mod, "scan_order", recording_order)
     result = GitCollector(GitSettings(targets=[GitTarget(path=org)], workers=2)).collect(CollectContext())
-    assert handed[:3] == ["c-packed", "b-loose", "a-small"]
+    assert handed[:3] == ["f-modules", "c-packed", "b-loose"], handed
     in_threads = GitCollector(GitSettings(targets=[GitTarget(path=org)], workers=1)).collect(CollectContext())
     assert [t["name"] for t in result.targets] == [t["name"] for t in in_threads.targets]
 

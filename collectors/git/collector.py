@@ -305,9 +305,9 @@ class GitCollector(Collector):
 
                 mp = workers_mod.context()
                 chunk = max(1, min(4, len(fresh) // (procs * 8)))
-                # the largest first: a large repository handed out last would keep one worker
+                # the costliest first: a large repository handed out last would keep one worker
                 # busy while the others have finished (a real estate's sizes span 100x)
-                order = sorted(fresh, key=estimated_cost, reverse=True)
+                order = workers_mod.scan_order(fresh, estimated_cost)
                 ctx.logger.info("reading %d repositories in %d worker processes", len(order), procs)
                 with ProcessPoolExecutor(max_workers=procs, mp_context=mp, initializer=_worker_started) as pool:
                     args = [(self.settings, r, since, ctx.lookback_days, ctx.as_of, cache_dir) for r in order]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,43 @@ def index_entries(git_dir: Path) -> int | None:
     if len(head) < 12 or head[:4] != b"DIRC" or int.from_bytes(head[4:8], "big") not in (2, 3, 4):
         return None
     return int.from_bytes(head[8:12], "big")
+
+
+#: a notebook costs about ten Python modules to read (its JSON, often with outputs, and its cells)
+NOTEBOOK_WEIGHT = 10
+#: an index larger than this is not read for an estimate (the pack's size stands in)
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+
+
+def index_code_files(git_dir: Path) -> int | None:
+    """How much Python the repository's checkout holds, as its index lists it: the `.py` paths,
+    and the `.ipynb` ones weighted `NOTEBOOK_WEIGHT`, counted as the byte strings that end them
+    (every path in an index ends in a NUL; no entry is parsed). None without a readable index
+    (a bare mirror, a repository never checked out) or one too large to read."""
+    try:
+        with open(Path(git_dir) / "index", "rb") as f:
+            data = f.read(MAX_INDEX_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_INDEX_BYTES or data[:4] != b"DIRC":
+        return None
+    return data.count(b".py\x00") + NOTEBOOK_WEIGHT * data.count(b".ipynb\x00")
+
+
+def scan_order(refs: Sequence[Any], pack_cost: Callable[[Any], int]) -> list[Any]:
+    """The repositories in the order workers get them, the costliest first: a costly repository
+    handed out last keeps one worker busy alone while the others have finished. What a scan
+    costs is mostly its Python: where every repository has an index, the code files it lists
+    decide (a repository of 1,500 DAG modules in a 3 MB pack before one of 3,000 images in a
+    58 MB pack: 1.4 s of reading against 0.1 s); else `pack_cost` (the bytes on disk) decides
+    for all, so that every repository is weighed in the same unit. Only the order depends on it:
+    what each repository yields does not."""
+    counts = [index_code_files(Path(r.git_dir)) for r in refs]
+    if refs and all(c is not None for c in counts):
+        # (equal counts: the larger pack first)
+        by_ref = {id(r): (c, pack_cost(r)) for r, c in zip(refs, counts, strict=True)}
+        return sorted(refs, key=lambda r: by_ref[id(r)], reverse=True)
+    return sorted(refs, key=pack_cost, reverse=True)
 
 
 def worth_a_pool(git_dirs: Iterable[Path]) -> bool:
