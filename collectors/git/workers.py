@@ -93,10 +93,10 @@ def scan_order(refs: Sequence[Any], pack_cost: Callable[[Any], int]) -> list[Any
     for all, so that every repository is weighed in the same unit. Only the order depends on it:
     what each repository yields does not."""
     counts = [index_code_files(Path(r.git_dir)) for r in refs]
-    if refs and all(c is not None for c in counts):
+    if refs and None not in counts:
         # (equal counts: the larger pack first)
-        by_ref = {id(r): (c, pack_cost(r)) for r, c in zip(refs, counts, strict=True)}
-        return sorted(refs, key=lambda r: by_ref[id(r)], reverse=True)
+        keyed = [((c, pack_cost(r)), r) for r, c in zip(refs, counts, strict=True)]
+        return [r for _, r in sorted(keyed, key=lambda kr: kr[0], reverse=True)]
     return sorted(refs, key=pack_cost, reverse=True)
 
 
