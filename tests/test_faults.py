@@ -63,6 +63,7 @@ def _build_org(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
     repos["missing"] = make_repo(org / "missing", _files("missing"))
     blob = git(repos["missing"], "rev-parse", "HEAD:serve.py").strip()
     (repos["missing"] / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    (repos["missing"] / "serve.py").unlink()  # (else its committed bytes are read from the checkout)
     repos["packed"] = make_repo(org / "packed", _packed_files())
     _corrupt_in_pack(repos["packed"], "serve.py")
     return org, repos
@@ -254,6 +255,7 @@ def _corrupt_in_pack(repo: Path, path: str) -> str:
         data[i] ^= 0xFF
     pack.chmod(0o644)
     pack.write_bytes(bytes(data))
+    (repo / path).write_text("# edited in the checkout\n")  # (else the blob's bytes are read from there)
     return sha
 
 

@@ -145,6 +145,7 @@ def test_corrupt_object_skips_that_file_only(tmp_path: Path) -> None:
     obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
     obj.chmod(0o644)
     obj.write_bytes(b"this is not zlib data")
+    (bad / "train.py").unlink()  # (a checkout holding the blob's bytes would be read instead)
     result, seen = collect(GitTarget(path=tmp_path))
     assert ("good", "experiment_tracking") in seen
     assert not result.errors
@@ -220,6 +221,7 @@ def test_large_estates_scan_in_worker_processes_with_the_same_results(tmp_path: 
     obj = bad / ".git" / "objects" / blob[:2] / blob[2:]
     obj.chmod(0o644)
     obj.write_bytes(b"corrupt")
+    (bad / "train.py").unlink()  # (a checkout holding the blob's bytes would be read instead)
     broken = make_repo(tmp_path / "zz", {"train.py": TRAIN + "# broken\n"})
     tree = git(broken, "rev-parse", "HEAD^{tree}").strip()
     (broken / ".git" / "objects" / tree[:2] / tree[2:]).unlink()  # no tree: nothing can be listed

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from mlaudit.collectors.base import CollectContext, CollectorError, CollectorResult, TargetError
 from mlaudit.collectors.discovery.sources import Discovered, DiscoveryError, DiscoverySource
-from mlaudit.collectors.git.collector import GitCollector, clone_cache_root
+from mlaudit.collectors.git.collector import WORK_FIGURES, GitCollector, clone_cache_root
 from mlaudit.collectors.git.repos import RepoError, RepoRef, cache_path, split_credentials
 from mlaudit.collectors.git.settings import GitSettings
 from mlaudit.evidence import EvidenceItem
@@ -192,8 +192,8 @@ class DiscoveringGitCollector(GitCollector):
         outcomes = self._scan_all([r for _, r in refs], since, ctx) if refs else []
         for (i, _), (evidence, info, error) in zip(refs, outcomes, strict=True):
             # per-process work figures (the single-process collector logs and drops them too)
-            info.pop("timings", None)
-            info.pop("parse_cache", None)
+            for key in WORK_FIGURES:
+                info.pop(key, None)
             part.repos.append({"index": i, "evidence": [e.to_dict() for e in evidence], "info": info,
                                "error": error})
         return part

@@ -28,6 +28,7 @@ from mlaudit.collectors.base import (
     TargetError,
     progress,
 )
+from mlaudit.collectors.git import blobs as blobs_mod
 from mlaudit.collectors.git import scancache
 from mlaudit.collectors.git import workers as workers_mod
 from mlaudit.collectors.git.blobs import (
@@ -58,6 +59,7 @@ from mlaudit.collectors.git.repos import (
 from mlaudit.collectors.git.scancache import ScanCache
 from mlaudit.collectors.git.settings import GitSettings, GitTarget
 from mlaudit.collectors.git.view import RepoView, TreeEntry
+from mlaudit.collectors.git.worktree import Checkout
 from mlaudit.evidence import EvidenceItem
 from mlaudit.redact import redact
 
@@ -73,18 +75,24 @@ _ID_SALT = b"mlaudit-contributor-v1:"
 PROCESS_POOL_MIN_REPOS = workers_mod.POOL_MIN_REPOS
 
 
+#: what a repository's scan says of its own work, for `-v` (summed over the run, then dropped: they
+#: describe one process's reads, not the repository)
+WORK_FIGURES = ("timings", "parse_cache", "checkout_reads")
+
 #: a worker process collects cycles once per this many repositories (its collector is off)
 WORKER_GC_EVERY = 16
 _WORKER = {"scanned": 0}
 
 
-def _worker_started() -> None:
+def _worker_started(cores_each: int = 0) -> None:
     """A worker process just forked from the forkserver: what it inherited (the imported
     detectors and tables) lives as long as it does, so the collector never traverses it. Its
     cyclic collector then stays off: a repository's analysis leaves almost nothing cyclic behind
     (reference counting frees its ASTs), and collecting after every repository traversed all
     that survived it, about a tenth of the worker's time. `_scan_in_worker` collects every
-    `WORKER_GC_EVERY` repositories instead, so memory stays flat."""
+    `WORKER_GC_EVERY` repositories instead, so memory stays flat. `cores_each`: the cores this
+    worker has to itself (the machine's over the pool's size), the threads its `git grep` runs."""
+    blobs_mod.GREP_THREADS["n"] = cores_each
     gc.freeze()
     gc.disable()
 
@@ -272,6 +280,10 @@ class GitCollector(Collector):
         lookups = sum(t.pop("parse_cache", [0, 0])[1] for t in result.targets)
         ctx.logger.info("parse cache (identical blobs): %d hits of %d lookups (%.1f%%)", hits, lookups,
                         100.0 * hits / max(lookups, 1))
+        from_checkout = sum(t.pop("checkout_reads", 0) for t in result.targets)
+        ctx.logger.info("blobs read: %d, of which %d from the repositories' checkouts (the committed bytes, "
+                        "checked by their object ids) and the rest through git",
+                        sum(t.get("blobs_read", 0) for t in result.targets), from_checkout)
         files = sum(t.get("files", 0) for t in result.targets)
         parsed = sum(t.get("blobs_parsed", 0) for t in result.targets)
         searched = sum(t.get("blobs_searched", 0) for t in result.targets)
@@ -309,7 +321,8 @@ class GitCollector(Collector):
                 # busy while the others have finished (a real estate's sizes span 100x)
                 order = workers_mod.scan_order(fresh, estimated_cost)
                 ctx.logger.info("reading %d repositories in %d worker processes", len(order), procs)
-                with ProcessPoolExecutor(max_workers=procs, mp_context=mp, initializer=_worker_started) as pool:
+                with ProcessPoolExecutor(max_workers=procs, mp_context=mp, initializer=_worker_started,
+                                         initargs=(max(1, (os.cpu_count() or 1) // procs),)) as pool:
                     args = [(self.settings, r, since, ctx.lookback_days, ctx.as_of, cache_dir) for r in order]
                     for ref, outcome in zip(order, pool.map(_scan_in_worker, args, chunksize=chunk), strict=True):
                         out[id(ref)] = outcome
@@ -429,7 +442,8 @@ class GitCollector(Collector):
                 head_ts = None
                 view = RepoView(name=ref.name, commit=commit, entries={}, web_url=tree_info.get("web_url"))
                 # nothing was listed, read or parsed this time
-                info.update(tree_info, cached=True, blobs_parsed=0, blobs_searched=0, parse_cache=[0, 0])
+                info.update(tree_info, cached=True, blobs_parsed=0, blobs_searched=0, parse_cache=[0, 0],
+                            checkout_reads=0)
                 info.pop("tree_timings", None)
             else:
                 tree_items, tree_info, head_ts = self._read_tree(ref, store.get(), commit, branch, remote,
@@ -487,6 +501,7 @@ class GitCollector(Collector):
         and the commit's time, read by the cat-file already open (None where it could not be)."""
         started = time.perf_counter()
         blobs = view = None
+        checkout = Checkout.of(Path(ref.git_dir), self.settings.max_blob_bytes, store.object_format)
         try:
             if _batch_command():
                 blobs = BlobReader(store, self.settings.max_blob_bytes)
@@ -500,6 +515,7 @@ class GitCollector(Collector):
                 grep=functools.partial(store.grep_paths, commit),
                 grep_matches=functools.partial(store.grep_matches, commit),
                 bulk_reader=blobs.read_many if blobs is not None else None, deadline=deadline,
+                disk=checkout.read if checkout is not None else None,
             )
             listed = time.perf_counter()
             with paused_gc():
@@ -521,7 +537,7 @@ class GitCollector(Collector):
         info: dict[str, Any] = dict(
             commit=commit, branch=branch, files=len(view.entries), blobs_read=view.blobs_read,
             blobs_parsed=view.parsed, blobs_searched=view.searched,
-            parse_cache=[view.cache_hits, view.cache_lookups],
+            parse_cache=[view.cache_hits, view.cache_lookups], checkout_reads=view.from_checkout,
             bytes_read=view.bytes_read, skipped=dict(view.skipped), coverage=coverage, web_url=view.web_url,
             tree_timings={"tree": round(listed - started, 4), "read": round(read_s, 4), "parse": round(parse_s, 4),
                           "detect": round(max(0.0, analyzed - listed - read_s - parse_s), 4)})

@@ -2,7 +2,9 @@
 
 The tree is listed once (`git ls-tree -r`); blobs are read on demand through one persistent
 `git cat-file --batch-command` process (`blobs.py`), so reading many files costs one process, not
-one per file. Only committed content is visible: the working tree is never evidence.
+one per file. Where the repository has a checkout, a file is first read there (`worktree.py`) and
+used only when its bytes hash to the blob id the tree names. Only committed content is visible:
+the working tree's own state (edits, untracked files) is never evidence.
 
 A file that cannot be used (its object missing or corrupt, over the size limit, binary) is
 skipped and counted by reason in the view's coverage; it never fails the repository.
@@ -79,6 +81,7 @@ class RepoView:
     cache_lookups: int = 0  # Python files looked up in the parse cache (by blob id) ...
     cache_hits: int = 0  # ... and found there: identical content parsed before
     reused: int = 0  # files whose identical content was read before (a parse-cache hit): covered
+    from_checkout: int = 0  # files read from the checkout (`disk`) instead of through git
     read_s: float = 0.0  # seconds spent reading blobs from git (and decoding them), for `-v`
     parse_s: float = 0.0  # ... and parsing Python modules and notebooks (the code analysis adds it)
     #: (pattern, pathspecs, perl=) -> paths whose bytes match the pattern; None where git cannot tell
@@ -90,6 +93,9 @@ class RepoView:
     #: the repository's time limit: every read and every use of a file checks it (RepoTimedOut
     #: once it has passed)
     deadline: Deadline | None = None
+    #: (path, blob id) -> the file's bytes from the repository's checkout where they are that
+    #: blob, else None (`worktree.Checkout.read`): tried before git for every file read
+    disk: Callable[[str, str], bytes | None] | None = None
 
     @property
     def paths(self) -> list[str]:
@@ -137,9 +143,21 @@ class RepoView:
             if entry.known_size is not None and entry.known_size > self.max_blob:
                 continue
             wanted.setdefault(entry.sha, []).append(path)
-        if len(wanted) < 2:
-            return
         began = time.perf_counter()
+        if self.disk is not None:
+            for sha, paths_of in list(wanted.items()):
+                if self.deadline is not None:
+                    self.deadline.check()
+                data = self.disk(paths_of[0], sha)
+                if data is not None:
+                    del wanted[sha]
+                    for path in paths_of:
+                        if path not in self._cache:
+                            self.from_checkout += 1
+                            self._cache[path] = self._accept(path, self.entries[path], data)
+        if len(wanted) < 2:
+            self.read_s += time.perf_counter() - began
+            return
         for sha, got in self.bulk_reader(list(wanted)):
             if self.deadline is not None:
                 self.deadline.check()
@@ -165,7 +183,10 @@ class RepoView:
             got: bytes | None | ObjectUnreadable = None
             try:
                 if entry.known_size is None or entry.known_size <= self.max_blob:
-                    got = self.reader(entry.sha) if self.reader else b""
+                    got = self.disk(path, entry.sha) if self.disk is not None else None
+                    self.from_checkout += got is not None
+                    if got is None:
+                        got = self.reader(entry.sha) if self.reader else b""
             except ObjectUnreadable as exc:
                 got = exc
             result = self._accept(path, entry, got)
