@@ -560,3 +560,22 @@ def test_a_path_rule_answers_as_its_regular_expression_and_forgets_past_its_boun
     for p in ["a", "vendor/b", "c", "d", "e/vendor/f"]:
         assert bool(rule.search(p)) == ("vendor/" in p)
         assert len(rule._seen) <= 3
+
+
+@pytest.mark.parametrize("text", [
+    "CfnEndpoint(self, 'e')", "x = sagemaker.CfnEndpoint (self)", "CfnFeatureGroup(self, 'fg')",
+    "sagemaker.CfnMonitoringSchedule(self, 'm')", "sfn.StateMachine(self, 'sm')",
+    "_stepfunctions.StateMachine(self)", "new StateMachine(this, 'sm')", "_sagemaker.CfnPipeline(self)",
+    "pipelines.CodePipeline(self, 'p')", "_codepipeline.Pipeline(self, 'ModelBuild')",
+    "new codepipeline.Pipeline(this, 'p')",
+])
+def test_each_cdk_expression_is_searched_wherever_it_can_match(text: str) -> None:
+    """A CDK app's code is searched for an expression only where it holds the expression's word:
+    every match holds that word, so the gate never hides one."""
+    from mlaudit.collectors.git import infra
+
+    matched = [(rx, word) for rx, _, _, word in infra._CDK_SIGNALS if rx.search(text)]
+    assert matched, text
+    assert all(word in text for _, word in matched)
+    for rx, _, _, word in infra._CDK_SIGNALS:
+        assert rx.search(text.replace(word, word[:-1] + "_")) is None or word not in text
