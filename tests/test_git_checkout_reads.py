@@ -51,6 +51,8 @@ def test_a_file_is_read_from_the_checkout_only_where_it_is_the_blob(tmp_path: Pa
     assert checkout.read("plain.py", tree["plain.py"]) is None
     # over the size limit: git reads it (and says why it is skipped)
     assert checkout.read("big.py", tree["big.py"]) is None
+    assert checkout.misses == 1  # the local edit; a file over the limit is not a sign of a stale checkout
+    assert checkout.size("big.py") == 2400 and checkout.size("nope.py") is None
     # a symlink in the checkout where the tree has a file, even to the very same bytes: not followed
     (repo / "train.py").unlink()
     (tmp_path / "outside.py").write_text(TRAIN)
@@ -187,3 +189,43 @@ def test_a_corrupt_object_is_read_from_a_checkout_that_holds_its_bytes(
     items, info, error = collector._scan_one(RepoRef(repo / ".git", "r"), since, ctx)
     assert error is None and info["coverage"]["skipped"] == {"corrupt objects": 1}
     assert not any("train.py" in e.locator for e in items)
+
+
+def test_a_blob_over_the_size_limit_is_skipped_without_being_streamed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook whose checkout file is over `max_blob_bytes` is asked its size of git and
+    skipped unread (as the reader would skip it after streaming it whole); the coverage and the
+    evidence are those of a scan without the checkout."""
+    import json as _json
+
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": ["import sklearn\n", f"x = {i}\n" + "#" * 200 + "\n"]} for i in range(40)]
+    notebook = _json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    assert len(notebook) > 8192
+    repo = make_repo(tmp_path / "r", {"explore.ipynb": notebook, "train.py": TRAIN, "plain.py": PLAIN})
+    big = git(repo, "rev-parse", "HEAD:explore.ipynb").strip()
+    streamed: list[str] = []
+    real_receive = blobs.BlobReader._receive
+
+    def receive(self: Any, sha: str) -> Any:
+        streamed.append(sha)
+        return real_receive(self, sha)
+
+    monkeypatch.setattr(blobs.BlobReader, "_receive", receive)
+
+    def scan(checkouts: bool) -> tuple[list[tuple[Any, ...]], dict]:
+        monkeypatch.setattr(worktree, "USE_CHECKOUTS", checkouts)
+        monkeypatch.setattr(code, "_SCANS", code._ScanCache())
+        collector = GitCollector(GitSettings(targets=[GitTarget(path=repo)], workers=1, max_blob_bytes=8192))
+        items, info, error = collector._scan_one(RepoRef(repo / ".git", "r"),
+                                                 datetime.now(UTC) - timedelta(days=180),
+                                                 CollectContext(lookback_days=180))
+        assert error is None
+        return [(e.signal, e.locator, repr(sorted(e.attributes.items()))) for e in items], info
+
+    with_checkout, info = scan(True)
+    assert info["coverage"]["skipped"] == {"oversize": 1} and big not in streamed
+    streamed.clear()
+    without, info_without = scan(False)
+    assert big in streamed  # (the reader streams it, then drops it)
+    assert with_checkout == without and info["coverage"] == info_without["coverage"]

@@ -516,6 +516,7 @@ class GitCollector(Collector):
                 grep_matches=functools.partial(store.grep_matches, commit),
                 bulk_reader=blobs.read_many if blobs is not None else None, deadline=deadline,
                 disk=checkout.read if checkout is not None else None,
+                disk_size=checkout.size if checkout is not None else None,
             )
             listed = time.perf_counter()
             with paused_gc():

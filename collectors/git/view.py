@@ -96,6 +96,9 @@ class RepoView:
     #: (path, blob id) -> the file's bytes from the repository's checkout where they are that
     #: blob, else None (`worktree.Checkout.read`): tried before git for every file read
     disk: Callable[[str, str], bytes | None] | None = None
+    #: path -> the size of the file in the checkout (a hint of which blobs are over `max_blob`:
+    #: git is asked their sizes before streaming them, to be skipped unread), or None
+    disk_size: Callable[[str], int | None] | None = None
 
     @property
     def paths(self) -> list[str]:
@@ -155,6 +158,7 @@ class RepoView:
                         if path not in self._cache:
                             self.from_checkout += 1
                             self._cache[path] = self._accept(path, self.entries[path], data)
+            self._skip_oversize(wanted)
         if len(wanted) < 2:
             self.read_s += time.perf_counter() - began
             return
@@ -165,6 +169,25 @@ class RepoView:
                 if path not in self._cache:
                     self._cache[path] = self._accept(path, self.entries[path], got)
         self.read_s += time.perf_counter() - began
+
+    def _skip_oversize(self, wanted: dict[str, list[str]]) -> None:
+        """Blobs whose checkout file is over `max_blob` (notebooks with their outputs, data
+        files) are asked their sizes first: one over the limit is skipped as the reader would skip
+        it, without git inflating it and streaming it through the pipe to be dropped (0.18 s of a
+        real repository's 0.66 s, for ten notebooks)."""
+        if self.disk_size is None or self.bulk_sizer is None:
+            return
+        large = [sha for sha, paths_of in wanted.items() if self.entries[paths_of[0]].known_size is None
+                 and (self.disk_size(paths_of[0]) or 0) > self.max_blob]
+        if not large:
+            return
+        for sha, size in zip(large, self.bulk_sizer(large), strict=True):
+            if size is None or size <= self.max_blob:
+                continue  # (unreadable: reading it says why, and counts it)
+            for path in wanted.pop(sha):
+                if path not in self._cache:
+                    object.__setattr__(self.entries[path], "known_size", size)
+                    self._cache[path] = self._accept(path, self.entries[path], None)
 
     def text(self, path: str) -> str | None:
         """The file's text, or None when absent, a symlink, or skipped (counted by reason).
@@ -178,6 +201,9 @@ class RepoView:
         result: str | None = None
         began = time.perf_counter()
         if entry is not None and entry.mode != "120000":
+            if entry.known_size is None and self.disk_size is not None \
+                    and (self.disk_size(path) or 0) > self.max_blob:
+                _ = entry.size  # git says the blob's size (one lookup): over the limit, not read
             # a reader may refuse a blob over the limit itself (returning None) when the size
             # was not known beforehand
             got: bytes | None | ObjectUnreadable = None

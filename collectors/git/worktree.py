@@ -29,6 +29,9 @@ _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBL
                | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
 
 
+_TOO_LARGE = b"\0 over the size limit"
+
+
 class Checkout:
     """The work tree of a repository whose git directory is `<root>/.git`."""
 
@@ -71,6 +74,8 @@ class Checkout:
         if not self.usable or not path or path.startswith("/") or "\0" in path:
             return None
         data = self._read(os.path.join(self.root, path))
+        if data is _TOO_LARGE:  # (not a sign of a stale checkout: no miss)
+            return None
         if data is not None:
             h = self._hash(b"blob %d\0" % len(data))
             h.update(data)
@@ -80,6 +85,17 @@ class Checkout:
         self.misses += 1
         return None
 
+    def size(self, path: str) -> int | None:
+        """The size of the regular file at `path` in the checkout (None: none there). Only a
+        hint: it says which blobs may be over the size limit, for git to say whether they are."""
+        if not self.usable or not path or path.startswith("/") or "\0" in path:
+            return None
+        try:
+            st = os.lstat(os.path.join(self.root, path))
+        except (OSError, ValueError):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
     def _read(self, full: str) -> bytes | None:
         try:
             fd = os.open(full, _OPEN_FLAGS)  # a symlink, fifo or device is never followed or read
@@ -87,8 +103,10 @@ class Checkout:
             return None
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_bytes:
+            if not stat.S_ISREG(st.st_mode):
                 return None
+            if st.st_size > self.max_bytes:
+                return _TOO_LARGE
             chunks = []
             left = st.st_size + 1  # one byte more: a file that grew meanwhile fails the hash
             while left > 0:
