@@ -27,8 +27,6 @@ USE_CHECKOUTS = True
 MAX_MISSES = 16
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
                | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
-
-
 _TOO_LARGE = b"\0 over the size limit"
 
 
@@ -71,9 +69,10 @@ class Checkout:
         """The bytes of the file at `path` in the checkout when they are the blob `sha`; None
         when they are not (or cannot be read, or are over the size limit: git then reads the
         blob and says why it is skipped)."""
-        if not self.usable or not path or path.startswith("/") or "\0" in path:
+        full = self._full(path)
+        if full is None:
             return None
-        data = self._read(os.path.join(self.root, path))
+        data = self._read(full)
         if data is _TOO_LARGE:  # (not a sign of a stale checkout: no miss)
             return None
         if data is not None:
@@ -88,13 +87,21 @@ class Checkout:
     def size(self, path: str) -> int | None:
         """The size of the regular file at `path` in the checkout (None: none there). Only a
         hint: it says which blobs may be over the size limit, for git to say whether they are."""
-        if not self.usable or not path or path.startswith("/") or "\0" in path:
+        full = self._full(path)
+        if full is None:
             return None
         try:
-            st = os.lstat(os.path.join(self.root, path))
+            st = os.lstat(full)
         except (OSError, ValueError):
             return None
         return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    def _full(self, path: str) -> str | None:
+        """Where `path` is in the checkout; None for a path that cannot name a file of it, or once
+        the checkout is given up."""
+        if not self.usable or not path or path.startswith("/") or "\0" in path:
+            return None
+        return os.path.join(self.root, path)
 
     def _read(self, full: str) -> bytes | None:
         try:
