@@ -101,6 +101,33 @@ def test_both_stages_accept_a_file_naming_any_pattern_and_reject_plain_code(tmp_
     assert by_perl == matched  # the Perl-compatible search finds exactly what the POSIX one does
 
 
+def test_the_byte_search_leaves_out_exactly_the_tests_and_the_folders_never_read(tmp_path: Path) -> None:
+    """`GREP_PATHSPECS` (real `git grep` over a real commit) searches every module that is neither
+    a test by `is_test_file` nor under `SKIP_DIRS`: the tests are read whatever they hold, so the
+    search spares them, and no other module may be left out (it would never be read)."""
+    names = ["train.py", "a/b/train.py", "test_x.py", "t/test_x.py", "deep/er/test_y.py", "x_test.py",
+             "q/x_test.py", "tests.py", "p/tests.py", "conftest.py", "p/conftest.py", "conftest_x.py",
+             "contest.py", "testing.py", "tests/helpers.py", "tests/sub/util.py", "latest_test_run.py",
+             "mytests.py", "test.py", "a/test.py", "_test.py", "test_/m.py", "y_test.py/m.py",
+             "Test_upper.py", "a/TESTS.py", "m.pyc", "m.py.txt"]
+    kept_out = [d for d in code.SKIP_DIR_NAMES if d != ".git"]  # (git commits no `.git` folder)
+    names += [f"{d}/lib/mlflow_glue.py" for d in kept_out] + [f"src/{d}/m.py" for d in kept_out]
+    names += ["venvx/m.py", "my.venv/m.py", "node_modules_x/m.py", "site-packages2/m.py"]
+    files = {n: "import mlflow\n" for n in names}
+    repo = make_repo(tmp_path / "r", files)
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    store = ObjectStore(repo / ".git")
+    try:
+        searched = store.grep_paths(commit, "mlflow", code.GREP_PATHSPECS)
+    finally:
+        store.close()
+    expected = {n for n in names if n.endswith(".py") and not code.is_test_file(n) and not code.SKIP_DIRS.search(n)}
+    assert searched == expected
+    assert "tests/helpers.py" in searched and "venvx/m.py" in searched  # (not tests, not skipped)
+    assert not searched & {"t/test_x.py", "p/conftest.py", ".venv/lib/mlflow_glue.py", "src/node_modules/m.py"}
+
+
 def test_a_git_without_pcre_gets_the_posix_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """git built without PCRE says so on `grep -P`; the search is then made with `-E`, the same
     files found."""

@@ -34,6 +34,7 @@ from mlaudit.collectors.git.codetable import (  # noqa: F401 - the table, re-exp
     MAX_LISTED,
     MAX_SAMPLES,
     MM,
+    SKIP_DIR_NAMES,
     SKIP_DIRS,
     SV,
     _d,
@@ -66,6 +67,7 @@ from mlaudit.collectors.git.pyscan import (
     words_of,
 )
 from mlaudit.collectors.git.testdetect import (  # noqa: F401 - re-exported
+    TEST_FILE_GLOBS,
     _asserting_tests,
     _local_top_names,
     _ml_targets,
@@ -154,6 +156,14 @@ def prefilter_requirements() -> list[Requirement]:
     return out
 
 
+#: the modules the byte search runs over: every `.py` but the tests (read whatever they hold: their
+#: test functions are what is looked for) and the folders never read (`SKIP_DIRS`). Git skips
+#: those blobs without inflating them (12 % of the search's CPU over 200 x 500, where half the
+#: modules are tests).
+GREP_PATHSPECS = ["*.py", *(f":(exclude,glob){g}" for g in TEST_FILE_GLOBS),
+                  *(f":(exclude,glob)**/{name}/**" for name in SKIP_DIR_NAMES)]
+
+
 @functools.cache
 def code_prefilter() -> Prefilter:
     conditions = [Condition(name, conj, words) for name, (_, conj, words) in STRUCTURAL_NEEDS.items() if conj]
@@ -220,7 +230,7 @@ def analyze_code(view: RepoView) -> list[EvidenceItem]:
     # modules whose bytes hold no keyword at all, found by one byte search in git: never read
     pf = code_prefilter()
     began = time.perf_counter()
-    matching = view.grep(pf.grep_pattern(), ["*.py"], perl=pf.perl_pattern()) if USE_PREFILTER and view.grep else None
+    matching = view.grep(pf.grep_pattern(), GREP_PATHSPECS, perl=pf.perl_pattern()) if USE_PREFILTER and view.grep else None
     view.read_s += time.perf_counter() - began  # (git reads the blobs it searches)
     view.prefetch(e.path for e in view.with_suffix(".py", ".ipynb") if not SKIP_DIRS.search(e.path) and (
         e.suffix == ".ipynb" or (_SCANS.get(e.sha) is None and (

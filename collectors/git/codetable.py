@@ -616,5 +616,6 @@ def framework_of(module: str) -> str | None:
 
 
 #: folders whose files are somebody else's code or generated environments: never read
-SKIP_DIRS = PathRule(r"(^|/)(site-packages|dist-packages|node_modules|\.venv|venv|\.tox|\.nox|"
-                     r"__pypackages__|\.ipynb_checkpoints|\.git)/")
+SKIP_DIR_NAMES = ("site-packages", "dist-packages", "node_modules", ".venv", "venv", ".tox", ".nox",
+                  "__pypackages__", ".ipynb_checkpoints", ".git")
+SKIP_DIRS = PathRule(r"(^|/)(" + "|".join(map(re.escape, SKIP_DIR_NAMES)) + r")/")

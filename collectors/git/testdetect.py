@@ -42,6 +42,11 @@ def is_test_file(path: str) -> bool:
     return bool(_TEST_FILE.search(path)) or path.endswith("/conftest.py") or path == "conftest.py"
 
 
+#: `is_test_file` as git pathspec globs (`**/` is any folders or none, `*` stays within a name):
+#: what a byte search over the modules leaves out, since a test module is read whatever it holds
+TEST_FILE_GLOBS = ("**/test_*.py", "**/*_test.py", "**/tests.py", "**/conftest.py")
+
+
 # CI definitions come under many names (Cloud Build and Azure configs in any folder), so any
 # YAML may be one; the other runners are named files
 _RUNNER_FILES = re.compile(
