@@ -261,3 +261,38 @@ def test_check_agreement_reads_the_reviewers_notes_and_compares_them_check_by_ch
     assert levels["(as measured)"] == (1, 1, 0, 0)  # level 1, as the reviewer judged
     assert set(levels) == {"(as measured)", "L1.ml-code-versioned", "L3.ci-tests", "L3.infrastructure-as-code",
                            "(every check at once)"}
+
+
+def test_scan_floor_splits_a_real_scan_into_git_parser_and_the_rest(tmp_path: Path) -> None:
+    """A scan of a real two-repository organisation, split: the git processes it ran, the parses
+    of the modules a detector needs (a module naming nothing is not parsed), and the parser's
+    share inside all of the Python; the process's collector is left as it was."""
+    import gc
+
+    from gitutil import make_repo
+
+    scan_floor = _load("scan_floor")
+    org = tmp_path / "org"
+    make_repo(org / "a", {"train.py": "import mlflow\nmlflow.autolog()\n", "util.py": "X = 1\n",
+                          "tests/test_train.py": "def test_x():\n    assert 1\n"})
+    make_repo(org / "b", {"pipeline.py": "from sklearn.linear_model import Ridge\nRidge().fit([[1]], [1])\n",
+                          "README.md": "# b\n"})
+    was = gc.isenabled()
+    split = scan_floor.scan_split(org)
+    assert gc.isenabled() == was
+    assert split.repositories == 2
+    assert split.parses == 3  # train.py, the test module and pipeline.py; util.py names nothing
+    assert split.git > 0 and 0 < split.parser < split.python
+    import ast as ast_module
+
+    from mlaudit.collectors.git import pyscan
+    assert "compile" not in vars(pyscan) and "compile" not in vars(ast_module)  # put back as it was
+
+
+def test_scan_floor_counts_the_cpu_of_a_command_and_its_children() -> None:
+    scan_floor = _load("scan_floor")
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    cpu, wall, status = scan_floor.command_cpu(
+        ["bash", "-c", f"{sys.executable} -c '{burn}' & {sys.executable} -c '{burn}'; wait; exit 4"])
+    assert status == 4
+    assert cpu >= 0.55 and wall > 0
