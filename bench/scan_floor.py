@@ -68,7 +68,7 @@ def command_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[floa
 
 def scan_split(org: Path) -> Split:
     """Every repository of `org` scanned in this process as a worker scans it (no scan cache)."""
-    from mlaudit.collectors.git import collector, pyscan, workers
+    from mlaudit.collectors.git import blobs, collector, pyscan, workers
     from mlaudit.collectors.git.repos import RepoRef, discover
     from mlaudit.collectors.git.settings import GitSettings
 
@@ -86,7 +86,7 @@ def scan_split(org: Path) -> Split:
             spent["s"] += time.process_time() - began
             spent["n"] += 1
 
-    was_enabled = gc.isenabled()
+    was_enabled, threads = gc.isenabled(), dict(blobs.GREP_THREADS)
     collector._worker_started(max(1, (os.cpu_count() or 1) // workers.pool_size(settings.workers)))
     # `ast.parse` and the notebook cells' `compile` look the name up in their module first
     pyscan.compile = ast.compile = timed_compile  # type: ignore[attr-defined]
@@ -98,6 +98,7 @@ def scan_split(org: Path) -> Split:
         python, git = time.process_time() - cpu0, _children_cpu() - git0
     finally:
         del pyscan.compile, ast.compile  # type: ignore[attr-defined]
+        blobs.GREP_THREADS.update(threads)
         gc.unfreeze()
         if was_enabled:
             gc.enable()
@@ -120,7 +121,9 @@ def fixed_cost(env: dict[str, str]) -> float:
 
 
 def measure(org: Path, harness: Path, runs: int) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    from scan_speed import _venv_env  # (beside this script: the venv's mlaudit first on PATH)
+
+    env = _venv_env()
     baseline, splits, fixed = [], [], []
     scan_split(org)  # warm-up: the page cache, and the detector index compiled as a worker's is
     for _ in range(runs):

@@ -277,9 +277,11 @@ def test_scan_floor_splits_a_real_scan_into_git_parser_and_the_rest(tmp_path: Pa
                           "tests/test_train.py": "def test_x():\n    assert 1\n"})
     make_repo(org / "b", {"pipeline.py": "from sklearn.linear_model import Ridge\nRidge().fit([[1]], [1])\n",
                           "README.md": "# b\n"})
-    was = gc.isenabled()
+    from mlaudit.collectors.git import blobs
+
+    was, threads = gc.isenabled(), dict(blobs.GREP_THREADS)
     split = scan_floor.scan_split(org)
-    assert gc.isenabled() == was
+    assert gc.isenabled() == was and blobs.GREP_THREADS == threads
     assert split.repositories == 2
     assert split.parses == 3  # train.py, the test module and pipeline.py; util.py names nothing
     assert split.git > 0 and 0 < split.parser < split.python
